@@ -1,0 +1,3 @@
+DROP TABLE ticket_events;
+DROP TABLE ticket_contacts;
+DROP TABLE tickets;

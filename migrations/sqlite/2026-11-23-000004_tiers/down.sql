@@ -1,0 +1,13 @@
+DROP INDEX orders_shop_ordered_idx;
+DROP INDEX tickets_shop_closed_idx;
+DROP INDEX tickets_shop_resolved_idx;
+DROP TABLE tier_thresholds;
+DROP TABLE tier_changes;
+DROP INDEX customers_shop_at_risk_idx;
+DROP INDEX customers_shop_stage_idx;
+DROP INDEX customers_shop_tier_idx;
+ALTER TABLE customers DROP COLUMN tier_computed_at;
+ALTER TABLE customers DROP COLUMN tier_reasons;
+ALTER TABLE customers DROP COLUMN at_risk;
+ALTER TABLE customers DROP COLUMN lifecycle_stage;
+ALTER TABLE customers DROP COLUMN tier;

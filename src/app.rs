@@ -1,0 +1,121 @@
+//! The application: shared state, routes and middleware, built the same way for the
+//! server and for the tests.
+
+use std::time::Instant;
+
+use actix_web::{
+    App, Error, HttpRequest, HttpResponse,
+    body::MessageBody,
+    dev::{ServiceFactory, ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
+    middleware::{ErrorHandlers, Next, from_fn},
+    web,
+};
+use tracing::Instrument;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::token::TokenKeys;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::{ApiError, FieldError, problem_for_framework_errors};
+use crate::extract::BodyLimit;
+use crate::openapi::ApiDoc;
+use crate::{auth, customers, health, reminders, stats, tickets, tiers, users};
+
+pub struct AppState {
+    pub db: Db,
+    pub tokens: TokenKeys,
+    pub settings: Settings,
+}
+
+/// Every route of the service.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(health::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+        // Before the /api/v1 scope, which would otherwise claim /api/v1/openapi.json.
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
+        .service(web::redirect("/docs", "/docs/"))
+        .service(
+            web::scope("/api/v1")
+                .configure(auth::routes::configure)
+                .configure(users::routes::configure)
+                .configure(customers::routes::configure)
+                .configure(customers::tags::configure)
+                .configure(customers::orders::configure)
+                .configure(tickets::routes::configure)
+                .configure(tiers::routes::configure)
+                .configure(stats::configure)
+                .configure(reminders::configure),
+        );
+}
+
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    let body_limit = BodyLimit(state.settings.max_body_bytes);
+    App::new()
+        .app_data(state)
+        .app_data(body_limit)
+        .app_data(web::PathConfig::default().error_handler(|err, _| {
+            ApiError::Validation(vec![FieldError::new("path", err.to_string())]).into()
+        }))
+        .configure(routes)
+        .default_service(web::to(no_such_route))
+        .wrap(ErrorHandlers::new().default_handler(problem_for_framework_errors))
+        .wrap(from_fn(request_log))
+}
+
+async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!("no resource at {}", req.path())))
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A caller's request id is kept when it is short and printable, so logs can be joined
+/// across services; otherwise a new one is made.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// One log line per request: request id, method, path, status and latency.
+async fn request_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.path()
+    );
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!(status, latency_ms, "request failed");
+        } else {
+            tracing::info!(status, latency_ms, "request served");
+        }
+    });
+    Ok(res)
+}

@@ -1,0 +1,473 @@
+//! `aftercare bench`: seeds a realistic shop into an empty database and times the full
+//! tier recomputation, each statistics query and the busiest list queries. It prints
+//! figures; it asserts nothing (tests assert behaviour, never time).
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use chrono::{Duration, NaiveDateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use crate::customers::queries::{self as customer_queries, CustomerFilter};
+use crate::customers::{CustomerSort, birthday_windows};
+use crate::db::{Db, DbConnection};
+use crate::error::ApiError;
+use crate::stats::{self, GroupBy};
+use crate::tickets::queries::{self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort};
+use crate::tiers::{self, engine::TierSettings};
+
+pub struct BenchOptions {
+    pub customers: usize,
+    pub orders: usize,
+    pub tickets: usize,
+    pub agents: usize,
+}
+
+/// A small deterministic generator: the same options always seed the same shop.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn ts(t: NaiveDateTime) -> String {
+    t.format("'%Y-%m-%d %H:%M:%S'").to_string()
+}
+
+fn opt(t: Option<NaiveDateTime>) -> String {
+    t.map_or("NULL".into(), ts)
+}
+
+/// Runs multi-row INSERTs of `rows` in chunks, each chunk its own statement.
+fn insert_rows(conn: &mut DbConnection, head: &str, rows: &[String]) -> Result<(), ApiError> {
+    for chunk in rows.chunks(500) {
+        let sql = format!("{head} VALUES {}", chunk.join(","));
+        conn.batch_execute(&sql)?;
+    }
+    Ok(())
+}
+
+struct Seeded {
+    customers: usize,
+    orders: usize,
+    tickets: usize,
+    seconds: f64,
+}
+
+fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
+    let started = Instant::now();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let now = Utc::now().naive_utc();
+    let mut conn = db.conn()?;
+    let existing: i64 = crate::schema::customers::table
+        .count()
+        .get_result(&mut conn)?;
+    if existing > 0 {
+        return Err(ApiError::BadRequest(
+            "bench seeds an empty database; point DATABASE_URL at a new one".into(),
+        ));
+    }
+    let hash = crate::auth::password::hash("bench password")?;
+    let mut staff = Vec::new();
+    for i in 0..options.agents {
+        staff.push(format!(
+            "(1, 'agent{i}@bench.example', 'Agent {i}', 'agent', TRUE, '{hash}', 0, {n}, {n})",
+            n = ts(now)
+        ));
+    }
+    let conn: &mut DbConnection = &mut conn;
+    conn.transaction(|c| insert_rows(c, "INSERT INTO users (shop_id, email, display_name, role, active, password_hash, token_generation, created_at, updated_at)", &staff))?;
+    let first_agent: i64 = crate::schema::users::table
+        .select(diesel::dsl::min(crate::schema::users::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(1);
+    conn.transaction(|c| {
+        c.batch_execute(&format!(
+            "INSERT INTO tags (shop_id, name, tag_group, created_at) VALUES
+             (1, 'key customer', 'segment', {n}), (1, 'Beijing', 'region', {n}), (1, 'Shanghai', 'region', {n}),
+             (1, 'interested in teapots', 'interest', {n}), (1, 'wholesale', 'segment', {n})",
+            n = ts(now)
+        ))?;
+        Ok::<_, ApiError>(())
+    })?;
+
+    let mean_orders = options.orders as f64 / options.customers.max(1) as f64;
+    let (mut order_total, mut order_no) = (0usize, 0u64);
+    let batch = 2000;
+    for start in (0..options.customers).step_by(batch) {
+        let end = (start + batch).min(options.customers);
+        let (mut customers, mut contacts, mut tags, mut orders) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for i in start..end {
+            let id = i as i64 + 1;
+            let created = now - Duration::days(30 + rng.below(1000) as i64);
+            // Order counts follow a long tail: most buy a few times, a few buy very often.
+            let count = ((-rng.unit().max(1e-9).ln()) * mean_orders).round() as usize;
+            let (mut spent, mut kept, mut first, mut last) =
+                (0i64, 0i64, None::<NaiveDateTime>, None::<NaiveDateTime>);
+            for _ in 0..count {
+                order_no += 1;
+                let at = now - Duration::minutes(rng.below(2 * 365 * 24 * 60) as i64);
+                let cents = 990 + (rng.unit().powi(3) * 200_000.0) as i64;
+                let status = match rng.below(100) {
+                    0..=89 => "paid",
+                    90..=94 => "refunded",
+                    95..=97 => "partially_refunded",
+                    _ => "cancelled",
+                };
+                if matches!(status, "paid" | "partially_refunded") {
+                    spent += cents;
+                    kept += 1;
+                    first = Some(first.map_or(at, |f: NaiveDateTime| f.min(at)));
+                    last = Some(last.map_or(at, |l: NaiveDateTime| l.max(at)));
+                }
+                let channel =
+                    ["taobao", "tmall", "wechat", "store", "other"][rng.below(5) as usize];
+                orders.push(format!(
+                    "(1, {id}, '{channel}', 'B{order_no}', '{status}', {cents}, {}, {n}, {n})",
+                    ts(at),
+                    n = ts(now)
+                ));
+            }
+            order_total += count;
+            let birthday = (rng.below(10) < 3).then(|| {
+                let date = chrono::NaiveDate::from_ymd_opt(
+                    1960 + rng.below(45) as i32,
+                    1 + rng.below(12) as u32,
+                    1 + rng.below(28) as u32,
+                )
+                .unwrap_or_default();
+                (
+                    format!("'{date}'"),
+                    crate::customers::birthday_mmdd(date).to_string(),
+                )
+            });
+            let (birthday, mmdd) = birthday.unwrap_or(("NULL".into(), "NULL".into()));
+            let source = if rng.below(4) == 0 {
+                "in_store"
+            } else {
+                "online"
+            };
+            customers.push(format!(
+                "({id}, 1, 'Customer {id}', 'customer {id}', {birthday}, {mmdd}, '{source}', '', {kept}, {spent}, {}, {}, NULL, {c}, {c})",
+                opt(first),
+                opt(last),
+                c = ts(created)
+            ));
+            contacts.push(format!(
+                "(1, {id}, 'phone', '1{:010}', {})",
+                3_000_000_000 + id,
+                ts(created)
+            ));
+            for tag in 1..=5 {
+                if rng.below(10) < 2 {
+                    tags.push(format!("({id}, {tag})"));
+                }
+            }
+        }
+        conn.transaction(|c| {
+            insert_rows(c, "INSERT INTO customers (id, shop_id, name, name_key, birthday, birthday_mmdd, source, notes, order_count, total_spent_cents, first_order_at, last_order_at, last_contacted_at, created_at, updated_at)", &customers)?;
+            insert_rows(c, "INSERT INTO customer_contacts (shop_id, customer_id, kind, value, created_at)", &contacts)?;
+            insert_rows(c, "INSERT INTO customer_tags (customer_id, tag_id)", &tags)?;
+            insert_rows(c, "INSERT INTO orders (shop_id, customer_id, channel, external_order_no, status, total_cents, ordered_at, created_at, updated_at)", &orders)
+        })?;
+    }
+    if db.backend() == crate::db::Backend::Postgres {
+        // Explicit ids above: move the sequence past them.
+        conn.batch_execute("SELECT setval(pg_get_serial_sequence('customers', 'id'), (SELECT MAX(id) FROM customers))")?;
+    }
+
+    let outcomes = [
+        (
+            "negative_review",
+            [
+                "review_revised",
+                "review_withdrawn",
+                "review_kept_customer_satisfied",
+                "review_kept_unresolved",
+            ],
+            2,
+        ),
+        (
+            "return",
+            [
+                "returned_refunded",
+                "exchanged",
+                "refund_only",
+                "return_rejected",
+            ],
+            4,
+        ),
+        (
+            "repair",
+            ["repaired", "replaced", "refunded", "not_repairable"],
+            8,
+        ),
+    ];
+    for start in (0..options.tickets).step_by(batch) {
+        let end = (start + batch).min(options.tickets);
+        let mut rows = Vec::new();
+        for _ in start..end {
+            let customer = 1 + rng.below(options.customers as u64) as i64;
+            let (kind, kind_outcomes, hours) = outcomes[rng.below(3) as usize];
+            let created = now - Duration::minutes(rng.below(365 * 24 * 60) as i64);
+            let due = created + Duration::hours(hours);
+            let state = match rng.below(100) {
+                0..=59 => "resolved",
+                60..=69 => "closed",
+                70..=79 => "follow_up",
+                80..=84 => "first_call",
+                _ => "new",
+            };
+            let contacted = (state != "new")
+                .then(|| created + Duration::minutes(5 + rng.below(12 * 60) as i64));
+            let resolved = (state == "resolved")
+                .then(|| created + Duration::minutes(60 + rng.below(10 * 24 * 60) as i64));
+            let closed =
+                (state == "closed").then(|| created + Duration::days(1 + rng.below(10) as i64));
+            let outcome = resolved
+                .map(|_| format!("'{}'", kind_outcomes[rng.below(4) as usize]))
+                .unwrap_or("NULL".into());
+            let refund = if outcome.contains("refund") {
+                (1000 + rng.below(50_000)).to_string()
+            } else {
+                "NULL".into()
+            };
+            let close_reason = closed
+                .map(|_| {
+                    format!(
+                        "'{}'",
+                        ["unreachable", "refused", "duplicate", "invalid"][rng.below(4) as usize]
+                    )
+                })
+                .unwrap_or("NULL".into());
+            let score = (resolved.is_some() && rng.below(10) < 7)
+                .then(|| [5, 5, 5, 4, 4, 4, 3, 2, 1][rng.below(9) as usize]);
+            let next = matches!(state, "first_call" | "follow_up")
+                .then(|| now + Duration::hours(rng.below(96) as i64 - 24));
+            let due_at = match state {
+                "new" => Some(due),
+                "first_call" | "follow_up" => next,
+                _ => None,
+            };
+            let assignee = if rng.below(10) == 0 {
+                "NULL".into()
+            } else {
+                (first_agent + rng.below(options.agents as u64) as i64).to_string()
+            };
+            rows.push(format!(
+                "(1, {customer}, '{kind}', 'Bench ticket', '', '{{}}', '{state}', {priority}, {assignee}, {due}, {contacted}, {contacted}, {next}, {due_at}, {outcome}, {refund}, {close_reason}, {resolved}, {closed}, {score}, {score_at}, 1, {created}, {created})",
+                priority = 2 + rng.below(2),
+                due = ts(due),
+                contacted = opt(contacted),
+                next = opt(next),
+                due_at = opt(due_at),
+                resolved = opt(resolved),
+                closed = opt(closed),
+                score = score.map_or("NULL".into(), |s| s.to_string()),
+                score_at = opt(score.and(resolved)),
+                created = ts(created),
+            ));
+        }
+        conn.transaction(|c| {
+            insert_rows(c, "INSERT INTO tickets (shop_id, customer_id, kind, title, description, details, state, priority, assignee_id, first_call_due_at, first_contact_at, last_contact_at, next_follow_up_at, due_at, outcome, refund_cents, close_reason, resolved_at, closed_at, satisfaction_score, satisfaction_at, version, created_at, updated_at)", &rows)
+        })?;
+    }
+    // Fresh statistics, as a live database would have, so plans are realistic.
+    conn.batch_execute("ANALYZE")?;
+    Ok(Seeded {
+        customers: options.customers,
+        orders: order_total,
+        tickets: options.tickets,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Times `work` over a few runs and reports the median in milliseconds.
+fn time<T>(runs: usize, mut work: impl FnMut() -> Result<T, ApiError>) -> Result<f64, ApiError> {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        work()?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    Ok(samples[samples.len() / 2])
+}
+
+pub fn run(db: &Db, options: &BenchOptions) -> Result<String, ApiError> {
+    let mut out = String::new();
+    let seeded = seed(db, options)?;
+    let _ = writeln!(
+        out,
+        "backend: {:?}\nseeded {} customers, {} orders, {} tickets in {:.1} s\n",
+        db.backend(),
+        seeded.customers,
+        seeded.orders,
+        seeded.tickets,
+        seeded.seconds
+    );
+    let settings = TierSettings::default();
+    let report = tiers::recompute_all(db, 1, &settings)?;
+    let _ = writeln!(
+        out,
+        "full tier recomputation: {:.1} s for {} customers ({} changed; key from {} cents or {} orders)",
+        report.elapsed_ms as f64 / 1000.0,
+        report.customers,
+        report.changed,
+        report.key_spend_cents,
+        report.key_order_count
+    );
+    let _ = writeln!(out, "\n{:<48} {:>10}", "query (median of 5 runs)", "ms");
+    let mut conn = db.conn()?;
+    let conn: &mut DbConnection = &mut conn;
+    let now = Utc::now().naive_utc();
+    let cst = chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
+    let today = Utc::now().with_timezone(&cst).date_naive();
+    for (days, label) in [(30, "30 days"), (365, "365 days")] {
+        let p = stats::period(
+            Some(today - Duration::days(days - 1)),
+            Some(today),
+            cst,
+            today,
+        )?;
+        for group_by in [
+            GroupBy::None,
+            GroupBy::Agent,
+            GroupBy::Kind,
+            GroupBy::Channel,
+            GroupBy::Day,
+            GroupBy::Week,
+            GroupBy::Month,
+        ] {
+            let ms = time(5, || stats::ticket_stats(conn, 1, &p, group_by))?;
+            let _ = writeln!(
+                out,
+                "{:<48} {:>10.1}",
+                format!("stats/tickets {label}, group_by={group_by:?}"),
+                ms
+            );
+        }
+    }
+    let ms = time(5, || stats::backlog(conn, 1, now, 3))?;
+    let _ = writeln!(out, "{:<48} {:>10.1}", "stats/backlog", ms);
+
+    let customers = |f: &dyn Fn(&mut CustomerFilter)| {
+        let mut filter = CustomerFilter {
+            shop_id: 1,
+            ..CustomerFilter::default()
+        };
+        f(&mut filter);
+        filter
+    };
+    let lists: Vec<(&str, CustomerFilter, CustomerSort)> = vec![
+        (
+            "customers: first page, newest",
+            customers(&|_| {}),
+            CustomerSort::Newest,
+        ),
+        (
+            "customers: q=customer 1234 (name prefix)",
+            customers(&|f| {
+                f.name_prefix = Some("customer 1234".into());
+                f.handle_prefix = Some("customer 1234".into());
+            }),
+            CustomerSort::Newest,
+        ),
+        (
+            "customers: q=1300000 (phone prefix)",
+            customers(&|f| {
+                f.name_prefix = Some("1300000".into());
+                f.handle_prefix = Some("1300000".into());
+            }),
+            CustomerSort::Newest,
+        ),
+        (
+            "customers: tags_all=key customer,Beijing",
+            customers(&|f| f.tags_all = vec!["key customer".into(), "Beijing".into()]),
+            CustomerSort::Newest,
+        ),
+        (
+            "customers: no purchase for 180 days",
+            customers(&|f| f.bought_before = Some(now - Duration::days(180))),
+            CustomerSort::Newest,
+        ),
+        (
+            "customers: birthday within 7 days",
+            customers(&|f| f.birthday_ranges = birthday_windows(today, 7)),
+            CustomerSort::Newest,
+        ),
+        (
+            "customers: tier=key, by name",
+            customers(&|f| f.tier = Some(crate::tiers::engine::Tier::Key)),
+            CustomerSort::Name,
+        ),
+        (
+            "customers: at risk",
+            customers(&|f| f.at_risk = Some(true)),
+            CustomerSort::Newest,
+        ),
+    ];
+    for (label, filter, sort) in lists {
+        let ms = time(5, || {
+            let rows = customer_queries::list(conn, &filter, sort, None, 51)?;
+            customer_queries::views(conn, rows)
+        })?;
+        let _ = writeln!(out, "{:<48} {:>10.1}", label, ms);
+    }
+    let tickets = |f: &dyn Fn(&mut TicketFilter)| {
+        let mut filter = TicketFilter {
+            shop_id: 1,
+            ..TicketFilter::default()
+        };
+        f(&mut filter);
+        filter
+    };
+    // The first agent seeded: a fresh database gives it id 1.
+    let agent_id = 1;
+    let queues: Vec<(&str, TicketFilter, TicketSort)> = vec![
+        (
+            "tickets: open, by due",
+            tickets(&|f| f.states = crate::tickets::workflow::State::OPEN.to_vec()),
+            TicketSort::Due,
+        ),
+        (
+            "tickets: one agent's, by due",
+            tickets(&|f| f.assignee = Some(AssigneeFilter::Staff(agent_id))),
+            TicketSort::Due,
+        ),
+        (
+            "tickets: overdue first calls",
+            tickets(&|f| f.first_call_overdue_at = Some(now)),
+            TicketSort::Due,
+        ),
+        (
+            "tickets: by priority",
+            tickets(&|_| {}),
+            TicketSort::Priority,
+        ),
+    ];
+    for (label, filter, sort) in queues {
+        let ms = time(5, || {
+            ticket_queries::list(conn, &filter, sort, None, 51)?
+                .iter()
+                .map(|t| t.view(now))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        let _ = writeln!(out, "{:<48} {:>10.1}", label, ms);
+    }
+    Ok(out)
+}

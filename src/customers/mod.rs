@@ -1,0 +1,422 @@
+//! Customers (buyers): profile, contact handles, tags, purchase history, CSV import/export.
+
+pub mod contacts;
+pub mod csv_io;
+pub mod orders;
+pub mod queries;
+pub mod routes;
+pub mod tags;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use validator::{Validate, ValidationError};
+
+use crate::error::ApiError;
+use contacts::ContactKind;
+use tags::TagView;
+
+/// Where the shop first met the buyer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    InStore,
+    Online,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::InStore => "in_store",
+            Source::Online => "online",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Source> {
+        [Source::InStore, Source::Online]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
+/// A row of `customers`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::customers)]
+pub struct Customer {
+    pub id: i64,
+    pub shop_id: i64,
+    pub name: String,
+    pub name_key: String,
+    pub address: Option<String>,
+    pub birthday: Option<NaiveDate>,
+    pub birthday_mmdd: Option<i32>,
+    pub source: String,
+    pub notes: String,
+    pub order_count: i64,
+    pub total_spent_cents: i64,
+    pub first_order_at: Option<NaiveDateTime>,
+    pub last_order_at: Option<NaiveDateTime>,
+    pub last_contacted_at: Option<NaiveDateTime>,
+    pub archived_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub tier: String,
+    pub lifecycle_stage: String,
+    pub at_risk: bool,
+    pub tier_reasons: String,
+    pub tier_computed_at: Option<NaiveDateTime>,
+}
+
+impl Customer {
+    /// Edits go to live customers only: an archived file is read-only until restored.
+    pub fn ensure_live(&self) -> Result<(), ApiError> {
+        match self.archived_at {
+            None => Ok(()),
+            Some(_) => Err(ApiError::conflict(
+                "customer-archived",
+                format!("customer {} is archived; restore it first", self.id),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactHandle {
+    pub kind: ContactKind,
+    /// Phone numbers are stored as digits (mainland numbers without +86), emails and
+    /// WeChat IDs lower-cased.
+    #[schema(example = "13800138000")]
+    pub value: String,
+}
+
+/// Purchase history in brief. Refunded and cancelled orders do not count.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrderSummary {
+    pub count: i64,
+    /// Sum of counted orders' totals, in cents (fen).
+    pub total_spent_cents: i64,
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerView {
+    pub id: i64,
+    pub name: String,
+    pub contacts: Vec<ContactHandle>,
+    pub address: Option<String>,
+    pub birthday: Option<NaiveDate>,
+    pub source: Source,
+    pub notes: String,
+    pub tags: Vec<TagView>,
+    pub orders: OrderSummary,
+    pub tickets: crate::tickets::queries::TicketSummary,
+    /// Value tier, lifecycle stage and at-risk flag, with the reasons; computed, never edited.
+    pub standing: crate::tiers::Standing,
+    /// The latest tier changes, newest first (the single-customer view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier_history: Option<Vec<crate::tiers::TierChangeView>>,
+    /// Last contact attempt on any of the customer's tickets.
+    pub last_contacted_at: Option<DateTime<Utc>>,
+    /// Set when the customer was archived (soft-deleted).
+    pub archived_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn check_name(name: &str) -> Result<(), ValidationError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 100 {
+        return Err(message("name_length", "must be 1 to 100 characters"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(message("name_chars", "must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn check_birthday(date: &NaiveDate) -> Result<(), ValidationError> {
+    let today = Utc::now().date_naive();
+    if *date > today || date.year() < 1900 {
+        return Err(message(
+            "birthday_range",
+            "must be between 1900-01-01 and today",
+        ));
+    }
+    Ok(())
+}
+
+fn check_contacts(list: &[ContactHandle]) -> Result<(), ValidationError> {
+    if list.is_empty() {
+        return Err(message(
+            "contacts_empty",
+            "at least one contact handle is required",
+        ));
+    }
+    if list.len() > 20 {
+        return Err(message("contacts_many", "at most 20 contact handles"));
+    }
+    for handle in list {
+        if let Err(reason) = contacts::normalize(handle.kind, &handle.value) {
+            return Err(message(
+                "contact_invalid",
+                &format!("{} {:?} {reason}", handle.kind.as_str(), handle.value),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_tag_names(list: &[String]) -> Result<(), ValidationError> {
+    if list.len() > 50 {
+        return Err(message("tags_many", "at most 50 tags at once"));
+    }
+    for name in list {
+        if let Err(reason) = tags::check_tag_name(name) {
+            return Err(message("tag_invalid", &format!("{name:?} {reason}")));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn message(code: &'static str, text: &str) -> ValidationError {
+    let mut error = ValidationError::new(code);
+    error.message = Some(text.to_owned().into());
+    error
+}
+
+/// Distinguishes an absent field (`None`: leave as is) from `null` (`Some(None)`: clear it).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "李娜",
+    "contacts": [{"kind": "phone", "value": "138 0013 8000"}, {"kind": "shop_account", "value": "lina的小店"}],
+    "address": "北京市朝阳区建国路 88 号",
+    "birthday": "1990-05-17",
+    "source": "online",
+    "notes": "Prefers WeChat after 18:00",
+    "tags": ["key customer", "Beijing"]
+}))]
+pub struct CreateCustomerRequest {
+    #[validate(custom(function = "check_name"))]
+    pub name: String,
+    /// One or more handles; each is unique per kind within the shop.
+    #[validate(custom(function = "check_contacts"))]
+    pub contacts: Vec<ContactHandle>,
+    #[validate(length(max = 500))]
+    pub address: Option<String>,
+    #[validate(custom(function = "check_birthday"))]
+    pub birthday: Option<NaiveDate>,
+    pub source: Source,
+    #[serde(default)]
+    #[validate(length(max = 5000))]
+    pub notes: String,
+    /// Tag names; unknown tags are created.
+    #[serde(default)]
+    #[validate(custom(function = "check_tag_names"))]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"address": null, "notes": "Moved; address unknown"}))]
+pub struct UpdateCustomerRequest {
+    #[validate(custom(function = "check_name"))]
+    pub name: Option<String>,
+    /// Replaces the whole set of handles.
+    #[validate(custom(function = "check_contacts"))]
+    pub contacts: Option<Vec<ContactHandle>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    #[validate(length(max = 500))]
+    pub address: Option<Option<String>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<NaiveDate>)]
+    #[validate(custom(function = "check_birthday"))]
+    pub birthday: Option<Option<NaiveDate>>,
+    pub source: Option<Source>,
+    #[validate(length(max = 5000))]
+    pub notes: Option<String>,
+}
+
+impl UpdateCustomerRequest {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.contacts.is_none()
+            && self.address.is_none()
+            && self.birthday.is_none()
+            && self.source.is_none()
+            && self.notes.is_none()
+    }
+}
+
+/// List order. Each is stable: ties are broken by id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerSort {
+    /// Most recently created first (default).
+    #[default]
+    Newest,
+    Oldest,
+    /// By name (code-point order), then id.
+    Name,
+}
+
+#[derive(Debug, Default, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListCustomersQuery {
+    /// Prefix of the name (any case) or of any contact handle (phone numbers in any notation).
+    #[validate(length(min = 1, max = 64))]
+    pub q: Option<String>,
+    /// Comma-separated tag names: customers carrying all of them.
+    #[validate(length(max = 1000))]
+    pub tags_all: Option<String>,
+    /// Comma-separated tag names: customers carrying at least one of them.
+    #[validate(length(max = 1000))]
+    pub tags_any: Option<String>,
+    pub source: Option<Source>,
+    /// Contacted before, but not in the last N days.
+    #[validate(range(min = 1, max = 3650))]
+    pub not_contacted_days: Option<u32>,
+    /// `true`: never contacted; `false`: contacted at least once.
+    pub never_contacted: Option<bool>,
+    /// Bought before, but not in the last N days (refunded and cancelled orders do not count).
+    #[validate(range(min = 1, max = 3650))]
+    pub no_purchase_days: Option<u32>,
+    /// `true`: never bought (potential customers); `false`: bought at least once.
+    pub never_purchased: Option<bool>,
+    /// Birthday today or within the next N days (0 = today).
+    #[validate(range(min = 0, max = 366))]
+    pub birthday_within_days: Option<u32>,
+    pub tier: Option<crate::tiers::engine::Tier>,
+    pub stage: Option<crate::tiers::engine::Stage>,
+    pub at_risk: Option<bool>,
+    /// `true` lists archived customers instead of live ones.
+    pub archived: Option<bool>,
+    pub sort: Option<CustomerSort>,
+    /// Page size, 1 to 200 (default 50).
+    #[validate(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page (with the same filters and sort).
+    pub cursor: Option<String>,
+    /// Also count all matching customers (`total`); costs a count over the filter.
+    pub with_total: Option<bool>,
+}
+
+/// Month and day as one sortable number (May 17 is 517), the key of the birthday index.
+pub fn birthday_mmdd(date: NaiveDate) -> i32 {
+    date.month() as i32 * 100 + date.day() as i32
+}
+
+/// The `birthday_mmdd` ranges covering `today` and the next `days` days, split in two
+/// where the window crosses the new year.
+pub fn birthday_windows(today: NaiveDate, days: u32) -> Vec<(i32, i32)> {
+    if days >= 365 {
+        return vec![(101, 1231)];
+    }
+    let end = today + chrono::Duration::days(i64::from(days));
+    let (from, to) = (birthday_mmdd(today), birthday_mmdd(end));
+    if end.year() == today.year() {
+        vec![(from, to)]
+    } else {
+        vec![(from, 1231), (101, to)]
+    }
+}
+
+/// Splits a comma-separated list of tag names, or names what is wrong with it.
+pub fn tag_list(field: &str, raw: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if names.is_empty() || names.len() > 20 {
+        return Err(ApiError::field(
+            field,
+            "name 1 to 20 tags, separated by commas",
+        ));
+    }
+    Ok(names)
+}
+
+/// The search key for a customer name: trimmed and lower-cased.
+pub fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// A search term as contact handles are stored: phone-like input loses its separators and
+/// mainland country code, everything else is lower-cased.
+pub fn handle_search_key(q: &str) -> String {
+    let q = q.trim();
+    let phone_like = q.chars().any(|c| c.is_ascii_digit())
+        && q.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.' | '+'));
+    if !phone_like {
+        return q.to_lowercase();
+    }
+    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    match digits.as_str() {
+        d if q.starts_with('+') && d.starts_with("86") && d.len() > 2 => d[2..].to_owned(),
+        d if q.starts_with('+') => format!("+{d}"),
+        d if d.starts_with("0086") && d.len() > 4 => d[4..].to_owned(),
+        d => d.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn birthday_windows_cover_the_next_days() {
+        assert_eq!(birthday_windows(date("2026-05-10"), 7), [(510, 517)]);
+        assert_eq!(birthday_windows(date("2026-05-10"), 0), [(510, 510)]);
+        // Across the new year the window is split in two.
+        assert_eq!(
+            birthday_windows(date("2026-12-28"), 7),
+            [(1228, 1231), (101, 104)]
+        );
+        // Feb 29 birthdays fall inside a window that spans the end of February.
+        let (from, to) = birthday_windows(date("2027-02-27"), 3)[0];
+        assert!((from..=to).contains(&229));
+        assert_eq!(birthday_windows(date("2026-03-01"), 400), [(101, 1231)]);
+    }
+
+    #[test]
+    fn tag_lists_are_split_and_bounded() {
+        assert_eq!(tag_list("t", Some(" a, b ,,c")).unwrap(), ["a", "b", "c"]);
+        assert!(tag_list("t", Some(" , ")).is_err());
+        assert!(tag_list("t", None).unwrap().is_empty());
+        let many = (0..21).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        assert!(tag_list("t", Some(&many)).is_err());
+    }
+
+    #[test]
+    fn search_terms_match_stored_handles() {
+        assert_eq!(handle_search_key("138 0013"), "1380013");
+        assert_eq!(handle_search_key("+86 138"), "138");
+        assert_eq!(handle_search_key("+1 415"), "+1415");
+        assert_eq!(handle_search_key("Li.Na@"), "li.na@");
+        assert_eq!(handle_search_key("小明"), "小明");
+        assert_eq!(name_key("  Li Na "), "li na");
+    }
+}

@@ -1,0 +1,531 @@
+//! Queries on customers and their contact handles. Every list filter is an index range
+//! (see the customers migration), so lists stay fast on large shops.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::contacts::{self, ContactKind};
+use super::{
+    ContactHandle, CreateCustomerRequest, Customer, CustomerSort, CustomerView, ListCustomersQuery,
+    OrderSummary, Source, UpdateCustomerRequest, birthday_mmdd, birthday_windows,
+    handle_search_key, name_key, tag_list, tags,
+};
+use crate::db::{DbConnection, MultiBackend};
+use crate::error::ApiError;
+use crate::schema::{customer_contacts, customer_tags, customers, tags as tags_table};
+
+/// Largest character in byte order: `key >= q AND key < q || MAX` is a prefix match that
+/// an index range can serve, on both backends (PostgreSQL columns use the "C" collation).
+const PREFIX_END: char = '\u{10FFFF}';
+
+pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Customer, ApiError> {
+    customers::table
+        .filter(customers::shop_id.eq(shop_id))
+        .find(id)
+        .select(Customer::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("customer"))
+}
+
+/// Those of `ids` that are live customers of the shop.
+pub fn live_ids(conn: &mut DbConnection, shop_id: i64, ids: &[i64]) -> Result<Vec<i64>, ApiError> {
+    Ok(customers::table
+        .filter(customers::shop_id.eq(shop_id))
+        .filter(customers::id.eq_any(ids))
+        .filter(customers::archived_at.is_null())
+        .select(customers::id)
+        .load(conn)?)
+}
+
+/// Marks customers as changed now.
+pub fn touch(conn: &mut DbConnection, ids: &[i64]) -> Result<(), ApiError> {
+    diesel::update(customers::table.filter(customers::id.eq_any(ids)))
+        .set(customers::updated_at.eq(Utc::now().naive_utc()))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The customer owning a (normalised) handle, archived or not.
+pub fn owner_of(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    kind: ContactKind,
+    value: &str,
+) -> Result<Option<i64>, ApiError> {
+    Ok(customer_contacts::table
+        .filter(customer_contacts::shop_id.eq(shop_id))
+        .filter(customer_contacts::kind.eq(kind.as_str()))
+        .filter(customer_contacts::value.eq(value))
+        .select(customer_contacts::customer_id)
+        .first(conn)
+        .optional()?)
+}
+
+/// Normalised, de-duplicated handles (validation has already accepted each).
+pub fn normalized_handles(
+    handles: &[ContactHandle],
+) -> Result<Vec<(ContactKind, String)>, ApiError> {
+    let mut out: Vec<(ContactKind, String)> = Vec::with_capacity(handles.len());
+    for (i, handle) in handles.iter().enumerate() {
+        let value = contacts::normalize(handle.kind, &handle.value)
+            .map_err(|reason| ApiError::field(format!("contacts[{i}].value"), reason))?;
+        if !out.iter().any(|(k, v)| *k == handle.kind && *v == value) {
+            out.push((handle.kind, value));
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces the customer's handles. A handle that belongs to another customer is a 409
+/// naming that customer, so the caller can open the existing file instead.
+pub fn set_contacts(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    customer_id: i64,
+    handles: &[(ContactKind, String)],
+) -> Result<(), ApiError> {
+    for (kind, value) in handles {
+        if let Some(owner) = owner_of(conn, shop_id, *kind, value)?
+            && owner != customer_id
+        {
+            let mut error = ApiError::conflict(
+                "duplicate-contact",
+                format!(
+                    "{} {value} already belongs to customer {owner}",
+                    kind.as_str()
+                ),
+            );
+            if let ApiError::Conflict { extensions, .. } = &mut error {
+                extensions.insert("existing_customer_id".into(), owner.into());
+            }
+            return Err(error);
+        }
+    }
+    diesel::delete(customer_contacts::table.filter(customer_contacts::customer_id.eq(customer_id)))
+        .execute(conn)?;
+    let now = Utc::now().naive_utc();
+    for (kind, value) in handles {
+        diesel::insert_into(customer_contacts::table)
+            .values((
+                customer_contacts::shop_id.eq(shop_id),
+                customer_contacts::customer_id.eq(customer_id),
+                customer_contacts::kind.eq(kind.as_str()),
+                customer_contacts::value.eq(value),
+                customer_contacts::created_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    request: &CreateCustomerRequest,
+) -> Result<Customer, ApiError> {
+    let handles = normalized_handles(&request.contacts)?;
+    let now = Utc::now().naive_utc();
+    let customer: Customer = diesel::insert_into(customers::table)
+        .values((
+            customers::shop_id.eq(shop_id),
+            customers::name.eq(request.name.trim()),
+            customers::name_key.eq(name_key(&request.name)),
+            customers::address.eq(request.address.as_deref().map(str::trim)),
+            customers::birthday.eq(request.birthday),
+            customers::birthday_mmdd.eq(request.birthday.map(birthday_mmdd)),
+            customers::source.eq(request.source.as_str()),
+            customers::notes.eq(request.notes.trim()),
+            customers::created_at.eq(now),
+            customers::updated_at.eq(now),
+            customers::tier_reasons.eq(initial_reasons()),
+            customers::tier_computed_at.eq(now),
+        ))
+        .returning(customers::all_columns)
+        .get_result(conn)?;
+    set_contacts(conn, shop_id, customer.id, &handles)?;
+    if !request.tags.is_empty() {
+        let tag_ids: Vec<i64> = tags::ensure(conn, shop_id, &request.tags)?
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        tags::attach(conn, &tag_ids, &[customer.id])?;
+    }
+    Ok(customer)
+}
+
+/// A new customer has no history: the engine's verdict on nothing (potential, small).
+fn initial_reasons() -> String {
+    use crate::tiers::engine::{KeyThresholds, TierSettings, assess};
+    let verdict = assess(
+        &[],
+        &[],
+        KeyThresholds::default(),
+        &TierSettings::default(),
+        Utc::now().naive_utc(),
+    );
+    serde_json::to_string(&verdict.reasons).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn contacts_of(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<BTreeMap<i64, Vec<ContactHandle>>, ApiError> {
+    let rows: Vec<(i64, String, String)> = customer_contacts::table
+        .filter(customer_contacts::customer_id.eq_any(ids))
+        .order((customer_contacts::customer_id, customer_contacts::id))
+        .select((
+            customer_contacts::customer_id,
+            customer_contacts::kind,
+            customer_contacts::value,
+        ))
+        .load(conn)?;
+    let mut by_customer: BTreeMap<i64, Vec<ContactHandle>> = BTreeMap::new();
+    for (customer_id, kind, value) in rows {
+        let kind = ContactKind::parse(&kind)
+            .ok_or_else(|| ApiError::Internal(format!("unknown contact kind {kind:?}")))?;
+        by_customer
+            .entry(customer_id)
+            .or_default()
+            .push(ContactHandle { kind, value });
+    }
+    Ok(by_customer)
+}
+
+/// Applies an edit; returns the customer and whether anything changed.
+pub fn update(
+    conn: &mut DbConnection,
+    customer: &Customer,
+    request: &UpdateCustomerRequest,
+) -> Result<(Customer, bool), ApiError> {
+    customer.ensure_live()?;
+    let mut changed = false;
+    if let Some(handles) = &request.contacts {
+        let wanted = normalized_handles(handles)?;
+        let mut current: Vec<(ContactKind, String)> = contacts_of(conn, &[customer.id])?
+            .remove(&customer.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| (h.kind, h.value))
+            .collect();
+        let mut sorted_wanted = wanted.clone();
+        sorted_wanted.sort();
+        current.sort();
+        if sorted_wanted != current {
+            set_contacts(conn, customer.shop_id, customer.id, &wanted)?;
+            changed = true;
+        }
+    }
+    let name = request
+        .name
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&customer.name)
+        .to_owned();
+    let address = match &request.address {
+        Some(address) => address.as_deref().map(str::trim).map(str::to_owned),
+        None => customer.address.clone(),
+    };
+    let birthday: Option<NaiveDate> = request.birthday.unwrap_or(customer.birthday);
+    let source = request
+        .source
+        .map(Source::as_str)
+        .unwrap_or(&customer.source)
+        .to_owned();
+    let notes = request
+        .notes
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&customer.notes)
+        .to_owned();
+    let fields_changed = name != customer.name
+        || address != customer.address
+        || birthday != customer.birthday
+        || source != customer.source
+        || notes != customer.notes;
+    if !fields_changed && !changed {
+        return Ok((customer.clone(), false));
+    }
+    let updated = diesel::update(customers::table.find(customer.id))
+        .set((
+            customers::name_key.eq(name_key(&name)),
+            customers::name.eq(name),
+            customers::address.eq(address),
+            customers::birthday.eq(birthday),
+            customers::birthday_mmdd.eq(birthday.map(birthday_mmdd)),
+            customers::source.eq(source),
+            customers::notes.eq(notes),
+            customers::updated_at.eq(Utc::now().naive_utc()),
+        ))
+        .returning(customers::all_columns)
+        .get_result(conn)?;
+    Ok((updated, true))
+}
+
+pub fn set_archived(
+    conn: &mut DbConnection,
+    customer: &Customer,
+    archived: bool,
+) -> Result<Customer, ApiError> {
+    let now = Utc::now().naive_utc();
+    let archived_at = if archived {
+        Some(customer.archived_at.unwrap_or(now))
+    } else {
+        None
+    };
+    Ok(diesel::update(customers::table.find(customer.id))
+        .set((
+            customers::archived_at.eq(archived_at),
+            customers::updated_at.eq(now),
+        ))
+        .returning(customers::all_columns)
+        .get_result(conn)?)
+}
+
+/// Full views of customers, with contacts and tags loaded in two queries for the lot.
+pub fn views(conn: &mut DbConnection, list: Vec<Customer>) -> Result<Vec<CustomerView>, ApiError> {
+    let ids: Vec<i64> = list.iter().map(|c| c.id).collect();
+    let mut contacts = contacts_of(conn, &ids)?;
+    let mut tags = tags::of_customers(conn, &ids)?;
+    let mut tickets = crate::tickets::queries::summaries(conn, &ids)?;
+    list.into_iter()
+        .map(|c| {
+            let source = Source::parse(&c.source).ok_or_else(|| {
+                ApiError::Internal(format!("customer {} has source {:?}", c.id, c.source))
+            })?;
+            Ok(CustomerView {
+                id: c.id,
+                contacts: contacts.remove(&c.id).unwrap_or_default(),
+                tags: tags.remove(&c.id).unwrap_or_default(),
+                name: c.name,
+                address: c.address,
+                birthday: c.birthday,
+                source,
+                notes: c.notes,
+                orders: OrderSummary {
+                    count: c.order_count,
+                    total_spent_cents: c.total_spent_cents,
+                    first_order_at: c.first_order_at.map(|t| t.and_utc()),
+                    last_order_at: c.last_order_at.map(|t| t.and_utc()),
+                },
+                tickets: tickets.remove(&c.id).unwrap_or_default(),
+                standing: crate::tiers::standing(
+                    &c.tier,
+                    &c.lifecycle_stage,
+                    c.at_risk,
+                    &c.tier_reasons,
+                    c.tier_computed_at,
+                ),
+                tier_history: None,
+                last_contacted_at: c.last_contacted_at.map(|t| t.and_utc()),
+                archived_at: c.archived_at.map(|t| t.and_utc()),
+                created_at: c.created_at.and_utc(),
+                updated_at: c.updated_at.and_utc(),
+            })
+        })
+        .collect()
+}
+
+/// A customer list's filters, resolved against "now" (which tests can fix).
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub shop_id: i64,
+    pub archived: bool,
+    pub name_prefix: Option<String>,
+    pub handle_prefix: Option<String>,
+    pub tags_all: Vec<String>,
+    pub tags_any: Vec<String>,
+    pub source: Option<Source>,
+    pub contacted_before: Option<NaiveDateTime>,
+    pub never_contacted: Option<bool>,
+    pub bought_before: Option<NaiveDateTime>,
+    pub never_purchased: Option<bool>,
+    pub birthday_ranges: Vec<(i32, i32)>,
+    pub tier: Option<crate::tiers::engine::Tier>,
+    pub stage: Option<crate::tiers::engine::Stage>,
+    pub at_risk: Option<bool>,
+    /// Only customers with a ticket assigned to this staff member.
+    pub ticket_assignee: Option<i64>,
+}
+
+impl CustomerFilter {
+    pub fn from_query(
+        shop_id: i64,
+        query: &ListCustomersQuery,
+        now: NaiveDateTime,
+    ) -> Result<Self, ApiError> {
+        let days_ago = |days: u32| now - chrono::Duration::days(i64::from(days));
+        let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        Ok(CustomerFilter {
+            shop_id,
+            archived: query.archived.unwrap_or(false),
+            name_prefix: q.map(name_key),
+            handle_prefix: q.map(handle_search_key),
+            tags_all: tag_list("tags_all", query.tags_all.as_deref())?,
+            tags_any: tag_list("tags_any", query.tags_any.as_deref())?,
+            source: query.source,
+            contacted_before: query.not_contacted_days.map(days_ago),
+            never_contacted: query.never_contacted,
+            bought_before: query.no_purchase_days.map(days_ago),
+            never_purchased: query.never_purchased,
+            birthday_ranges: query
+                .birthday_within_days
+                .map(|days| birthday_windows(now.date(), days))
+                .unwrap_or_default(),
+            tier: query.tier,
+            stage: query.stage,
+            at_risk: query.at_risk,
+            ticket_assignee: None,
+        })
+    }
+}
+
+type CustomerQuery = customers::BoxedQuery<'static, MultiBackend>;
+
+fn filtered(filter: &CustomerFilter) -> CustomerQuery {
+    let mut query = customers::table
+        .filter(customers::shop_id.eq(filter.shop_id))
+        .into_boxed();
+    query = if filter.archived {
+        query.filter(customers::archived_at.is_not_null())
+    } else {
+        query.filter(customers::archived_at.is_null())
+    };
+    if let (Some(name), Some(handle)) = (&filter.name_prefix, &filter.handle_prefix) {
+        let name_end = format!("{name}{PREFIX_END}");
+        let handle_end = format!("{handle}{PREFIX_END}");
+        let by_handle = customer_contacts::table
+            .filter(customer_contacts::shop_id.eq(filter.shop_id))
+            .filter(customer_contacts::value.ge(handle.clone()))
+            .filter(customer_contacts::value.lt(handle_end))
+            .select(customer_contacts::customer_id);
+        query = query.filter(
+            customers::name_key
+                .ge(name.clone())
+                .and(customers::name_key.lt(name_end))
+                .or(customers::id.eq_any(by_handle)),
+        );
+    }
+    // One sub-select per tag: customer_tags (tag_id, customer_id) serves each.
+    for name in &filter.tags_all {
+        let tagged = customer_tags::table
+            .inner_join(tags_table::table)
+            .filter(tags_table::shop_id.eq(filter.shop_id))
+            .filter(tags_table::name.eq(name.clone()))
+            .select(customer_tags::customer_id);
+        query = query.filter(customers::id.eq_any(tagged));
+    }
+    if !filter.tags_any.is_empty() {
+        let tagged = customer_tags::table
+            .inner_join(tags_table::table)
+            .filter(tags_table::shop_id.eq(filter.shop_id))
+            .filter(tags_table::name.eq_any(filter.tags_any.clone()))
+            .select(customer_tags::customer_id);
+        query = query.filter(customers::id.eq_any(tagged));
+    }
+    if let Some(source) = filter.source {
+        query = query.filter(customers::source.eq(source.as_str()));
+    }
+    if let Some(before) = filter.contacted_before {
+        query = query.filter(customers::last_contacted_at.lt(before));
+    }
+    match filter.never_contacted {
+        Some(true) => query = query.filter(customers::last_contacted_at.is_null()),
+        Some(false) => query = query.filter(customers::last_contacted_at.is_not_null()),
+        None => {}
+    }
+    if let Some(before) = filter.bought_before {
+        query = query.filter(customers::last_order_at.lt(before));
+    }
+    match filter.never_purchased {
+        Some(true) => query = query.filter(customers::last_order_at.is_null()),
+        Some(false) => query = query.filter(customers::last_order_at.is_not_null()),
+        None => {}
+    }
+    if let Some(tier) = filter.tier {
+        query = query.filter(customers::tier.eq(tier.as_str()));
+    }
+    if let Some(stage) = filter.stage {
+        query = query.filter(customers::lifecycle_stage.eq(stage.as_str()));
+    }
+    if let Some(at_risk) = filter.at_risk {
+        query = query.filter(customers::at_risk.eq(at_risk));
+    }
+    if let Some(assignee) = filter.ticket_assignee {
+        use crate::schema::tickets;
+        let theirs = tickets::table
+            .filter(tickets::shop_id.eq(filter.shop_id))
+            .filter(tickets::assignee_id.eq(assignee))
+            .select(tickets::customer_id);
+        query = query.filter(customers::id.eq_any(theirs));
+    }
+    match filter.birthday_ranges.as_slice() {
+        [] => {}
+        [(from, to)] => query = query.filter(customers::birthday_mmdd.between(*from, *to)),
+        [(from1, to1), (from2, to2), ..] => {
+            query = query.filter(
+                customers::birthday_mmdd
+                    .between(*from1, *to1)
+                    .or(customers::birthday_mmdd.between(*from2, *to2)),
+            )
+        }
+    }
+    query
+}
+
+/// Where a page starts: the sort key of the last customer served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CustomerCursor {
+    Id(i64),
+    Name(String, i64),
+}
+
+impl CustomerCursor {
+    pub fn of(sort: CustomerSort, customer: &Customer) -> CustomerCursor {
+        match sort {
+            CustomerSort::Newest | CustomerSort::Oldest => CustomerCursor::Id(customer.id),
+            CustomerSort::Name => CustomerCursor::Name(customer.name_key.clone(), customer.id),
+        }
+    }
+}
+
+/// Up to `limit` customers after `cursor` in `sort` order.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &CustomerFilter,
+    sort: CustomerSort,
+    cursor: Option<CustomerCursor>,
+    limit: i64,
+) -> Result<Vec<Customer>, ApiError> {
+    let mut query = filtered(filter).select(Customer::as_select()).limit(limit);
+    query = match sort {
+        CustomerSort::Newest => query.order(customers::id.desc()),
+        CustomerSort::Oldest => query.order(customers::id.asc()),
+        CustomerSort::Name => query.order((customers::name_key.asc(), customers::id.asc())),
+    };
+    query = match (sort, cursor) {
+        (_, None) => query,
+        (CustomerSort::Newest, Some(CustomerCursor::Id(id))) => query.filter(customers::id.lt(id)),
+        (CustomerSort::Oldest, Some(CustomerCursor::Id(id))) => query.filter(customers::id.gt(id)),
+        (CustomerSort::Name, Some(CustomerCursor::Name(key, id))) => query.filter(
+            customers::name_key
+                .gt(key.clone())
+                .or(customers::name_key.eq(key).and(customers::id.gt(id))),
+        ),
+        _ => {
+            return Err(ApiError::field(
+                "cursor",
+                "belongs to a list with another sort",
+            ));
+        }
+    };
+    Ok(query.load(conn)?)
+}
+
+pub fn count(conn: &mut DbConnection, filter: &CustomerFilter) -> Result<i64, ApiError> {
+    Ok(filtered(filter).count().get_result(conn)?)
+}

@@ -1,0 +1,295 @@
+//! Database access for both backends through one code path.
+//!
+//! [`DbConnection`] is a diesel `MultiConnection`: every query in the service is written
+//! once against it. The backend is chosen by `DATABASE_URL`. Blocking diesel calls run
+//! on actix's blocking pool ([`Db::read`], [`Db::write`]), never on the async workers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::web;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, Pool, PooledConnection, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::ApiError;
+
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Key of the PostgreSQL advisory lock that serialises migrations of replicas starting together.
+const MIGRATION_LOCK_KEY: i64 = 0x4166_7465_7263_6172; // "Aftercar"
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl DbConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Pg(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Where `DATABASE_URL` points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    Postgres(String),
+    /// A file path; SQLite creates it on first connection.
+    Sqlite(String),
+}
+
+impl DbTarget {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbTarget::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                format!("DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got {url:?})")
+            })?;
+        if path.is_empty() || path.starts_with(":memory:") {
+            // Each pooled connection would see its own empty in-memory database.
+            return Err("DATABASE_URL must name a SQLite file, not an in-memory database".into());
+        }
+        Ok(DbTarget::Sqlite(path.to_owned()))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbTarget::Postgres(_) => Backend::Postgres,
+            DbTarget::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// r2d2 manager that opens the right variant and sets SQLite's per-connection pragmas.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    target: DbTarget,
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.target {
+            DbTarget::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Pg)
+                .map_err(r2d2::Error::ConnectionError),
+            DbTarget::Sqlite(path) => {
+                let mut conn =
+                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers work while one writer commits; busy_timeout covers
+                // writers from other processes; foreign keys are off by default in SQLite.
+                // busy_timeout first: switching a new file to WAL needs a moment of
+                // exclusive access while the pool opens its other connections.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000;
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type DbPool = Pool<ConnectionManager>;
+
+/// Shared handle to the database: a pool plus the rules for running work on it.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    backend: Backend,
+    /// SQLite admits one writer at a time; taking turns here, rather than inside SQLite,
+    /// avoids SQLITE_BUSY when two deferred transactions both try to upgrade to writing.
+    sqlite_writer: Arc<Mutex<()>>,
+}
+
+impl Db {
+    /// Opens the pool and applies pending migrations.
+    pub fn connect(database_url: &str, pool_size: u32) -> Result<Db, String> {
+        let target = DbTarget::parse(database_url)?;
+        let backend = target.backend();
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(10))
+            .build(ConnectionManager { target })
+            .map_err(|e| format!("cannot open database: {e}"))?;
+        let db = Db {
+            pool,
+            backend,
+            sqlite_writer: Arc::new(Mutex::new(())),
+        };
+        let mut conn = db
+            .pool
+            .get()
+            .map_err(|e| format!("cannot open database: {e}"))?;
+        run_migrations(&mut conn)?;
+        Ok(db)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection for synchronous callers (CLI commands, tests); handlers use `read`/`write`.
+    pub fn conn(&self) -> Result<PooledConnection<ConnectionManager>, ApiError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs read-only work on the blocking pool.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await?
+    }
+
+    /// Runs work in one transaction on the blocking pool: all of it commits, or none.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        web::block(move || db.write_blocking(work)).await?
+    }
+
+    /// The synchronous form of [`Db::write`], for CLI commands.
+    pub fn write_blocking<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    {
+        let _turn = match self.backend {
+            Backend::Sqlite => Some(
+                self.sqlite_writer
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            ),
+            Backend::Postgres => None,
+        };
+        let mut pooled = self.pool.get()?;
+        let conn: &mut DbConnection = &mut pooled;
+        conn.transaction(work)
+    }
+}
+
+/// Hand-written SQL is written with PostgreSQL's `$1` placeholders; SQLite reads `$1` as a
+/// *named* parameter numbered by first appearance, so it gets the explicit `?1` form.
+pub fn raw_sql(backend: Backend, sql: &str) -> String {
+    match backend {
+        Backend::Postgres => sql.to_owned(),
+        Backend::Sqlite => {
+            let mut out = String::with_capacity(sql.len());
+            let mut chars = sql.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                    out.push('?');
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+    }
+}
+
+fn run_migrations(conn: &mut DbConnection) -> Result<(), String> {
+    let applied = match conn {
+        DbConnection::Pg(pg) => {
+            let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})");
+            pg.batch_execute(&lock).map_err(|e| e.to_string())?;
+            let result = pg
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len());
+            let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})");
+            pg.batch_execute(&unlock).map_err(|e| e.to_string())?;
+            result
+        }
+        DbConnection::Sqlite(sqlite) => sqlite
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.len()),
+    }
+    .map_err(|e| format!("migrations failed: {e}"))?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_selects_backend() {
+        assert_eq!(
+            DbTarget::parse("postgres://u@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DbTarget::parse("postgresql://u@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DbTarget::parse("sqlite://data/a.db").unwrap(),
+            DbTarget::Sqlite("data/a.db".into())
+        );
+        assert_eq!(
+            DbTarget::parse("sqlite:a.db").unwrap(),
+            DbTarget::Sqlite("a.db".into())
+        );
+    }
+
+    #[test]
+    fn placeholders_are_numbered_for_sqlite() {
+        let sql = "SELECT $2 WHERE a = $1 AND b = '$x'";
+        assert_eq!(raw_sql(Backend::Postgres, sql), sql);
+        assert_eq!(
+            raw_sql(Backend::Sqlite, sql),
+            "SELECT ?2 WHERE a = ?1 AND b = '$x'"
+        );
+    }
+
+    #[test]
+    fn unusable_database_urls_are_refused() {
+        assert!(DbTarget::parse("mysql://x").is_err());
+        assert!(DbTarget::parse("a.db").is_err());
+        assert!(DbTarget::parse("sqlite://").is_err());
+        assert!(DbTarget::parse("sqlite://:memory:").is_err());
+    }
+}

@@ -1,0 +1,404 @@
+//! Request extractors that turn every kind of bad input into a problem naming the field.
+//!
+//! `Body<T>` replaces `web::Json<T>` and `Query<T>` replaces `web::Query<T>`: both record
+//! the path of the offending field (via `serde_path_to_error`) and then run the type's
+//! `validator` rules, so handlers only ever see well-formed, in-range input.
+
+use std::ops::Deref;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use futures_util::{StreamExt, future::LocalBoxFuture};
+use serde::de::DeserializeOwned;
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use crate::error::{ApiError, FieldError};
+
+/// Largest accepted body; set from `MAX_BODY_BYTES` as app data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON request body, deserialised strictly and validated.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T> Body<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> Deref for Body<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+fn is_json_content_type(req: &HttpRequest) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(1_048_576);
+        let json = is_json_content_type(req);
+        let declared_length = content_length(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::UnsupportedMediaType(
+                    "request body must be JSON (Content-Type: application/json)".into(),
+                ));
+            }
+            let body = read_body(&mut payload, declared_length, limit).await?;
+            let value = parse_json::<T>(&body)?;
+            validate(&value)?;
+            Ok(Body(value))
+        })
+    }
+}
+
+/// Reads a whole request body, refusing (413) anything over `limit` bytes before
+/// buffering it where the length is declared, and as soon as it is exceeded otherwise.
+pub async fn read_body<S, E>(
+    payload: &mut S,
+    declared_length: Option<usize>,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    if declared_length.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The declared `Content-Length`, if any.
+pub fn content_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
+/// Strict JSON parsing: anything that is not one JSON document is 400; a document of
+/// the wrong shape is 422 naming the field.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedBody("request body is empty".into()));
+    }
+    let document: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::MalformedBody(format!("request body is not valid JSON: {e}")))?;
+    serde_path_to_error::deserialize(document).map_err(|err| {
+        let path = err.path().to_string();
+        ApiError::Validation(vec![field_error_from_serde(
+            &path,
+            &err.into_inner().to_string(),
+        )])
+    })
+}
+
+/// Deserialises and validates a nested JSON value (such as kind-specific details),
+/// naming offending fields under `prefix`.
+pub fn parse_value<T: DeserializeOwned + Validate>(
+    value: serde_json::Value,
+    prefix: &str,
+) -> Result<T, ApiError> {
+    let prefixed = |errors: Vec<FieldError>| {
+        ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    e.field = match e.field.as_str() {
+                        "" | "body" => prefix.to_owned(),
+                        field => format!("{prefix}.{field}"),
+                    };
+                    e
+                })
+                .collect(),
+        )
+    };
+    let parsed: T = serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        prefixed(vec![field_error_from_serde(
+            &path,
+            &err.into_inner().to_string(),
+        )])
+    })?;
+    parsed
+        .validate()
+        .map_err(|errors| prefixed(flatten_validation_errors(&errors)))?;
+    Ok(parsed)
+}
+
+/// Names the field for serde's messages: "missing field `x`" reports the parent's path,
+/// so the quoted name is appended unless the path already ends with it.
+fn field_error_from_serde(path: &str, message: &str) -> FieldError {
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
+    let parent = if path == "." { "" } else { path };
+    let named = (message.starts_with("missing field `") || message.starts_with("unknown field `"))
+        .then(|| message.split('`').nth(1))
+        .flatten();
+    let already_named = |name: &str| parent == name || parent.ends_with(&format!(".{name}"));
+    let field = match (parent, named) {
+        (parent, Some(name)) if already_named(name) => parent.to_owned(),
+        ("", Some(name)) => name.to_owned(),
+        (parent, Some(name)) => format!("{parent}.{name}"),
+        ("", None) => "body".to_owned(),
+        (parent, None) => parent.to_owned(),
+    };
+    FieldError::new(field, message)
+}
+
+/// Query parameters, deserialised strictly and validated.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T> Query<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(parse_query(req.query_string()).map(Query))
+    }
+}
+
+pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, ApiError> {
+    let deserializer = serde_urlencoded::Deserializer::new(url_form(query.as_bytes()));
+    let value: T = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        ApiError::Validation(vec![field_error_from_serde(
+            &path,
+            &err.into_inner().to_string(),
+        )])
+    })?;
+    validate(&value)?;
+    Ok(value)
+}
+
+fn url_form(input: &[u8]) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(input)
+}
+
+/// A UTC offset such as `+08:00` (default: China Standard Time, where most shops are).
+pub fn utc_offset(raw: Option<&str>, field: &str) -> Result<chrono::FixedOffset, ApiError> {
+    let raw = raw.unwrap_or("+08:00");
+    let invalid = || ApiError::field(field, "must look like +08:00 or -05:00");
+    let (sign, rest) = match raw.as_bytes().first() {
+        Some(b'+') | Some(b' ') => (1, &raw[1..]),
+        Some(b'-') => (-1, &raw[1..]),
+        _ => return Err(invalid()),
+    };
+    let (hours, minutes) = rest.split_once(':').ok_or_else(invalid)?;
+    let hours: i32 = hours.parse().map_err(|_| invalid())?;
+    let minutes: i32 = minutes.parse().map_err(|_| invalid())?;
+    if !(0..=14).contains(&hours) || !(0..=59).contains(&minutes) {
+        return Err(invalid());
+    }
+    chrono::FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or_else(invalid)
+}
+
+pub fn validate<T: Validate>(value: &T) -> Result<(), ApiError> {
+    value
+        .validate()
+        .map_err(|errors| ApiError::Validation(flatten_validation_errors(&errors)))
+}
+
+/// `validator`'s nested error tree as a flat, sorted list of `field: message`.
+pub fn flatten_validation_errors(errors: &ValidationErrors) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    collect(errors, "", &mut out);
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out
+}
+
+fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for error in list {
+                    let message = error
+                        .message
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| describe(error));
+                    out.push(FieldError::new(path.clone(), message));
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => collect(inner, &path, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect(inner, &format!("{path}[{index}]"), out);
+                }
+            }
+        }
+    }
+}
+
+/// A readable message for validator's built-in rules that carry no message of their own.
+fn describe(error: &validator::ValidationError) -> String {
+    let param = |name: &str| error.params.get(name).map(|v| v.to_string());
+    match error.code.as_ref() {
+        "length" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("length must be between {min} and {max}"),
+            (Some(min), None) => format!("length must be at least {min}"),
+            (None, Some(max)) => format!("length must be at most {max}"),
+            _ => "length is out of range".into(),
+        },
+        "range" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+            (Some(min), None) => format!("must be at least {min}"),
+            (None, Some(max)) => format!("must be at most {max}"),
+            _ => "is out of range".into(),
+        },
+        "email" => "must be a valid email address".into(),
+        code => format!("is invalid ({code})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, Validate)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        #[validate(length(min = 1, max = 5))]
+        name: String,
+        #[validate(range(min = 1, max = 5))]
+        score: u8,
+    }
+
+    fn fields(err: ApiError) -> Vec<String> {
+        match err {
+            ApiError::Validation(list) => list.into_iter().map(|f| f.field).collect(),
+            other => panic!("expected validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_body() {
+        assert!(matches!(
+            parse_json::<Sample>(b"{\"name\":"),
+            Err(ApiError::MalformedBody(_))
+        ));
+        assert!(matches!(
+            parse_json::<Sample>(b"  "),
+            Err(ApiError::MalformedBody(_))
+        ));
+        assert!(matches!(
+            parse_json::<Sample>(b"{\"name\":\"a\",\"score\":1} trailing"),
+            Err(ApiError::MalformedBody(_))
+        ));
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        assert_eq!(
+            fields(parse_json::<Sample>(b"{\"name\":\"a\"}").unwrap_err()),
+            ["score"]
+        );
+        assert_eq!(
+            fields(
+                parse_json::<Sample>(b"{\"name\":\"a\",\"score\":1,\"admin\":true}").unwrap_err()
+            ),
+            ["admin"]
+        );
+        assert_eq!(
+            fields(parse_json::<Sample>(b"{\"name\":\"a\",\"score\":\"high\"}").unwrap_err()),
+            ["score"]
+        );
+        assert_eq!(
+            fields(parse_json::<Sample>(b"{\"name\":\"a\",\"score\":300}").unwrap_err()),
+            ["score"]
+        );
+    }
+
+    #[test]
+    fn rule_violations_list_every_field() {
+        let sample = parse_json::<Sample>(b"{\"name\":\"toolong\",\"score\":9}").unwrap();
+        assert_eq!(fields(validate(&sample).unwrap_err()), ["name", "score"]);
+    }
+
+    #[test]
+    fn utc_offsets_parse_with_sign() {
+        assert_eq!(
+            utc_offset(Some("-05:30"), "tz").unwrap().local_minus_utc(),
+            -(5 * 3600 + 1800)
+        );
+        assert_eq!(utc_offset(None, "tz").unwrap().local_minus_utc(), 8 * 3600);
+        // A '+' left unencoded in a query string arrives as a space.
+        assert_eq!(
+            utc_offset(Some(" 08:00"), "tz").unwrap().local_minus_utc(),
+            8 * 3600
+        );
+        assert!(utc_offset(Some("08:00"), "tz").is_err());
+        assert!(utc_offset(Some("+15:00"), "tz").is_err());
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        assert_eq!(
+            fields(parse_query::<Sample>("name=a&score=x").unwrap_err()),
+            ["score"]
+        );
+        assert_eq!(
+            fields(parse_query::<Sample>("name=a&score=1&evil=1").unwrap_err()),
+            ["evil"]
+        );
+        assert!(parse_query::<Sample>("name=a&score=2").is_ok());
+    }
+}

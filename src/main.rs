@@ -1,0 +1,218 @@
+//! The `aftercare` command: serves the API (default) and runs administrative tasks.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use actix_web::{HttpServer, web};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use aftercare::app::{AppState, build_app};
+use aftercare::auth::{password, roles::Role, token};
+use aftercare::config::{LogFormat, Settings};
+use aftercare::db::Db;
+use aftercare::users::{self, CreateUserRequest};
+
+#[derive(Parser)]
+#[command(name = "aftercare", version, about = "After-sales ticket service")]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (what runs without a subcommand).
+    Serve,
+    /// Create an admin account in the default shop.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+        /// Read the password from the first line of standard input
+        /// (required: a password on the command line would land in shell history).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Recompute every customer's value tier (after a threshold change, or nightly as time passes).
+    RecomputeTiers,
+    /// Seed a realistic shop into an empty database (DATABASE_URL) and time the tier
+    /// recomputation, the statistics and the busiest lists. Use a release build.
+    Bench {
+        #[arg(long, default_value_t = 200_000)]
+        customers: usize,
+        /// Orders in all (spread over customers with a long tail).
+        #[arg(long, default_value_t = 2_000_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 500_000)]
+        tickets: usize,
+        #[arg(long, default_value_t = 20)]
+        agents: usize,
+    },
+    /// Print the OpenAPI document (redirect into openapi/openapi.json to update it).
+    Openapi,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.settings.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.settings),
+        Command::CreateAdmin {
+            email,
+            name,
+            password_stdin,
+        } => create_admin(&cli.settings, email, name, password_stdin),
+        Command::Openapi => {
+            print!("{}", aftercare::openapi::document());
+            Ok(())
+        }
+        Command::Migrate => Db::connect(&cli.settings.database_url, 1).map(|_| ()),
+        Command::RecomputeTiers => recompute_tiers(&cli.settings),
+        Command::Bench {
+            customers,
+            orders,
+            tickets,
+            agents,
+        } => Db::connect(&cli.settings.database_url, 2).and_then(|db| {
+            let options = aftercare::bench::BenchOptions {
+                customers,
+                orders,
+                tickets,
+                agents: agents.max(1),
+            };
+            aftercare::bench::run(&db, &options)
+                .map(|report| print!("{report}"))
+                .map_err(|e| e.to_string())
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("aftercare: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn token_keys(settings: &Settings) -> Result<token::TokenKeys, String> {
+    match &settings.jwt_secret {
+        Some(secret) if secret.len() >= token::MIN_SECRET_BYTES => {
+            Ok(token::TokenKeys::new(secret.as_bytes(), settings.jwt_ttl()))
+        }
+        Some(_) => Err(format!(
+            "JWT_SECRET must be at least {} bytes",
+            token::MIN_SECRET_BYTES
+        )),
+        None => {
+            tracing::warn!(
+                "JWT_SECRET is not set: using a random secret; tokens will not survive a restart \
+                 nor work across replicas. Set JWT_SECRET in production."
+            );
+            Ok(token::TokenKeys::random(settings.jwt_ttl()))
+        }
+    }
+}
+
+#[actix_web::main]
+async fn serve(settings: Settings) -> Result<(), String> {
+    let tokens = token_keys(&settings)?;
+    let db = Db::connect(&settings.database_url, settings.db_pool_size)?;
+    tracing::info!(backend = ?db.backend(), "database ready");
+    let bind_addr = settings.bind_addr.clone();
+    let workers = match settings.http_workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let shutdown_timeout = settings.shutdown_timeout_secs;
+    let state = web::Data::new(AppState {
+        db,
+        tokens,
+        settings,
+    });
+    let server = HttpServer::new(move || build_app(state.clone()))
+        .workers(workers)
+        // actix stops accepting on SIGTERM/SIGINT and lets requests in flight finish.
+        .shutdown_timeout(shutdown_timeout)
+        .bind(&bind_addr)
+        .map_err(|e| format!("cannot listen on {bind_addr}: {e}"))?;
+    tracing::info!(
+        addr = %bind_addr,
+        docs = %format!("http://{bind_addr}/docs/"),
+        "serving the Aftercare API"
+    );
+    server.run().await.map_err(|e| e.to_string())
+}
+
+fn recompute_tiers(settings: &Settings) -> Result<(), String> {
+    let db = Db::connect(&settings.database_url, 2)?;
+    let report = aftercare::tiers::recompute_all(&db, 1, &settings.tier_settings())
+        .map_err(|e| e.to_string())?;
+    println!(
+        "recomputed {} customers in {} ms: {} changed (key tier from {} cents or {} orders in 12 months)",
+        report.customers,
+        report.elapsed_ms,
+        report.changed,
+        report.key_spend_cents,
+        report.key_order_count
+    );
+    Ok(())
+}
+
+fn create_admin(
+    settings: &Settings,
+    email: String,
+    name: String,
+    password_stdin: bool,
+) -> Result<(), String> {
+    if !password_stdin {
+        return Err("pass --password-stdin and write the password to standard input".into());
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("Password (one line):");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    let request = CreateUserRequest {
+        email,
+        display_name: name,
+        role: Role::Admin,
+        password,
+    };
+    aftercare::extract::validate(&request).map_err(|e| match e {
+        aftercare::error::ApiError::Validation(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    })?;
+    let db = Db::connect(&settings.database_url, 1)?;
+    let hash = password::hash(&request.password).map_err(|e| e.to_string())?;
+    let user = db
+        .write_blocking(|conn| users::create(conn, 1, &request, &hash))
+        .map_err(|e| e.to_string())?;
+    println!("created admin {} (id {})", user.email, user.id);
+    Ok(())
+}

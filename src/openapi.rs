@@ -1,0 +1,128 @@
+//! The OpenAPI document, generated from the handlers' annotations. The committed copy
+//! (`openapi/openapi.json`) is checked against it by the test suite.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::customers::{self, csv_io, orders, tags};
+use crate::tickets::{self, queries as ticket_queries, routes as ticket_routes};
+use crate::{auth, error, health, pagination, reminders, stats, tiers, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Aftercare API",
+        description = "After-sales tickets for online shops: negative reviews, returns and repairs, \
+from the first call through follow-up to resolution.\n\n\
+Every error is an RFC 9457 `application/problem+json` document whose `type` is a stable URN \
+(`urn:aftercare:problem:<kind>`); validation problems list each offending field in `errors`.\n\n\
+Authenticate with `POST /api/v1/auth/login` and send the token as `Authorization: Bearer <token>`.",
+        license(name = "Proprietary")
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        auth::routes::login,
+        auth::routes::me,
+        auth::routes::change_password,
+        users::routes::list_users,
+        users::routes::create_user,
+        users::routes::get_user,
+        users::routes::update_user,
+        users::routes::reset_password,
+        customers::routes::list_customers,
+        customers::routes::create_customer,
+        customers::routes::get_customer,
+        customers::routes::update_customer,
+        customers::routes::archive_customer,
+        customers::routes::restore_customer,
+        csv_io::import,
+        csv_io::export,
+        tags::list_tags,
+        tags::create_tag,
+        tags::update_tag,
+        tags::delete_tag,
+        tags::bulk_tag,
+        tags::add_customer_tags,
+        tags::remove_customer_tag,
+        orders::list_orders,
+        orders::create_order,
+        orders::get_order,
+        orders::update_order,
+        orders::delete_order,
+        ticket_routes::list_tickets,
+        ticket_routes::create_ticket,
+        ticket_routes::get_ticket,
+        ticket_routes::update_ticket,
+        ticket_routes::log_contact,
+        ticket_routes::resolve_ticket,
+        ticket_routes::close_ticket,
+        ticket_routes::reopen_ticket,
+        ticket_routes::assign_ticket,
+        ticket_routes::record_satisfaction,
+        ticket_routes::ticket_events,
+        ticket_routes::my_queue,
+        tiers::routes::recompute,
+        tiers::routes::list_changes,
+        stats::tickets_report,
+        stats::backlog_report,
+        reminders::reminders,
+    ),
+    components(schemas(
+        error::Problem,
+        error::FieldError,
+        pagination::Page<users::UserView>,
+        pagination::Page<customers::CustomerView>,
+        pagination::Page<orders::OrderView>,
+        customers::CustomerSort,
+        pagination::Page<tickets::TicketView>,
+        tickets::NegativeReviewDetails,
+        tickets::ReturnDetails,
+        tickets::RepairDetails,
+        ticket_queries::TicketSort,
+        pagination::Page<tiers::TierChangeView>,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Logging in and access tokens"),
+        (name = "users", description = "Staff accounts: agents, leads and admins"),
+        (name = "customers", description = "The customer file: profile, contact handles, import and export"),
+        (name = "tags", description = "Free labels on customers, grouped into dimensions"),
+        (name = "orders", description = "Purchase history. Amounts are integer cents (fen)"),
+        (name = "tickets", description = "After-sales cases: negative reviews, returns and repairs, from the first call through follow-up to resolution. \
+States: new → first_call (first contact attempt) → follow_up (further attempts) → resolved (with an outcome of the ticket's kind); any open state → closed (with a reason); resolved or closed → follow_up (reopen, leads). \
+Changes return an ETag; send it as If-Match to make a change conditional (412 when the ticket changed meanwhile)."),
+        (name = "tiers", description = "Customer value tiers (key, regular, small), lifecycle stages and the at-risk flag: computed from purchases and after-sales history, never typed in"),
+        (name = "stats", description = "Team figures for leads: resolution, first-call speed, time to resolve, review revisions, satisfaction, backlog"),
+        (name = "reminders", description = "Who needs a call today"),
+        (name = "operations", description = "Health and readiness probes"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("Access token from POST /api/v1/auth/login"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as committed: pretty JSON with a final newline.
+pub fn document() -> String {
+    let mut json = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    json.push('\n');
+    json
+}

@@ -1,0 +1,231 @@
+//! One schema for both backends. Ids are BIGINT (SQLite's INTEGER PRIMARY KEY is 64-bit),
+//! timestamps are UTC `TIMESTAMP`s, money is integer cents.
+
+diesel::table! {
+    shops (id) {
+        id -> BigInt,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        email -> Text,
+        display_name -> Text,
+        role -> Text,
+        active -> Bool,
+        password_hash -> Text,
+        token_generation -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(users -> shops (shop_id));
+
+diesel::table! {
+    customers (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        name -> Text,
+        name_key -> Text,
+        address -> Nullable<Text>,
+        birthday -> Nullable<Date>,
+        birthday_mmdd -> Nullable<Integer>,
+        source -> Text,
+        notes -> Text,
+        order_count -> BigInt,
+        total_spent_cents -> BigInt,
+        first_order_at -> Nullable<Timestamp>,
+        last_order_at -> Nullable<Timestamp>,
+        last_contacted_at -> Nullable<Timestamp>,
+        archived_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        tier -> Text,
+        lifecycle_stage -> Text,
+        at_risk -> Bool,
+        tier_reasons -> Text,
+        tier_computed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    tier_changes (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        customer_id -> BigInt,
+        from_tier -> Text,
+        to_tier -> Text,
+        from_stage -> Text,
+        to_stage -> Text,
+        from_at_risk -> Bool,
+        to_at_risk -> Bool,
+        reasons -> Text,
+        cause -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tier_thresholds (shop_id) {
+        shop_id -> BigInt,
+        key_spend_cents -> BigInt,
+        key_order_count -> BigInt,
+        computed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer_contacts (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        customer_id -> BigInt,
+        kind -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        name -> Text,
+        tag_group -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer_tags (customer_id, tag_id) {
+        customer_id -> BigInt,
+        tag_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        customer_id -> BigInt,
+        channel -> Text,
+        external_order_no -> Text,
+        status -> Text,
+        total_cents -> BigInt,
+        ordered_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    order_items (id) {
+        id -> BigInt,
+        order_id -> BigInt,
+        product_name -> Text,
+        sku -> Nullable<Text>,
+        quantity -> Integer,
+        unit_price_cents -> BigInt,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        customer_id -> BigInt,
+        order_id -> Nullable<BigInt>,
+        kind -> Text,
+        title -> Text,
+        description -> Text,
+        details -> Text,
+        review_platform -> Nullable<Text>,
+        review_external_id -> Nullable<Text>,
+        state -> Text,
+        priority -> Integer,
+        assignee_id -> Nullable<BigInt>,
+        first_call_due_at -> Timestamp,
+        first_contact_at -> Nullable<Timestamp>,
+        last_contact_at -> Nullable<Timestamp>,
+        next_follow_up_at -> Nullable<Timestamp>,
+        due_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+        refund_cents -> Nullable<BigInt>,
+        resolution_note -> Nullable<Text>,
+        close_reason -> Nullable<Text>,
+        resolved_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        satisfaction_score -> Nullable<Integer>,
+        satisfaction_comment -> Nullable<Text>,
+        satisfaction_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_contacts (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        ticket_id -> BigInt,
+        staff_id -> BigInt,
+        channel -> Text,
+        reached -> Bool,
+        note -> Text,
+        next_follow_up_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_events (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        ticket_id -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        kind -> Text,
+        from_state -> Nullable<Text>,
+        to_state -> Nullable<Text>,
+        data -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(tickets -> customers (customer_id));
+diesel::joinable!(ticket_contacts -> tickets (ticket_id));
+diesel::joinable!(ticket_events -> tickets (ticket_id));
+
+diesel::joinable!(customer_contacts -> customers (customer_id));
+diesel::joinable!(customer_tags -> customers (customer_id));
+diesel::joinable!(customer_tags -> tags (tag_id));
+diesel::joinable!(orders -> customers (customer_id));
+diesel::joinable!(order_items -> orders (order_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    shops,
+    users,
+    customers,
+    customer_contacts,
+    tags,
+    customer_tags,
+    orders,
+    order_items,
+    tickets,
+    ticket_contacts,
+    ticket_events,
+    tier_changes,
+    tier_thresholds,
+);
+
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        subject -> Text,
+        failed_at -> Timestamp,
+    }
+}

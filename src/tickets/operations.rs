@@ -1,0 +1,576 @@
+//! What can be done to a ticket, each in the caller's transaction: checks (workflow,
+//! who may), the change, and its timeline entry. Routes only parse and respond.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::{Map, Value, json};
+
+use super::queries::{self, record_event};
+use super::workflow::{self, Action, DeadlinePolicy, State};
+use super::{
+    AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, Priority, ReopenRequest,
+    ResolveRequest, SatisfactionRequest, Ticket, TicketDetails, UpdateTicketRequest, check_outcome,
+};
+use crate::auth::Caller;
+use crate::config::AutoAssign;
+use crate::customers::{orders, queries as customer_queries};
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::schema::{customers, ticket_contacts, tickets};
+use crate::tiers::engine::TierSettings;
+
+/// What every operation needs besides its request.
+pub struct Context<'a> {
+    pub caller: &'a Caller,
+    pub now: NaiveDateTime,
+    pub policy: DeadlinePolicy,
+    pub tiers: TierSettings,
+}
+
+impl Context<'_> {
+    /// The customer's tier follows what just happened on their ticket.
+    fn refresh_tier(
+        &self,
+        conn: &mut DbConnection,
+        ticket: &Ticket,
+        cause: &str,
+    ) -> Result<(), ApiError> {
+        crate::tiers::refresh(conn, ticket.shop_id, ticket.customer_id, &self.tiers, cause)
+    }
+}
+
+fn invalid_transition(from: State, action: Action) -> ApiError {
+    let allowed = workflow::allowed_from(from);
+    let mut extensions = Map::new();
+    extensions.insert("current_state".into(), json!(from));
+    extensions.insert(
+        "allowed_next_states".into(),
+        json!(allowed.iter().map(|(_, s)| *s).collect::<Vec<_>>()),
+    );
+    extensions.insert(
+        "allowed_actions".into(),
+        json!(allowed.iter().map(|(a, _)| *a).collect::<Vec<_>>()),
+    );
+    let action = serde_json::to_value(action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    ApiError::Conflict {
+        kind: "invalid-transition",
+        detail: format!(
+            "a ticket in state {} does not allow {action}",
+            from.as_str()
+        ),
+        extensions,
+    }
+}
+
+/// The state `action` leads to, or 409 naming the current state and what is allowed.
+fn transition(ticket: &Ticket, action: Action) -> Result<(State, State), ApiError> {
+    let from = ticket.state()?;
+    workflow::next_state(from, action)
+        .map(|to| (from, to))
+        .ok_or_else(|| invalid_transition(from, action))
+}
+
+fn ensure_may_work(ctx: &Context<'_>, ticket: &Ticket) -> Result<(), ApiError> {
+    if workflow::may_work_on(ctx.caller.role, ctx.caller.user_id, ticket.assignee_id) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "ticket {} is not assigned to you; take it if it is unassigned, or ask a lead",
+            ticket.id
+        )))
+    }
+}
+
+/// 412 unless the client's `If-Match` names the current version (absent: no condition).
+pub fn check_version(ticket: &Ticket, if_match: &Option<Vec<i64>>) -> Result<(), ApiError> {
+    match if_match {
+        Some(versions) if !versions.contains(&ticket.version) => {
+            Err(ApiError::PreconditionFailed(format!(
+                "the ticket has changed (now version {}); fetch it again and retry",
+                ticket.version
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn with_due(mut ticket: Ticket) -> Result<Ticket, ApiError> {
+    ticket.due_at = workflow::due_at(
+        ticket.state()?,
+        ticket.first_call_due_at,
+        ticket.next_follow_up_at,
+    );
+    Ok(ticket)
+}
+
+fn check_order(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    customer_id: i64,
+    order_id: i64,
+) -> Result<(), ApiError> {
+    match orders::get(conn, shop_id, order_id) {
+        Ok(order) if order.customer_id == customer_id => Ok(()),
+        Ok(_) => Err(ApiError::field(
+            "order_id",
+            "is an order of another customer",
+        )),
+        Err(ApiError::NotFound(_)) => Err(ApiError::field("order_id", "no such order")),
+        Err(other) => Err(other),
+    }
+}
+
+fn duplicate_review(existing: i64, platform: &str, review_id: &str) -> ApiError {
+    let mut extensions = Map::new();
+    extensions.insert("existing_ticket_id".into(), existing.into());
+    ApiError::Conflict {
+        kind: "duplicate-review",
+        detail: format!("review {review_id} on {platform} already has ticket {existing}"),
+        extensions,
+    }
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    request: &CreateTicketRequest,
+    auto_assign: AutoAssign,
+) -> Result<Ticket, ApiError> {
+    let shop_id = ctx.caller.shop_id;
+    let customer = match customer_queries::get(conn, shop_id, request.customer_id) {
+        Err(ApiError::NotFound(_)) => {
+            return Err(ApiError::field("customer_id", "no such customer"));
+        }
+        other => other?,
+    };
+    customer.ensure_live()?;
+    if let Some(order_id) = request.order_id {
+        check_order(conn, shop_id, customer.id, order_id)?;
+    }
+    let details = TicketDetails::parse(request.kind, request.details.clone())?;
+    let review_key = details.review_key();
+    if let Some((platform, review_id)) = &review_key {
+        let existing: Option<i64> = tickets::table
+            .filter(tickets::shop_id.eq(shop_id))
+            .filter(tickets::review_platform.eq(platform))
+            .filter(tickets::review_external_id.eq(review_id))
+            .select(tickets::id)
+            .first(conn)
+            .optional()?;
+        if let Some(existing) = existing {
+            return Err(duplicate_review(existing, platform, review_id));
+        }
+    }
+    let (assignee, automatic) = match request.assignee_id {
+        Some(id) => {
+            if !workflow::may_assign(ctx.caller.role, ctx.caller.user_id, None, Some(id)) {
+                return Err(ApiError::Forbidden(
+                    "agents may only assign tickets to themselves".into(),
+                ));
+            }
+            queries::check_assignable(conn, shop_id, id)?;
+            (Some(id), false)
+        }
+        None if auto_assign == AutoAssign::LeastLoaded => {
+            (queries::least_loaded_agent(conn, shop_id)?, true)
+        }
+        None => (None, false),
+    };
+    // Key and at-risk customers go first: a tighter first-call deadline and a higher default priority.
+    let priority_customer = crate::tiers::is_priority_customer(conn, customer.id)?;
+    let default_priority = request.kind.default_priority();
+    let priority = request.priority.unwrap_or(if priority_customer {
+        default_priority.raised()
+    } else {
+        default_priority
+    });
+    let first_call_due_at = ctx
+        .policy
+        .first_call_due(request.kind, ctx.now, priority_customer);
+    let (review_platform, review_external_id) = review_key.unzip();
+    let ticket: Ticket = diesel::insert_into(tickets::table)
+        .values((
+            tickets::shop_id.eq(shop_id),
+            tickets::customer_id.eq(customer.id),
+            tickets::order_id.eq(request.order_id),
+            tickets::kind.eq(request.kind.as_str()),
+            tickets::title.eq(request.title.trim()),
+            tickets::description.eq(request.description.trim()),
+            tickets::details.eq(details.to_json()),
+            tickets::review_platform.eq(review_platform),
+            tickets::review_external_id.eq(review_external_id),
+            tickets::state.eq(State::New.as_str()),
+            tickets::priority.eq(priority.rank()),
+            tickets::assignee_id.eq(assignee),
+            tickets::first_call_due_at.eq(first_call_due_at),
+            tickets::due_at.eq(first_call_due_at),
+            tickets::created_by.eq(ctx.caller.user_id),
+            tickets::created_at.eq(ctx.now),
+            tickets::updated_at.eq(ctx.now),
+        ))
+        .returning(tickets::all_columns)
+        .get_result(conn)?;
+    record_event(
+        conn,
+        &ticket,
+        Some(ctx.caller.user_id),
+        "created",
+        None,
+        Some(State::New),
+        json!({"kind": request.kind, "title": ticket.title, "priority": priority, "first_call_due_at": first_call_due_at.and_utc()}),
+    )?;
+    if let Some(assignee) = assignee {
+        let actor = (!automatic).then_some(ctx.caller.user_id);
+        record_event(
+            conn,
+            &ticket,
+            actor,
+            "assigned",
+            None,
+            None,
+            json!({"before": null, "after": assignee, "automatic": automatic}),
+        )?;
+    }
+    ctx.refresh_tier(conn, &ticket, "ticket")?;
+    Ok(ticket)
+}
+
+pub fn edit(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    ticket: Ticket,
+    request: &UpdateTicketRequest,
+) -> Result<Ticket, ApiError> {
+    ensure_may_work(ctx, &ticket)?;
+    let mut after = ticket.clone();
+    let mut before_values = Map::new();
+    let mut after_values = Map::new();
+    let mut note = |field: &str, before: Value, after: Value| {
+        if before != after {
+            before_values.insert(field.into(), before);
+            after_values.insert(field.into(), after);
+        }
+    };
+    if let Some(title) = &request.title {
+        after.title = title.trim().to_owned();
+        note("title", json!(ticket.title), json!(after.title));
+    }
+    if let Some(description) = &request.description {
+        after.description = description.trim().to_owned();
+        note(
+            "description",
+            json!(ticket.description),
+            json!(after.description),
+        );
+    }
+    if let Some(priority) = request.priority {
+        after.priority = priority.rank();
+        note(
+            "priority",
+            json!(Priority::from_rank(ticket.priority)),
+            json!(priority),
+        );
+    }
+    if let Some(order_id) = request.order_id {
+        if let Some(order_id) = order_id {
+            check_order(conn, ticket.shop_id, ticket.customer_id, order_id)?;
+        }
+        after.order_id = order_id;
+        note("order_id", json!(ticket.order_id), json!(order_id));
+    }
+    if let Some(details) = &request.details {
+        let details = TicketDetails::parse(ticket.kind()?, details.clone())?;
+        after.details = details.to_json();
+        let key = details.review_key();
+        if let Some((platform, review_id)) = &key {
+            let existing: Option<i64> = tickets::table
+                .filter(tickets::shop_id.eq(ticket.shop_id))
+                .filter(tickets::review_platform.eq(platform))
+                .filter(tickets::review_external_id.eq(review_id))
+                .filter(tickets::id.ne(ticket.id))
+                .select(tickets::id)
+                .first(conn)
+                .optional()?;
+            if let Some(existing) = existing {
+                return Err(duplicate_review(existing, platform, review_id));
+            }
+        }
+        (after.review_platform, after.review_external_id) = key.unzip();
+        let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+        note("details", parse(&ticket.details), parse(&after.details));
+    }
+    if after_values.is_empty() {
+        return Ok(ticket);
+    }
+    let stored = queries::store(conn, &after)?;
+    record_event(
+        conn,
+        &stored,
+        Some(ctx.caller.user_id),
+        "edited",
+        None,
+        None,
+        json!({"before": before_values, "after": after_values}),
+    )?;
+    Ok(stored)
+}
+
+pub fn log_contact(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    ticket: Ticket,
+    request: &LogContactRequest,
+) -> Result<Ticket, ApiError> {
+    ensure_may_work(ctx, &ticket)?;
+    let (from, to) = transition(&ticket, Action::LogContact)?;
+    let next = match request.next_follow_up_at {
+        Some(at) if at.naive_utc() <= ctx.now => {
+            return Err(ApiError::field(
+                "next_follow_up_at",
+                "must be in the future",
+            ));
+        }
+        Some(at) => at.naive_utc(),
+        None => ctx.policy.next_follow_up(ctx.now, request.reached),
+    };
+    diesel::insert_into(ticket_contacts::table)
+        .values((
+            ticket_contacts::shop_id.eq(ticket.shop_id),
+            ticket_contacts::ticket_id.eq(ticket.id),
+            ticket_contacts::staff_id.eq(ctx.caller.user_id),
+            ticket_contacts::channel.eq(request.channel.as_str()),
+            ticket_contacts::reached.eq(request.reached),
+            ticket_contacts::note.eq(request.note.trim()),
+            ticket_contacts::next_follow_up_at.eq(next),
+            ticket_contacts::created_at.eq(ctx.now),
+        ))
+        .execute(conn)?;
+    diesel::update(customers::table.find(ticket.customer_id))
+        .set(customers::last_contacted_at.eq(ctx.now))
+        .execute(conn)?;
+    let mut after = ticket.clone();
+    after.state = to.as_str().to_owned();
+    after.first_contact_at = ticket.first_contact_at.or(Some(ctx.now));
+    after.last_contact_at = Some(ctx.now);
+    after.next_follow_up_at = Some(next);
+    let stored = queries::store(conn, &with_due(after)?)?;
+    record_event(
+        conn,
+        &stored,
+        Some(ctx.caller.user_id),
+        "contact_logged",
+        Some(from),
+        Some(to),
+        json!({"channel": request.channel, "reached": request.reached, "note": request.note.trim(), "next_follow_up_at": next.and_utc(),
+               "first_contact": ticket.first_contact_at.is_none()}),
+    )?;
+    Ok(stored)
+}
+
+/// Stores a change of state, puts it in the timeline and lets the customer's tier follow.
+fn settle(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    after: Ticket,
+    (from, to): (State, State),
+    data: Value,
+) -> Result<Ticket, ApiError> {
+    let stored = queries::store(conn, &with_due(after)?)?;
+    record_event(
+        conn,
+        &stored,
+        Some(ctx.caller.user_id),
+        "state_changed",
+        Some(from),
+        Some(to),
+        data,
+    )?;
+    ctx.refresh_tier(conn, &stored, "ticket")?;
+    Ok(stored)
+}
+
+pub fn resolve(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    ticket: Ticket,
+    request: &ResolveRequest,
+) -> Result<Ticket, ApiError> {
+    ensure_may_work(ctx, &ticket)?;
+    let (from, to) = transition(&ticket, Action::Resolve)?;
+    check_outcome(ticket.kind()?, request.outcome, request.refund_cents)?;
+    let mut after = ticket.clone();
+    after.state = to.as_str().to_owned();
+    after.outcome = Some(request.outcome.as_str().to_owned());
+    after.refund_cents = request.refund_cents;
+    after.resolution_note = request.note.as_deref().map(str::trim).map(str::to_owned);
+    after.resolved_at = Some(ctx.now);
+    after.next_follow_up_at = None;
+    settle(
+        conn,
+        ctx,
+        after,
+        (from, to),
+        json!({"action": Action::Resolve, "outcome": request.outcome, "refund_cents": request.refund_cents, "note": request.note}),
+    )
+}
+
+pub fn close(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    ticket: Ticket,
+    request: &CloseRequest,
+) -> Result<Ticket, ApiError> {
+    ensure_may_work(ctx, &ticket)?;
+    let (from, to) = transition(&ticket, Action::Close)?;
+    let mut after = ticket.clone();
+    after.state = to.as_str().to_owned();
+    after.close_reason = Some(request.reason.as_str().to_owned());
+    after.resolution_note = request.note.as_deref().map(str::trim).map(str::to_owned);
+    after.closed_at = Some(ctx.now);
+    after.next_follow_up_at = None;
+    settle(
+        conn,
+        ctx,
+        after,
+        (from, to),
+        json!({"action": Action::Close, "reason": request.reason, "note": request.note}),
+    )
+}
+
+pub fn reopen(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    ticket: Ticket,
+    request: &ReopenRequest,
+) -> Result<Ticket, ApiError> {
+    if !workflow::may_reopen(ctx.caller.role) {
+        return Err(ApiError::Forbidden("only leads may reopen a ticket".into()));
+    }
+    let (from, to) = transition(&ticket, Action::Reopen)?;
+    let mut after = ticket.clone();
+    after.state = to.as_str().to_owned();
+    // The previous ending stays in the timeline; the ticket itself is open again and due now.
+    after.outcome = None;
+    after.refund_cents = None;
+    after.close_reason = None;
+    after.resolution_note = None;
+    after.resolved_at = None;
+    after.closed_at = None;
+    after.next_follow_up_at = Some(ctx.now);
+    settle(
+        conn,
+        ctx,
+        after,
+        (from, to),
+        json!({"action": Action::Reopen, "reason": request.reason.trim(),
+               "previous": {"outcome": ticket.outcome, "refund_cents": ticket.refund_cents, "close_reason": ticket.close_reason}}),
+    )
+}
+
+pub fn assign(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    ticket: Ticket,
+    request: &AssignRequest,
+) -> Result<Ticket, ApiError> {
+    if !workflow::may_assign(
+        ctx.caller.role,
+        ctx.caller.user_id,
+        ticket.assignee_id,
+        request.assignee_id,
+    ) {
+        return Err(ApiError::Forbidden(
+            "agents may only take unassigned tickets for themselves; leads assign and reassign"
+                .into(),
+        ));
+    }
+    if request.assignee_id == ticket.assignee_id {
+        return Ok(ticket);
+    }
+    if let Some(id) = request.assignee_id {
+        queries::check_assignable(conn, ticket.shop_id, id)?;
+    }
+    let mut after = ticket.clone();
+    after.assignee_id = request.assignee_id;
+    let stored = queries::store(conn, &after)?;
+    record_event(
+        conn,
+        &stored,
+        Some(ctx.caller.user_id),
+        "assigned",
+        None,
+        None,
+        json!({"before": ticket.assignee_id, "after": request.assignee_id, "automatic": false}),
+    )?;
+    Ok(stored)
+}
+
+pub fn record_satisfaction(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    ticket: Ticket,
+    request: &SatisfactionRequest,
+) -> Result<Ticket, ApiError> {
+    if ticket.state()? != State::Resolved {
+        return Err(ApiError::conflict(
+            "not-resolved",
+            format!(
+                "satisfaction is recorded on resolved tickets; this one is {}",
+                ticket.state
+            ),
+        ));
+    }
+    let already = ticket.satisfaction_score.is_some();
+    if !workflow::may_record_satisfaction(
+        ctx.caller.role,
+        ctx.caller.user_id,
+        ticket.assignee_id,
+        already,
+    ) {
+        return Err(if already {
+            ApiError::conflict(
+                "satisfaction-recorded",
+                "satisfaction is already recorded; a lead may correct it",
+            )
+        } else {
+            ApiError::Forbidden(format!("ticket {} is not assigned to you", ticket.id))
+        });
+    }
+    let comment = request
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    if already
+        && ticket.satisfaction_score == Some(request.score)
+        && ticket.satisfaction_comment == comment
+    {
+        return Ok(ticket);
+    }
+    let mut after = ticket.clone();
+    after.satisfaction_score = Some(request.score);
+    after.satisfaction_comment = comment.clone();
+    after.satisfaction_at = Some(ctx.now);
+    let stored = queries::store(conn, &after)?;
+    let kind = if already {
+        "satisfaction_corrected"
+    } else {
+        "satisfaction_recorded"
+    };
+    record_event(
+        conn,
+        &stored,
+        Some(ctx.caller.user_id),
+        kind,
+        None,
+        None,
+        json!({"before": {"score": ticket.satisfaction_score, "comment": ticket.satisfaction_comment},
+               "after": {"score": request.score, "comment": comment}}),
+    )?;
+    ctx.refresh_tier(conn, &stored, "satisfaction")?;
+    Ok(stored)
+}

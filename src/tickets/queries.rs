@@ -1,0 +1,438 @@
+//! Queries on tickets, their contact attempts and their timeline.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::workflow::State;
+use super::{Priority, Ticket, TicketKind};
+use crate::auth::roles::Role;
+use crate::db::{DbConnection, MultiBackend};
+use crate::error::ApiError;
+use crate::schema::{ticket_events, tickets, users};
+
+pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Ticket, ApiError> {
+    tickets::table
+        .filter(tickets::shop_id.eq(shop_id))
+        .find(id)
+        .select(Ticket::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("ticket"))
+}
+
+/// Reads the ticket for a change, holding its row until the transaction ends: a no-op
+/// update takes PostgreSQL's row lock (SQLite writers already take turns), so two
+/// concurrent changes are applied one after the other, never over each other.
+pub fn lock(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Ticket, ApiError> {
+    diesel::update(tickets::table.filter(tickets::shop_id.eq(shop_id)).find(id))
+        .set(tickets::version.eq(tickets::version))
+        .execute(conn)?;
+    get(conn, shop_id, id)
+}
+
+/// Writes every mutable column of `after` and bumps the version.
+pub fn store(conn: &mut DbConnection, after: &Ticket) -> Result<Ticket, ApiError> {
+    Ok(diesel::update(tickets::table.find(after.id))
+        .set((
+            tickets::order_id.eq(after.order_id),
+            tickets::title.eq(&after.title),
+            tickets::description.eq(&after.description),
+            tickets::details.eq(&after.details),
+            tickets::review_platform.eq(&after.review_platform),
+            tickets::review_external_id.eq(&after.review_external_id),
+            tickets::state.eq(&after.state),
+            tickets::priority.eq(after.priority),
+            tickets::assignee_id.eq(after.assignee_id),
+            tickets::first_call_due_at.eq(after.first_call_due_at),
+            tickets::first_contact_at.eq(after.first_contact_at),
+            tickets::last_contact_at.eq(after.last_contact_at),
+            tickets::next_follow_up_at.eq(after.next_follow_up_at),
+            tickets::due_at.eq(after.due_at),
+            tickets::outcome.eq(&after.outcome),
+            tickets::refund_cents.eq(after.refund_cents),
+            tickets::resolution_note.eq(&after.resolution_note),
+            tickets::close_reason.eq(&after.close_reason),
+            tickets::resolved_at.eq(after.resolved_at),
+            tickets::closed_at.eq(after.closed_at),
+            tickets::satisfaction_score.eq(after.satisfaction_score),
+            tickets::satisfaction_comment.eq(&after.satisfaction_comment),
+            tickets::satisfaction_at.eq(after.satisfaction_at),
+            tickets::version.eq(after.version + 1),
+            tickets::updated_at.eq(Utc::now().naive_utc()),
+        ))
+        .returning(tickets::all_columns)
+        .get_result(conn)?)
+}
+
+/// Appends one entry to the ticket's timeline.
+pub fn record_event(
+    conn: &mut DbConnection,
+    ticket: &Ticket,
+    actor_id: Option<i64>,
+    kind: &str,
+    from_state: Option<State>,
+    to_state: Option<State>,
+    data: Value,
+) -> Result<(), ApiError> {
+    diesel::insert_into(ticket_events::table)
+        .values((
+            ticket_events::shop_id.eq(ticket.shop_id),
+            ticket_events::ticket_id.eq(ticket.id),
+            ticket_events::actor_id.eq(actor_id),
+            ticket_events::kind.eq(kind),
+            ticket_events::from_state.eq(from_state.map(State::as_str)),
+            ticket_events::to_state.eq(to_state.map(State::as_str)),
+            ticket_events::data.eq(data.to_string()),
+            ticket_events::created_at.eq(Utc::now().naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = ticket_events)]
+pub struct Event {
+    pub id: i64,
+    pub shop_id: i64,
+    pub ticket_id: i64,
+    pub actor_id: Option<i64>,
+    pub kind: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub data: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// One entry of a ticket's timeline.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    /// `created`, `assigned`, `contact_logged`, `state_changed`, `edited`,
+    /// `satisfaction_recorded`, `satisfaction_corrected`.
+    pub kind: String,
+    /// Who did it (absent for automatic changes).
+    pub actor_id: Option<i64>,
+    pub from_state: Option<State>,
+    pub to_state: Option<State>,
+    /// What changed: `before` and `after` values, or the contact attempt.
+    pub data: Value,
+    pub at: DateTime<Utc>,
+}
+
+pub fn events(conn: &mut DbConnection, ticket_id: i64) -> Result<Vec<EventView>, ApiError> {
+    let rows: Vec<Event> = ticket_events::table
+        .filter(ticket_events::ticket_id.eq(ticket_id))
+        .order(ticket_events::id.asc())
+        .select(Event::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|e| EventView {
+            id: e.id,
+            kind: e.kind,
+            actor_id: e.actor_id,
+            from_state: e.from_state.as_deref().and_then(State::parse),
+            to_state: e.to_state.as_deref().and_then(State::parse),
+            data: serde_json::from_str(&e.data).unwrap_or(Value::Null),
+            at: e.created_at.and_utc(),
+        })
+        .collect())
+}
+
+/// An active staff member of the shop who may hold tickets, or 422.
+pub fn check_assignable(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    user_id: i64,
+) -> Result<(), ApiError> {
+    let found: Option<(String, bool)> = users::table
+        .filter(users::shop_id.eq(shop_id))
+        .find(user_id)
+        .select((users::role, users::active))
+        .first(conn)
+        .optional()?;
+    match found {
+        Some((_, true)) => Ok(()),
+        Some((_, false)) => Err(ApiError::field(
+            "assignee_id",
+            "this staff member is deactivated",
+        )),
+        None => Err(ApiError::field("assignee_id", "no such staff member")),
+    }
+}
+
+/// The active agent with the fewest open tickets (lowest id on ties), for automatic assignment.
+pub fn least_loaded_agent(conn: &mut DbConnection, shop_id: i64) -> Result<Option<i64>, ApiError> {
+    let agents: Vec<i64> = users::table
+        .filter(users::shop_id.eq(shop_id))
+        .filter(users::role.eq(Role::Agent.as_str()))
+        .filter(users::active.eq(true))
+        .order(users::id.asc())
+        .select(users::id)
+        .load(conn)?;
+    if agents.is_empty() {
+        return Ok(None);
+    }
+    let open: Vec<&str> = State::OPEN.iter().map(|s| s.as_str()).collect();
+    let loads: BTreeMap<i64, i64> = tickets::table
+        .filter(tickets::shop_id.eq(shop_id))
+        .filter(tickets::state.eq_any(open))
+        .filter(tickets::assignee_id.eq_any(&agents))
+        .group_by(tickets::assignee_id)
+        .select((tickets::assignee_id, diesel::dsl::count_star()))
+        .load::<(Option<i64>, i64)>(conn)?
+        .into_iter()
+        .filter_map(|(id, n)| id.map(|id| (id, n)))
+        .collect();
+    Ok(agents
+        .into_iter()
+        .min_by_key(|id| (loads.get(id).copied().unwrap_or(0), *id)))
+}
+
+/// Whose tickets a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    Nobody,
+    Staff(i64),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub shop_id: i64,
+    pub states: Vec<State>,
+    pub kind: Option<TicketKind>,
+    pub assignee: Option<AssigneeFilter>,
+    pub customer_id: Option<i64>,
+    pub priority: Option<Priority>,
+    /// New tickets whose first-call deadline passed before this instant.
+    pub first_call_overdue_at: Option<NaiveDateTime>,
+    /// Tickets in progress whose next follow-up falls before this instant.
+    pub follow_up_due_before: Option<NaiveDateTime>,
+    pub created_from: Option<NaiveDateTime>,
+    pub created_to: Option<NaiveDateTime>,
+    /// Open tickets with no contact attempt since this instant (or, never contacted, opened before it).
+    pub no_contact_since: Option<NaiveDateTime>,
+}
+
+type TicketQuery = tickets::BoxedQuery<'static, MultiBackend>;
+
+impl TicketFilter {
+    /// Whether only open tickets can match, which all have a due time: the due-order then
+    /// needs no NULL handling and the (state, due_at) indexes serve it directly.
+    fn only_open(&self) -> bool {
+        let open_states = !self.states.is_empty() && self.states.iter().all(|s| s.is_open());
+        open_states
+            || self.first_call_overdue_at.is_some()
+            || self.follow_up_due_before.is_some()
+            || self.no_contact_since.is_some()
+    }
+}
+
+fn filtered(filter: &TicketFilter) -> TicketQuery {
+    let mut query = tickets::table
+        .filter(tickets::shop_id.eq(filter.shop_id))
+        .into_boxed();
+    if !filter.states.is_empty() {
+        let states: Vec<&'static str> = filter.states.iter().map(|s| s.as_str()).collect();
+        query = query.filter(tickets::state.eq_any(states));
+    }
+    if let Some(kind) = filter.kind {
+        query = query.filter(tickets::kind.eq(kind.as_str()));
+    }
+    match filter.assignee {
+        Some(AssigneeFilter::Nobody) => query = query.filter(tickets::assignee_id.is_null()),
+        Some(AssigneeFilter::Staff(id)) => query = query.filter(tickets::assignee_id.eq(id)),
+        None => {}
+    }
+    if let Some(customer_id) = filter.customer_id {
+        query = query.filter(tickets::customer_id.eq(customer_id));
+    }
+    if let Some(priority) = filter.priority {
+        query = query.filter(tickets::priority.eq(priority.rank()));
+    }
+    if let Some(now) = filter.first_call_overdue_at {
+        query = query
+            .filter(tickets::state.eq(State::New.as_str()))
+            .filter(tickets::first_call_due_at.lt(now));
+    }
+    if let Some(before) = filter.follow_up_due_before {
+        query = query
+            .filter(tickets::state.eq_any([State::FirstCall.as_str(), State::FollowUp.as_str()]))
+            .filter(tickets::next_follow_up_at.lt(before));
+    }
+    if let Some(since) = filter.no_contact_since {
+        let open: Vec<&'static str> = State::OPEN.iter().map(|s| s.as_str()).collect();
+        query = query.filter(tickets::state.eq_any(open)).filter(
+            tickets::last_contact_at
+                .lt(since)
+                .or(tickets::last_contact_at
+                    .is_null()
+                    .and(tickets::created_at.lt(since))),
+        );
+    }
+    if let Some(from) = filter.created_from {
+        query = query.filter(tickets::created_at.ge(from));
+    }
+    if let Some(to) = filter.created_to {
+        query = query.filter(tickets::created_at.lt(to));
+    }
+    query
+}
+
+/// Queue order. Ties are broken by id, so pages are stable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketSort {
+    /// Soonest due first (default); settled tickets, which are due never, last.
+    #[default]
+    Due,
+    /// Most pressing priority first, then oldest.
+    Priority,
+    /// Most recently opened first.
+    Newest,
+}
+
+/// Where a page starts: the sort key of the last ticket served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "s")]
+pub enum TicketCursor {
+    Due { due: Option<NaiveDateTime>, id: i64 },
+    Priority { rank: i32, id: i64 },
+    Newest { id: i64 },
+}
+
+impl TicketCursor {
+    pub fn of(sort: TicketSort, ticket: &Ticket) -> TicketCursor {
+        match sort {
+            TicketSort::Due => TicketCursor::Due {
+                due: ticket.due_at,
+                id: ticket.id,
+            },
+            TicketSort::Priority => TicketCursor::Priority {
+                rank: ticket.priority,
+                id: ticket.id,
+            },
+            TicketSort::Newest => TicketCursor::Newest { id: ticket.id },
+        }
+    }
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &TicketFilter,
+    sort: TicketSort,
+    cursor: Option<TicketCursor>,
+    limit: i64,
+) -> Result<Vec<Ticket>, ApiError> {
+    let mut query = filtered(filter).select(Ticket::as_select()).limit(limit);
+    if sort == TicketSort::Due && filter.only_open() {
+        // Always true for open tickets; it lets the partial (shop_id, due_at) index serve the order.
+        query = query.filter(tickets::due_at.is_not_null());
+    }
+    query = match sort {
+        TicketSort::Due if filter.only_open() => {
+            query.order((tickets::due_at.asc(), tickets::id.asc()))
+        }
+        // `due_at IS NULL` first in the key puts settled tickets last on both backends,
+        // which otherwise disagree on where NULLs sort.
+        TicketSort::Due => query.order((
+            tickets::due_at.is_null().asc(),
+            tickets::due_at.asc(),
+            tickets::id.asc(),
+        )),
+        TicketSort::Priority => query.order((tickets::priority.asc(), tickets::id.asc())),
+        TicketSort::Newest => query.order(tickets::id.desc()),
+    };
+    query = match (sort, cursor) {
+        (_, None) => query,
+        (TicketSort::Due, Some(TicketCursor::Due { due: Some(due), id })) => query.filter(
+            tickets::due_at
+                .gt(due)
+                .or(tickets::due_at.eq(due).and(tickets::id.gt(id)))
+                .or(tickets::due_at.is_null()),
+        ),
+        (TicketSort::Due, Some(TicketCursor::Due { due: None, id })) => {
+            query.filter(tickets::due_at.is_null().and(tickets::id.gt(id)))
+        }
+        (TicketSort::Priority, Some(TicketCursor::Priority { rank, id })) => query.filter(
+            tickets::priority
+                .gt(rank)
+                .or(tickets::priority.eq(rank).and(tickets::id.gt(id))),
+        ),
+        (TicketSort::Newest, Some(TicketCursor::Newest { id })) => query.filter(tickets::id.lt(id)),
+        _ => {
+            return Err(ApiError::field(
+                "cursor",
+                "belongs to a list with another sort",
+            ));
+        }
+    };
+    Ok(query.load(conn)?)
+}
+
+pub fn count(conn: &mut DbConnection, filter: &TicketFilter) -> Result<i64, ApiError> {
+    Ok(filtered(filter).count().get_result(conn)?)
+}
+
+/// Open tickets assigned to `user_id` that fall due before `until`, soonest first.
+pub fn due_for(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    user_id: i64,
+    until: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Ticket>, ApiError> {
+    Ok(tickets::table
+        .filter(tickets::shop_id.eq(shop_id))
+        .filter(tickets::assignee_id.eq(user_id))
+        .filter(tickets::due_at.lt(until))
+        .order((tickets::due_at.asc(), tickets::id.asc()))
+        .limit(limit)
+        .select(Ticket::as_select())
+        .load(conn)?)
+}
+
+/// A customer's tickets in brief, for the customer file.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct TicketSummary {
+    /// Tickets not yet resolved or closed.
+    pub open: i64,
+    pub resolved: i64,
+    pub closed: i64,
+    pub last_opened_at: Option<DateTime<Utc>>,
+}
+
+pub fn summaries(
+    conn: &mut DbConnection,
+    customer_ids: &[i64],
+) -> Result<BTreeMap<i64, TicketSummary>, ApiError> {
+    let rows: Vec<(i64, String, i64, Option<NaiveDateTime>)> = tickets::table
+        .filter(tickets::customer_id.eq_any(customer_ids))
+        .group_by((tickets::customer_id, tickets::state))
+        .select((
+            tickets::customer_id,
+            tickets::state,
+            diesel::dsl::count_star(),
+            diesel::dsl::max(tickets::created_at),
+        ))
+        .load(conn)?;
+    let mut out: BTreeMap<i64, TicketSummary> = BTreeMap::new();
+    for (customer_id, state, n, last) in rows {
+        let summary = out.entry(customer_id).or_default();
+        match State::parse(&state) {
+            Some(State::Resolved) => summary.resolved += n,
+            Some(State::Closed) => summary.closed += n,
+            _ => summary.open += n,
+        }
+        let last = last.map(|t| t.and_utc());
+        if last > summary.last_opened_at {
+            summary.last_opened_at = last;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,595 @@
+//! `/api/v1/tickets` and `/api/v1/me/queue`.
+//!
+//! Every change answers with the ticket and its `ETag`; sending that back as `If-Match`
+//! makes the change conditional (412 if someone changed the ticket in between).
+
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::operations::{self, Context, check_version};
+use super::queries::{self, AssigneeFilter, EventView, TicketCursor, TicketFilter, TicketSort};
+use super::workflow::State;
+use super::{
+    AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, Priority, ReopenRequest,
+    ResolveRequest, SatisfactionRequest, Ticket, TicketKind, TicketView, UpdateTicketRequest,
+};
+use crate::app::AppState;
+use crate::auth::{Caller, roles::Permission};
+use crate::db::DbConnection;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Body, Query, utc_offset};
+use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/tickets")
+            .route(web::get().to(list_tickets))
+            .route(web::post().to(create_ticket)),
+    )
+    .service(
+        web::resource("/tickets/{id}")
+            .route(web::get().to(get_ticket))
+            .route(web::patch().to(update_ticket)),
+    )
+    .service(web::resource("/tickets/{id}/contacts").route(web::post().to(log_contact)))
+    .service(web::resource("/tickets/{id}/resolve").route(web::post().to(resolve_ticket)))
+    .service(web::resource("/tickets/{id}/close").route(web::post().to(close_ticket)))
+    .service(web::resource("/tickets/{id}/reopen").route(web::post().to(reopen_ticket)))
+    .service(web::resource("/tickets/{id}/assignee").route(web::put().to(assign_ticket)))
+    .service(web::resource("/tickets/{id}/satisfaction").route(web::put().to(record_satisfaction)))
+    .service(web::resource("/tickets/{id}/events").route(web::get().to(ticket_events)))
+    .service(web::resource("/me/queue").route(web::get().to(my_queue)));
+}
+
+/// The versions an `If-Match` header accepts (`None`: no header, no condition).
+/// `*` matches any version; an unparsable header matches none.
+fn if_match(req: &HttpRequest) -> Option<Vec<i64>> {
+    let raw = req.headers().get(header::IF_MATCH)?.to_str().unwrap_or("");
+    if raw.trim() == "*" {
+        return None;
+    }
+    Some(
+        raw.split(',')
+            .filter_map(|tag| {
+                tag.trim()
+                    .trim_start_matches("W/")
+                    .trim_matches('"')
+                    .parse()
+                    .ok()
+            })
+            .collect(),
+    )
+}
+
+fn with_etag(
+    ticket: &Ticket,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::build(status)
+        .insert_header((header::ETAG, ticket.etag()))
+        .json(ticket.view(Utc::now().naive_utc())?))
+}
+
+/// Runs one change on the locked ticket, honouring `If-Match`.
+async fn change<F>(
+    state: &AppState,
+    caller: Caller,
+    id: i64,
+    req: &HttpRequest,
+    operation: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut DbConnection, &Context<'_>, Ticket) -> Result<Ticket, ApiError> + Send + 'static,
+{
+    caller.require(Permission::WorkTickets)?;
+    let expected = if_match(req);
+    let policy = state.settings.deadline_policy();
+    let tiers = state.settings.tier_settings();
+    let ticket = state
+        .db
+        .write(move |conn| {
+            let ticket = queries::lock(conn, caller.shop_id, id)?;
+            check_version(&ticket, &expected)?;
+            let ctx = Context {
+                caller: &caller,
+                now: Utc::now().naive_utc(),
+                policy,
+                tiers,
+            };
+            operation(conn, &ctx, ticket)
+        })
+        .await?;
+    with_etag(&ticket, actix_web::http::StatusCode::OK)
+}
+
+const PRECONDITION: &str = "If-Match names a version the ticket no longer has";
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListTicketsQuery {
+    /// Comma-separated states, e.g. `new,first_call`.
+    #[validate(length(min = 1, max = 100))]
+    pub state: Option<String>,
+    pub kind: Option<TicketKind>,
+    /// `me`, `none` (unassigned) or a staff id.
+    #[validate(length(min = 1, max = 20))]
+    pub assignee: Option<String>,
+    pub customer_id: Option<i64>,
+    pub priority: Option<Priority>,
+    /// `true`: only new tickets whose first-call deadline has passed.
+    pub overdue_first_call: Option<bool>,
+    /// Tickets in progress whose next follow-up is due before this time.
+    pub follow_up_due_before: Option<DateTime<Utc>>,
+    /// Opened at or after this time.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Opened before this time.
+    pub created_to: Option<DateTime<Utc>>,
+    pub sort: Option<TicketSort>,
+    /// Page size, 1 to 200 (default 50).
+    #[validate(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    /// Also count all matching tickets.
+    pub with_total: Option<bool>,
+}
+
+fn ticket_filter(
+    caller: &Caller,
+    query: &ListTicketsQuery,
+    now: NaiveDateTime,
+) -> Result<TicketFilter, ApiError> {
+    let states = match &query.state {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| {
+                State::parse(s.trim())
+                    .ok_or_else(|| ApiError::field("state", format!("{s:?} is not a ticket state")))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let assignee = match query.assignee.as_deref() {
+        None => None,
+        Some("me") => Some(AssigneeFilter::Staff(caller.user_id)),
+        Some("none") => Some(AssigneeFilter::Nobody),
+        Some(id) => Some(AssigneeFilter::Staff(id.parse().map_err(|_| {
+            ApiError::field("assignee", "must be me, none or a staff id")
+        })?)),
+    };
+    if let (Some(from), Some(to)) = (query.created_from, query.created_to)
+        && from > to
+    {
+        return Err(ApiError::field(
+            "created_to",
+            "must not be before created_from",
+        ));
+    }
+    Ok(TicketFilter {
+        shop_id: caller.shop_id,
+        states,
+        kind: query.kind,
+        assignee,
+        customer_id: query.customer_id,
+        priority: query.priority,
+        first_call_overdue_at: query.overdue_first_call.unwrap_or(false).then_some(now),
+        follow_up_due_before: query.follow_up_due_before.map(|t| t.naive_utc()),
+        created_from: query.created_from.map(|t| t.naive_utc()),
+        created_to: query.created_to.map(|t| t.naive_utc()),
+        no_contact_since: None,
+    })
+}
+
+/// Tickets, filtered and sorted for a queue. Filters combine; pages are stable under inserts.
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", security(("bearer" = [])),
+    params(ListTicketsQuery),
+    responses(
+        (status = 200, body = Page<TicketView>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_tickets(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListTicketsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::WorkTickets)?;
+    let query = query.into_inner();
+    let now = Utc::now().naive_utc();
+    let filter = ticket_filter(&caller, &query, now)?;
+    let sort = query.sort.unwrap_or_default();
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(decode_cursor::<TicketCursor>)
+        .transpose()?;
+    let limit = limit_or_default(query.limit);
+    let with_total = query.with_total.unwrap_or(false);
+    let page = state
+        .db
+        .read(move |conn| {
+            let rows = queries::list(conn, &filter, sort, cursor, limit + 1)?;
+            let total = with_total
+                .then(|| queries::count(conn, &filter))
+                .transpose()?;
+            finish_page(
+                rows,
+                limit,
+                total,
+                |t| TicketCursor::of(sort, t),
+                |rows| rows.iter().map(|t| t.view(now)).collect(),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Open a ticket. The first-call deadline comes from the policy for its kind. A negative
+/// review with a `review_id` already on a ticket is a 409 `duplicate-review`.
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", security(("bearer" = [])),
+    request_body = CreateTicketRequest,
+    responses(
+        (status = 201, body = TicketView, headers(("Location" = String), ("ETag" = String))),
+        (status = 403, description = "Agents may assign only themselves", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Customer archived, or review already has a ticket", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_ticket(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Body<CreateTicketRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::WorkTickets)?;
+    let request = body.into_inner();
+    let policy = state.settings.deadline_policy();
+    let auto_assign = state.settings.auto_assign;
+    let tiers = state.settings.tier_settings();
+    let ticket = state
+        .db
+        .write(move |conn| {
+            let ctx = Context {
+                caller: &caller,
+                now: Utc::now().naive_utc(),
+                policy,
+                tiers,
+            };
+            operations::create(conn, &ctx, &request, auto_assign)
+        })
+        .await?;
+    let mut response = with_etag(&ticket, actix_web::http::StatusCode::CREATED)?;
+    response.headers_mut().insert(
+        header::LOCATION,
+        header::HeaderValue::from_str(&format!("/api/v1/tickets/{}", ticket.id))
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(response)
+}
+
+/// One ticket, with its `ETag`.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id")),
+    responses(
+        (status = 200, body = TicketView, headers(("ETag" = String))),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_ticket(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::WorkTickets)?;
+    let id = id.into_inner();
+    let ticket = state
+        .db
+        .read(move |conn| queries::get(conn, caller.shop_id, id))
+        .await?;
+    with_etag(&ticket, actix_web::http::StatusCode::OK)
+}
+
+/// Edit title, description, details, priority or order. Each change is in the timeline
+/// with its before and after.
+#[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    request_body = UpdateTicketRequest,
+    responses(
+        (status = 200, body = TicketView, headers(("ETag" = String))),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_ticket(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    body: Body<UpdateTicketRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    if request.title.is_none()
+        && request.description.is_none()
+        && request.details.is_none()
+        && request.priority.is_none()
+        && request.order_id.is_none()
+    {
+        return Err(ApiError::field("body", "name at least one field to change"));
+    }
+    change(
+        &state,
+        caller,
+        id.into_inner(),
+        &req,
+        move |conn, ctx, ticket| operations::edit(conn, ctx, ticket, &request),
+    )
+    .await
+}
+
+/// Log a contact attempt. The first moves the ticket from `new` to `first_call` and
+/// stamps `first_contact_at`; later ones keep it in `follow_up`. `next_follow_up_at`
+/// defaults to 24 h after an unreached attempt and 72 h after a reached one.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/contacts", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    request_body = LogContactRequest,
+    responses(
+        (status = 200, body = TicketView, headers(("ETag" = String))),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Ticket is resolved or closed (`invalid-transition`, with `current_state` and `allowed_next_states`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn log_contact(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    body: Body<LogContactRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    change(
+        &state,
+        caller,
+        id.into_inner(),
+        &req,
+        move |conn, ctx, ticket| operations::log_contact(conn, ctx, ticket, &request),
+    )
+    .await
+}
+
+/// Resolve with an outcome valid for the ticket's kind (`first_call` or `follow_up` only).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/resolve", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    request_body = ResolveRequest,
+    responses(
+        (status = 200, body = TicketView, headers(("ETag" = String))),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed from the current state (`invalid-transition`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Outcome of another kind, or refund missing", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn resolve_ticket(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    body: Body<ResolveRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    change(
+        &state,
+        caller,
+        id.into_inner(),
+        &req,
+        move |conn, ctx, ticket| operations::resolve(conn, ctx, ticket, &request),
+    )
+    .await
+}
+
+/// Close without resolution, with a reason (any open state).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/close", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    request_body = CloseRequest,
+    responses(
+        (status = 200, body = TicketView, headers(("ETag" = String))),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already resolved or closed (`invalid-transition`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn close_ticket(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    body: Body<CloseRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    change(
+        &state,
+        caller,
+        id.into_inner(),
+        &req,
+        move |conn, ctx, ticket| operations::close(conn, ctx, ticket, &request),
+    )
+    .await
+}
+
+/// Reopen a resolved or closed ticket into `follow_up` (leads), with a reason. It is due at once.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/reopen", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    request_body = ReopenRequest,
+    responses(
+        (status = 200, body = TicketView, headers(("ETag" = String))),
+        (status = 403, description = "Agents may not reopen", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Ticket is still open (`invalid-transition`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reopen_ticket(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    body: Body<ReopenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    change(
+        &state,
+        caller,
+        id.into_inner(),
+        &req,
+        move |conn, ctx, ticket| operations::reopen(conn, ctx, ticket, &request),
+    )
+    .await
+}
+
+/// Assign, reassign or unassign (leads); an agent may take an unassigned ticket for themselves.
+#[utoipa::path(put, path = "/api/v1/tickets/{id}/assignee", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    request_body = AssignRequest,
+    responses(
+        (status = 200, body = TicketView, headers(("ETag" = String))),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No such active staff member", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn assign_ticket(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    body: Body<AssignRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    change(
+        &state,
+        caller,
+        id.into_inner(),
+        &req,
+        move |conn, ctx, ticket| operations::assign(conn, ctx, ticket, &request),
+    )
+    .await
+}
+
+/// Record the buyer's satisfaction (1-5) on a resolved ticket, once; a lead may correct it
+/// later (the correction is in the timeline).
+#[utoipa::path(put, path = "/api/v1/tickets/{id}/satisfaction", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    request_body = SatisfactionRequest,
+    responses(
+        (status = 200, body = TicketView, headers(("ETag" = String))),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not resolved (`not-resolved`), or already recorded (`satisfaction-recorded`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn record_satisfaction(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    body: Body<SatisfactionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    change(
+        &state,
+        caller,
+        id.into_inner(),
+        &req,
+        move |conn, ctx, ticket| operations::record_satisfaction(conn, ctx, ticket, &request),
+    )
+    .await
+}
+
+/// The ticket's timeline: every change, oldest first, with who and when.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/events", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id")),
+    responses(
+        (status = 200, body = Vec<EventView>),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn ticket_events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::WorkTickets)?;
+    let id = id.into_inner();
+    let events = state
+        .db
+        .read(move |conn| {
+            let ticket = queries::get(conn, caller.shop_id, id)?;
+            queries::events(conn, ticket.id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(events))
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QueueQuery {
+    /// The caller's UTC offset, which decides where "today" ends (default `+08:00`).
+    pub utc_offset: Option<String>,
+}
+
+/// An agent's day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyQueue {
+    /// Past their first-call deadline or follow-up time, most overdue first.
+    pub overdue: Vec<TicketView>,
+    /// Falling due later today, soonest first.
+    pub due_today: Vec<TicketView>,
+}
+
+const QUEUE_LIMIT: i64 = 500;
+
+/// The caller's open tickets that are overdue or fall due today.
+#[utoipa::path(get, path = "/api/v1/me/queue", tag = "tickets", security(("bearer" = [])),
+    params(QueueQuery),
+    responses(
+        (status = 200, body = MyQueue),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn my_queue(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<QueueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::WorkTickets)?;
+    let offset = utc_offset(query.utc_offset.as_deref(), "utc_offset")?;
+    let now = Utc::now();
+    let local_midnight = (now.with_timezone(&offset).date_naive() + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| offset.from_local_datetime(&t).single())
+        .ok_or_else(|| ApiError::Internal("end of day out of range".into()))?
+        .naive_utc();
+    let now = now.naive_utc();
+    let tickets = state
+        .db
+        .read(move |conn| {
+            queries::due_for(
+                conn,
+                caller.shop_id,
+                caller.user_id,
+                local_midnight,
+                QUEUE_LIMIT,
+            )
+        })
+        .await?;
+    let mut queue = MyQueue {
+        overdue: Vec::new(),
+        due_today: Vec::new(),
+    };
+    for ticket in &tickets {
+        let view = ticket.view(now)?;
+        if view.overdue {
+            queue.overdue.push(view);
+        } else {
+            queue.due_today.push(view);
+        }
+    }
+    Ok(HttpResponse::Ok().json(queue))
+}

@@ -1,0 +1,327 @@
+//! The ticket workflow in one place: which state follows which action, who may act on a
+//! ticket, and the deadlines a ticket carries. Plain functions, tested without HTTP or a
+//! database; the routes only ask these.
+
+use chrono::{Duration, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::roles::Role;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Opened; nobody has tried to reach the buyer yet.
+    New,
+    /// The first contact attempt has been made.
+    FirstCall,
+    /// Further attempts until it is settled.
+    FollowUp,
+    Resolved,
+    /// Ended without resolution (unreachable, refused, duplicate, invalid).
+    Closed,
+}
+
+impl State {
+    pub const ALL: [State; 5] = [
+        State::New,
+        State::FirstCall,
+        State::FollowUp,
+        State::Resolved,
+        State::Closed,
+    ];
+    pub const OPEN: [State; 3] = [State::New, State::FirstCall, State::FollowUp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::FirstCall => "first_call",
+            State::FollowUp => "follow_up",
+            State::Resolved => "resolved",
+            State::Closed => "closed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    pub fn is_open(self) -> bool {
+        State::OPEN.contains(&self)
+    }
+}
+
+/// What moves a ticket between states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Log a contact attempt (`POST .../contacts`).
+    LogContact,
+    /// Settle it with an outcome (`POST .../resolve`).
+    Resolve,
+    /// End it without resolution (`POST .../close`).
+    Close,
+    /// Take a resolved or closed ticket up again (`POST .../reopen`, leads).
+    Reopen,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [
+        Action::LogContact,
+        Action::Resolve,
+        Action::Close,
+        Action::Reopen,
+    ];
+}
+
+/// The transition table. `None`: the action is not allowed in that state.
+pub fn next_state(state: State, action: Action) -> Option<State> {
+    use Action::*;
+    use State::*;
+    match (state, action) {
+        (New, LogContact) => Some(FirstCall),
+        (FirstCall | FollowUp, LogContact) => Some(FollowUp),
+        (FirstCall | FollowUp, Resolve) => Some(Resolved),
+        (New | FirstCall | FollowUp, Close) => Some(Closed),
+        (Resolved | Closed, Reopen) => Some(FollowUp),
+        _ => None,
+    }
+}
+
+/// The actions allowed from `state`, with where each leads.
+pub fn allowed_from(state: State) -> Vec<(Action, State)> {
+    Action::ALL
+        .into_iter()
+        .filter_map(|action| next_state(state, action).map(|to| (action, to)))
+        .collect()
+}
+
+/// Who may change a ticket: leads and admins any ticket; an agent only tickets assigned
+/// to them (and may take an unassigned one, see [`may_assign`]).
+pub fn may_work_on(role: Role, caller_id: i64, assignee_id: Option<i64>) -> bool {
+    match role {
+        Role::Lead | Role::Admin => true,
+        Role::Agent => assignee_id == Some(caller_id),
+    }
+}
+
+/// Who may set the assignee: leads and admins anyone (or nobody); an agent may only take
+/// an unassigned ticket for themselves.
+pub fn may_assign(role: Role, caller_id: i64, current: Option<i64>, new: Option<i64>) -> bool {
+    match role {
+        Role::Lead | Role::Admin => true,
+        Role::Agent => current.is_none() && new == Some(caller_id),
+    }
+}
+
+/// Reopening a settled ticket is a lead's decision.
+pub fn may_reopen(role: Role) -> bool {
+    matches!(role, Role::Lead | Role::Admin)
+}
+
+/// Satisfaction is recorded once; only a lead may correct it afterwards.
+pub fn may_record_satisfaction(
+    role: Role,
+    caller_id: i64,
+    assignee_id: Option<i64>,
+    already_recorded: bool,
+) -> bool {
+    match (role, already_recorded) {
+        (Role::Lead | Role::Admin, _) => true,
+        (Role::Agent, false) => assignee_id == Some(caller_id),
+        (Role::Agent, true) => false,
+    }
+}
+
+/// Hours before the first call is due, by kind, and after a contact attempt before the
+/// next follow-up. Settings with defaults (README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlinePolicy {
+    pub first_call_hours_negative_review: u32,
+    pub first_call_hours_return: u32,
+    pub first_call_hours_repair: u32,
+    pub follow_up_hours_unreached: u32,
+    pub follow_up_hours_reached: u32,
+}
+
+impl Default for DeadlinePolicy {
+    fn default() -> Self {
+        DeadlinePolicy {
+            first_call_hours_negative_review: 2,
+            first_call_hours_return: 4,
+            first_call_hours_repair: 8,
+            follow_up_hours_unreached: 24,
+            follow_up_hours_reached: 72,
+        }
+    }
+}
+
+impl DeadlinePolicy {
+    /// When the first call is due. Valuable or at-risk customers get half the time.
+    pub fn first_call_due(
+        &self,
+        kind: super::TicketKind,
+        created_at: NaiveDateTime,
+        urgent_customer: bool,
+    ) -> NaiveDateTime {
+        let hours = match kind {
+            super::TicketKind::NegativeReview => self.first_call_hours_negative_review,
+            super::TicketKind::Return => self.first_call_hours_return,
+            super::TicketKind::Repair => self.first_call_hours_repair,
+        };
+        let minutes = i64::from(hours) * 60;
+        let minutes = if urgent_customer {
+            minutes / 2
+        } else {
+            minutes
+        };
+        created_at + Duration::minutes(minutes)
+    }
+
+    /// The next follow-up after an attempt: sooner when the buyer was not reached.
+    pub fn next_follow_up(&self, attempted_at: NaiveDateTime, reached: bool) -> NaiveDateTime {
+        let hours = if reached {
+            self.follow_up_hours_reached
+        } else {
+            self.follow_up_hours_unreached
+        };
+        attempted_at + Duration::hours(i64::from(hours))
+    }
+}
+
+/// When the ticket next needs someone, for queues: the first-call deadline while new,
+/// the next follow-up while in progress, nothing once settled.
+pub fn due_at(
+    state: State,
+    first_call_due_at: NaiveDateTime,
+    next_follow_up_at: Option<NaiveDateTime>,
+) -> Option<NaiveDateTime> {
+    match state {
+        State::New => Some(first_call_due_at),
+        State::FirstCall | State::FollowUp => next_follow_up_at,
+        State::Resolved | State::Closed => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tickets::TicketKind;
+
+    #[test]
+    fn every_allowed_transition() {
+        use Action::*;
+        use State::*;
+        let allowed = [
+            (New, LogContact, FirstCall),
+            (FirstCall, LogContact, FollowUp),
+            (FollowUp, LogContact, FollowUp),
+            (FirstCall, Resolve, Resolved),
+            (FollowUp, Resolve, Resolved),
+            (New, Close, Closed),
+            (FirstCall, Close, Closed),
+            (FollowUp, Close, Closed),
+            (Resolved, Reopen, FollowUp),
+            (Closed, Reopen, FollowUp),
+        ];
+        for (from, action, to) in allowed {
+            assert_eq!(
+                next_state(from, action),
+                Some(to),
+                "{from:?} --{action:?}-->"
+            );
+        }
+        // Everything else is forbidden.
+        let mut forbidden = 0;
+        for from in State::ALL {
+            for action in Action::ALL {
+                if !allowed.iter().any(|(f, a, _)| *f == from && *a == action) {
+                    assert_eq!(next_state(from, action), None, "{from:?} --{action:?}-->");
+                    forbidden += 1;
+                }
+            }
+        }
+        assert_eq!(forbidden, 10);
+    }
+
+    #[test]
+    fn a_new_ticket_cannot_be_resolved_before_a_first_call() {
+        assert_eq!(next_state(State::New, Action::Resolve), None);
+        assert_eq!(
+            allowed_from(State::New),
+            [
+                (Action::LogContact, State::FirstCall),
+                (Action::Close, State::Closed)
+            ]
+        );
+        assert_eq!(
+            allowed_from(State::Resolved),
+            [(Action::Reopen, State::FollowUp)]
+        );
+    }
+
+    #[test]
+    fn agents_work_their_own_tickets_leads_any() {
+        assert!(may_work_on(Role::Agent, 7, Some(7)));
+        assert!(!may_work_on(Role::Agent, 7, Some(8)));
+        assert!(!may_work_on(Role::Agent, 7, None));
+        assert!(may_work_on(Role::Lead, 7, Some(8)));
+        assert!(may_work_on(Role::Admin, 7, None));
+    }
+
+    #[test]
+    fn agents_only_take_unassigned_tickets_for_themselves() {
+        assert!(may_assign(Role::Agent, 7, None, Some(7)));
+        assert!(!may_assign(Role::Agent, 7, None, Some(8)));
+        assert!(!may_assign(Role::Agent, 7, Some(8), Some(7)));
+        assert!(!may_assign(Role::Agent, 7, Some(7), None));
+        assert!(may_assign(Role::Lead, 7, Some(8), Some(9)));
+        assert!(may_assign(Role::Lead, 7, Some(8), None));
+        assert!(!may_reopen(Role::Agent));
+        assert!(may_reopen(Role::Lead));
+    }
+
+    #[test]
+    fn satisfaction_is_recorded_once_and_corrected_by_leads() {
+        assert!(may_record_satisfaction(Role::Agent, 7, Some(7), false));
+        assert!(!may_record_satisfaction(Role::Agent, 7, Some(7), true));
+        assert!(!may_record_satisfaction(Role::Agent, 7, Some(8), false));
+        assert!(may_record_satisfaction(Role::Lead, 7, Some(8), true));
+    }
+
+    #[test]
+    fn deadlines_follow_kind_customer_and_reach() {
+        let policy = DeadlinePolicy::default();
+        let t0 = NaiveDateTime::parse_from_str("2026-11-23 10:00", "%Y-%m-%d %H:%M").unwrap();
+        let hours = |t: NaiveDateTime| (t - t0).num_minutes() as f64 / 60.0;
+        assert_eq!(
+            hours(policy.first_call_due(TicketKind::NegativeReview, t0, false)),
+            2.0
+        );
+        assert_eq!(
+            hours(policy.first_call_due(TicketKind::Return, t0, false)),
+            4.0
+        );
+        assert_eq!(
+            hours(policy.first_call_due(TicketKind::Repair, t0, false)),
+            8.0
+        );
+        assert_eq!(
+            hours(policy.first_call_due(TicketKind::NegativeReview, t0, true)),
+            1.0
+        );
+        assert_eq!(hours(policy.next_follow_up(t0, false)), 24.0);
+        assert_eq!(hours(policy.next_follow_up(t0, true)), 72.0);
+    }
+
+    #[test]
+    fn due_time_tracks_the_state() {
+        let t = NaiveDateTime::parse_from_str("2026-11-23 10:00", "%Y-%m-%d %H:%M").unwrap();
+        let later = t + Duration::hours(5);
+        assert_eq!(due_at(State::New, t, Some(later)), Some(t));
+        assert_eq!(due_at(State::FollowUp, t, Some(later)), Some(later));
+        assert_eq!(due_at(State::Resolved, t, Some(later)), None);
+    }
+}

@@ -1,0 +1,490 @@
+//! The tier engine: from a customer's purchases and after-sales history to a lifecycle
+//! stage, a value tier and the at-risk flag, each with machine-readable reasons.
+//! Plain functions over plain data; the database only feeds them.
+
+use chrono::{Duration, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Top contributors (VIP).
+    Key,
+    Regular,
+    Small,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 3] = [Tier::Key, Tier::Regular, Tier::Small];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Key => "key",
+            Tier::Regular => "regular",
+            Tier::Small => "small",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Contact known, never bought.
+    Potential,
+    /// One purchase.
+    New,
+    /// Several purchases.
+    Returning,
+    /// Many purchases and recent activity.
+    Loyal,
+    /// No purchase for a long time.
+    Dormant,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 5] = [
+        Stage::Potential,
+        Stage::New,
+        Stage::Returning,
+        Stage::Loyal,
+        Stage::Dormant,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Potential => "potential",
+            Stage::New => "new",
+            Stage::Returning => "returning",
+            Stage::Loyal => "loyal",
+            Stage::Dormant => "dormant",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+}
+
+/// Why a customer has their tier, stage or flag: a stable `code` and a readable `detail`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reason {
+    #[schema(example = "top_spend")]
+    pub code: String,
+    #[schema(example = "top 20% by 12-month spend")]
+    pub detail: String,
+}
+
+fn reason(code: &str, detail: String) -> Reason {
+    Reason {
+        code: code.to_owned(),
+        detail,
+    }
+}
+
+/// Thresholds, all settings with defaults (README).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TierSettings {
+    /// Share of buying customers that make the key tier, by 12-month spend and, separately,
+    /// by 12-month order count.
+    pub key_share: f64,
+    /// Purchases that make a customer loyal (with a purchase within `loyal_recent_days`).
+    pub loyal_min_orders: i64,
+    pub loyal_recent_days: i64,
+    /// No purchase for this long: dormant.
+    pub dormant_days: i64,
+    /// Satisfaction at or below this, within `at_risk_days`, puts a valuable customer at risk.
+    pub at_risk_max_score: i32,
+    pub at_risk_days: i64,
+}
+
+impl Default for TierSettings {
+    fn default() -> Self {
+        TierSettings {
+            key_share: 0.2,
+            loyal_min_orders: 10,
+            loyal_recent_days: 180,
+            dormant_days: 365,
+            at_risk_max_score: 2,
+            at_risk_days: 90,
+        }
+    }
+}
+
+/// Shop-wide cut-offs for the key tier: the smallest 12-month spend and order count that
+/// are within the top `key_share` of buying customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyThresholds {
+    pub spend_cents: i64,
+    pub order_count: i64,
+}
+
+/// The cut-off value for the top `share` of `values` (any order; zeros are not buyers):
+/// the k-th largest, k = ceil(buyers × share). `tiers::compute_thresholds` asks the
+/// database the same question with ORDER BY … OFFSET k - 1.
+pub fn top_share_cutoff(values: &mut [i64], share: f64) -> i64 {
+    values.sort_unstable_by(|a, b| b.cmp(a));
+    let buyers = values.iter().take_while(|v| **v > 0).count();
+    if buyers == 0 {
+        return i64::MAX;
+    }
+    let top = ((buyers as f64) * share).ceil().max(1.0) as usize;
+    values[top.min(buyers) - 1]
+}
+
+/// One purchase that counts (paid or partially refunded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purchase {
+    pub total_cents: i64,
+    pub at: NaiveDateTime,
+}
+
+/// What happened on one of the customer's tickets, as far as value is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CareEvent {
+    pub ticket_id: i64,
+    pub kind: CareKind,
+    pub at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CareKind {
+    Satisfaction(i32),
+    /// A negative-review ticket still open.
+    OpenNegativeReview,
+    /// Closed without resolution, or resolved with the review kept and the buyer unhappy.
+    EndedUnresolved(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessment {
+    pub tier: Tier,
+    pub stage: Stage,
+    pub at_risk: bool,
+    pub reasons: Vec<Reason>,
+}
+
+fn money(cents: i64) -> String {
+    format!("¥{}.{:02}", cents / 100, cents % 100)
+}
+
+/// 12-month spend and order count: the inputs to the key thresholds.
+pub fn last_year(purchases: &[Purchase], now: NaiveDateTime) -> (i64, i64) {
+    let since = now - Duration::days(365);
+    purchases
+        .iter()
+        .filter(|p| p.at >= since)
+        .fold((0i64, 0i64), |(spend, count), p| {
+            (spend.saturating_add(p.total_cents), count + 1)
+        })
+}
+
+pub fn assess(
+    purchases: &[Purchase],
+    care: &[CareEvent],
+    thresholds: KeyThresholds,
+    settings: &TierSettings,
+    now: NaiveDateTime,
+) -> Assessment {
+    let mut reasons = Vec::new();
+    let count = purchases.len() as i64;
+    let last = purchases.iter().map(|p| p.at).max();
+    let (spend_12m, orders_12m) = last_year(purchases, now);
+    let share = (settings.key_share * 100.0).round();
+
+    let stage = match last {
+        None => {
+            reasons.push(reason("never_bought", "no purchase yet".into()));
+            Stage::Potential
+        }
+        Some(last) if now - last > Duration::days(settings.dormant_days) => {
+            let days = (now - last).num_days();
+            reasons.push(reason("dormant", format!("no purchase for {days} days")));
+            Stage::Dormant
+        }
+        Some(_) if count == 1 => {
+            reasons.push(reason("one_purchase", "one purchase".into()));
+            Stage::New
+        }
+        Some(last)
+            if count >= settings.loyal_min_orders
+                && now - last <= Duration::days(settings.loyal_recent_days) =>
+        {
+            reasons.push(reason(
+                "loyal",
+                format!(
+                    "{count} purchases, the last {} days ago",
+                    (now - last).num_days()
+                ),
+            ));
+            Stage::Loyal
+        }
+        Some(_) => {
+            reasons.push(reason("returning", format!("{count} purchases")));
+            Stage::Returning
+        }
+    };
+
+    let by_spend = spend_12m > 0 && spend_12m >= thresholds.spend_cents;
+    // Frequency counts on its own: many small orders show loyalty that spend alone misses.
+    let by_frequency = orders_12m > 1 && orders_12m >= thresholds.order_count;
+    let tier = if by_spend || by_frequency {
+        if by_spend {
+            reasons.push(reason(
+                "top_spend",
+                format!("top {share}% by 12-month spend ({})", money(spend_12m)),
+            ));
+        }
+        if by_frequency {
+            reasons.push(reason(
+                "top_frequency",
+                format!("top {share}% by 12-month order count ({orders_12m} orders)"),
+            ));
+        }
+        Tier::Key
+    } else if orders_12m > 0 {
+        reasons.push(reason(
+            "bought_this_year",
+            format!("{orders_12m} purchases in 12 months ({})", money(spend_12m)),
+        ));
+        Tier::Regular
+    } else {
+        reasons.push(reason("no_recent_spend", "no purchase in 12 months".into()));
+        Tier::Small
+    };
+
+    // At risk: a customer worth keeping whose recent after-sales experience went badly.
+    let valuable = tier != Tier::Small || stage == Stage::Loyal;
+    let window = now - Duration::days(settings.at_risk_days);
+    let mut bad = Vec::new();
+    for event in care {
+        match &event.kind {
+            CareKind::Satisfaction(score)
+                if *score <= settings.at_risk_max_score && event.at >= window =>
+            {
+                bad.push(reason(
+                    "low_satisfaction",
+                    format!("satisfaction {score}/5 on ticket {}", event.ticket_id),
+                ));
+            }
+            CareKind::OpenNegativeReview => {
+                bad.push(reason(
+                    "open_negative_review",
+                    format!("negative review open on ticket {}", event.ticket_id),
+                ));
+            }
+            CareKind::EndedUnresolved(how) if event.at >= window => {
+                bad.push(reason(
+                    "unresolved",
+                    format!("ticket {} ended unresolved ({how})", event.ticket_id),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let at_risk = valuable && !bad.is_empty();
+    if at_risk {
+        reasons.extend(bad);
+    }
+    Assessment {
+        tier,
+        stage,
+        at_risk,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> NaiveDateTime {
+        NaiveDateTime::parse_from_str("2026-11-23 12:00", "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    fn days_ago(days: i64) -> NaiveDateTime {
+        now() - Duration::days(days)
+    }
+
+    fn orders(n: usize, cents: i64, every_days: i64) -> Vec<Purchase> {
+        (0..n)
+            .map(|i| Purchase {
+                total_cents: cents,
+                at: days_ago(1 + i as i64 * every_days),
+            })
+            .collect()
+    }
+
+    fn codes(a: &Assessment) -> Vec<&str> {
+        a.reasons.iter().map(|r| r.code.as_str()).collect()
+    }
+
+    /// A shop of ten buyers: eight ordinary ones, one big spender, one frequent buyer.
+    fn shop_thresholds() -> KeyThresholds {
+        let mut spends = vec![
+            20_000,
+            30_000,
+            25_000,
+            400_000,
+            350_000,
+            22_000,
+            28_000,
+            33_000,
+            300_000,
+            30 * 1_000,
+        ];
+        let mut counts = vec![2, 3, 2, 1, 2, 3, 1, 2, 2, 30];
+        KeyThresholds {
+            spend_cents: top_share_cutoff(&mut spends, 0.2),
+            order_count: top_share_cutoff(&mut counts, 0.2),
+        }
+    }
+
+    #[test]
+    fn top_share_cutoffs_ignore_non_buyers() {
+        assert_eq!(top_share_cutoff(&mut [5, 1, 4, 2, 3, 0, 0], 0.2), 5);
+        assert_eq!(top_share_cutoff(&mut [5, 1, 4, 2, 3, 0, 0], 0.4), 4);
+        assert_eq!(
+            top_share_cutoff(&mut [10, 9, 8, 7, 6, 5, 4, 3, 2, 1], 0.2),
+            9
+        );
+        assert_eq!(top_share_cutoff(&mut [7], 0.2), 7);
+        assert_eq!(top_share_cutoff(&mut [0, 0], 0.2), i64::MAX);
+        assert_eq!(top_share_cutoff(&mut [], 0.2), i64::MAX);
+    }
+
+    #[test]
+    fn thirty_cheap_orders_beat_two_expensive_ones_on_frequency() {
+        let thresholds = shop_thresholds();
+        let settings = TierSettings::default();
+        let frequent = assess(&orders(30, 1_000, 10), &[], thresholds, &settings, now());
+        let two_big = assess(&orders(2, 50_000, 30), &[], thresholds, &settings, now());
+        assert_eq!(frequent.tier, Tier::Key);
+        assert!(codes(&frequent).contains(&"top_frequency"));
+        assert_eq!(frequent.stage, Stage::Loyal);
+        assert_eq!(
+            two_big.tier,
+            Tier::Regular,
+            "¥1000 is not top-20% spend in this shop (¥3500)"
+        );
+        assert_eq!(two_big.stage, Stage::Returning);
+    }
+
+    #[test]
+    fn the_biggest_spender_is_key_by_spend() {
+        let a = assess(
+            &orders(2, 200_000, 30),
+            &[],
+            shop_thresholds(),
+            &TierSettings::default(),
+            now(),
+        );
+        assert_eq!(a.tier, Tier::Key);
+        assert!(
+            a.reasons
+                .iter()
+                .any(|r| r.code == "top_spend" && r.detail.contains("top 20%"))
+        );
+    }
+
+    #[test]
+    fn lifecycle_stages() {
+        let s = TierSettings::default();
+        let t = shop_thresholds();
+        assert_eq!(assess(&[], &[], t, &s, now()).stage, Stage::Potential);
+        assert_eq!(assess(&[], &[], t, &s, now()).tier, Tier::Small);
+        assert_eq!(
+            assess(&orders(1, 100, 1), &[], t, &s, now()).stage,
+            Stage::New
+        );
+        assert_eq!(
+            assess(&orders(3, 100, 5), &[], t, &s, now()).stage,
+            Stage::Returning
+        );
+        assert_eq!(
+            assess(&orders(10, 100, 5), &[], t, &s, now()).stage,
+            Stage::Loyal
+        );
+        let old: Vec<Purchase> = orders(12, 100, 5)
+            .into_iter()
+            .map(|p| Purchase {
+                at: p.at - Duration::days(400),
+                ..p
+            })
+            .collect();
+        let dormant = assess(&old, &[], t, &s, now());
+        assert_eq!(dormant.stage, Stage::Dormant);
+        assert_eq!(dormant.tier, Tier::Small);
+        // Ten purchases, but the last half a year ago: returning, not loyal.
+        let lapsing: Vec<Purchase> = orders(10, 100, 5)
+            .into_iter()
+            .map(|p| Purchase {
+                at: p.at - Duration::days(200),
+                ..p
+            })
+            .collect();
+        assert_eq!(assess(&lapsing, &[], t, &s, now()).stage, Stage::Returning);
+    }
+
+    #[test]
+    fn a_valuable_customer_with_a_bad_recent_experience_is_at_risk() {
+        let s = TierSettings::default();
+        let t = shop_thresholds();
+        let buyer = orders(3, 30_000, 20);
+        let low = CareEvent {
+            ticket_id: 812,
+            kind: CareKind::Satisfaction(2),
+            at: days_ago(3),
+        };
+        let a = assess(&buyer, std::slice::from_ref(&low), t, &s, now());
+        assert!(a.at_risk);
+        assert!(
+            a.reasons
+                .iter()
+                .any(|r| r.detail == "satisfaction 2/5 on ticket 812")
+        );
+        // Old news, good news, or a customer who never bought: not at risk.
+        let old_low = CareEvent {
+            at: days_ago(200),
+            ..low.clone()
+        };
+        assert!(!assess(&buyer, &[old_low], t, &s, now()).at_risk);
+        let happy = CareEvent {
+            kind: CareKind::Satisfaction(4),
+            ..low.clone()
+        };
+        assert!(!assess(&buyer, &[happy], t, &s, now()).at_risk);
+        assert!(!assess(&[], &[low], t, &s, now()).at_risk);
+        let open = CareEvent {
+            ticket_id: 815,
+            kind: CareKind::OpenNegativeReview,
+            at: days_ago(400),
+        };
+        assert!(
+            assess(&buyer, &[open], t, &s, now()).at_risk,
+            "an open bad review counts however old"
+        );
+        let closed = CareEvent {
+            ticket_id: 820,
+            kind: CareKind::EndedUnresolved("unreachable".into()),
+            at: days_ago(10),
+        };
+        let a = assess(&buyer, &[closed], t, &s, now());
+        assert!(a.at_risk);
+        assert!(codes(&a).contains(&"unresolved"));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for tier in Tier::ALL {
+            assert_eq!(Tier::parse(tier.as_str()), Some(tier));
+        }
+        for stage in Stage::ALL {
+            assert_eq!(Stage::parse(stage.as_str()), Some(stage));
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `/api/v1/tiers`: full recomputation and the record of tier changes.
+
+use actix_web::{HttpResponse, web};
+use diesel::prelude::*;
+use serde::Deserialize;
+use validator::Validate;
+
+use super::{RecomputeReport, TierChange, TierChangeView, recompute_all};
+use crate::app::AppState;
+use crate::auth::{Caller, roles::Permission};
+use crate::error::{ApiError, Problem};
+use crate::extract::Query;
+use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::schema::tier_changes;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/tiers/recompute").route(web::post().to(recompute)))
+        .service(web::resource("/tiers/changes").route(web::get().to(list_changes)));
+}
+
+/// Recompute the key-tier thresholds and every customer's tier, stage and at-risk flag
+/// (leads and admins). Needed after a threshold setting changes and as time passes
+/// (customers drift into dormancy); runs in batches of 1000 customers, each its own short
+/// transaction, so other writes go on meanwhile. Also `aftercare recompute-tiers`.
+#[utoipa::path(post, path = "/api/v1/tiers/recompute", tag = "tiers", security(("bearer" = [])),
+    responses(
+        (status = 200, body = RecomputeReport),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn recompute(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::RecomputeTiers)?;
+    let settings = state.settings.tier_settings();
+    let db = state.db.clone();
+    let report = web::block(move || recompute_all(&db, caller.shop_id, &settings)).await??;
+    tracing::info!(
+        customers = report.customers,
+        changed = report.changed,
+        elapsed_ms = report.elapsed_ms as u64,
+        "tiers recomputed"
+    );
+    Ok(HttpResponse::Ok().json(report))
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListChangesQuery {
+    /// Only this customer's changes.
+    pub customer_id: Option<i64>,
+    /// Page size, 1 to 200 (default 50).
+    #[validate(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Who moved between tiers, stages or the at-risk flag, and why; newest first.
+#[utoipa::path(get, path = "/api/v1/tiers/changes", tag = "tiers", security(("bearer" = [])),
+    params(ListChangesQuery),
+    responses(
+        (status = 200, body = Page<TierChangeView>),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_changes(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListChangesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ViewCustomers)?;
+    let query = query.into_inner();
+    let before = query
+        .cursor
+        .as_deref()
+        .map(decode_cursor::<i64>)
+        .transpose()?;
+    let limit = limit_or_default(query.limit);
+    let page = state
+        .db
+        .read(move |conn| {
+            let mut rows = tier_changes::table
+                .filter(tier_changes::shop_id.eq(caller.shop_id))
+                .order(tier_changes::id.desc())
+                .limit(limit + 1)
+                .select(TierChange::as_select())
+                .into_boxed();
+            if let Some(customer_id) = query.customer_id {
+                rows = rows.filter(tier_changes::customer_id.eq(customer_id));
+            }
+            if let Some(before) = before {
+                rows = rows.filter(tier_changes::id.lt(before));
+            }
+            let rows = rows.load(conn)?;
+            finish_page(
+                rows,
+                limit,
+                None,
+                |c| c.id,
+                |rows| Ok::<_, ApiError>(rows.iter().map(TierChange::view).collect()),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}

@@ -1,0 +1,130 @@
+//! Queries on `users`. All take a connection so callers choose the transaction.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::User;
+use crate::auth::roles::Role;
+use crate::db::{DbConnection, MultiBackend};
+use crate::error::ApiError;
+use crate::schema::users;
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub shop_id: i64,
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub role: &'a str,
+    pub active: bool,
+    pub password_hash: &'a str,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewUser<'_>) -> Result<User, ApiError> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .returning(users::all_columns)
+        .get_result(conn)
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict {
+                kind: "duplicate", ..
+            } => ApiError::conflict(
+                "duplicate",
+                format!("a staff member with email {} already exists", new.email),
+            ),
+            other => other,
+        })
+}
+
+pub fn find_by_id(conn: &mut DbConnection, id: i64) -> Result<Option<User>, ApiError> {
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The staff member `id` of `shop_id`, or 404: other shops' staff do not exist for the caller.
+pub fn get_in_shop(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<User, ApiError> {
+    users::table
+        .filter(users::shop_id.eq(shop_id))
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("staff member"))
+}
+
+pub fn find_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<User>, ApiError> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub struct UserFilter {
+    pub shop_id: i64,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+}
+
+fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, MultiBackend> {
+    let mut query = users::table
+        .filter(users::shop_id.eq(filter.shop_id))
+        .into_boxed();
+    if let Some(role) = filter.role {
+        query = query.filter(users::role.eq(role.as_str()));
+    }
+    if let Some(active) = filter.active {
+        query = query.filter(users::active.eq(active));
+    }
+    query
+}
+
+/// Up to `limit` staff after id `after`, in id order, and the total matching the filter.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &UserFilter,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<User>, i64), ApiError> {
+    let total = filtered(filter).count().get_result(conn)?;
+    let mut query = filtered(filter)
+        .select(User::as_select())
+        .order(users::id.asc());
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after));
+    }
+    let rows = query.limit(limit).load(conn)?;
+    Ok((rows, total))
+}
+
+pub fn count_active_admins(conn: &mut DbConnection, shop_id: i64) -> Result<i64, ApiError> {
+    Ok(users::table
+        .filter(users::shop_id.eq(shop_id))
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::active.eq(true))
+        .count()
+        .get_result(conn)?)
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub display_name: Option<String>,
+    pub role: Option<String>,
+    pub active: Option<bool>,
+    pub password_hash: Option<String>,
+    pub token_generation: Option<i64>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+pub fn update(conn: &mut DbConnection, id: i64, changes: &UserChanges) -> Result<User, ApiError> {
+    Ok(diesel::update(users::table.find(id))
+        .set(changes)
+        .returning(users::all_columns)
+        .get_result(conn)?)
+}

@@ -1,0 +1,210 @@
+//! `/api/v1/users`: staff account management (admins), staff list (leads and admins).
+
+use actix_web::{HttpResponse, http::header, web};
+
+use super::{
+    CreateUserRequest, ListUsersQuery, ResetPasswordRequest, UpdateUserRequest, UserView, queries,
+};
+use crate::app::AppState;
+use crate::auth::{Caller, password, roles::Permission};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Body, Query};
+use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/users")
+            .route(web::get().to(list_users))
+            .route(web::post().to(create_user)),
+    )
+    .service(
+        web::resource("/users/{id}")
+            .route(web::get().to(get_user))
+            .route(web::patch().to(update_user)),
+    )
+    .service(web::resource("/users/{id}/password").route(web::put().to(reset_password)));
+}
+
+/// List staff accounts (leads and admins).
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "users",
+    security(("bearer" = [])),
+    params(ListUsersQuery),
+    responses(
+        (status = 200, body = Page<UserView>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListUsersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ViewStaff)?;
+    let query = query.into_inner();
+    let after = query
+        .cursor
+        .as_deref()
+        .map(decode_cursor::<i64>)
+        .transpose()?;
+    let limit = limit_or_default(query.limit);
+    let filter = queries::UserFilter {
+        shop_id: caller.shop_id,
+        role: query.role,
+        active: query.active,
+    };
+    let (rows, total) = state
+        .db
+        .read(move |conn| queries::list(conn, &filter, after, limit + 1))
+        .await?;
+    let page = finish_page(
+        rows,
+        limit,
+        Some(total),
+        |u| u.id,
+        |rows| rows.iter().map(|u| u.view()).collect::<Result<Vec<_>, _>>(),
+    )?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Create a staff account (admins).
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "users",
+    security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created", body = UserView, headers(("Location" = String))),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email already used", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Body<CreateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageStaff)?;
+    let request = body.into_inner();
+    let plain = request.password.clone();
+    let hash = web::block(move || password::hash(&plain)).await??;
+    let user = state
+        .db
+        .write(move |conn| super::create(conn, caller.shop_id, &request, &hash))
+        .await?;
+    tracing::info!(
+        user_id = user.id,
+        by = caller.user_id,
+        "staff account created"
+    );
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id)))
+        .json(user.view()?))
+}
+
+/// One staff account (leads and admins; anyone for themselves).
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Staff member id")),
+    responses(
+        (status = 200, body = UserView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    if id != caller.user_id {
+        caller.require(Permission::ViewStaff)?;
+    }
+    let user = state
+        .db
+        .read(move |conn| queries::get_in_shop(conn, caller.shop_id, id))
+        .await?;
+    Ok(HttpResponse::Ok().json(user.view()?))
+}
+
+/// Change a staff account's name, role or active flag (admins).
+///
+/// Deactivating revokes the account's tokens at once. The last active admin can be
+/// neither demoted nor deactivated (409 `last-admin`).
+#[utoipa::path(
+    patch, path = "/api/v1/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Staff member id")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, body = UserView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Would leave the shop without an active admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: Body<UpdateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageStaff)?;
+    let id = id.into_inner();
+    let request = body.into_inner();
+    if request.display_name.is_none() && request.role.is_none() && request.active.is_none() {
+        return Err(ApiError::field(
+            "body",
+            "name at least one of display_name, role, active",
+        ));
+    }
+    let user = state
+        .db
+        .write(move |conn| super::apply_update(conn, caller.shop_id, id, &request))
+        .await?;
+    tracing::info!(user_id = id, by = caller.user_id, "staff account updated");
+    Ok(HttpResponse::Ok().json(user.view()?))
+}
+
+/// Set a new password for a staff account (admins). Revokes the account's tokens.
+#[utoipa::path(
+    put, path = "/api/v1/users/{id}/password", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Staff member id")),
+    request_body = ResetPasswordRequest,
+    responses(
+        (status = 204, description = "Password replaced"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: Body<ResetPasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageStaff)?;
+    let id = id.into_inner();
+    let plain = body.into_inner().new_password;
+    let hash = web::block(move || password::hash(&plain)).await??;
+    state
+        .db
+        .write(move |conn| {
+            let user = queries::get_in_shop(conn, caller.shop_id, id)?;
+            super::set_password(conn, &user, hash)
+        })
+        .await?;
+    tracing::info!(user_id = id, by = caller.user_id, "staff password reset");
+    Ok(HttpResponse::NoContent().finish())
+}

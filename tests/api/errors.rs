@@ -1,0 +1,274 @@
+//! Every class of bad input gets a 4xx problem document and writes nothing.
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::test::TestRequest;
+use serde_json::json;
+
+use crate::support::{TestApp, backend_tests};
+
+backend_tests!(
+    malformed_json_is_400,
+    wrong_content_type_is_415,
+    unknown_and_missing_fields_are_named,
+    out_of_range_values_are_named,
+    bad_path_ids_are_4xx,
+    oversized_bodies_are_413,
+    unknown_routes_and_methods_are_problems,
+    refused_input_writes_nothing,
+    sql_in_every_filter_is_just_text,
+);
+
+fn create_user_request(token: &str) -> TestRequest {
+    TestRequest::post()
+        .uri("/api/v1/users")
+        .insert_header(("authorization", format!("Bearer {token}")))
+}
+
+async fn staff_total(app: &TestApp, token: &str) -> i64 {
+    app.get("/api/v1/users", token).await.body["total"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn malformed_json_is_400(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    for body in [
+        "{\"email\": ",
+        "not json",
+        "",
+        "{\"email\":\"a@b.example\"} {}",
+    ] {
+        let req = create_user_request(&admin)
+            .insert_header(("content-type", "application/json"))
+            .set_payload(body);
+        let res = app.send(req).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "body {body:?}");
+        assert_eq!(res.problem_type(), "malformed-body");
+    }
+}
+
+async fn wrong_content_type_is_415(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let mut req = create_user_request(&admin).set_payload(
+            r#"{"email":"a@shop.example","display_name":"A","role":"agent","password":"a long passphrase"}"#,
+        );
+        if let Some(ct) = content_type {
+            req = req.insert_header(("content-type", ct));
+        }
+        let res = app.send(req).await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
+        assert_eq!(res.problem_type(), "unsupported-media-type");
+    }
+    // A charset parameter is fine.
+    let req = create_user_request(&admin)
+        .insert_header(("content-type", "application/json; charset=utf-8"))
+        .set_payload(
+            r#"{"email":"a@shop.example","display_name":"A","role":"agent","password":"a long passphrase"}"#,
+        );
+    assert_eq!(app.send(req).await.status, StatusCode::CREATED);
+}
+
+async fn unknown_and_missing_fields_are_named(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let unknown = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "a@shop.example", "display_name": "A", "role": "agent", "password": "a long passphrase", "is_superuser": true}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.problem_type(), "validation");
+    assert_eq!(unknown.error_fields(), ["is_superuser"]);
+
+    let missing = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "a@shop.example", "display_name": "A", "role": "agent"}),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(missing.error_fields(), ["password"]);
+
+    let wrong_type = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": 12, "display_name": "A", "role": "agent", "password": "a long passphrase"}),
+        )
+        .await;
+    assert_eq!(wrong_type.error_fields(), ["email"]);
+
+    let unknown_query = app.get("/api/v1/users?rol=agent", &admin).await;
+    assert_eq!(unknown_query.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown_query.error_fields(), ["rol"]);
+}
+
+async fn out_of_range_values_are_named(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    for query in [
+        "limit=0",
+        "limit=201",
+        "limit=-1",
+        "limit=99999999999",
+        "active=maybe",
+        "role=boss",
+    ] {
+        let res = app.get(&format!("/api/v1/users?{query}"), &admin).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        let param = query.split('=').next().unwrap();
+        assert_eq!(res.error_fields(), [param], "{query}");
+    }
+    let res = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "not-an-email", "display_name": "x".repeat(101), "role": "agent", "password": "short"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.error_fields(), ["display_name", "email", "password"]);
+}
+
+async fn bad_path_ids_are_4xx(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    for path in [
+        "/api/v1/users/abc",
+        "/api/v1/users/1.5",
+        "/api/v1/users/99999999999999999999999",
+    ] {
+        let res = app.get(path, &admin).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert_eq!(res.problem_type(), "validation");
+    }
+    let res = app.get("/api/v1/users/-4", &admin).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
+
+async fn oversized_bodies_are_413(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let huge = "x".repeat(app.state.settings.max_body_bytes + 1);
+    let res = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "a@shop.example", "display_name": huge, "role": "agent", "password": "a long passphrase"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(res.problem_type(), "payload-too-large");
+    assert_eq!(staff_total(&app, &admin).await, 1);
+}
+
+async fn unknown_routes_and_methods_are_problems(app: TestApp) {
+    let res = app
+        .call(Method::GET, "/api/v1/nothing-here", None, None)
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.problem_type(), "not-found");
+    let res = app.call(Method::GET, "/nothing-here", None, None).await;
+    assert_eq!(res.problem_type(), "not-found");
+    let res = app.call(Method::DELETE, "/api/v1/users", None, None).await;
+    assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.problem_type(), "method-not-allowed");
+    assert!(res.header("allow").is_some_and(|a| a.contains("GET")));
+    let res = app
+        .call(Method::GET, "/api/v1/auth/login", None, None)
+        .await;
+    assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.problem_type(), "method-not-allowed");
+}
+
+async fn refused_input_writes_nothing(app: TestApp) {
+    let (admin_id, admin) = app.admin().await;
+    let before = staff_total(&app, &admin).await;
+    app.post("/api/v1/users", &admin, json!({"email": "bad", "display_name": "A", "role": "agent", "password": "a long passphrase"}))
+        .await;
+    app.post("/api/v1/users", &admin, json!({"email": "ok@shop.example", "display_name": "", "role": "agent", "password": "a long passphrase"}))
+        .await;
+    assert_eq!(staff_total(&app, &admin).await, before);
+    // A PATCH with one bad field changes none of the good ones.
+    let res = app
+        .patch(
+            &format!("/api/v1/users/{admin_id}"),
+            &admin,
+            json!({"display_name": "Renamed", "role": "emperor"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let me = app.get("/api/v1/auth/me", &admin).await;
+    assert_ne!(me.body["display_name"], "Renamed");
+    let empty = app
+        .patch(&format!("/api/v1/users/{admin_id}"), &admin, json!({}))
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn sql_in_every_filter_is_just_text(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let customer = app
+        .customer(&admin, json!({"name": "Robert'); DROP TABLE customers;--", "contacts": [{"kind": "phone", "value": "13800138000"}], "source": "online", "tags": ["x' OR '1'='1"]}))
+        .await;
+    let payloads = [
+        "' OR 1=1 --",
+        "'; DROP TABLE customers; --",
+        "\" OR \"\"=\"",
+        "1; DELETE FROM tickets",
+        "%' --",
+        "x' OR '1'='1",
+    ];
+    let encode = |p: &str| p.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    for payload in payloads {
+        let p = encode(payload);
+        let paths = [
+            format!("/api/v1/customers?q={p}"),
+            format!("/api/v1/customers?tags_all={p}"),
+            format!("/api/v1/customers?tags_any={p}"),
+            format!("/api/v1/customers?cursor={p}"),
+            format!("/api/v1/customers?sort={p}"),
+            format!("/api/v1/customers/export?q={p}"),
+            format!("/api/v1/users?role={p}"),
+            format!("/api/v1/tickets?state={p}"),
+            format!("/api/v1/tickets?assignee={p}"),
+            format!("/api/v1/tickets?kind={p}"),
+            format!("/api/v1/tiers/changes?customer_id={p}"),
+            format!("/api/v1/stats/tickets?group_by={p}"),
+            format!("/api/v1/stats/tickets?utc_offset={p}"),
+        ];
+        for path in paths {
+            let res = app.get(&path, &admin).await;
+            assert!(
+                res.status == StatusCode::OK || res.status == StatusCode::UNPROCESSABLE_ENTITY,
+                "{path}: {} {:?}",
+                res.status,
+                res.body
+            );
+        }
+    }
+    // The one match is the literal text, and everything is still there.
+    let literal = app
+        .get(
+            &format!("/api/v1/customers?tags_all={}", encode("x' OR '1'='1")),
+            &admin,
+        )
+        .await;
+    assert_eq!(literal.body["items"][0]["id"], customer);
+    let name = app
+        .get(
+            &format!("/api/v1/customers?q={}", encode("Robert'); DROP")),
+            &admin,
+        )
+        .await;
+    assert_eq!(name.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(staff_total(&app, &admin).await, 1);
+}

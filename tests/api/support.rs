@@ -1,0 +1,306 @@
+//! Test harness: the real application over a fresh database per test, on either backend.
+//!
+//! SQLite tests use a file in a temporary directory. PostgreSQL tests create their own
+//! database on the server named by `TEST_DATABASE_URL` (default: the local server) and drop
+//! it afterwards. Where PostgreSQL is unreachable its tests are skipped with a notice, unless
+//! `AFTERCARE_TEST_REQUIRE_POSTGRES=1` (set by CI), which makes them fail instead.
+
+use std::time::Duration;
+
+use actix_http::Request;
+use actix_service::{Service, ServiceExt, boxed::BoxService};
+use actix_web::{
+    body::BoxBody,
+    dev::ServiceResponse,
+    http::{Method, StatusCode, header::HeaderMap},
+    test, web,
+};
+use aftercare::{
+    app::{AppState, build_app},
+    auth::{roles::Role, token::TokenKeys},
+    config::Settings,
+    db::Db,
+    users::{self, CreateUserRequest},
+};
+use diesel::{Connection, RunQueryDsl, pg::PgConnection};
+use serde_json::{Value, json};
+
+pub const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub const PASSWORD: &str = "correct horse battery";
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Declares each listed `async fn(TestApp)` as two tests, `sqlite::name` and `postgres::name`.
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::support::TestApp::sqlite().await).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    if let Some(app) = $crate::support::TestApp::postgres().await {
+                        super::$name(app).await;
+                    }
+                }
+            )+
+        }
+    };
+}
+pub(crate) use backend_tests;
+
+enum TestDb {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name } = self
+            && let Ok(mut conn) = PgConnection::establish(admin_url)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+    }
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The problem `type` slug, asserting the response is a problem document.
+    pub fn problem_type(&self) -> String {
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "expected a problem document, got {} {:?}",
+            self.status,
+            self.body
+        );
+        assert_eq!(self.body["status"], json!(self.status.as_u16()));
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        let full = self.body["type"].as_str().expect("problem has a type");
+        full.strip_prefix("urn:aftercare:problem:")
+            .expect("problem type is an aftercare URN")
+            .to_owned()
+    }
+
+    /// The `field` of each entry in a validation problem's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|e| e["field"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub struct TestApp {
+    service: BoxService<Request, ServiceResponse<BoxBody>, actix_web::Error>,
+    pub state: web::Data<AppState>,
+    // Dropped last: the database outlives the pool that uses it.
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub async fn sqlite() -> TestApp {
+        TestApp::sqlite_with(|_| {}).await
+    }
+
+    /// `None` (test skipped) when PostgreSQL is unreachable and not required.
+    pub async fn postgres() -> Option<TestApp> {
+        TestApp::postgres_with(|_| {}).await
+    }
+
+    pub async fn postgres_with(tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+        let admin_url =
+            std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
+        let required = std::env::var("AFTERCARE_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+        let mut admin = match PgConnection::establish(&admin_url) {
+            Ok(conn) => conn,
+            Err(e) if required => {
+                panic!("PostgreSQL is required but unreachable at {admin_url}: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipping PostgreSQL test: {admin_url} unreachable ({e})");
+                return None;
+            }
+        };
+        let name = format!("aftercare_test_{}", uuid::Uuid::new_v4().simple());
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .expect("create test database");
+        let base = admin_url.split('?').next().unwrap_or(&admin_url);
+        let (server, _) = base.rsplit_once('/').expect("database URL has a path");
+        let url = format!("{server}/{name}");
+        Some(TestApp::start(&url, TestDb::Postgres { admin_url, name }, tweak).await)
+    }
+
+    pub async fn sqlite_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        TestApp::start(&url, TestDb::Sqlite(dir), tweak).await
+    }
+
+    async fn start(url: &str, guard: TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = Settings::with_database(url);
+        tweak(&mut settings);
+        let db = Db::connect(url, settings.db_pool_size).expect("connect and migrate");
+        let state = web::Data::new(AppState {
+            db,
+            tokens: TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)),
+            settings,
+        });
+        let service = test::init_service(build_app(state.clone())).await;
+        let service = actix_service::boxed::service(service.map(|res| res.map_into_boxed_body()));
+        TestApp {
+            service,
+            state,
+            _db: guard,
+        }
+    }
+
+    /// Sends a prepared request through the whole app (middleware included).
+    pub async fn send(&self, req: test::TestRequest) -> Response {
+        let res = self
+            .service
+            .call(req.to_request())
+            .await
+            .expect("service answers");
+        let status = res.status();
+        let headers = res.headers().clone();
+        // Streamed bodies (CSV export) are collected too.
+        let raw = actix_web::body::to_bytes(res.into_body())
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        Response {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = test::TestRequest::default().method(method).uri(path);
+        if let Some(token) = token {
+            req = req.insert_header(("authorization", format!("Bearer {token}")));
+        }
+        if let Some(body) = body {
+            req = req.set_json(body);
+        }
+        self.send(req).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Response {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn post_csv(&self, path: &str, token: &str, csv: impl Into<Vec<u8>>) -> Response {
+        let req = test::TestRequest::post()
+            .uri(path)
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .insert_header(("content-type", "text/csv; charset=utf-8"))
+            .set_payload(csv.into());
+        self.send(req).await
+    }
+
+    /// Creates a customer over the API; returns its id.
+    pub async fn customer(&self, token: &str, body: Value) -> i64 {
+        let res = self.post("/api/v1/customers", token, body).await;
+        assert_eq!(
+            res.status,
+            StatusCode::CREATED,
+            "create customer: {:?}",
+            res.body
+        );
+        res.body["id"].as_i64().unwrap()
+    }
+
+    /// Runs SQL-level set-up that has no endpoint (yet), such as back-dating a contact.
+    pub fn sql(&self, statement: &str) {
+        use diesel::connection::SimpleConnection;
+        let mut conn = self.state.db.conn().expect("connection");
+        conn.batch_execute(statement).expect("set-up SQL");
+    }
+
+    /// Creates a staff account directly in the database; returns its id.
+    pub fn create_staff(&self, email: &str, role: Role) -> i64 {
+        let request = CreateUserRequest {
+            email: email.into(),
+            display_name: format!("{} {}", role.as_str(), email),
+            role,
+            password: PASSWORD.into(),
+        };
+        let hash = aftercare::auth::password::hash(PASSWORD).expect("hash");
+        self.state
+            .db
+            .write_blocking(|conn| users::create(conn, 1, &request, &hash))
+            .expect("create staff")
+            .id
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// Creates a staff member with `role` and returns (id, access token).
+    pub async fn staff_token(&self, email: &str, role: Role) -> (i64, String) {
+        let id = self.create_staff(email, role);
+        let res = self.login(email, PASSWORD).await;
+        assert_eq!(res.status, StatusCode::OK, "login failed: {:?}", res.body);
+        (id, res.body["access_token"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn admin(&self) -> (i64, String) {
+        self.staff_token("admin@shop.example", Role::Admin).await
+    }
+}

@@ -1,0 +1,317 @@
+//! Value tiers: kept current by each trigger, recomputed in full, used by tickets and lists.
+
+use actix_web::http::{Method, StatusCode};
+use aftercare::auth::roles::Role;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, backend_tests};
+
+backend_tests!(
+    every_trigger_moves_the_tier_and_records_why,
+    full_recompute_ranks_the_shop_and_follows_time,
+    key_and_at_risk_customers_go_first,
+);
+
+async fn buyer(app: &TestApp, token: &str, name: &str, phone: &str) -> i64 {
+    app.customer(
+        token,
+        json!({"name": name, "contacts": [{"kind": "phone", "value": phone}], "source": "online"}),
+    )
+    .await
+}
+
+async fn order(
+    app: &TestApp,
+    token: &str,
+    customer: i64,
+    no: &str,
+    cents: i64,
+    days_ago: i64,
+) -> i64 {
+    let at = Utc::now() - Duration::days(days_ago);
+    let res = app
+        .post(
+            &format!("/api/v1/customers/{customer}/orders"),
+            token,
+            json!({"channel": "taobao", "external_order_no": no, "items": [{"product_name": "Tea", "quantity": 1, "unit_price_cents": cents}], "ordered_at": at}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+    res.body["id"].as_i64().unwrap()
+}
+
+async fn standing(app: &TestApp, token: &str, customer: i64) -> Value {
+    app.get(&format!("/api/v1/customers/{customer}"), token)
+        .await
+        .body["standing"]
+        .clone()
+}
+
+fn codes(standing: &Value) -> Vec<String> {
+    standing["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn every_trigger_moves_the_tier_and_records_why(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let c = buyer(&app, &lead, "李娜", "13800138000").await;
+    let s = standing(&app, &lead, c).await;
+    assert_eq!(
+        (
+            s["tier"].as_str(),
+            s["stage"].as_str(),
+            s["at_risk"].as_bool()
+        ),
+        (Some("small"), Some("potential"), Some(false))
+    );
+    assert!(codes(&s).contains(&"never_bought".to_owned()));
+
+    // An order: the only buyer is the shop's top spender.
+    let first_order = order(&app, &lead, c, "A1", 50_000, 3).await;
+    let s = standing(&app, &lead, c).await;
+    assert_eq!(
+        (s["tier"].as_str(), s["stage"].as_str()),
+        (Some("key"), Some("new"))
+    );
+    assert!(codes(&s).contains(&"top_spend".to_owned()));
+
+    // A negative review opened, resolved unhappily: at risk, with the ticket named.
+    let ticket = app
+        .post("/api/v1/tickets", &lead, json!({"kind": "negative_review", "customer_id": c, "title": "1 star", "details": {"platform": "taobao", "rating": 1}}))
+        .await;
+    let tid = ticket.body["id"].as_i64().unwrap();
+    let s = standing(&app, &lead, c).await;
+    assert_eq!(
+        s["at_risk"], true,
+        "an open negative review puts a key customer at risk"
+    );
+    app.post(
+        &format!("/api/v1/tickets/{tid}/contacts"),
+        &lead,
+        json!({"channel": "phone", "reached": true}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/tickets/{tid}/resolve"),
+        &lead,
+        json!({"outcome": "review_kept_customer_satisfied"}),
+    )
+    .await;
+    assert_eq!(
+        standing(&app, &lead, c).await["at_risk"],
+        false,
+        "resolved and no bad score"
+    );
+    app.put(
+        &format!("/api/v1/tickets/{tid}/satisfaction"),
+        &lead,
+        json!({"score": 1}),
+    )
+    .await;
+    let s = standing(&app, &lead, c).await;
+    assert_eq!(s["at_risk"], true);
+    let detail = format!("satisfaction 1/5 on ticket {tid}");
+    assert!(
+        s["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["detail"] == detail.as_str()),
+        "{s}"
+    );
+
+    // A corrected score lifts it; an unresolved closure on another ticket brings it back.
+    app.put(
+        &format!("/api/v1/tickets/{tid}/satisfaction"),
+        &lead,
+        json!({"score": 4}),
+    )
+    .await;
+    assert_eq!(standing(&app, &lead, c).await["at_risk"], false);
+    let repair = app
+        .post("/api/v1/tickets", &lead, json!({"kind": "repair", "customer_id": c, "title": "r", "details": {"fault": "f", "items": [{"product_name": "p", "quantity": 1}], "under_warranty": true}}))
+        .await;
+    let rid = repair.body["id"].as_i64().unwrap();
+    app.post(
+        &format!("/api/v1/tickets/{rid}/close"),
+        &lead,
+        json!({"reason": "unreachable"}),
+    )
+    .await;
+    let s = standing(&app, &lead, c).await;
+    assert_eq!(s["at_risk"], true);
+    assert!(codes(&s).contains(&"unresolved".to_owned()));
+
+    // Refunding the only order leaves a customer who never really bought.
+    app.patch(
+        &format!("/api/v1/orders/{first_order}"),
+        &lead,
+        json!({"status": "refunded"}),
+    )
+    .await;
+    let s = standing(&app, &lead, c).await;
+    assert_eq!(
+        (
+            s["tier"].as_str(),
+            s["stage"].as_str(),
+            s["at_risk"].as_bool()
+        ),
+        (Some("small"), Some("potential"), Some(false))
+    );
+
+    // Every move is on record, newest first, with its cause.
+    let file = app.get(&format!("/api/v1/customers/{c}"), &lead).await;
+    let causes: Vec<&str> = file.body["tier_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["cause"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            "order",
+            "ticket",
+            "satisfaction",
+            "satisfaction",
+            "ticket",
+            "ticket",
+            "order"
+        ]
+    );
+    let changes = app
+        .get(
+            &format!("/api/v1/tiers/changes?customer_id={c}&limit=2"),
+            &lead,
+        )
+        .await;
+    assert_eq!(changes.status, StatusCode::OK);
+    assert_eq!(changes.body["items"][0]["to"]["tier"], "small");
+    assert_eq!(changes.body["items"][0]["from"]["tier"], "key");
+    assert!(changes.body["next_cursor"].is_string());
+}
+
+async fn full_recompute_ranks_the_shop_and_follows_time(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let (_, agent) = app.staff_token("agent@shop.example", Role::Agent).await;
+    // Eleven customers: seven ordinary buyers, two big spenders, one who buys small and
+    // often, and one whose only order is long gone.
+    let mut ordinary = Vec::new();
+    for i in 0..7 {
+        let c = buyer(
+            &app,
+            &lead,
+            &format!("Ordinary {i}"),
+            &format!("1380000000{i}"),
+        )
+        .await;
+        order(&app, &lead, c, &format!("O{i}"), 20_000 + i * 1_000, 10).await;
+        ordinary.push(c);
+    }
+    let big = buyer(&app, &lead, "Big spender", "13900000001").await;
+    order(&app, &lead, big, "B1", 500_000, 5).await;
+    order(&app, &lead, big, "B2", 400_000, 50).await;
+    let second_big = buyer(&app, &lead, "Second big spender", "13900000004").await;
+    order(&app, &lead, second_big, "S1", 600_000, 15).await;
+    let frequent = buyer(&app, &lead, "Frequent", "13900000002").await;
+    for i in 0..12 {
+        order(&app, &lead, frequent, &format!("F{i}"), 1_000, 3 + i * 7).await;
+    }
+    let gone = buyer(&app, &lead, "Gone", "13900000003").await;
+    order(&app, &lead, gone, "G1", 30_000, 20).await;
+    // Time passes for the last one: their order moves two years back.
+    let two_years_ago = (Utc::now() - Duration::days(730)).format("%Y-%m-%d %H:%M:%S");
+    app.sql(&format!(
+        "UPDATE orders SET ordered_at = '{two_years_ago}' WHERE customer_id = {gone}"
+    ));
+
+    assert_eq!(
+        app.call(Method::POST, "/api/v1/tiers/recompute", Some(&agent), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let report = app
+        .call(Method::POST, "/api/v1/tiers/recompute", Some(&lead), None)
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{:?}", report.body);
+    assert_eq!(report.body["customers"], 11);
+    // 10 buyers in the last 12 months; the top 20% is 2 of them on each measure.
+    assert_eq!(report.body["key_spend_cents"], 600_000);
+    assert_eq!(
+        report.body["key_order_count"], 2,
+        "second-most orders: the big spender's 2"
+    );
+    assert_eq!(standing(&app, &lead, second_big).await["tier"], "key");
+    let big_s = standing(&app, &lead, big).await;
+    assert_eq!(big_s["tier"], "key");
+    assert!(codes(&big_s).contains(&"top_spend".to_owned()));
+    let frequent_s = standing(&app, &lead, frequent).await;
+    assert_eq!(
+        frequent_s["tier"], "key",
+        "thirty-cheap-orders rule: frequency alone makes key"
+    );
+    assert!(codes(&frequent_s).contains(&"top_frequency".to_owned()));
+    assert_eq!(frequent_s["stage"], "loyal");
+    for c in &ordinary {
+        assert_eq!(standing(&app, &lead, *c).await["tier"], "regular");
+    }
+    let gone_s = standing(&app, &lead, gone).await;
+    assert_eq!(
+        (gone_s["tier"].as_str(), gone_s["stage"].as_str()),
+        (Some("small"), Some("dormant"))
+    );
+
+    let list = |q: &str| format!("/api/v1/customers?{q}&with_total=true");
+    assert_eq!(app.get(&list("tier=key"), &agent).await.body["total"], 3);
+    assert_eq!(
+        app.get(&list("stage=dormant"), &agent).await.body["total"],
+        1
+    );
+    assert_eq!(
+        app.get(&list("tier=regular&stage=new"), &agent).await.body["total"],
+        7
+    );
+    assert_eq!(
+        app.get(&list("at_risk=true"), &agent).await.body["total"],
+        0
+    );
+    assert_eq!(
+        app.get(&list("tier=vip"), &agent).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let again = app
+        .call(Method::POST, "/api/v1/tiers/recompute", Some(&lead), None)
+        .await;
+    assert_eq!(again.body["changed"], 0, "a second run changes nothing");
+}
+
+async fn key_and_at_risk_customers_go_first(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let key = buyer(&app, &lead, "Key", "13800000001").await;
+    order(&app, &lead, key, "K1", 900_000, 2).await;
+    let plain = buyer(&app, &lead, "Plain", "13800000002").await;
+    let review = |customer: i64| json!({"kind": "negative_review", "customer_id": customer, "title": "bad", "details": {"platform": "jd", "rating": 2}});
+    let for_key = app.post("/api/v1/tickets", &lead, review(key)).await;
+    let for_plain = app.post("/api/v1/tickets", &lead, review(plain)).await;
+    let due = |t: &Value| {
+        let created: DateTime<Utc> = t["created_at"].as_str().unwrap().parse().unwrap();
+        let due: DateTime<Utc> = t["first_call_due_at"].as_str().unwrap().parse().unwrap();
+        due - created
+    };
+    assert_eq!(
+        due(&for_key.body),
+        Duration::hours(1),
+        "half the 2 h for a key customer"
+    );
+    assert_eq!(for_key.body["priority"], "urgent");
+    assert_eq!(due(&for_plain.body), Duration::hours(2));
+    assert_eq!(for_plain.body["priority"], "high");
+    let queue = app.get("/api/v1/tickets?sort=due", &lead).await;
+    assert_eq!(queue.body["items"][0]["id"], for_key.body["id"]);
+}

@@ -1,0 +1,193 @@
+//! Staff management and role enforcement.
+
+use actix_web::http::StatusCode;
+use aftercare::auth::roles::Role;
+use serde_json::json;
+
+use crate::support::{TestApp, backend_tests};
+
+backend_tests!(
+    agents_are_forbidden_everything_on_staff,
+    leads_list_staff_but_cannot_manage_it,
+    admin_creates_staff_and_duplicates_conflict,
+    staff_list_pages_are_stable,
+    the_last_admin_is_kept,
+    staff_see_themselves,
+);
+
+async fn agents_are_forbidden_everything_on_staff(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (_, agent) = app.staff_token("agent@shop.example", Role::Agent).await;
+    let lead_id = app.create_staff("lead@shop.example", Role::Lead);
+    let new_user = json!({"email": "x@shop.example", "display_name": "X", "role": "admin", "password": "a long passphrase"});
+    let checks = [
+        app.get("/api/v1/users", &agent).await,
+        app.post("/api/v1/users", &agent, new_user.clone()).await,
+        app.get(&format!("/api/v1/users/{lead_id}"), &agent).await,
+        app.patch(
+            &format!("/api/v1/users/{lead_id}"),
+            &agent,
+            json!({"active": false}),
+        )
+        .await,
+        app.put(
+            &format!("/api/v1/users/{lead_id}/password"),
+            &agent,
+            json!({"new_password": "taken over account"}),
+        )
+        .await,
+    ];
+    for res in checks {
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{:?}", res.body);
+        assert_eq!(res.problem_type(), "forbidden");
+    }
+    // Nothing was changed by the refused requests.
+    let list = app.get("/api/v1/users", &admin).await;
+    assert_eq!(list.body["total"], 3);
+    assert_eq!(
+        app.login("lead@shop.example", crate::support::PASSWORD)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+async fn leads_list_staff_but_cannot_manage_it(app: TestApp) {
+    app.admin().await;
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let agent_id = app.create_staff("agent@shop.example", Role::Agent);
+    let list = app.get("/api/v1/users?role=agent", &lead).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.body["total"], 1);
+    assert_eq!(list.body["items"][0]["id"], agent_id);
+    assert_eq!(
+        app.get(&format!("/api/v1/users/{agent_id}"), &lead)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let promote = app
+        .patch(
+            &format!("/api/v1/users/{agent_id}"),
+            &lead,
+            json!({"role": "admin"}),
+        )
+        .await;
+    assert_eq!(promote.status, StatusCode::FORBIDDEN);
+    let create = app
+        .post(
+            "/api/v1/users",
+            &lead,
+            json!({"email": "new@shop.example", "display_name": "N", "role": "agent", "password": "a long passphrase"}),
+        )
+        .await;
+    assert_eq!(create.status, StatusCode::FORBIDDEN);
+}
+
+async fn admin_creates_staff_and_duplicates_conflict(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let res = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "Wang.Fang@Shop.example", "display_name": " 王芳 ", "role": "lead", "password": "a long passphrase"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+    let id = res.body["id"].as_i64().unwrap();
+    assert_eq!(
+        res.header("location"),
+        Some(format!("/api/v1/users/{id}").as_str())
+    );
+    assert_eq!(res.body["email"], "wang.fang@shop.example");
+    assert_eq!(res.body["display_name"], "王芳");
+    assert_eq!(
+        app.login("wang.fang@shop.example", "a long passphrase")
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let dup = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "WANG.FANG@shop.example", "display_name": "Other", "role": "agent", "password": "another passphrase"}),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    assert_eq!(dup.problem_type(), "duplicate");
+    assert_eq!(app.get("/api/v1/users", &admin).await.body["total"], 2);
+}
+
+async fn staff_list_pages_are_stable(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    for i in 0..5 {
+        app.create_staff(&format!("agent{i}@shop.example"), Role::Agent);
+    }
+    let mut seen = Vec::new();
+    let mut next = Some(String::new());
+    let mut pages = 0;
+    while let Some(cursor) = next {
+        let path = if cursor.is_empty() {
+            "/api/v1/users?limit=2".to_owned()
+        } else {
+            format!("/api/v1/users?limit=2&cursor={cursor}")
+        };
+        let page = app.get(&path, &admin).await;
+        assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+        assert_eq!(page.body["total"], if pages == 0 { 6 } else { 7 });
+        for item in page.body["items"].as_array().unwrap() {
+            seen.push(item["id"].as_i64().unwrap());
+        }
+        if pages == 0 {
+            // A row added after the first page appears at the end, nothing is repeated.
+            app.create_staff("late@shop.example", Role::Agent);
+        }
+        pages += 1;
+        next = page.body["next_cursor"].as_str().map(str::to_owned);
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "ids in order, without repeats");
+    assert_eq!(seen.len(), 7);
+    assert_eq!(pages, 4);
+
+    let bad = app.get("/api/v1/users?cursor=not-a-cursor", &admin).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.error_fields(), ["cursor"]);
+}
+
+async fn the_last_admin_is_kept(app: TestApp) {
+    let (admin_id, admin) = app.admin().await;
+    for change in [json!({"active": false}), json!({"role": "lead"})] {
+        let res = app
+            .patch(&format!("/api/v1/users/{admin_id}"), &admin, change)
+            .await;
+        assert_eq!(res.status, StatusCode::CONFLICT);
+        assert_eq!(res.problem_type(), "last-admin");
+    }
+    let second = app.create_staff("second.admin@shop.example", Role::Admin);
+    let res = app
+        .patch(
+            &format!("/api/v1/users/{admin_id}"),
+            &admin,
+            json!({"role": "lead"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body["role"], "lead");
+    assert!(second > admin_id);
+}
+
+async fn staff_see_themselves(app: TestApp) {
+    let (id, agent) = app.staff_token("agent@shop.example", Role::Agent).await;
+    let res = app.get(&format!("/api/v1/users/{id}"), &agent).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body["id"], id);
+    let (_, admin) = app.admin().await;
+    let missing = app.get("/api/v1/users/999999", &admin).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.problem_type(), "not-found");
+}
