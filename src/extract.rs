@@ -119,6 +119,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
     let document: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::MalformedBody(format!("request body is not valid JSON: {e}")))?;
+    let mut nul_fields = Vec::new();
+    find_nul_characters(&document, "", &mut nul_fields);
+    if !nul_fields.is_empty() {
+        return Err(ApiError::Validation(nul_fields));
+    }
     serde_path_to_error::deserialize(document).map_err(|err| {
         let path = err.path().to_string();
         ApiError::Validation(vec![field_error_from_serde(
@@ -126,6 +131,43 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             &err.into_inner().to_string(),
         )])
     })
+}
+
+const NUL_MESSAGE: &str = "must not contain NUL characters";
+
+/// NUL is valid JSON (`\u0000`) but no text column takes it (PostgreSQL refuses it
+/// outright), so it is refused here, by field, for every endpoint at once.
+fn find_nul_characters(value: &serde_json::Value, path: &str, out: &mut Vec<FieldError>) {
+    let child = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => {
+            out.push(FieldError::new(
+                if path.is_empty() { "body" } else { path },
+                NUL_MESSAGE,
+            ));
+        }
+        serde_json::Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                find_nul_characters(item, &child(&index.to_string()), out);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (key, item) in fields {
+                if key.contains('\0') {
+                    out.push(FieldError::new(child(&key.replace('\0', "")), NUL_MESSAGE));
+                } else {
+                    find_nul_characters(item, &child(key), out);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Deserialises and validates a nested JSON value (such as kind-specific details),
@@ -211,6 +253,13 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Query<T> {
 }
 
 pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, ApiError> {
+    let nul_fields: Vec<FieldError> = url_form(query.as_bytes())
+        .filter(|(key, value)| key.contains('\0') || value.contains('\0'))
+        .map(|(key, _)| FieldError::new(key.replace('\0', ""), NUL_MESSAGE))
+        .collect();
+    if !nul_fields.is_empty() {
+        return Err(ApiError::Validation(nul_fields));
+    }
     let deserializer = serde_urlencoded::Deserializer::new(url_form(query.as_bytes()));
     let value: T = serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -387,6 +436,24 @@ mod tests {
         );
         assert!(utc_offset(Some("08:00"), "tz").is_err());
         assert!(utc_offset(Some("+15:00"), "tz").is_err());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_by_field() {
+        assert_eq!(
+            fields(
+                parse_json::<serde_json::Value>(br#"{"a": {"b": ["ok", "x\u0000y"]}}"#)
+                    .unwrap_err()
+            ),
+            ["a.b.1"]
+        );
+        assert_eq!(
+            fields(parse_json::<serde_json::Value>(br#""\u0000""#).unwrap_err()),
+            ["body"]
+        );
+        assert!(parse_json::<serde_json::Value>(br#"{"a": "\\u0000"}"#).is_ok());
+        let err = parse_query::<Sample>("name=a%00b&score=1").unwrap_err();
+        assert_eq!(fields(err), ["name"]);
     }
 
     #[test]

@@ -177,6 +177,14 @@ pub fn parse_time(raw: &str, offset: FixedOffset) -> Result<DateTime<Utc>, Strin
 /// The file as UTF-8 text without its byte-order mark, or the line where it stops being UTF-8.
 fn decode(body: &[u8]) -> Result<&str, ApiError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    // No text column takes NUL; a file holding one is binary or damaged.
+    if let Some(at) = body.iter().position(|b| *b == 0) {
+        let line = body[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        return Err(ApiError::field(
+            "body",
+            format!("the file contains a NUL byte (line {line}); is it a text file?"),
+        ));
+    }
     std::str::from_utf8(body).map_err(|e| {
         let line = body[..e.valid_up_to()]
             .iter()
