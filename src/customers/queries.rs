@@ -402,12 +402,22 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
             .filter(customer_contacts::value.ge(handle.clone()))
             .filter(customer_contacts::value.lt(handle_end))
             .select(customer_contacts::customer_id);
-        query = query.filter(
-            customers::name_key
-                .ge(name.clone())
-                .and(customers::name_key.lt(name_end))
-                .or(customers::id.eq_any(by_handle)),
-        );
+        // A UNION rather than `name OR id IN (...)`: with OR, PostgreSQL can only filter a
+        // walk over every customer; the union is two index range scans and a semi-join.
+        let named = diesel::alias!(customers as named);
+        let by_name = named
+            .filter(named.field(customers::shop_id).eq(filter.shop_id))
+            .filter(named.field(customers::name_key).ge(name.clone()))
+            .filter(named.field(customers::name_key).lt(name_end))
+            // Repeated from the outer filter so that the partial name index applies.
+            .filter(
+                named
+                    .field(customers::archived_at)
+                    .is_null()
+                    .eq(!filter.archived),
+            )
+            .select(named.field(customers::id));
+        query = query.filter(customers::id.eq_any(by_name.union(by_handle)));
     }
     // One sub-select per tag: customer_tags (tag_id, customer_id) serves each.
     for name in &filter.tags_all {
