@@ -307,6 +307,20 @@ fn time<T>(runs: usize, mut work: impl FnMut() -> Result<T, ApiError>) -> Result
     Ok(samples[samples.len() / 2])
 }
 
+/// Seeds the shop only: the data set the HTTP load benchmark (`benches/loadgen.rs`) drives.
+pub fn seed_only(db: &Db, options: &BenchOptions) -> Result<String, ApiError> {
+    let seeded = seed(db, options)?;
+    Ok(format!(
+        "backend: {:?}\nseeded {} customers, {} orders, {} tickets, {} agents in {:.1} s\n",
+        db.backend(),
+        seeded.customers,
+        seeded.orders,
+        seeded.tickets,
+        options.agents,
+        seeded.seconds
+    ))
+}
+
 pub fn run(db: &Db, options: &BenchOptions) -> Result<String, ApiError> {
     let mut out = String::new();
     let seeded = seed(db, options)?;

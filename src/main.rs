@@ -51,6 +51,9 @@ enum Command {
         tickets: usize,
         #[arg(long, default_value_t = 20)]
         agents: usize,
+        /// Seed only, time nothing (agents log in as agentN@bench.example / "bench password").
+        #[arg(long)]
+        seed_only: bool,
     },
     /// Print the OpenAPI document (redirect into openapi/openapi.json to update it).
     Openapi,
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
             orders,
             tickets,
             agents,
+            seed_only,
         } => Db::connect(&cli.settings.database_url, 2).and_then(|db| {
             let options = aftercare::bench::BenchOptions {
                 customers,
@@ -97,7 +101,12 @@ fn main() -> ExitCode {
                 tickets,
                 agents: agents.max(1),
             };
-            aftercare::bench::run(&db, &options)
+            let report = if seed_only {
+                aftercare::bench::seed_only(&db, &options)
+            } else {
+                aftercare::bench::run(&db, &options)
+            };
+            report
                 .map(|report| print!("{report}"))
                 .map_err(|e| e.to_string())
         }),

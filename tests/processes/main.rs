@@ -1,0 +1,5 @@
+//! Tests that need whole server processes: killed mid-write, or several replicas.
+
+mod durability;
+mod replicas;
+mod server;
