@@ -23,6 +23,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
+use rand::{RngExt, SeedableRng, rngs::SmallRng};
 use serde_json::json;
 
 use server::{Client, Method, ScratchDb, Server};
@@ -58,18 +59,6 @@ impl Options {
             orders: env_or("LOADGEN_ORDERS", 400_000),
             tickets: env_or("LOADGEN_TICKETS", 200_000),
         }
-    }
-}
-
-/// xorshift: deterministic, no dependency, good enough to pick operations.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
     }
 }
 
@@ -175,7 +164,9 @@ fn agent_session(
     options: &Options,
     until: Instant,
 ) -> BTreeMap<&'static str, Samples> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let customers = options.customers.max(1) as u64;
+    let tickets = options.tickets.max(1) as u64;
     let mut results: BTreeMap<&'static str, Samples> = BTreeMap::new();
     let open = client
         .get("/api/v1/tickets?assignee=me&state=new,first_call,follow_up&limit=200")
@@ -192,30 +183,30 @@ fn agent_session(
         })
         .collect();
     while Instant::now() < until {
-        let roll = rng.below(100);
+        let roll = rng.random_range(0..100);
         let started = Instant::now();
         let (name, outcome) = match roll {
             0..20 => ("GET me/queue", client.get("/api/v1/me/queue")),
             20..35 => {
-                let id = 1 + rng.below(options.tickets as u64);
+                let id = rng.random_range(1..=tickets);
                 ("GET ticket", client.get(&format!("/api/v1/tickets/{id}")))
             }
             35..48 => {
-                let id = 1 + rng.below(options.customers as u64);
+                let id = rng.random_range(1..=customers);
                 (
                     "GET customer",
                     client.get(&format!("/api/v1/customers/{id}")),
                 )
             }
             48..60 => {
-                let q = format!("customer%20{}", rng.below(options.customers as u64));
+                let q = format!("customer%20{}", rng.random_range(0..customers));
                 (
                     "search customers",
                     client.get(&format!("/api/v1/customers?q={q}&limit=20")),
                 )
             }
             60..90 if !work.is_empty() => {
-                let index = rng.below(work.len() as u64) as usize;
+                let index = rng.random_range(0..work.len());
                 let ticket = &mut work[index];
                 if roll >= 80 && ticket.contacted {
                     let outcome = client.post(
@@ -230,13 +221,13 @@ fn agent_session(
                         "POST contact",
                         client.post(
                             &format!("/api/v1/tickets/{}/contacts", ticket.id),
-                            &json!({"channel": "phone", "reached": rng.below(2) == 0, "note": "load test"}),
+                            &json!({"channel": "phone", "reached": rng.random_bool(0.5), "note": "load test"}),
                         ),
                     )
                 }
             }
             _ => {
-                let customer_id = 1 + rng.below(options.customers as u64);
+                let customer_id = rng.random_range(1..=customers);
                 let outcome = client.send(
                     Method::Post,
                     "/api/v1/tickets",
