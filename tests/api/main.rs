@@ -1,6 +1,9 @@
 //! Integration tests: the real HTTP application against SQLite and PostgreSQL.
 
 mod support;
+// Scratch databases are shared with the process tests.
+#[path = "../processes/server.rs"]
+mod server;
 
 mod auth;
 mod customers;

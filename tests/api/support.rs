@@ -22,12 +22,12 @@ use aftercare::{
     db::Db,
     users::{self, CreateUserRequest},
 };
-use diesel::{Connection, RunQueryDsl, pg::PgConnection};
 use serde_json::{Value, json};
+
+use crate::server::ScratchDb;
 
 pub const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 pub const PASSWORD: &str = "correct horse battery";
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// Declares each listed `async fn(TestApp)` as two tests, `sqlite::name` and `postgres::name`.
 macro_rules! backend_tests {
@@ -53,22 +53,6 @@ macro_rules! backend_tests {
     };
 }
 pub(crate) use backend_tests;
-
-enum TestDb {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let TestDb::Postgres { admin_url, name } = self
-            && let Ok(mut conn) = PgConnection::establish(admin_url)
-        {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut conn);
-        }
-    }
-}
 
 pub struct Response {
     pub status: StatusCode,
@@ -116,7 +100,7 @@ pub struct TestApp {
     service: BoxService<Request, ServiceResponse<BoxBody>, actix_web::Error>,
     pub state: web::Data<AppState>,
     // Dropped last: the database outlives the pool that uses it.
-    _db: TestDb,
+    _db: ScratchDb,
 }
 
 impl TestApp {
@@ -130,41 +114,21 @@ impl TestApp {
     }
 
     pub async fn postgres_with(tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
-        let admin_url =
-            std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
-        let required = std::env::var("AFTERCARE_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-        let mut admin = match PgConnection::establish(&admin_url) {
-            Ok(conn) => conn,
-            Err(e) if required => {
-                panic!("PostgreSQL is required but unreachable at {admin_url}: {e}")
-            }
-            Err(e) => {
-                eprintln!("skipping PostgreSQL test: {admin_url} unreachable ({e})");
-                return None;
-            }
-        };
-        let name = format!("aftercare_test_{}", uuid::Uuid::new_v4().simple());
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut admin)
-            .expect("create test database");
-        let base = admin_url.split('?').next().unwrap_or(&admin_url);
-        let (server, _) = base.rsplit_once('/').expect("database URL has a path");
-        let url = format!("{server}/{name}");
-        Some(TestApp::start(&url, TestDb::Postgres { admin_url, name }, tweak).await)
+        let db = ScratchDb::postgres("test")?;
+        Some(TestApp::start(db, tweak).await)
     }
 
     pub async fn sqlite_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        TestApp::start(&url, TestDb::Sqlite(dir), tweak).await
+        TestApp::start(ScratchDb::sqlite(), tweak).await
     }
 
-    async fn start(url: &str, guard: TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-        let mut settings = Settings::with_database(url);
+    async fn start(db: ScratchDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let url = db.url().to_owned();
+        let mut settings = Settings::with_database(&url);
         tweak(&mut settings);
-        let db = Db::connect(url, settings.db_pool_size).expect("connect and migrate");
+        let pool = Db::connect(&url, settings.db_pool_size).expect("connect and migrate");
         let state = web::Data::new(AppState {
-            db,
+            db: pool,
             tokens: TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)),
             settings,
         });
@@ -173,7 +137,7 @@ impl TestApp {
         TestApp {
             service,
             state,
-            _db: guard,
+            _db: db,
         }
     }
 

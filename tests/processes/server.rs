@@ -1,6 +1,6 @@
 //! The real `aftercare` binary as a child process on a free port, with a scratch database
 //! and a small blocking HTTP client: for what needs whole processes (SIGKILL, several
-//! replicas) and for the HTTP load benchmark, which includes this file.
+//! replicas) and for the HTTP load benchmark. The API tests include it for `ScratchDb`.
 
 #![allow(dead_code)] // each includer uses its own part
 
@@ -52,7 +52,7 @@ impl ScratchDb {
             std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
         let mut conn = match PgConnection::establish(&admin_url) {
             Ok(conn) => conn,
-            Err(e) if std::env::var_os("AFTERCARE_TEST_REQUIRE_POSTGRES").is_some() => {
+            Err(e) if std::env::var("AFTERCARE_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
                 panic!("PostgreSQL required but unreachable at {admin_url}: {e}")
             }
             Err(e) => {
@@ -68,9 +68,10 @@ impl ScratchDb {
         diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
             .execute(&mut conn)
             .expect("create the scratch database");
-        let base = admin_url
+        let without_options = admin_url.split('?').next().unwrap_or(&admin_url);
+        let (base, _) = without_options
             .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
+            .expect("the database URL has a path");
         Some(ScratchDb::Postgres {
             url: format!("{base}/{name}"),
             admin_url,
