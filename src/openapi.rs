@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations. The committed copy
 //! (`openapi/openapi.json`) is checked against it by the test suite.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::customers::{self, csv_io, orders, tags};
@@ -16,7 +16,9 @@ use crate::{auth, error, health, pagination, reminders, stats, tiers, users};
 from the first call through follow-up to resolution.\n\n\
 Every error is an RFC 9457 `application/problem+json` document whose `type` is a stable URN \
 (`urn:aftercare:problem:<kind>`); validation problems list each offending field in `errors`.\n\n\
-Authenticate with `POST /api/v1/auth/login` and send the token as `Authorization: Bearer <token>`.",
+Staff authenticate with `POST /api/v1/auth/login` and send the token as `Authorization: Bearer <token>`. \
+Integrations send an API key (created by an admin, with scopes) as `X-API-Key: <key>`; endpoints that accept one list \
+the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         license(name = "Proprietary")
     ),
     paths(
@@ -25,6 +27,10 @@ Authenticate with `POST /api/v1/auth/login` and send the token as `Authorization
         auth::routes::login,
         auth::routes::me,
         auth::routes::change_password,
+        auth::api_keys::list_api_keys,
+        auth::api_keys::create_api_key,
+        auth::api_keys::get_api_key,
+        auth::api_keys::revoke_api_key,
         users::routes::list_users,
         users::routes::create_user,
         users::routes::get_user,
@@ -72,6 +78,7 @@ Authenticate with `POST /api/v1/auth/login` and send the token as `Authorization
         error::Problem,
         error::FieldError,
         pagination::Page<users::UserView>,
+        pagination::Page<auth::api_keys::ApiKeyView>,
         pagination::Page<customers::CustomerView>,
         pagination::Page<orders::OrderView>,
         customers::CustomerSort,
@@ -95,6 +102,7 @@ Changes return an ETag; send it as If-Match to make a change conditional (412 wh
         (name = "tiers", description = "Customer value tiers (key, regular, small), lifecycle stages and the at-risk flag: computed from purchases and after-sales history, never typed in"),
         (name = "stats", description = "Team figures for leads: resolution, first-call speed, time to resolve, review revisions, satisfaction, backlog"),
         (name = "reminders", description = "Who needs a call today"),
+        (name = "integrations", description = "API keys for integrations, webhooks and the customer, order and review feeds"),
         (name = "operations", description = "Health and readiness probes"),
     )
 )]
@@ -114,6 +122,13 @@ impl Modify for BearerAuth {
                     .description(Some("Access token from POST /api/v1/auth/login"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An integration's API key (ak_...), created by an admin at POST /api/v1/api-keys",
+            ))),
         );
     }
 }

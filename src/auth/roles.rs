@@ -1,4 +1,5 @@
-//! Who may do what: the one place that maps staff roles to permissions.
+//! Who may do what: the one place that maps staff roles, and integrations' API key
+//! scopes, to permissions.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -39,21 +40,30 @@ pub enum Permission {
     ViewStaff,
     /// Open customer files, their orders and tags.
     ViewCustomers,
-    /// Create and edit customers, their contacts, tags and orders, one at a time.
+    /// Create and edit customers, their contacts and tags, one at a time.
     EditCustomers,
+    /// Record and correct orders (one at a time, or through the order feed).
+    RecordOrders,
     /// Import customers and orders from CSV.
     ImportCustomers,
     /// Tag or untag many customers at once; rename and delete tags.
     ManageTags,
     /// Archive (soft-delete) and restore customers.
     ArchiveCustomers,
-    /// See tickets and work them. Which tickets a role may change (agents: their own),
-    /// and who may assign or reopen, is the ticket workflow's rule (`tickets::workflow`).
+    /// See tickets and their timelines.
+    ViewTickets,
+    /// Open tickets (by hand or from the review feed).
+    OpenTickets,
+    /// Work tickets: contacts, edits, resolution. Which tickets a role may change (agents:
+    /// their own), and who may assign or reopen, is the ticket workflow's rule
+    /// (`tickets::workflow`).
     WorkTickets,
     /// Recompute every customer's tier.
     RecomputeTiers,
     /// See the team's statistics.
     ViewTeamStats,
+    /// Create and revoke API keys; register webhooks and see their deliveries.
+    ManageIntegrations,
 }
 
 impl Permission {
@@ -64,12 +74,16 @@ impl Permission {
             Permission::ViewStaff => "list staff accounts",
             Permission::ViewCustomers => "view customers",
             Permission::EditCustomers => "edit customers",
+            Permission::RecordOrders => "record orders",
             Permission::ImportCustomers => "import customers and orders",
             Permission::ManageTags => "manage tags across customers",
             Permission::ArchiveCustomers => "archive customers",
+            Permission::ViewTickets => "view tickets",
+            Permission::OpenTickets => "open tickets",
             Permission::WorkTickets => "work tickets",
             Permission::RecomputeTiers => "recompute customer tiers",
             Permission::ViewTeamStats => "see the team's statistics",
+            Permission::ManageIntegrations => "manage API keys and webhooks",
         }
     }
 }
@@ -78,12 +92,75 @@ pub fn allows(role: Role, permission: Permission) -> bool {
     use Permission::*;
     use Role::*;
     match permission {
-        ManageStaff => matches!(role, Admin),
+        ManageStaff | ManageIntegrations => matches!(role, Admin),
         ViewStaff => matches!(role, Lead | Admin),
-        ViewCustomers | EditCustomers | WorkTickets => matches!(role, Agent | Lead | Admin),
+        ViewCustomers | EditCustomers | RecordOrders | ViewTickets | OpenTickets | WorkTickets => {
+            matches!(role, Agent | Lead | Admin)
+        }
         ImportCustomers | ManageTags | ArchiveCustomers | RecomputeTiers | ViewTeamStats => {
             matches!(role, Lead | Admin)
         }
+    }
+}
+
+/// What an integration's API key may be granted. Keys act for systems, not people: no
+/// scope lets a key work a ticket (calls are made by staff), manage staff or keys.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+pub enum Scope {
+    #[serde(rename = "customers:read")]
+    CustomersRead,
+    #[serde(rename = "customers:write")]
+    CustomersWrite,
+    #[serde(rename = "orders:write")]
+    OrdersWrite,
+    #[serde(rename = "tickets:read")]
+    TicketsRead,
+    #[serde(rename = "tickets:write")]
+    TicketsWrite,
+    #[serde(rename = "stats:read")]
+    StatsRead,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 6] = [
+        Scope::CustomersRead,
+        Scope::CustomersWrite,
+        Scope::OrdersWrite,
+        Scope::TicketsRead,
+        Scope::TicketsWrite,
+        Scope::StatsRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::CustomersRead => "customers:read",
+            Scope::CustomersWrite => "customers:write",
+            Scope::OrdersWrite => "orders:write",
+            Scope::TicketsRead => "tickets:read",
+            Scope::TicketsWrite => "tickets:write",
+            Scope::StatsRead => "stats:read",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+}
+
+/// The scope an API key needs for `permission`; `None`: keys may never do it.
+pub fn scope_for(permission: Permission) -> Option<Scope> {
+    use Permission::*;
+    match permission {
+        ViewCustomers => Some(Scope::CustomersRead),
+        EditCustomers => Some(Scope::CustomersWrite),
+        RecordOrders => Some(Scope::OrdersWrite),
+        ViewTickets => Some(Scope::TicketsRead),
+        OpenTickets => Some(Scope::TicketsWrite),
+        ViewTeamStats => Some(Scope::StatsRead),
+        ManageStaff | ViewStaff | ImportCustomers | ManageTags | ArchiveCustomers | WorkTickets
+        | RecomputeTiers | ManageIntegrations => None,
     }
 }
 
@@ -122,6 +199,37 @@ mod tests {
             assert!(allows(Role::Lead, permission));
             assert!(allows(Role::Admin, permission));
         }
+    }
+
+    #[test]
+    fn keys_never_manage_staff_keys_or_work_tickets() {
+        for permission in [
+            Permission::ManageStaff,
+            Permission::ManageIntegrations,
+            Permission::WorkTickets,
+            Permission::ViewStaff,
+        ] {
+            assert_eq!(scope_for(permission), None, "{permission:?}");
+        }
+        assert_eq!(
+            scope_for(Permission::RecordOrders),
+            Some(Scope::OrdersWrite)
+        );
+        assert_eq!(
+            scope_for(Permission::OpenTickets),
+            Some(Scope::TicketsWrite)
+        );
+        assert!(allows(Role::Admin, Permission::ManageIntegrations));
+        assert!(!allows(Role::Lead, Permission::ManageIntegrations));
+    }
+
+    #[test]
+    fn scope_names_round_trip() {
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+            assert_eq!(serde_json::to_value(scope).unwrap(), scope.as_str());
+        }
+        assert_eq!(Scope::parse("admin"), None);
     }
 
     #[test]

@@ -17,13 +17,10 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::contacts::ContactKind;
-use super::orders::{
-    self, Channel, CreateOrderRequest, OrderItemInput, OrderStatus, UpdateOrderRequest,
-};
+use super::orders::{Channel, CreateOrderRequest, OrderItemInput, OrderStatus};
 use super::queries::{self, CustomerCursor, CustomerFilter};
-use super::{
-    ContactHandle, CreateCustomerRequest, ListCustomersQuery, Source, UpdateCustomerRequest, tags,
-};
+use super::upsert::{Handles, Outcome, upsert_customer, upsert_order};
+use super::{ContactHandle, CreateCustomerRequest, ListCustomersQuery, Source};
 use crate::app::AppState;
 use crate::auth::{Caller, roles::Permission};
 use crate::db::DbConnection;
@@ -73,13 +70,6 @@ pub struct ImportReport {
     /// Rows not imported; each is in `errors`.
     pub failed: usize,
     pub errors: Vec<RowError>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Created,
-    Updated,
-    Unchanged,
 }
 
 /// Customer CSV columns. Handle columns may hold several values separated by `;`.
@@ -359,72 +349,7 @@ fn parse_customer_row(row: &Row) -> Result<CreateCustomerRequest, Vec<RowError>>
     }
 }
 
-/// Creates the customer, or merges the row into the one its handles point to: fields
-/// given in the row replace those on file, handles and tags are added, nothing is removed.
-fn upsert_customer(
-    conn: &mut DbConnection,
-    shop_id: i64,
-    request: &CreateCustomerRequest,
-) -> Result<Outcome, ApiError> {
-    let handles = queries::normalized_handles(&request.contacts)?;
-    let mut owners = BTreeSet::new();
-    for (kind, value) in &handles {
-        if let Some(owner) = queries::owner_of(conn, shop_id, *kind, value)? {
-            owners.insert(owner);
-        }
-    }
-    let owner = match owners.len() {
-        0 => {
-            queries::create(conn, shop_id, request)?;
-            return Ok(Outcome::Created);
-        }
-        1 => owners.into_iter().next().unwrap_or_default(),
-        _ => {
-            let ids: Vec<String> = owners.iter().map(i64::to_string).collect();
-            return Err(ApiError::conflict(
-                "duplicate-contact",
-                format!(
-                    "the handles belong to different customers ({})",
-                    ids.join(", ")
-                ),
-            ));
-        }
-    };
-    let customer = queries::get(conn, shop_id, owner)?;
-    let mut all_handles = queries::contacts_of(conn, &[owner])?
-        .remove(&owner)
-        .unwrap_or_default();
-    for handle in &request.contacts {
-        all_handles.push(handle.clone());
-    }
-    let update = UpdateCustomerRequest {
-        name: Some(request.name.clone()),
-        contacts: Some(all_handles),
-        address: request.address.clone().map(Some),
-        birthday: request.birthday.map(Some),
-        source: Some(request.source),
-        notes: Some(request.notes.clone()).filter(|n| !n.is_empty()),
-    };
-    let (_, changed) = queries::update(conn, &customer, &update)?;
-    let tag_ids: Vec<i64> = tags::ensure(conn, shop_id, &request.tags)?
-        .iter()
-        .map(|t| t.id)
-        .collect();
-    let tagged = tags::attach(conn, &tag_ids, &[owner])? > 0;
-    if tagged && !changed {
-        queries::touch(conn, &[owner])?;
-    }
-    Ok(if changed || tagged {
-        Outcome::Updated
-    } else {
-        Outcome::Unchanged
-    })
-}
-
 // ---- orders --------------------------------------------------------------------------
-
-/// Normalised contact handles naming a customer.
-type Handles = Vec<(ContactKind, String)>;
 
 struct OrderGroup {
     lines: Vec<u64>,
@@ -566,67 +491,6 @@ fn merge_into(
     Ok(())
 }
 
-fn upsert_order(
-    conn: &mut DbConnection,
-    shop_id: i64,
-    group: &OrderGroup,
-    tiers: &TierSettings,
-) -> Result<Outcome, ApiError> {
-    let mut owners = BTreeSet::new();
-    for (kind, value) in &group.customer_handles {
-        match queries::owner_of(conn, shop_id, *kind, value)? {
-            Some(owner) => {
-                owners.insert(owner);
-            }
-            None => {
-                return Err(ApiError::NotFound(format!(
-                    "no customer with {} {value}; import customers first",
-                    kind.as_str()
-                )));
-            }
-        }
-    }
-    if owners.len() != 1 {
-        return Err(ApiError::conflict(
-            "duplicate-contact",
-            "the customer handles point to different customers",
-        ));
-    }
-    let customer_id = owners.into_iter().next().unwrap_or_default();
-    let request = &group.request;
-    match orders::find_by_external(
-        conn,
-        shop_id,
-        request.channel,
-        request.external_order_no.trim(),
-    )? {
-        None => {
-            orders::create(conn, shop_id, customer_id, request, tiers)?;
-            Ok(Outcome::Created)
-        }
-        Some(existing) if existing.customer_id != customer_id => Err(ApiError::conflict(
-            "duplicate",
-            format!(
-                "order {} is recorded for customer {}",
-                existing.external_order_no, existing.customer_id
-            ),
-        )),
-        Some(existing) => {
-            queries::get(conn, shop_id, customer_id)?.ensure_live()?;
-            let change = UpdateOrderRequest {
-                status: request.status,
-                items: Some(request.items.clone()),
-                total_cents: request.total_cents,
-                ordered_at: Some(request.ordered_at),
-            };
-            Ok(match orders::update(conn, &existing, &change, tiers)? {
-                Some(_) => Outcome::Updated,
-                None => Outcome::Unchanged,
-            })
-        }
-    }
-}
-
 // ---- the endpoint ----------------------------------------------------------------------
 
 /// What to write, prepared entirely before the database is touched.
@@ -735,26 +599,27 @@ fn execute(
     report: &mut ImportReport,
     tiers: &TierSettings,
 ) -> Result<(), ApiError> {
-    let record = |lines: &[u64], result: Result<Outcome, ApiError>, report: &mut ImportReport| {
-        match result {
-            Ok(Outcome::Created) => report.created += 1,
-            Ok(Outcome::Updated) => report.updated += 1,
-            Ok(Outcome::Unchanged) => report.unchanged += 1,
-            Err(ApiError::Internal(cause)) => {
-                tracing::error!(%cause, "import row failed");
-                report.errors.push(RowError {
+    let record =
+        |lines: &[u64], result: Result<(Outcome, i64), ApiError>, report: &mut ImportReport| {
+            match result {
+                Ok((Outcome::Created, _)) => report.created += 1,
+                Ok((Outcome::Updated, _)) => report.updated += 1,
+                Ok((Outcome::Unchanged, _)) => report.unchanged += 1,
+                Err(ApiError::Internal(cause)) => {
+                    tracing::error!(%cause, "import row failed");
+                    report.errors.push(RowError {
+                        line: lines[0],
+                        column: None,
+                        message: "an unexpected error occurred; it has been logged".into(),
+                    });
+                }
+                Err(error) => report.errors.push(RowError {
                     line: lines[0],
                     column: None,
-                    message: "an unexpected error occurred; it has been logged".into(),
-                });
+                    message: error.to_string(),
+                }),
             }
-            Err(error) => report.errors.push(RowError {
-                line: lines[0],
-                column: None,
-                message: error.to_string(),
-            }),
-        }
-    };
+        };
     match plan {
         Plan::Customers(rows) => {
             for (line, request) in rows {
@@ -764,7 +629,9 @@ fn execute(
         }
         Plan::Orders(groups) => {
             for group in groups {
-                let result = conn.transaction(|c| upsert_order(c, shop_id, &group, tiers));
+                let result = conn.transaction(|c| {
+                    upsert_order(c, shop_id, &group.customer_handles, &group.request, tiers)
+                });
                 record(&group.lines, result, report);
             }
         }

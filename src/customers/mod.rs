@@ -6,6 +6,7 @@ pub mod orders;
 pub mod queries;
 pub mod routes;
 pub mod tags;
+pub mod upsert;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;

@@ -12,7 +12,7 @@ use validator::{Validate, ValidationError};
 
 use super::queries as customer_queries;
 use crate::app::AppState;
-use crate::auth::{Caller, roles::Permission};
+use crate::auth::{Principal, roles::Permission};
 use crate::db::DbConnection;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Query};
@@ -482,7 +482,7 @@ pub struct ListOrdersQuery {
 }
 
 /// A customer's orders, newest first.
-#[utoipa::path(get, path = "/api/v1/customers/{id}/orders", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/customers/{id}/orders", tag = "orders", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Customer id"), ListOrdersQuery),
     responses(
         (status = 200, body = Page<OrderView>),
@@ -491,7 +491,7 @@ pub struct ListOrdersQuery {
     ))]
 pub async fn list_orders(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     id: web::Path<i64>,
     query: Query<ListOrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -507,7 +507,7 @@ pub async fn list_orders(
     let page = state
         .db
         .read(move |conn| {
-            let customer = customer_queries::get(conn, caller.shop_id, id)?;
+            let customer = customer_queries::get(conn, caller.shop_id(), id)?;
             let mut rows = orders::table
                 .filter(orders::customer_id.eq(customer.id))
                 .select(Order::as_select())
@@ -539,7 +539,7 @@ pub async fn list_orders(
 }
 
 /// Record an order for a customer.
-#[utoipa::path(post, path = "/api/v1/customers/{id}/orders", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/customers/{id}/orders", tag = "orders", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Customer id")),
     request_body = CreateOrderRequest,
     responses(
@@ -550,18 +550,18 @@ pub async fn list_orders(
     ))]
 pub async fn create_order(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     id: web::Path<i64>,
     body: Body<CreateOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::EditCustomers)?;
+    caller.require(Permission::RecordOrders)?;
     let customer_id = id.into_inner();
     let request = body.into_inner();
     let tiers = state.settings.tier_settings();
     let view = state
         .db
         .write(move |conn| {
-            let order = create(conn, caller.shop_id, customer_id, &request, &tiers)?;
+            let order = create(conn, caller.shop_id(), customer_id, &request, &tiers)?;
             Ok(views(conn, vec![order])?.remove(0))
         })
         .await?;
@@ -571,7 +571,7 @@ pub async fn create_order(
 }
 
 /// One order with its items.
-#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Order id")),
     responses(
         (status = 200, body = OrderView),
@@ -579,7 +579,7 @@ pub async fn create_order(
     ))]
 pub async fn get_order(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewCustomers)?;
@@ -587,7 +587,7 @@ pub async fn get_order(
     let view = state
         .db
         .read(move |conn| {
-            let order = get(conn, caller.shop_id, id)?;
+            let order = get(conn, caller.shop_id(), id)?;
             Ok(views(conn, vec![order])?.remove(0))
         })
         .await?;
@@ -595,7 +595,7 @@ pub async fn get_order(
 }
 
 /// Change an order's status, items, total or date. The customer's summary follows.
-#[utoipa::path(patch, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Order id")),
     request_body = UpdateOrderRequest,
     responses(
@@ -606,19 +606,19 @@ pub async fn get_order(
     ))]
 pub async fn update_order(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     id: web::Path<i64>,
     body: Body<UpdateOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::EditCustomers)?;
+    caller.require(Permission::RecordOrders)?;
     let id = id.into_inner();
     let request = body.into_inner();
     let tiers = state.settings.tier_settings();
     let view = state
         .db
         .write(move |conn| {
-            let order = get(conn, caller.shop_id, id)?;
-            customer_queries::get(conn, caller.shop_id, order.customer_id)?.ensure_live()?;
+            let order = get(conn, caller.shop_id(), id)?;
+            customer_queries::get(conn, caller.shop_id(), order.customer_id)?.ensure_live()?;
             let order = update(conn, &order, &request, &tiers)?.unwrap_or(order);
             Ok(views(conn, vec![order])?.remove(0))
         })
@@ -627,7 +627,7 @@ pub async fn update_order(
 }
 
 /// Delete an order entered by mistake. The customer's summary follows.
-#[utoipa::path(delete, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Order id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -636,17 +636,17 @@ pub async fn update_order(
     ))]
 pub async fn delete_order(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::EditCustomers)?;
+    caller.require(Permission::RecordOrders)?;
     let id = id.into_inner();
     let tiers = state.settings.tier_settings();
     state
         .db
         .write(move |conn| {
-            let order = get(conn, caller.shop_id, id)?;
-            customer_queries::get(conn, caller.shop_id, order.customer_id)?.ensure_live()?;
+            let order = get(conn, caller.shop_id(), id)?;
+            customer_queries::get(conn, caller.shop_id(), order.customer_id)?.ensure_live()?;
             diesel::delete(orders::table.find(order.id)).execute(conn)?;
             refresh_summary(conn, order.customer_id)?;
             crate::tiers::refresh(conn, order.shop_id, order.customer_id, &tiers, "order")

@@ -6,7 +6,7 @@ use chrono::Utc;
 use super::queries::{self, CustomerCursor, CustomerFilter};
 use super::{CreateCustomerRequest, CustomerView, ListCustomersQuery, UpdateCustomerRequest};
 use crate::app::AppState;
-use crate::auth::{Caller, roles::Permission};
+use crate::auth::{Caller, Principal, roles::Permission};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
@@ -29,7 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Find customers. Filters combine (all must hold); pages are stable under inserts.
-#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", security(("bearer" = []), ("api_key" = [])),
     params(ListCustomersQuery),
     responses(
         (status = 200, body = Page<CustomerView>),
@@ -38,12 +38,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ))]
 pub async fn list_customers(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     query: Query<ListCustomersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewCustomers)?;
     let query = query.into_inner();
-    let filter = CustomerFilter::from_query(caller.shop_id, &query, Utc::now().naive_utc())?;
+    let filter = CustomerFilter::from_query(caller.shop_id(), &query, Utc::now().naive_utc())?;
     let sort = query.sort.unwrap_or_default();
     let cursor = query
         .cursor
@@ -73,7 +73,7 @@ pub async fn list_customers(
 
 /// Create a customer. A contact handle already on file is a 409 `duplicate-contact`
 /// naming the existing customer (`existing_customer_id`).
-#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", security(("bearer" = []), ("api_key" = [])),
     request_body = CreateCustomerRequest,
     responses(
         (status = 201, body = CustomerView, headers(("Location" = String))),
@@ -83,7 +83,7 @@ pub async fn list_customers(
     ))]
 pub async fn create_customer(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     body: Body<CreateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::EditCustomers)?;
@@ -91,7 +91,7 @@ pub async fn create_customer(
     let view = state
         .db
         .write(move |conn| {
-            let customer = queries::create(conn, caller.shop_id, &request)?;
+            let customer = queries::create(conn, caller.shop_id(), &request)?;
             Ok(queries::views(conn, vec![customer])?.remove(0))
         })
         .await?;
@@ -102,7 +102,7 @@ pub async fn create_customer(
 
 /// The customer file: profile, contacts, tags, order and ticket summaries, value tier
 /// with its reasons and its latest changes.
-#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Customer id")),
     responses(
         (status = 200, body = CustomerView),
@@ -110,7 +110,7 @@ pub async fn create_customer(
     ))]
 pub async fn get_customer(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewCustomers)?;
@@ -118,7 +118,7 @@ pub async fn get_customer(
     let view = state
         .db
         .read(move |conn| {
-            let customer = queries::get(conn, caller.shop_id, id)?;
+            let customer = queries::get(conn, caller.shop_id(), id)?;
             let mut view = queries::views(conn, vec![customer])?.remove(0);
             view.tier_history = Some(crate::tiers::history(conn, id, 20)?);
             Ok(view)
@@ -129,7 +129,7 @@ pub async fn get_customer(
 
 /// Edit a customer. Absent fields stay; `null` clears address and birthday; `contacts`
 /// replaces the whole set.
-#[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "customers", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "customers", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Customer id")),
     request_body = UpdateCustomerRequest,
     responses(
@@ -140,7 +140,7 @@ pub async fn get_customer(
     ))]
 pub async fn update_customer(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     id: web::Path<i64>,
     body: Body<UpdateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -153,7 +153,7 @@ pub async fn update_customer(
     let view = state
         .db
         .write(move |conn| {
-            let customer = queries::get(conn, caller.shop_id, id)?;
+            let customer = queries::get(conn, caller.shop_id(), id)?;
             let (customer, _) = queries::update(conn, &customer, &request)?;
             Ok(queries::views(conn, vec![customer])?.remove(0))
         })

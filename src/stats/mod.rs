@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::app::AppState;
-use crate::auth::{Caller, roles::Permission};
+use crate::auth::{Principal, roles::Permission};
 use crate::db::{Backend, DbConnection, raw_sql};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Query, utc_offset};
@@ -361,7 +361,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `first_call_due_at`; time to resolve runs from opening to resolution; the review revision
 /// rate is the share of resolved negative-review tickets with outcome `review_revised` or
 /// `review_withdrawn`; satisfaction is the mean score and CSAT the share of scores 4-5.
-#[utoipa::path(get, path = "/api/v1/stats/tickets", tag = "stats", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/stats/tickets", tag = "stats", security(("bearer" = []), ("api_key" = [])),
     params(StatsQuery),
     responses(
         (status = 200, body = TicketStatsReport),
@@ -370,7 +370,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ))]
 pub async fn tickets_report(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     query: Query<StatsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewTeamStats)?;
@@ -381,7 +381,7 @@ pub async fn tickets_report(
     let (from, to) = (p.from, p.to);
     let groups = state
         .db
-        .read(move |conn| ticket_stats(conn, caller.shop_id, &p, group_by))
+        .read(move |conn| ticket_stats(conn, caller.shop_id(), &p, group_by))
         .await?;
     Ok(HttpResponse::Ok().json(TicketStatsReport {
         from,
@@ -497,7 +497,7 @@ pub fn backlog(
 
 /// Open tickets by state, overdue first calls and follow-ups, and stale tickets, in total
 /// and per assignee (leads and admins).
-#[utoipa::path(get, path = "/api/v1/stats/backlog", tag = "stats", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/stats/backlog", tag = "stats", security(("bearer" = []), ("api_key" = [])),
     params(BacklogQuery),
     responses(
         (status = 200, body = BacklogReport),
@@ -506,7 +506,7 @@ pub fn backlog(
     ))]
 pub async fn backlog_report(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     query: Query<BacklogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewTeamStats)?;
@@ -514,7 +514,7 @@ pub async fn backlog_report(
     let now = Utc::now().naive_utc();
     let (total, by_agent) = state
         .db
-        .read(move |conn| backlog(conn, caller.shop_id, now, no_contact_days))
+        .read(move |conn| backlog(conn, caller.shop_id(), now, no_contact_days))
         .await?;
     Ok(HttpResponse::Ok().json(BacklogReport {
         no_contact_days,

@@ -11,7 +11,7 @@ use super::{
     AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, Priority, ReopenRequest,
     ResolveRequest, SatisfactionRequest, Ticket, TicketDetails, UpdateTicketRequest, check_outcome,
 };
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::config::AutoAssign;
 use crate::customers::{orders, queries as customer_queries};
 use crate::db::DbConnection;
@@ -21,13 +21,22 @@ use crate::tiers::engine::TierSettings;
 
 /// What every operation needs besides its request.
 pub struct Context<'a> {
-    pub caller: &'a Caller,
+    pub caller: &'a Principal,
     pub now: NaiveDateTime,
     pub policy: DeadlinePolicy,
     pub tiers: TierSettings,
 }
 
 impl Context<'_> {
+    /// The staff member acting: working a ticket is people's work, never an API key's.
+    fn staff(&self) -> Result<&Caller, ApiError> {
+        self.caller.require_staff("work tickets")
+    }
+
+    fn actor_id(&self) -> Option<i64> {
+        self.caller.staff_id()
+    }
+
     /// The customer's tier follows what just happened on their ticket.
     fn refresh_tier(
         &self,
@@ -74,7 +83,8 @@ fn transition(ticket: &Ticket, action: Action) -> Result<(State, State), ApiErro
 }
 
 fn ensure_may_work(ctx: &Context<'_>, ticket: &Ticket) -> Result<(), ApiError> {
-    if workflow::may_work_on(ctx.caller.role, ctx.caller.user_id, ticket.assignee_id) {
+    let staff = ctx.staff()?;
+    if workflow::may_work_on(staff.role, staff.user_id, ticket.assignee_id) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!(
@@ -139,7 +149,7 @@ pub fn create(
     request: &CreateTicketRequest,
     auto_assign: AutoAssign,
 ) -> Result<Ticket, ApiError> {
-    let shop_id = ctx.caller.shop_id;
+    let shop_id = ctx.caller.shop_id();
     let customer = match customer_queries::get(conn, shop_id, request.customer_id) {
         Err(ApiError::NotFound(_)) => {
             return Err(ApiError::field("customer_id", "no such customer"));
@@ -166,7 +176,8 @@ pub fn create(
     }
     let (assignee, automatic) = match request.assignee_id {
         Some(id) => {
-            if !workflow::may_assign(ctx.caller.role, ctx.caller.user_id, None, Some(id)) {
+            let staff = ctx.caller.require_staff("assign tickets")?;
+            if !workflow::may_assign(staff.role, staff.user_id, None, Some(id)) {
                 return Err(ApiError::Forbidden(
                     "agents may only assign tickets to themselves".into(),
                 ));
@@ -207,23 +218,27 @@ pub fn create(
             tickets::assignee_id.eq(assignee),
             tickets::first_call_due_at.eq(first_call_due_at),
             tickets::due_at.eq(first_call_due_at),
-            tickets::created_by.eq(ctx.caller.user_id),
+            tickets::created_by.eq(ctx.actor_id()),
             tickets::created_at.eq(ctx.now),
             tickets::updated_at.eq(ctx.now),
         ))
         .returning(tickets::all_columns)
         .get_result(conn)?;
+    let mut created = json!({"kind": request.kind, "title": ticket.title, "priority": priority, "first_call_due_at": first_call_due_at.and_utc()});
+    if let Principal::Integration(key) = ctx.caller {
+        created["api_key"] = json!({"id": key.key_id, "name": key.name});
+    }
     record_event(
         conn,
         &ticket,
-        Some(ctx.caller.user_id),
+        ctx.actor_id(),
         "created",
         None,
         Some(State::New),
-        json!({"kind": request.kind, "title": ticket.title, "priority": priority, "first_call_due_at": first_call_due_at.and_utc()}),
+        created,
     )?;
     if let Some(assignee) = assignee {
-        let actor = (!automatic).then_some(ctx.caller.user_id);
+        let actor = if automatic { None } else { ctx.actor_id() };
         record_event(
             conn,
             &ticket,
@@ -309,7 +324,7 @@ pub fn edit(
     record_event(
         conn,
         &stored,
-        Some(ctx.caller.user_id),
+        ctx.actor_id(),
         "edited",
         None,
         None,
@@ -340,7 +355,7 @@ pub fn log_contact(
         .values((
             ticket_contacts::shop_id.eq(ticket.shop_id),
             ticket_contacts::ticket_id.eq(ticket.id),
-            ticket_contacts::staff_id.eq(ctx.caller.user_id),
+            ticket_contacts::staff_id.eq(ctx.staff()?.user_id),
             ticket_contacts::channel.eq(request.channel.as_str()),
             ticket_contacts::reached.eq(request.reached),
             ticket_contacts::note.eq(request.note.trim()),
@@ -360,7 +375,7 @@ pub fn log_contact(
     record_event(
         conn,
         &stored,
-        Some(ctx.caller.user_id),
+        ctx.actor_id(),
         "contact_logged",
         Some(from),
         Some(to),
@@ -382,7 +397,7 @@ fn settle(
     record_event(
         conn,
         &stored,
-        Some(ctx.caller.user_id),
+        ctx.actor_id(),
         "state_changed",
         Some(from),
         Some(to),
@@ -446,7 +461,7 @@ pub fn reopen(
     ticket: Ticket,
     request: &ReopenRequest,
 ) -> Result<Ticket, ApiError> {
-    if !workflow::may_reopen(ctx.caller.role) {
+    if !workflow::may_reopen(ctx.staff()?.role) {
         return Err(ApiError::Forbidden("only leads may reopen a ticket".into()));
     }
     let (from, to) = transition(&ticket, Action::Reopen)?;
@@ -476,9 +491,10 @@ pub fn assign(
     ticket: Ticket,
     request: &AssignRequest,
 ) -> Result<Ticket, ApiError> {
+    let staff = ctx.staff()?;
     if !workflow::may_assign(
-        ctx.caller.role,
-        ctx.caller.user_id,
+        staff.role,
+        staff.user_id,
         ticket.assignee_id,
         request.assignee_id,
     ) {
@@ -499,7 +515,7 @@ pub fn assign(
     record_event(
         conn,
         &stored,
-        Some(ctx.caller.user_id),
+        ctx.actor_id(),
         "assigned",
         None,
         None,
@@ -524,12 +540,8 @@ pub fn record_satisfaction(
         ));
     }
     let already = ticket.satisfaction_score.is_some();
-    if !workflow::may_record_satisfaction(
-        ctx.caller.role,
-        ctx.caller.user_id,
-        ticket.assignee_id,
-        already,
-    ) {
+    let staff = ctx.staff()?;
+    if !workflow::may_record_satisfaction(staff.role, staff.user_id, ticket.assignee_id, already) {
         return Err(if already {
             ApiError::conflict(
                 "satisfaction-recorded",
@@ -564,7 +576,7 @@ pub fn record_satisfaction(
     record_event(
         conn,
         &stored,
-        Some(ctx.caller.user_id),
+        ctx.actor_id(),
         kind,
         None,
         None,

@@ -17,7 +17,7 @@ use super::{
     ResolveRequest, SatisfactionRequest, Ticket, TicketKind, TicketView, UpdateTicketRequest,
 };
 use crate::app::AppState;
-use crate::auth::{Caller, roles::Permission};
+use crate::auth::{Caller, Principal, roles::Permission};
 use crate::db::DbConnection;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Query, utc_offset};
@@ -94,7 +94,7 @@ where
             let ticket = queries::lock(conn, caller.shop_id, id)?;
             check_version(&ticket, &expected)?;
             let ctx = Context {
-                caller: &caller,
+                caller: &Principal::Staff(caller),
                 now: Utc::now().naive_utc(),
                 policy,
                 tiers,
@@ -138,7 +138,7 @@ pub struct ListTicketsQuery {
 }
 
 fn ticket_filter(
-    caller: &Caller,
+    caller: &Principal,
     query: &ListTicketsQuery,
     now: NaiveDateTime,
 ) -> Result<TicketFilter, ApiError> {
@@ -154,7 +154,15 @@ fn ticket_filter(
     };
     let assignee = match query.assignee.as_deref() {
         None => None,
-        Some("me") => Some(AssigneeFilter::Staff(caller.user_id)),
+        Some("me") => match caller.staff_id() {
+            Some(id) => Some(AssigneeFilter::Staff(id)),
+            None => {
+                return Err(ApiError::field(
+                    "assignee",
+                    "me names a staff member; an API key has no tickets of its own",
+                ));
+            }
+        },
         Some("none") => Some(AssigneeFilter::Nobody),
         Some(id) => Some(AssigneeFilter::Staff(id.parse().map_err(|_| {
             ApiError::field("assignee", "must be me, none or a staff id")
@@ -169,7 +177,7 @@ fn ticket_filter(
         ));
     }
     Ok(TicketFilter {
-        shop_id: caller.shop_id,
+        shop_id: caller.shop_id(),
         states,
         kind: query.kind,
         assignee,
@@ -184,7 +192,7 @@ fn ticket_filter(
 }
 
 /// Tickets, filtered and sorted for a queue. Filters combine; pages are stable under inserts.
-#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", security(("bearer" = []), ("api_key" = [])),
     params(ListTicketsQuery),
     responses(
         (status = 200, body = Page<TicketView>),
@@ -193,10 +201,10 @@ fn ticket_filter(
     ))]
 pub async fn list_tickets(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     query: Query<ListTicketsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::WorkTickets)?;
+    caller.require(Permission::ViewTickets)?;
     let query = query.into_inner();
     let now = Utc::now().naive_utc();
     let filter = ticket_filter(&caller, &query, now)?;
@@ -229,7 +237,7 @@ pub async fn list_tickets(
 
 /// Open a ticket. The first-call deadline comes from the policy for its kind. A negative
 /// review with a `review_id` already on a ticket is a 409 `duplicate-review`.
-#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", security(("bearer" = []), ("api_key" = [])),
     request_body = CreateTicketRequest,
     responses(
         (status = 201, body = TicketView, headers(("Location" = String), ("ETag" = String))),
@@ -239,10 +247,10 @@ pub async fn list_tickets(
     ))]
 pub async fn create_ticket(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     body: Body<CreateTicketRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::WorkTickets)?;
+    caller.require(Permission::OpenTickets)?;
     let request = body.into_inner();
     let policy = state.settings.deadline_policy();
     let auto_assign = state.settings.auto_assign;
@@ -269,7 +277,7 @@ pub async fn create_ticket(
 }
 
 /// One ticket, with its `ETag`.
-#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Ticket id")),
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
@@ -277,14 +285,14 @@ pub async fn create_ticket(
     ))]
 pub async fn get_ticket(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::WorkTickets)?;
+    caller.require(Permission::ViewTickets)?;
     let id = id.into_inner();
     let ticket = state
         .db
-        .read(move |conn| queries::get(conn, caller.shop_id, id))
+        .read(move |conn| queries::get(conn, caller.shop_id(), id))
         .await?;
     with_etag(&ticket, actix_web::http::StatusCode::OK)
 }
@@ -504,7 +512,7 @@ pub async fn record_satisfaction(
 }
 
 /// The ticket's timeline: every change, oldest first, with who and when.
-#[utoipa::path(get, path = "/api/v1/tickets/{id}/events", tag = "tickets", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/events", tag = "tickets", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Ticket id")),
     responses(
         (status = 200, body = Vec<EventView>),
@@ -512,15 +520,15 @@ pub async fn record_satisfaction(
     ))]
 pub async fn ticket_events(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::WorkTickets)?;
+    caller.require(Permission::ViewTickets)?;
     let id = id.into_inner();
     let events = state
         .db
         .read(move |conn| {
-            let ticket = queries::get(conn, caller.shop_id, id)?;
+            let ticket = queries::get(conn, caller.shop_id(), id)?;
             queries::events(conn, ticket.id)
         })
         .await?;
