@@ -21,7 +21,7 @@ use crate::db::Db;
 use crate::error::{ApiError, FieldError, problem_for_framework_errors};
 use crate::extract::BodyLimit;
 use crate::openapi::ApiDoc;
-use crate::{auth, customers, health, reminders, stats, tickets, tiers, users};
+use crate::{auth, customers, feeds, health, reminders, stats, tickets, tiers, users};
 
 pub struct AppState {
     pub db: Db,
@@ -47,7 +47,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(tickets::routes::configure)
                 .configure(tiers::routes::configure)
                 .configure(stats::configure)
-                .configure(reminders::configure),
+                .configure(reminders::configure)
+                .configure(feeds::configure),
         );
 }
 

@@ -10,6 +10,7 @@ pub mod customers;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod feeds;
 pub mod health;
 pub mod openapi;
 pub mod pagination;

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::customers::{self, csv_io, orders, tags};
 use crate::tickets::{self, queries as ticket_queries, routes as ticket_routes};
-use crate::{auth, error, health, pagination, reminders, stats, tiers, users};
+use crate::{auth, error, feeds, health, pagination, reminders, stats, tiers, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -73,6 +73,11 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         stats::tickets_report,
         stats::backlog_report,
         reminders::reminders,
+        feeds::upsert_one_customer,
+        feeds::upsert_customers,
+        feeds::upsert_one_order,
+        feeds::upsert_orders,
+        feeds::upsert_review,
     ),
     components(schemas(
         error::Problem,

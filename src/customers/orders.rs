@@ -152,7 +152,7 @@ fn validate_order_no(value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "channel": "taobao",

@@ -586,3 +586,66 @@ pub fn record_satisfaction(
     ctx.refresh_tier(conn, &stored, "satisfaction")?;
     Ok(stored)
 }
+
+/// What the review feed sends for one review.
+pub struct ReviewReport<'a> {
+    pub customer_id: i64,
+    pub order_id: Option<i64>,
+    pub title: &'a str,
+    pub details: super::NegativeReviewDetails,
+}
+
+/// The review feed: opens a negative-review ticket for a review not seen before; for one
+/// already on a ticket, brings the ticket's review details up to date (the buyer may have
+/// edited the review) without opening a second ticket. Returns the ticket and whether it
+/// was created.
+pub fn upsert_review(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    report: ReviewReport<'_>,
+    auto_assign: AutoAssign,
+) -> Result<(Ticket, crate::customers::upsert::Outcome), ApiError> {
+    use crate::customers::upsert::Outcome;
+    let details = TicketDetails::NegativeReview(report.details);
+    let Some((platform, review_id)) = details.review_key() else {
+        return Err(ApiError::field("review_id", "is required"));
+    };
+    let existing: Option<Ticket> = tickets::table
+        .filter(tickets::shop_id.eq(ctx.caller.shop_id()))
+        .filter(tickets::review_platform.eq(&platform))
+        .filter(tickets::review_external_id.eq(&review_id))
+        .select(Ticket::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(ticket) = existing else {
+        let request = CreateTicketRequest {
+            kind: super::TicketKind::NegativeReview,
+            customer_id: report.customer_id,
+            order_id: report.order_id,
+            title: report.title.to_owned(),
+            description: String::new(),
+            details: serde_json::from_str(&details.to_json()).unwrap_or(Value::Null),
+            priority: None,
+            assignee_id: None,
+        };
+        return Ok((create(conn, ctx, &request, auto_assign)?, Outcome::Created));
+    };
+    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    let (before, after_details) = (parse(&ticket.details), parse(&details.to_json()));
+    if before == after_details {
+        return Ok((ticket, Outcome::Unchanged));
+    }
+    let mut after = queries::lock(conn, ticket.shop_id, ticket.id)?;
+    after.details = details.to_json();
+    let stored = queries::store(conn, &after)?;
+    record_event(
+        conn,
+        &stored,
+        ctx.actor_id(),
+        "edited",
+        None,
+        None,
+        json!({"before": {"details": before}, "after": {"details": after_details}, "source": "review_feed"}),
+    )?;
+    Ok((stored, Outcome::Updated))
+}
