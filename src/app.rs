@@ -21,7 +21,7 @@ use crate::db::Db;
 use crate::error::{ApiError, FieldError, problem_for_framework_errors};
 use crate::extract::BodyLimit;
 use crate::openapi::ApiDoc;
-use crate::{auth, customers, feeds, health, reminders, stats, tickets, tiers, users};
+use crate::{auth, customers, feeds, health, idempotency, reminders, stats, tickets, tiers, users};
 
 pub struct AppState {
     pub db: Db,
@@ -48,7 +48,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(tiers::routes::configure)
                 .configure(stats::configure)
                 .configure(reminders::configure)
-                .configure(feeds::configure),
+                .configure(feeds::configure)
+                .wrap(from_fn(idempotency::middleware)),
         );
 }
 

@@ -108,6 +108,31 @@ pub struct Settings {
     #[arg(long, env = "LOGIN_WINDOW_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(i64).range(1..=1440))]
     pub login_window_minutes: i64,
 
+    /// How long a POST's Idempotency-Key is remembered (a retry within it gets the first response).
+    #[arg(long, env = "IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 24, value_parser = clap::value_parser!(i64).range(1..=720))]
+    pub idempotency_key_ttl_hours: i64,
+
+    /// Run the webhook delivery worker in this process (several replicas may all run it).
+    #[arg(long, env = "WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_worker: bool,
+
+    /// Attempts at one webhook delivery before it is marked failed.
+    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=50))]
+    pub webhook_max_attempts: i32,
+
+    /// Wait before the first retry of a failed delivery, in milliseconds; doubled after each
+    /// further failure (capped at one hour).
+    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", default_value_t = 30_000)]
+    pub webhook_retry_base_ms: u64,
+
+    /// How long a receiver gets to answer one delivery, in seconds.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub webhook_timeout_secs: u64,
+
+    /// How often an idle worker looks for new events, in milliseconds.
+    #[arg(long, env = "WEBHOOK_POLL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub webhook_poll_ms: u64,
+
     /// HTTP worker threads (0: one per CPU core).
     #[arg(long, env = "HTTP_WORKERS", default_value_t = 0)]
     pub http_workers: usize,
@@ -180,6 +205,12 @@ impl Settings {
             tier_dormant_days: 365,
             tier_at_risk_max_score: 2,
             tier_at_risk_days: 90,
+            idempotency_key_ttl_hours: 24,
+            webhook_worker: false,
+            webhook_max_attempts: 8,
+            webhook_retry_base_ms: 30_000,
+            webhook_timeout_secs: 10,
+            webhook_poll_ms: 1_000,
             http_workers: 1,
             shutdown_timeout_secs: 5,
             log_format: LogFormat::Text,

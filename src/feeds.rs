@@ -342,8 +342,8 @@ fn upsert_feed_order(
     item: &OrderFeedItem,
     tiers: &crate::tiers::engine::TierSettings,
 ) -> Result<(Outcome, i64), ApiError> {
-    let handles = customer_queries::normalized_handles(&item.customer_contacts).map_err(
-        |e| match e {
+    let handles =
+        customer_queries::normalized_handles(&item.customer_contacts).map_err(|e| match e {
             ApiError::Validation(errors) => ApiError::Validation(
                 errors
                     .into_iter()
@@ -356,8 +356,7 @@ fn upsert_feed_order(
                     .collect(),
             ),
             other => other,
-        },
-    )?;
+        })?;
     upsert_order(conn, shop_id, &handles, &item.order, tiers).map_err(|e| match e {
         ApiError::NotFound(message) => ApiError::field("customer_contacts", message),
         other => other,
@@ -422,11 +421,7 @@ pub async fn upsert_orders(
 }
 
 /// The reviewer's customer id: by handle, or a new customer when a name is given.
-fn reviewer(
-    conn: &mut DbConnection,
-    shop_id: i64,
-    item: &ReviewFeedItem,
-) -> Result<i64, ApiError> {
+fn reviewer(conn: &mut DbConnection, shop_id: i64, item: &ReviewFeedItem) -> Result<i64, ApiError> {
     let handles = customer_queries::normalized_handles(&item.customer_contacts)?;
     for (kind, value) in &handles {
         if let Some(owner) = customer_queries::owner_of(conn, shop_id, *kind, value)? {
@@ -534,7 +529,9 @@ pub async fn upsert_review(
     // Two deliveries of the same new review racing on PostgreSQL: the loser's insert hits
     // the unique review key, and a second try finds the winner's ticket.
     let (ticket, outcome) = match attempt(caller.clone(), item.clone()).await {
-        Err(ApiError::Conflict { kind, .. }) if kind == "duplicate" || kind == "duplicate-review" => {
+        Err(ApiError::Conflict { kind, .. })
+            if kind == "duplicate" || kind == "duplicate-review" =>
+        {
             attempt(caller, item).await?
         }
         other => other?,

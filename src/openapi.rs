@@ -94,7 +94,7 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         ticket_queries::TicketSort,
         pagination::Page<tiers::TierChangeView>,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Conventions),
     tags(
         (name = "auth", description = "Logging in and access tokens"),
         (name = "users", description = "Staff accounts: agents, leads and admins"),
@@ -135,6 +135,67 @@ impl Modify for BearerAuth {
                 "An integration's API key (ak_...), created by an admin at POST /api/v1/api-keys",
             ))),
         );
+    }
+}
+
+/// What holds for every operation, stated once instead of on each handler: each response
+/// has a description (OpenAPI 3.1 requires one; utoipa leaves it out when a `responses`
+/// entry names none, and generators such as openapi-python-client refuse the document),
+/// and every POST but login takes an `Idempotency-Key` (see `crate::idempotency`).
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if let Some(post) = item.post.as_mut()
+                && path != "/api/v1/auth/login"
+            {
+                let parameter = ParameterBuilder::new()
+                    .name("Idempotency-Key")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some(
+                        "A unique key (a UUID, say) that makes retries safe: a retry with the same key and body \
+within 24 hours (IDEMPOTENCY_KEY_TTL_HOURS) gets the first response back, marked `Idempotent-Replayed: true`, \
+and nothing is done twice. The same key with a different request is 422 `idempotency-key-reused`; a retry while \
+the first is still running is 409 `idempotency-in-progress`.",
+                    ))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .min_length(Some(1))
+                            .max_length(Some(255)),
+                    ))
+                    .build();
+                post.parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(RefOr::T(parameter));
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        response.description = status
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|code| actix_web::http::StatusCode::from_u16(code).ok())
+                            .and_then(|code| code.canonical_reason())
+                            .unwrap_or("Response")
+                            .to_owned();
+                    }
+                }
+            }
+        }
     }
 }
 
