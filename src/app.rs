@@ -21,7 +21,9 @@ use crate::db::Db;
 use crate::error::{ApiError, FieldError, problem_for_framework_errors};
 use crate::extract::BodyLimit;
 use crate::openapi::ApiDoc;
-use crate::{auth, customers, feeds, health, idempotency, reminders, stats, tickets, tiers, users};
+use crate::{
+    auth, customers, feeds, health, idempotency, reminders, stats, tickets, tiers, users, webhooks,
+};
 
 pub struct AppState {
     pub db: Db,
@@ -49,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(stats::configure)
                 .configure(reminders::configure)
                 .configure(feeds::configure)
+                .configure(webhooks::routes::configure)
                 .wrap(from_fn(idempotency::middleware)),
         );
 }

@@ -488,7 +488,6 @@ pub async fn upsert_review(
     let auto_assign = state.settings.auto_assign;
     let tiers = state.settings.tier_settings();
     let attempt = |caller: Principal, item: ReviewFeedItem| {
-        let tiers = tiers.clone();
         state.db.write(move |conn| {
             let shop_id = caller.shop_id();
             let customer_id = reviewer(conn, shop_id, &item)?;

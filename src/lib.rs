@@ -21,3 +21,4 @@ pub mod stats;
 pub mod tickets;
 pub mod tiers;
 pub mod users;
+pub mod webhooks;

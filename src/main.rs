@@ -12,6 +12,7 @@ use aftercare::auth::{password, roles::Role, token};
 use aftercare::config::{LogFormat, Settings};
 use aftercare::db::Db;
 use aftercare::users::{self, CreateUserRequest};
+use aftercare::webhooks::{self, worker::WorkerSettings};
 
 #[derive(Parser)]
 #[command(name = "aftercare", version, about = "After-sales ticket service")]
@@ -150,6 +151,12 @@ async fn serve(settings: Settings) -> Result<(), String> {
         n => n,
     };
     let shutdown_timeout = settings.shutdown_timeout_secs;
+    if settings.webhook_worker {
+        let worker = WorkerSettings::from_settings(&settings);
+        webhooks::worker::spawn(db.clone(), worker)
+            .map_err(|e| format!("cannot start the webhook worker: {e}"))?;
+        tracing::info!("webhook worker started");
+    }
     let state = web::Data::new(AppState {
         db,
         tokens,

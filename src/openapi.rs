@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::customers::{self, csv_io, orders, tags};
 use crate::tickets::{self, queries as ticket_queries, routes as ticket_routes};
-use crate::{auth, error, feeds, health, pagination, reminders, stats, tiers, users};
+use crate::{auth, error, feeds, health, pagination, reminders, stats, tiers, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -78,12 +78,20 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         feeds::upsert_one_order,
         feeds::upsert_orders,
         feeds::upsert_review,
+        webhooks::routes::list_webhooks,
+        webhooks::routes::create_webhook,
+        webhooks::routes::get_webhook,
+        webhooks::routes::update_webhook,
+        webhooks::routes::delete_webhook,
+        webhooks::routes::list_deliveries,
+        webhooks::routes::redeliver,
     ),
     components(schemas(
         error::Problem,
         error::FieldError,
         pagination::Page<users::UserView>,
         pagination::Page<auth::api_keys::ApiKeyView>,
+        pagination::Page<webhooks::routes::DeliveryView>,
         pagination::Page<customers::CustomerView>,
         pagination::Page<orders::OrderView>,
         customers::CustomerSort,

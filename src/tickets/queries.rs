@@ -14,6 +14,7 @@ use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::schema::{ticket_events, tickets, users};
+use crate::webhooks::{self, EventType};
 
 pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Ticket, ApiError> {
     tickets::table
@@ -69,7 +70,8 @@ pub fn store(conn: &mut DbConnection, after: &Ticket) -> Result<Ticket, ApiError
         .get_result(conn)?)
 }
 
-/// Appends one entry to the ticket's timeline.
+/// Appends one entry to the ticket's timeline, and puts the webhook events it stands for
+/// in the outbox (same transaction: an event is sent exactly when its change committed).
 pub fn record_event(
     conn: &mut DbConnection,
     ticket: &Ticket,
@@ -79,6 +81,7 @@ pub fn record_event(
     to_state: Option<State>,
     data: Value,
 ) -> Result<(), ApiError> {
+    let now = Utc::now().naive_utc();
     diesel::insert_into(ticket_events::table)
         .values((
             ticket_events::shop_id.eq(ticket.shop_id),
@@ -88,9 +91,20 @@ pub fn record_event(
             ticket_events::from_state.eq(from_state.map(State::as_str)),
             ticket_events::to_state.eq(to_state.map(State::as_str)),
             ticket_events::data.eq(data.to_string()),
-            ticket_events::created_at.eq(Utc::now().naive_utc()),
+            ticket_events::created_at.eq(now),
         ))
         .execute(conn)?;
+    let moved = from_state.is_some() && from_state != to_state;
+    let webhook_events = EventType::for_ticket_event(kind, moved);
+    if !webhook_events.is_empty() {
+        let document = serde_json::json!({
+            "ticket": ticket.view(now)?,
+            "change": {"kind": kind, "actor_id": actor_id, "from_state": from_state, "to_state": to_state, "details": data},
+        });
+        for event in webhook_events {
+            webhooks::emit(conn, ticket.shop_id, event, &document, now)?;
+        }
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::db::{Db, DbConnection, raw_sql};
 use crate::error::ApiError;
 use crate::schema::{customers, tickets, tier_changes, tier_thresholds};
+use crate::webhooks::EventType;
 use engine::{
     Assessment, CareEvent, CareKind, KeyThresholds, Purchase, Reason, Stage, Tier, TierSettings,
 };
@@ -321,6 +322,14 @@ fn apply(
                     tier_changes::created_at.eq(now),
                 ))
                 .execute(conn)?;
+            let event = serde_json::json!({
+                "customer_id": id,
+                "before": {"tier": tier, "lifecycle_stage": stage, "at_risk": at_risk},
+                "after": {"tier": new_tier, "lifecycle_stage": new_stage, "at_risk": new_risk},
+                "reasons": reasons,
+                "cause": cause,
+            });
+            crate::webhooks::emit(conn, shop_id, EventType::CustomerTierChanged, &event, now)?;
             changed += 1;
         }
     }
