@@ -16,7 +16,7 @@ use validator::{Validate, ValidationError};
 use crate::app::AppState;
 use crate::auth::{Principal, roles::Permission};
 use crate::customers::orders::{self, Channel, CreateOrderRequest, OrderView};
-use crate::customers::upsert::{Outcome, upsert_customer, upsert_order};
+use crate::customers::upsert::{UpsertOutcome, upsert_customer, upsert_order};
 use crate::customers::{
     ContactHandle, CreateCustomerRequest, CustomerView, Source, queries as customer_queries,
 };
@@ -135,13 +135,13 @@ pub struct ReviewFeedItem {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerUpserted {
-    pub outcome: Outcome,
+    pub outcome: UpsertOutcome,
     pub customer: CustomerView,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderUpserted {
-    pub outcome: Outcome,
+    pub outcome: UpsertOutcome,
     pub order: OrderView,
 }
 
@@ -149,7 +149,7 @@ pub struct OrderUpserted {
 pub struct ReviewUpserted {
     /// `created`: a ticket was opened; `updated`: the review changed and the ticket's
     /// details follow it; `unchanged`: already on file as sent.
-    pub outcome: Outcome,
+    pub outcome: UpsertOutcome,
     pub ticket: TicketView,
 }
 
@@ -159,7 +159,7 @@ pub struct BatchItemResult {
     /// Position in `items`, from 0.
     pub index: usize,
     /// Absent when the item failed.
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<UpsertOutcome>,
     /// The customer's or order's id.
     pub id: Option<i64>,
     /// Why the item failed (field names relative to the item).
@@ -190,13 +190,13 @@ impl BatchReport {
         }
     }
 
-    fn record(&mut self, index: usize, result: Result<(Outcome, i64), ApiError>) {
+    fn record(&mut self, index: usize, result: Result<(UpsertOutcome, i64), ApiError>) {
         let entry = match result {
             Ok((outcome, id)) => {
                 match outcome {
-                    Outcome::Created => self.created += 1,
-                    Outcome::Updated => self.updated += 1,
-                    Outcome::Unchanged => self.unchanged += 1,
+                    UpsertOutcome::Created => self.created += 1,
+                    UpsertOutcome::Updated => self.updated += 1,
+                    UpsertOutcome::Unchanged => self.unchanged += 1,
                 }
                 BatchItemResult {
                     index,
@@ -233,7 +233,7 @@ async fn run_batch<T, F>(
 ) -> Result<HttpResponse, ApiError>
 where
     T: Validate + Send + 'static,
-    F: Fn(&mut DbConnection, &T) -> Result<(Outcome, i64), ApiError> + Send + 'static,
+    F: Fn(&mut DbConnection, &T) -> Result<(UpsertOutcome, i64), ApiError> + Send + 'static,
 {
     let report = state
         .db
@@ -274,10 +274,10 @@ impl From<BatchFailed> for ApiError {
     }
 }
 
-fn status_for(outcome: Outcome) -> StatusCode {
+fn status_for(outcome: UpsertOutcome) -> StatusCode {
     match outcome {
-        Outcome::Created => StatusCode::CREATED,
-        Outcome::Updated | Outcome::Unchanged => StatusCode::OK,
+        UpsertOutcome::Created => StatusCode::CREATED,
+        UpsertOutcome::Updated | UpsertOutcome::Unchanged => StatusCode::OK,
     }
 }
 
@@ -341,7 +341,7 @@ fn upsert_feed_order(
     shop_id: i64,
     item: &OrderFeedItem,
     tiers: &crate::tiers::engine::TierSettings,
-) -> Result<(Outcome, i64), ApiError> {
+) -> Result<(UpsertOutcome, i64), ApiError> {
     let handles =
         customer_queries::normalized_handles(&item.customer_contacts).map_err(|e| match e {
             ApiError::Validation(errors) => ApiError::Validation(

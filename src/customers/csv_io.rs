@@ -19,7 +19,7 @@ use validator::Validate;
 use super::contacts::ContactKind;
 use super::orders::{Channel, CreateOrderRequest, OrderItemInput, OrderStatus};
 use super::queries::{self, CustomerCursor, CustomerFilter};
-use super::upsert::{Handles, Outcome, upsert_customer, upsert_order};
+use super::upsert::{Handles, UpsertOutcome, upsert_customer, upsert_order};
 use super::{ContactHandle, CreateCustomerRequest, ListCustomersQuery, Source};
 use crate::app::AppState;
 use crate::auth::{Caller, roles::Permission};
@@ -599,27 +599,28 @@ fn execute(
     report: &mut ImportReport,
     tiers: &TierSettings,
 ) -> Result<(), ApiError> {
-    let record =
-        |lines: &[u64], result: Result<(Outcome, i64), ApiError>, report: &mut ImportReport| {
-            match result {
-                Ok((Outcome::Created, _)) => report.created += 1,
-                Ok((Outcome::Updated, _)) => report.updated += 1,
-                Ok((Outcome::Unchanged, _)) => report.unchanged += 1,
-                Err(ApiError::Internal(cause)) => {
-                    tracing::error!(%cause, "import row failed");
-                    report.errors.push(RowError {
-                        line: lines[0],
-                        column: None,
-                        message: "an unexpected error occurred; it has been logged".into(),
-                    });
-                }
-                Err(error) => report.errors.push(RowError {
+    let record = |lines: &[u64],
+                  result: Result<(UpsertOutcome, i64), ApiError>,
+                  report: &mut ImportReport| {
+        match result {
+            Ok((UpsertOutcome::Created, _)) => report.created += 1,
+            Ok((UpsertOutcome::Updated, _)) => report.updated += 1,
+            Ok((UpsertOutcome::Unchanged, _)) => report.unchanged += 1,
+            Err(ApiError::Internal(cause)) => {
+                tracing::error!(%cause, "import row failed");
+                report.errors.push(RowError {
                     line: lines[0],
                     column: None,
-                    message: error.to_string(),
-                }),
+                    message: "an unexpected error occurred; it has been logged".into(),
+                });
             }
-        };
+            Err(error) => report.errors.push(RowError {
+                line: lines[0],
+                column: None,
+                message: error.to_string(),
+            }),
+        }
+    };
     match plan {
         Plan::Customers(rows) => {
             for (line, request) in rows {

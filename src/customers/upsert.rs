@@ -17,7 +17,7 @@ use crate::tiers::engine::TierSettings;
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum UpsertOutcome {
     Created,
     Updated,
     /// Identical to what is on file: nothing written.
@@ -33,7 +33,7 @@ pub fn upsert_customer(
     conn: &mut DbConnection,
     shop_id: i64,
     request: &CreateCustomerRequest,
-) -> Result<(Outcome, i64), ApiError> {
+) -> Result<(UpsertOutcome, i64), ApiError> {
     let handles = queries::normalized_handles(&request.contacts)?;
     let mut owners = BTreeSet::new();
     for (kind, value) in &handles {
@@ -44,7 +44,7 @@ pub fn upsert_customer(
     let owner = match owners.len() {
         0 => {
             let customer = queries::create(conn, shop_id, request)?;
-            return Ok((Outcome::Created, customer.id));
+            return Ok((UpsertOutcome::Created, customer.id));
         }
         1 => owners.into_iter().next().unwrap_or_default(),
         _ => {
@@ -83,9 +83,9 @@ pub fn upsert_customer(
         queries::touch(conn, &[owner])?;
     }
     let outcome = if changed || tagged {
-        Outcome::Updated
+        UpsertOutcome::Updated
     } else {
-        Outcome::Unchanged
+        UpsertOutcome::Unchanged
     };
     Ok((outcome, owner))
 }
@@ -98,7 +98,7 @@ pub fn upsert_order(
     customer_handles: &[(ContactKind, String)],
     request: &CreateOrderRequest,
     tiers: &TierSettings,
-) -> Result<(Outcome, i64), ApiError> {
+) -> Result<(UpsertOutcome, i64), ApiError> {
     let mut owners = BTreeSet::new();
     for (kind, value) in customer_handles {
         match queries::owner_of(conn, shop_id, *kind, value)? {
@@ -128,7 +128,7 @@ pub fn upsert_order(
     )? {
         None => {
             let order = orders::create(conn, shop_id, customer_id, request, tiers)?;
-            Ok((Outcome::Created, order.id))
+            Ok((UpsertOutcome::Created, order.id))
         }
         Some(existing) if existing.customer_id != customer_id => Err(ApiError::conflict(
             "duplicate",
@@ -146,8 +146,8 @@ pub fn upsert_order(
                 ordered_at: Some(request.ordered_at),
             };
             let outcome = match orders::update(conn, &existing, &change, tiers)? {
-                Some(_) => Outcome::Updated,
-                None => Outcome::Unchanged,
+                Some(_) => UpsertOutcome::Updated,
+                None => UpsertOutcome::Unchanged,
             };
             Ok((outcome, existing.id))
         }

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::auth::{Caller, Principal};
 use crate::config::AutoAssign;
+use crate::customers::upsert::UpsertOutcome;
 use crate::customers::{orders, queries as customer_queries};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -604,8 +605,7 @@ pub fn upsert_review(
     ctx: &Context<'_>,
     report: ReviewReport<'_>,
     auto_assign: AutoAssign,
-) -> Result<(Ticket, crate::customers::upsert::Outcome), ApiError> {
-    use crate::customers::upsert::Outcome;
+) -> Result<(Ticket, UpsertOutcome), ApiError> {
     let details = TicketDetails::NegativeReview(report.details);
     let Some((platform, review_id)) = details.review_key() else {
         return Err(ApiError::field("review_id", "is required"));
@@ -628,12 +628,15 @@ pub fn upsert_review(
             priority: None,
             assignee_id: None,
         };
-        return Ok((create(conn, ctx, &request, auto_assign)?, Outcome::Created));
+        return Ok((
+            create(conn, ctx, &request, auto_assign)?,
+            UpsertOutcome::Created,
+        ));
     };
     let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
     let (before, after_details) = (parse(&ticket.details), parse(&details.to_json()));
     if before == after_details {
-        return Ok((ticket, Outcome::Unchanged));
+        return Ok((ticket, UpsertOutcome::Unchanged));
     }
     let mut after = queries::lock(conn, ticket.shop_id, ticket.id)?;
     after.details = details.to_json();
@@ -647,5 +650,5 @@ pub fn upsert_review(
         None,
         json!({"before": {"details": before}, "after": {"details": after_details}, "source": "review_feed"}),
     )?;
-    Ok((stored, Outcome::Updated))
+    Ok((stored, UpsertOutcome::Updated))
 }
