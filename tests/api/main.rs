@@ -11,6 +11,7 @@ mod errors;
 mod fuzz;
 mod import;
 mod indexes;
+mod integrations;
 mod openapi;
 mod ops;
 mod orders;

@@ -1,0 +1,760 @@
+//! Integrations: API keys and scopes, the customer/order/review feeds, idempotent POSTs.
+
+use actix_web::{
+    http::{Method, StatusCode},
+    test,
+};
+use aftercare::auth::roles::Role;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::{Response, TestApp, backend_tests};
+
+backend_tests!(
+    api_keys_are_shown_once_and_stored_hashed,
+    only_admins_manage_api_keys,
+    keys_work_within_their_scopes_only,
+    revoked_keys_are_refused_and_last_use_is_recorded,
+    customer_feed_upserts_by_handle,
+    customer_batches_report_each_item_and_atomic_ones_roll_back,
+    order_feed_upserts_by_channel_and_number,
+    review_feed_opens_one_ticket_per_review,
+    idempotent_retries_replay_the_first_response,
+    idempotency_keys_belong_to_their_caller_and_failures_are_forgotten,
+);
+
+/// Sends a request with extra headers (an API key, an Idempotency-Key...).
+pub async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Response {
+    let mut req = test::TestRequest::default().method(method).uri(path);
+    for (name, value) in headers {
+        req = req.insert_header((name.to_string(), value.to_string()));
+    }
+    if let Some(body) = body {
+        req = req.set_json(body);
+    }
+    app.send(req).await
+}
+
+/// Creates an API key with `scopes`; returns (id, key).
+pub async fn api_key(app: &TestApp, admin: &str, scopes: &[&str]) -> (i64, String) {
+    let res = app
+        .post(
+            "/api/v1/api-keys",
+            admin,
+            json!({"name": "Tmall order feed", "scopes": scopes}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+    (
+        res.body["id"].as_i64().unwrap(),
+        res.body["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn with_key(key: &str) -> [(&'static str, &str); 1] {
+    [("x-api-key", key)]
+}
+
+fn customer_body(name: &str, phone: &str) -> Value {
+    json!({"name": name, "contacts": [{"kind": "phone", "value": phone}], "source": "online"})
+}
+
+fn count(app: &TestApp, sql: &str) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.state.db.conn().unwrap();
+    diesel::sql_query(sql)
+        .get_result::<N>(&mut *conn)
+        .unwrap()
+        .n
+}
+
+async fn api_keys_are_shown_once_and_stored_hashed(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let created = app
+        .post(
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "Chat tool", "scopes": ["tickets:read", "customers:read", "tickets:read"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let key = created.body["key"].as_str().unwrap().to_owned();
+    let prefix = created.body["prefix"].as_str().unwrap();
+    assert!(key.starts_with(&format!("ak_{prefix}_")), "{key}");
+    assert_eq!(
+        created.body["scopes"],
+        json!(["customers:read", "tickets:read"])
+    );
+    let id = created.body["id"].as_i64().unwrap();
+
+    // Never shown again: not in the list, not in the single view.
+    let list = app.get("/api/v1/api-keys", &admin).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.body["items"][0]["id"], id);
+    assert!(list.body["items"][0].get("key").is_none());
+    let one = app.get(&format!("/api/v1/api-keys/{id}"), &admin).await;
+    assert!(one.body.get("key").is_none());
+    assert!(!String::from_utf8_lossy(&list.raw).contains(&key[prefix.len() + 4..]));
+
+    // Stored only as its SHA-256.
+    let expected = hex::encode(Sha256::digest(key.as_bytes()));
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT COUNT(*) AS n FROM api_keys WHERE secret_hash = '{expected}' AND secret_hash <> '{key}'"
+            )
+        ),
+        1
+    );
+
+    let bad = app
+        .post(
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "", "scopes": ["root"]}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let none = app
+        .post(
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "x", "scopes": []}),
+        )
+        .await;
+    assert_eq!(none.error_fields(), ["scopes"]);
+}
+
+async fn only_admins_manage_api_keys(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let res = app
+        .post(
+            "/api/v1/api-keys",
+            &lead,
+            json!({"name": "x", "scopes": ["stats:read"]}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/api/v1/api-keys", &lead).await.status, 403);
+    // A key cannot mint keys, whatever its scopes.
+    let (_, key) = api_key(&app, &admin, &["customers:write", "stats:read"]).await;
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/api-keys",
+        &with_key(&key),
+        Some(json!({"name": "x", "scopes": ["stats:read"]})),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(res.problem_type(), "forbidden");
+}
+
+async fn keys_work_within_their_scopes_only(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let customer = app
+        .customer(&admin, customer_body("李娜", "13800138000"))
+        .await;
+    let (_, reader) = api_key(&app, &admin, &["customers:read"]).await;
+
+    let list = send(
+        &app,
+        Method::GET,
+        "/api/v1/customers",
+        &with_key(&reader),
+        None,
+    )
+    .await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
+    assert_eq!(list.body["items"][0]["id"], customer);
+    // The key also works as a bearer credential (what generated clients send).
+    let bearer = format!("Bearer {reader}");
+    let view = send(
+        &app,
+        Method::GET,
+        &format!("/api/v1/customers/{customer}"),
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(view.status, StatusCode::OK);
+    assert!(view.body["standing"]["tier"].is_string());
+
+    // Outside its scopes: 403 naming the missing scope.
+    let write = send(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        &with_key(&reader),
+        Some(customer_body("王伟", "13900139000")),
+    )
+    .await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN);
+    assert!(
+        write.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("customers:write")
+    );
+    for path in ["/api/v1/tickets", "/api/v1/stats/backlog"] {
+        let res = send(&app, Method::GET, path, &with_key(&reader), None).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // Staff-only endpoints refuse keys outright.
+    for path in ["/api/v1/me/queue", "/api/v1/users", "/api/v1/auth/me"] {
+        let res = send(&app, Method::GET, path, &with_key(&reader), None).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{path}");
+    }
+
+    // tickets:write opens tickets, but working them is people's work.
+    let (_, opener) = api_key(&app, &admin, &["tickets:write", "tickets:read"]).await;
+    let ticket = send(
+        &app,
+        Method::POST,
+        "/api/v1/tickets",
+        &with_key(&opener),
+        Some(json!({"kind": "repair", "customer_id": customer, "title": "Kettle leaks",
+                    "details": {"fault": "leaks at the base", "items": [{"product_name": "Kettle", "quantity": 1}], "under_warranty": true}})),
+    )
+    .await;
+    assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
+    let id = ticket.body["id"].as_i64().unwrap();
+    let events = send(
+        &app,
+        Method::GET,
+        &format!("/api/v1/tickets/{id}/events"),
+        &with_key(&opener),
+        None,
+    )
+    .await;
+    assert_eq!(events.body[0]["kind"], "created");
+    assert_eq!(
+        events.body[0]["data"]["api_key"]["name"],
+        "Tmall order feed"
+    );
+    let contact = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{id}/contacts"),
+        &with_key(&opener),
+        Some(json!({"channel": "phone", "reached": true})),
+    )
+    .await;
+    assert_eq!(contact.status, StatusCode::FORBIDDEN);
+    let assigned = send(
+        &app,
+        Method::POST,
+        "/api/v1/tickets",
+        &with_key(&opener),
+        Some(json!({"kind": "repair", "customer_id": customer, "title": "Kettle leaks again", "assignee_id": 1,
+                    "details": {"fault": "leaks at the base", "items": [{"product_name": "Kettle", "quantity": 1}], "under_warranty": true}})),
+    )
+    .await;
+    assert_eq!(assigned.status, StatusCode::FORBIDDEN);
+
+    // Unknown or malformed keys are 401.
+    for bad in [
+        "ak_nope",
+        "ak_abcdefghij_0123456789012345678901234567890123456789",
+    ] {
+        let res = send(&app, Method::GET, "/api/v1/customers", &with_key(bad), None).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{bad}");
+    }
+}
+
+async fn revoked_keys_are_refused_and_last_use_is_recorded(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (id, key) = api_key(&app, &admin, &["customers:read"]).await;
+    let before = app.get(&format!("/api/v1/api-keys/{id}"), &admin).await;
+    assert!(before.body["last_used_at"].is_null());
+    let res = send(
+        &app,
+        Method::GET,
+        "/api/v1/customers",
+        &with_key(&key),
+        None,
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let after = app.get(&format!("/api/v1/api-keys/{id}"), &admin).await;
+    assert!(after.body["last_used_at"].is_string(), "{:?}", after.body);
+
+    let revoked = app.delete(&format!("/api/v1/api-keys/{id}"), &admin).await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let res = send(
+        &app,
+        Method::GET,
+        "/api/v1/customers",
+        &with_key(&key),
+        None,
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(res.problem_type(), "unauthenticated");
+    // Revoking again is harmless; the key stays on record.
+    assert_eq!(
+        app.delete(&format!("/api/v1/api-keys/{id}"), &admin)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let active = app.get("/api/v1/api-keys", &admin).await;
+    assert_eq!(active.body["items"], json!([]));
+    let all = app.get("/api/v1/api-keys?active_only=false", &admin).await;
+    assert!(all.body["items"][0]["revoked_at"].is_string());
+}
+
+async fn customer_feed_upserts_by_handle(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (_, key) = api_key(&app, &admin, &["customers:write"]).await;
+    let post = |body: Value| {
+        let key = key.clone();
+        let app = &app;
+        async move {
+            send(
+                app,
+                Method::POST,
+                "/api/v1/feeds/customers",
+                &with_key(&key),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let first = post(customer_body("李娜", "138 0013 8000")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.body["outcome"], "created");
+    let id = first.body["customer"]["id"].as_i64().unwrap();
+
+    let again = post(customer_body("李娜", "13800138000")).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["outcome"], "unchanged");
+    assert_eq!(again.body["customer"]["id"], id);
+
+    let renamed = post(json!({"name": "李娜 (Lina)", "contacts": [{"kind": "phone", "value": "13800138000"}, {"kind": "wechat", "value": "lina88"}], "source": "online", "tags": ["vip"]})).await;
+    assert_eq!(renamed.body["outcome"], "updated");
+    assert_eq!(renamed.body["customer"]["name"], "李娜 (Lina)");
+    assert_eq!(
+        renamed.body["customer"]["contacts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM customers"), 1);
+
+    let invalid = post(json!({"name": "", "contacts": [], "source": "online"})).await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields = invalid.error_fields();
+    assert!(fields.contains(&"name".to_owned()) && fields.contains(&"contacts".to_owned()));
+}
+
+async fn customer_batches_report_each_item_and_atomic_ones_roll_back(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (_, key) = api_key(&app, &admin, &["customers:write"]).await;
+    let batch = |atomic: bool, first_phone: &str| {
+        json!({"atomic": atomic, "items": [
+            customer_body("A", first_phone),
+            {"name": "", "contacts": [{"kind": "phone", "value": "13900000002"}], "source": "online"},
+            customer_body("C", "13900000003"),
+        ]})
+    };
+    let atomic = send(
+        &app,
+        Method::POST,
+        "/api/v1/feeds/customers/batch",
+        &with_key(&key),
+        Some(batch(true, "13900000001")),
+    )
+    .await;
+    assert_eq!(atomic.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(atomic.problem_type(), "batch-rejected");
+    assert_eq!(atomic.body["report"]["failed"], 1);
+    assert_eq!(atomic.body["report"]["rolled_back"], true);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM customers"),
+        0,
+        "an atomic batch with a bad item writes nothing"
+    );
+
+    let partial = send(
+        &app,
+        Method::POST,
+        "/api/v1/feeds/customers/batch",
+        &with_key(&key),
+        Some(batch(false, "13900000001")),
+    )
+    .await;
+    assert_eq!(partial.status, StatusCode::OK, "{:?}", partial.body);
+    let report = &partial.body;
+    assert_eq!(
+        (&report["created"], &report["failed"], &report["unchanged"]),
+        (&json!(2), &json!(1), &json!(0))
+    );
+    assert_eq!(report["results"][1]["index"], 1);
+    assert!(report["results"][1]["outcome"].is_null());
+    assert_eq!(report["results"][1]["error"]["errors"][0]["field"], "name");
+    assert!(report["results"][0]["id"].is_i64());
+
+    // Re-sending changes nothing.
+    let again = send(
+        &app,
+        Method::POST,
+        "/api/v1/feeds/customers/batch",
+        &with_key(&key),
+        Some(batch(false, "13900000001")),
+    )
+    .await;
+    assert_eq!(again.body["unchanged"], 2);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM customers"), 2);
+
+    // 1,000 items at most, at least one.
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| customer_body("X", &format!("137{i:08}")))
+        .collect();
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/feeds/customers/batch",
+        &with_key(&key),
+        Some(json!({"items": too_many})),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.error_fields(), ["items"]);
+    let empty = send(
+        &app,
+        Method::POST,
+        "/api/v1/feeds/customers/batch",
+        &with_key(&key),
+        Some(json!({"items": []})),
+    )
+    .await;
+    assert_eq!(empty.error_fields(), ["items"]);
+
+    let full: Vec<Value> = (0..1000)
+        .map(|i| customer_body("Bulk", &format!("136{i:08}")))
+        .collect();
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/feeds/customers/batch",
+        &with_key(&key),
+        Some(json!({"items": full})),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body["created"], 1000);
+}
+
+async fn order_feed_upserts_by_channel_and_number(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let customer = app
+        .customer(&admin, customer_body("李娜", "13800138000"))
+        .await;
+    let (_, key) = api_key(&app, &admin, &["orders:write"]).await;
+    let order = |status: &str, phone: &str| {
+        json!({"customer_contacts": [{"kind": "phone", "value": phone}],
+               "order": {"channel": "tmall", "external_order_no": "TM-42", "status": status,
+                         "items": [{"product_name": "Teapot", "quantity": 2, "unit_price_cents": 12990}],
+                         "ordered_at": "2026-11-20T13:45:00+08:00"}})
+    };
+    let post = |body: Value| {
+        let key = key.clone();
+        let app = &app;
+        async move {
+            send(
+                app,
+                Method::POST,
+                "/api/v1/feeds/orders",
+                &with_key(&key),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let first = post(order("paid", "138-0013-8000")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.body["order"]["customer_id"], customer);
+    assert_eq!(first.body["order"]["total_cents"], 25980);
+    let again = post(order("paid", "13800138000")).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["outcome"], "unchanged");
+    let refunded = post(order("refunded", "13800138000")).await;
+    assert_eq!(refunded.body["outcome"], "updated");
+    assert_eq!(refunded.body["order"]["status"], "refunded");
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM orders"), 1);
+
+    let unknown = post(order("paid", "13700000000")).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.error_fields(), ["customer_contacts"]);
+
+    // A customers:write key cannot record orders.
+    let (_, customers_only) = api_key(&app, &admin, &["customers:write"]).await;
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/feeds/orders",
+        &with_key(&customers_only),
+        Some(order("paid", "13800138000")),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+
+    let batch = send(
+        &app,
+        Method::POST,
+        "/api/v1/feeds/orders/batch",
+        &with_key(&key),
+        Some(json!({"items": [order("paid", "13800138000"), order("paid", "13700000000")]})),
+    )
+    .await;
+    assert_eq!(batch.status, StatusCode::OK, "{:?}", batch.body);
+    assert_eq!(batch.body["updated"], 1);
+    assert_eq!(batch.body["failed"], 1);
+    assert_eq!(
+        batch.body["results"][1]["error"]["errors"][0]["field"],
+        "customer_contacts"
+    );
+}
+
+async fn review_feed_opens_one_ticket_per_review(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (_, key) = api_key(&app, &admin, &["tickets:write"]).await;
+    let review = |rating: u8| {
+        json!({"platform": "taobao", "review_id": "R-889123", "rating": rating, "review_text": "盖子有缺口",
+               "customer_contacts": [{"kind": "shop_account", "value": "lina的小店"}], "customer_name": "李娜"})
+    };
+    let post = |body: Value| {
+        let key = key.clone();
+        let app = &app;
+        async move {
+            send(
+                app,
+                Method::POST,
+                "/api/v1/feeds/reviews",
+                &with_key(&key),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let first = post(review(2)).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.body["outcome"], "created");
+    let ticket = &first.body["ticket"];
+    assert_eq!(ticket["kind"], "negative_review");
+    assert_eq!(ticket["state"], "new");
+    assert_eq!(ticket["title"], "2-star review on taobao");
+    let id = ticket["id"].as_i64().unwrap();
+
+    let again = post(review(2)).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["outcome"], "unchanged");
+    assert_eq!(again.body["ticket"]["id"], id);
+
+    let revised = post(review(4)).await;
+    assert_eq!(revised.body["outcome"], "updated");
+    assert_eq!(revised.body["ticket"]["id"], id);
+    assert_eq!(revised.body["ticket"]["details"]["rating"], 4);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM tickets"), 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM customers"), 1);
+
+    let stranger = post(json!({"platform": "jd", "review_id": "J-1", "rating": 1,
+                               "customer_contacts": [{"kind": "phone", "value": "13700000000"}]}))
+    .await;
+    assert_eq!(stranger.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(stranger.error_fields(), ["customer_contacts"]);
+
+    let (_, reader) = api_key(&app, &admin, &["tickets:read"]).await;
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/feeds/reviews",
+        &with_key(&reader),
+        Some(review(2)),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+}
+
+async fn idempotent_retries_replay_the_first_response(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let auth = format!("Bearer {admin}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("idempotency-key", "6f1c2a9e-create-lina"),
+    ];
+    let body = customer_body("李娜", "13800138000");
+    let first = send(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        &headers,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert!(first.header("idempotent-replayed").is_none());
+    let retry = send(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        &headers,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(retry.status, StatusCode::CREATED);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.header("location"), first.header("location"));
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM customers"), 1);
+
+    let other = send(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        &headers,
+        Some(customer_body("王伟", "13900139000")),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(other.problem_type(), "idempotency-key-reused");
+
+    // A contact attempt retried after a lost answer is logged once, with its ETag replayed.
+    let customer = first.body["id"].as_i64().unwrap();
+    let ticket = app
+        .post(
+            "/api/v1/tickets",
+            &admin,
+            json!({"kind": "repair", "customer_id": customer, "title": "Kettle leaks",
+                   "details": {"fault": "leaks at the base", "items": [{"product_name": "Kettle", "quantity": 1}], "under_warranty": true}}),
+        )
+        .await;
+    let id = ticket.body["id"].as_i64().unwrap();
+    let path = format!("/api/v1/tickets/{id}/contacts");
+    let contact_headers = [
+        ("authorization", auth.as_str()),
+        ("idempotency-key", "call-1"),
+    ];
+    let call = json!({"channel": "phone", "reached": false, "note": "no answer"});
+    let a = send(
+        &app,
+        Method::POST,
+        &path,
+        &contact_headers,
+        Some(call.clone()),
+    )
+    .await;
+    let b = send(&app, Method::POST, &path, &contact_headers, Some(call)).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(b.status, StatusCode::OK);
+    assert_eq!(b.header("etag"), a.header("etag"));
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT COUNT(*) AS n FROM ticket_contacts WHERE ticket_id = {id}")
+        ),
+        1
+    );
+
+    let bad = send(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        &[
+            ("authorization", auth.as_str()),
+            ("idempotency-key", "has space"),
+        ],
+        Some(customer_body("X", "13600000000")),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.error_fields(), ["Idempotency-Key"]);
+}
+
+async fn idempotency_keys_belong_to_their_caller_and_failures_are_forgotten(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (_, agent) = app.staff_token("agent@shop.example", Role::Agent).await;
+    let admin_auth = format!("Bearer {admin}");
+    let agent_auth = format!("Bearer {agent}");
+    let key = "same-key-for-both";
+    let a = send(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        &[
+            ("authorization", admin_auth.as_str()),
+            ("idempotency-key", key),
+        ],
+        Some(customer_body("A", "13800000001")),
+    )
+    .await;
+    let b = send(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        &[
+            ("authorization", agent_auth.as_str()),
+            ("idempotency-key", key),
+        ],
+        Some(customer_body("B", "13800000002")),
+    )
+    .await;
+    assert_eq!(
+        (a.status, b.status),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    assert_ne!(a.body["id"], b.body["id"]);
+
+    // A refused request changed nothing and is not remembered: the corrected retry runs.
+    let headers = [
+        ("authorization", admin_auth.as_str()),
+        ("idempotency-key", "fix-me"),
+    ];
+    let refused = send(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        &headers,
+        Some(json!({"name": "", "contacts": [], "source": "online"})),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fixed = send(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        &headers,
+        Some(customer_body("C", "13800000003")),
+    )
+    .await;
+    assert_eq!(fixed.status, StatusCode::CREATED);
+    assert!(fixed.header("idempotent-replayed").is_none());
+
+    // An expired key is forgotten.
+    app.sql("UPDATE idempotency_keys SET expires_at = '2000-01-01 00:00:00'");
+    let after_expiry = send(
+        &app,
+        Method::POST,
+        "/api/v1/customers",
+        &headers,
+        Some(customer_body("D", "13800000004")),
+    )
+    .await;
+    assert_eq!(after_expiry.status, StatusCode::CREATED);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM customers"), 4);
+}
