@@ -4,6 +4,9 @@ mod support;
 // Scratch databases are shared with the process tests.
 #[path = "../processes/server.rs"]
 mod server;
+// The webhook receiver is shared with the process tests.
+#[path = "../processes/receiver.rs"]
+mod receiver;
 
 mod auth;
 mod customers;
@@ -20,3 +23,4 @@ mod tags;
 mod tickets;
 mod tiers;
 mod users;
+mod webhooks;

@@ -1,0 +1,394 @@
+//! Webhooks: registration, the outbox, signed delivery to a receiver on 127.0.0.1,
+//! retries with backoff, giving up, and re-sending.
+
+use std::time::Duration as StdDuration;
+
+use actix_web::http::StatusCode;
+use aftercare::auth::roles::Role;
+use aftercare::webhooks::worker::{self, Round, WorkerSettings};
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::receiver::{Received, Receiver};
+use crate::support::{TestApp, backend_tests};
+
+backend_tests!(
+    events_are_delivered_signed_and_once,
+    failed_deliveries_back_off_give_up_and_can_be_resent,
+    a_refused_change_emits_no_event,
+    only_admins_manage_webhooks,
+);
+
+const SECRET: &str = "whsec-test-0123456789";
+
+fn settings(max_attempts: i32) -> WorkerSettings {
+    WorkerSettings {
+        max_attempts,
+        retry_base: Duration::seconds(30),
+        timeout: StdDuration::from_secs(5),
+        poll: StdDuration::from_millis(10),
+    }
+}
+
+fn round(app: &TestApp, settings: &WorkerSettings) -> Round {
+    worker::run_once(&app.state.db, settings, &worker::agent(settings)).expect("worker round")
+}
+
+async fn register(app: &TestApp, admin: &str, url: &str, events: &[&str]) -> i64 {
+    let res = app
+        .post(
+            "/api/v1/webhooks",
+            admin,
+            json!({"url": url, "events": events, "secret": SECRET, "description": "ERP"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+    assert!(
+        res.body.get("secret").is_none(),
+        "the secret is never shown back"
+    );
+    res.body["id"].as_i64().unwrap()
+}
+
+/// Recomputes the signature as a receiver would.
+fn verify(received: &Received) {
+    let timestamp = received.header("aftercare-timestamp").expect("timestamp");
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(&received.body);
+    let expected = format!("v1={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(
+        received.header("aftercare-signature"),
+        Some(expected.as_str())
+    );
+    let sent_at = DateTime::from_timestamp(timestamp.parse().unwrap(), 0).unwrap();
+    assert!((Utc::now() - sent_at).num_seconds().abs() < 60);
+}
+
+async fn new_ticket(app: &TestApp, token: &str) -> (i64, i64) {
+    let customer = app
+        .customer(
+            token,
+            json!({"name": "李娜", "contacts": [{"kind": "phone", "value": "13800138000"}], "source": "online"}),
+        )
+        .await;
+    let ticket = app
+        .post(
+            "/api/v1/tickets",
+            token,
+            json!({"kind": "negative_review", "customer_id": customer, "title": "2-star review",
+                   "details": {"platform": "taobao", "rating": 2, "review_text": "盖子有缺口"}}),
+        )
+        .await;
+    assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
+    (customer, ticket.body["id"].as_i64().unwrap())
+}
+
+async fn events_are_delivered_signed_and_once(app: TestApp) {
+    let receiver = Receiver::start();
+    let (_, admin) = app.admin().await;
+    let hook = register(
+        &app,
+        &admin,
+        &receiver.url,
+        &[
+            "ticket.created",
+            "ticket.contact_logged",
+            "ticket.state_changed",
+            "customer.tier_changed",
+        ],
+    )
+    .await;
+    let (customer, ticket) = new_ticket(&app, &admin).await;
+    let contact = app
+        .post(
+            &format!("/api/v1/tickets/{ticket}/contacts"),
+            &admin,
+            json!({"channel": "phone", "reached": true}),
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::OK);
+    // A first order moves the customer from potential to new: a tier change.
+    let order = app
+        .post(
+            &format!("/api/v1/customers/{customer}/orders"),
+            &admin,
+            json!({"channel": "taobao", "external_order_no": "TB-1", "items": [{"product_name": "Teapot", "quantity": 1, "unit_price_cents": 9900}], "ordered_at": "2026-11-01T10:00:00Z"}),
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::CREATED);
+
+    let settings = settings(5);
+    let first = round(&app, &settings);
+    assert_eq!(first.failed_attempts, 0);
+    let mut received = receiver.received();
+    received.sort_by_key(|r| {
+        r.header("aftercare-delivery")
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    });
+    let types: Vec<&str> = received
+        .iter()
+        .map(|r| r.header("aftercare-event").unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "ticket.created",
+            "ticket.contact_logged",
+            "ticket.state_changed",
+            "customer.tier_changed",
+        ],
+        "events arrive in the order they happened"
+    );
+    for r in &received {
+        verify(r);
+        assert_eq!(r.path, "/hooks");
+        let body: Value = r.json();
+        assert_eq!(body["type"], r.header("aftercare-event").unwrap());
+        assert!(body["id"].as_str().unwrap().starts_with("evt_"));
+    }
+    let created = received[0].json();
+    assert_eq!(created["data"]["ticket"]["id"], ticket);
+    assert_eq!(created["data"]["ticket"]["state"], "new");
+    let moved = received[2].json();
+    assert_eq!(moved["data"]["change"]["from_state"], "new");
+    assert_eq!(moved["data"]["change"]["to_state"], "first_call");
+    let tier = received[3].json();
+    assert_eq!(tier["data"]["customer_id"], customer);
+    assert_eq!(tier["data"]["after"]["lifecycle_stage"], "new");
+
+    // Nothing is sent twice.
+    let second = round(&app, &settings);
+    assert_eq!(second, Round::default());
+    assert_eq!(receiver.received().len(), 4);
+
+    let deliveries = app
+        .get(&format!("/api/v1/webhooks/{hook}/deliveries"), &admin)
+        .await;
+    assert_eq!(deliveries.status, StatusCode::OK);
+    let items = deliveries.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert!(
+        items.iter().all(|d| d["status"] == "delivered"
+            && d["attempts"] == 1
+            && d["last_status_code"] == 200)
+    );
+
+    // Only subscribed events are sent.
+    let assign = app
+        .put(
+            &format!("/api/v1/tickets/{ticket}/assignee"),
+            &admin,
+            json!({"assignee_id": null}),
+        )
+        .await;
+    assert_eq!(assign.status, StatusCode::OK);
+    let staff = app.create_staff("agent@shop.example", Role::Agent);
+    app.put(
+        &format!("/api/v1/tickets/{ticket}/assignee"),
+        &admin,
+        json!({"assignee_id": staff}),
+    )
+    .await;
+    round(&app, &settings);
+    assert_eq!(
+        receiver.received().len(),
+        4,
+        "ticket.assigned is not subscribed"
+    );
+}
+
+async fn failed_deliveries_back_off_give_up_and_can_be_resent(app: TestApp) {
+    let receiver = Receiver::start();
+    receiver.answer_with(503);
+    let (_, admin) = app.admin().await;
+    let hook = register(&app, &admin, &receiver.url, &["ticket.created"]).await;
+    new_ticket(&app, &admin).await;
+    let settings = settings(3);
+
+    let started = Utc::now();
+    let first = round(&app, &settings);
+    assert_eq!(first.failed_attempts, 1);
+    let path = format!("/api/v1/webhooks/{hook}/deliveries");
+    let list = app.get(&path, &admin).await;
+    let delivery = &list.body["items"][0];
+    assert_eq!(delivery["status"], "pending");
+    assert_eq!(delivery["attempts"], 1);
+    assert_eq!(delivery["last_status_code"], 503);
+    let next: DateTime<Utc> = delivery["next_attempt_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let wait = (next - started).num_seconds();
+    assert!(
+        (29..=35).contains(&wait),
+        "first retry after the base delay, got {wait} s"
+    );
+
+    // Not due yet: nothing is sent.
+    assert_eq!(round(&app, &settings), Round::default());
+    assert_eq!(receiver.received().len(), 1);
+
+    app.sql("UPDATE webhook_deliveries SET next_attempt_at = '2000-01-01 00:00:00'");
+    let before_second = Utc::now();
+    assert_eq!(round(&app, &settings).failed_attempts, 1);
+    let delivery = app.get(&path, &admin).await.body["items"][0].clone();
+    assert_eq!(delivery["attempts"], 2);
+    let next: DateTime<Utc> = delivery["next_attempt_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let wait = (next - before_second).num_seconds();
+    assert!((59..=65).contains(&wait), "the wait doubles, got {wait} s");
+
+    app.sql("UPDATE webhook_deliveries SET next_attempt_at = '2000-01-01 00:00:00'");
+    assert_eq!(round(&app, &settings).failed_attempts, 1);
+    let delivery = app.get(&path, &admin).await.body["items"][0].clone();
+    assert_eq!(delivery["status"], "failed", "gives up after max attempts");
+    assert_eq!(delivery["attempts"], 3);
+    assert!(delivery["next_attempt_at"].is_null());
+    let failed = app.get(&format!("{path}?status=failed"), &admin).await;
+    assert_eq!(failed.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(round(&app, &settings), Round::default());
+
+    // The receiver is fixed; an admin re-sends.
+    receiver.answer_with(204);
+    let id = delivery["id"].as_i64().unwrap();
+    let resend = app
+        .post(&format!("{path}/{id}/redeliver"), &admin, json!(null))
+        .await;
+    assert_eq!(resend.status, StatusCode::ACCEPTED, "{:?}", resend.body);
+    assert_eq!(resend.body["status"], "pending");
+    let again = app
+        .post(&format!("{path}/{id}/redeliver"), &admin, json!(null))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "already pending");
+    assert_eq!(round(&app, &settings).delivered, 1);
+    let delivery = app.get(&path, &admin).await.body["items"][0].clone();
+    assert_eq!(delivery["status"], "delivered");
+    let received = receiver.received();
+    assert_eq!(received.len(), 4);
+    // Every attempt carries the same delivery id, so receivers can drop repeats.
+    assert!(
+        received
+            .iter()
+            .all(|r| r.header("aftercare-delivery") == Some(id.to_string().as_str()))
+    );
+}
+
+async fn a_refused_change_emits_no_event(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (_, ticket) = new_ticket(&app, &admin).await;
+    let count = || {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = app.state.db.conn().unwrap();
+        diesel::sql_query("SELECT COUNT(*) AS n FROM webhook_events")
+            .get_result::<N>(&mut *conn)
+            .unwrap()
+            .n
+    };
+    let before = count();
+    // Resolving a ticket nobody has called yet is refused (409): no change, no event.
+    let refused = app
+        .post(
+            &format!("/api/v1/tickets/{ticket}/resolve"),
+            &admin,
+            json!({"outcome": "review_revised"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(count(), before);
+    let logged = app
+        .post(
+            &format!("/api/v1/tickets/{ticket}/contacts"),
+            &admin,
+            json!({"channel": "phone", "reached": true}),
+        )
+        .await;
+    assert_eq!(logged.status, StatusCode::OK);
+    assert_eq!(count(), before + 2, "contact_logged and state_changed");
+}
+
+async fn only_admins_manage_webhooks(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let body = json!({"url": "https://erp.example.com/hooks", "events": ["ticket.created"], "secret": SECRET});
+    assert_eq!(
+        app.post("/api/v1/webhooks", &lead, body.clone())
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    for (field, bad) in [
+        (
+            "url",
+            json!({"url": "ftp://erp.example.com", "events": ["ticket.created"], "secret": SECRET}),
+        ),
+        (
+            "events",
+            json!({"url": "https://erp.example.com", "events": [], "secret": SECRET}),
+        ),
+        (
+            "secret",
+            json!({"url": "https://erp.example.com", "events": ["ticket.created"], "secret": "short"}),
+        ),
+    ] {
+        let res = app.post("/api/v1/webhooks", &admin, bad).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(res.error_fields(), [field]);
+    }
+    let unknown = app
+        .post(
+            "/api/v1/webhooks",
+            &admin,
+            json!({"url": "https://erp.example.com", "events": ["ticket.deleted"], "secret": SECRET}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let id = register(
+        &app,
+        &admin,
+        "https://erp.example.com/hooks",
+        &["ticket.created"],
+    )
+    .await;
+    let paused = app
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            &admin,
+            json!({"active": false, "events": ["ticket.created", "ticket.assigned"]}),
+        )
+        .await;
+    assert_eq!(paused.status, StatusCode::OK);
+    assert_eq!(paused.body["active"], false);
+    assert_eq!(
+        paused.body["events"],
+        json!(["ticket.created", "ticket.assigned"])
+    );
+    assert_eq!(app.get("/api/v1/webhooks", &admin).await.body[0]["id"], id);
+    assert_eq!(
+        app.delete(&format!("/api/v1/webhooks/{id}"), &admin)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/webhooks/{id}"), &admin)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
