@@ -204,7 +204,38 @@ impl Db {
         };
         let mut pooled = self.pool.get()?;
         let conn: &mut DbConnection = &mut pooled;
-        conn.transaction(work)
+        match conn {
+            DbConnection::Pg(_) => conn.transaction(work),
+            DbConnection::Sqlite(_) => immediate_transaction(conn, work),
+        }
+    }
+}
+
+/// A SQLite write transaction that takes the write lock at `BEGIN IMMEDIATE`. With the
+/// default deferred `BEGIN`, two processes on one file (replicas, or the webhook worker of
+/// another process) can both read and then both try to upgrade to writing; SQLite answers
+/// one of them "database is locked" at once instead of waiting. Taking the lock first lets
+/// `busy_timeout` queue writers instead. Savepoints inside `work` nest as usual.
+fn immediate_transaction<T, F>(conn: &mut DbConnection, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    if let DbConnection::Sqlite(inner) = conn {
+        AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+    }
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = Manager::rollback_transaction(conn) {
+                tracing::error!(%rollback, "rollback failed");
+            }
+            Err(error)
+        }
     }
 }
 

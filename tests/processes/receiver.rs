@@ -1,6 +1,7 @@
 //! A webhook receiver on 127.0.0.1 for tests: records every request and answers with the
 //! status it is told to.
 
+#![allow(dead_code)] // the process tests use only part of it
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
