@@ -164,12 +164,13 @@ fn invalid_key() -> ApiError {
     ApiError::Unauthenticated("the API key is unknown or revoked".into())
 }
 
-/// The key's row if `key` is a valid, unrevoked key; stamps `last_used_at` when stale.
+/// The integration `key` authenticates, if it is a valid, unrevoked key, and whether its
+/// `last_used_at` is stale (then [`touch`] it: reads stay reads most of the time).
 pub fn authenticate(
     conn: &mut DbConnection,
     key: &str,
     now: NaiveDateTime,
-) -> Result<KeyCaller, ApiError> {
+) -> Result<(KeyCaller, bool), ApiError> {
     let prefix = prefix_of(key).ok_or_else(invalid_key)?;
     let row: ApiKey = api_keys::table
         .filter(api_keys::key_prefix.eq(prefix))
@@ -183,17 +184,21 @@ pub fn authenticate(
     let stale = row
         .last_used_at
         .is_none_or(|at| now - at >= Duration::seconds(LAST_USED_GRANULARITY_SECS));
-    if stale {
-        diesel::update(api_keys::table.find(row.id))
-            .set(api_keys::last_used_at.eq(now))
-            .execute(conn)?;
-    }
-    Ok(KeyCaller {
+    let caller = KeyCaller {
         key_id: row.id,
         shop_id: row.shop_id,
         name: row.name,
         scopes: parse_scopes(&row.scopes),
-    })
+    };
+    Ok((caller, stale))
+}
+
+/// Records that the key was just used.
+pub fn touch(conn: &mut DbConnection, key_id: i64, now: NaiveDateTime) -> Result<(), ApiError> {
+    diesel::update(api_keys::table.find(key_id))
+        .set(api_keys::last_used_at.eq(now))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

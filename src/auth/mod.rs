@@ -176,13 +176,22 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     let principal = match credential(req)? {
         Credential::ApiKey(key) => {
             let now = Utc::now().naive_utc();
-            // A write only when `last_used_at` is stale; `write` keeps SQLite's one-writer rule.
-            Principal::Integration(
-                state
+            let (caller, stale) = state
+                .db
+                .read(move |conn| api_keys::authenticate(conn, &key, now))
+                .await?;
+            if stale {
+                let key_id = caller.key_id;
+                // Best effort: a lost stamp must not fail the request it describes.
+                if let Err(error) = state
                     .db
-                    .write(move |conn| api_keys::authenticate(conn, &key, now))
-                    .await?,
-            )
+                    .write(move |conn| api_keys::touch(conn, key_id, now))
+                    .await
+                {
+                    tracing::warn!(%error, key_id, "could not record an API key's last use");
+                }
+            }
+            Principal::Integration(caller)
         }
         Credential::AccessToken(token) => {
             let claims = state.tokens.verify(&token)?;
