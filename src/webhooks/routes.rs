@@ -192,81 +192,44 @@ pub struct DeliveryView {
     pub created_at: DateTime<Utc>,
 }
 
-type DeliveryRow = (
-    i64,
-    i64,
-    i64,
-    String,
-    String,
-    i32,
-    Option<NaiveDateTime>,
-    Option<NaiveDateTime>,
-    Option<i32>,
-    Option<String>,
-    Option<NaiveDateTime>,
-    NaiveDateTime,
-);
-
-fn delivery_view(row: DeliveryRow) -> DeliveryView {
-    let (
-        id,
-        endpoint_id,
-        event_id,
-        event_type,
-        status,
-        attempts,
-        next,
-        last,
-        code,
-        error,
-        delivered,
-        created,
-    ) = row;
-    DeliveryView {
-        id,
-        endpoint_id,
-        event_id,
-        event_type,
-        status: DeliveryStatus::parse(&status),
-        attempts,
-        next_attempt_at: next.map(|t| t.and_utc()),
-        last_attempt_at: last.map(|t| t.and_utc()),
-        last_status_code: code,
-        last_error: error,
-        delivered_at: delivered.map(|t| t.and_utc()),
-        created_at: created.and_utc(),
-    }
+/// A delivery with its event's type, as listed.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = webhook_deliveries)]
+struct DeliveryRow {
+    id: i64,
+    endpoint_id: i64,
+    event_id: i64,
+    #[diesel(select_expression = webhook_events::event_type)]
+    #[diesel(select_expression_type = webhook_events::event_type)]
+    event_type: String,
+    status: String,
+    attempts: i32,
+    next_attempt_at: Option<NaiveDateTime>,
+    last_attempt_at: Option<NaiveDateTime>,
+    last_status_code: Option<i32>,
+    last_error: Option<String>,
+    delivered_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
 }
 
-type DeliveryColumns = (
-    webhook_deliveries::id,
-    webhook_deliveries::endpoint_id,
-    webhook_deliveries::event_id,
-    webhook_events::event_type,
-    webhook_deliveries::status,
-    webhook_deliveries::attempts,
-    webhook_deliveries::next_attempt_at,
-    webhook_deliveries::last_attempt_at,
-    webhook_deliveries::last_status_code,
-    webhook_deliveries::last_error,
-    webhook_deliveries::delivered_at,
-    webhook_deliveries::created_at,
-);
-
-const DELIVERY_COLUMNS: DeliveryColumns = (
-    webhook_deliveries::id,
-    webhook_deliveries::endpoint_id,
-    webhook_deliveries::event_id,
-    webhook_events::event_type,
-    webhook_deliveries::status,
-    webhook_deliveries::attempts,
-    webhook_deliveries::next_attempt_at,
-    webhook_deliveries::last_attempt_at,
-    webhook_deliveries::last_status_code,
-    webhook_deliveries::last_error,
-    webhook_deliveries::delivered_at,
-    webhook_deliveries::created_at,
-);
+impl DeliveryRow {
+    fn view(self) -> DeliveryView {
+        DeliveryView {
+            id: self.id,
+            endpoint_id: self.endpoint_id,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            status: DeliveryStatus::parse(&self.status),
+            attempts: self.attempts,
+            next_attempt_at: self.next_attempt_at.map(|t| t.and_utc()),
+            last_attempt_at: self.last_attempt_at.map(|t| t.and_utc()),
+            last_status_code: self.last_status_code,
+            last_error: self.last_error,
+            delivered_at: self.delivered_at.map(|t| t.and_utc()),
+            created_at: self.created_at.and_utc(),
+        }
+    }
+}
 
 fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Endpoint, ApiError> {
     webhook_endpoints::table
@@ -494,7 +457,7 @@ pub async fn list_deliveries(
             let mut list = webhook_deliveries::table
                 .inner_join(webhook_events::table)
                 .filter(webhook_deliveries::endpoint_id.eq(endpoint.id))
-                .select(DELIVERY_COLUMNS)
+                .select(DeliveryRow::as_select())
                 .order(webhook_deliveries::id.desc())
                 .limit(limit + 1)
                 .into_boxed();
@@ -511,8 +474,8 @@ pub async fn list_deliveries(
         rows,
         limit,
         None,
-        |r: &DeliveryRow| r.0,
-        |rows| Ok::<_, ApiError>(rows.into_iter().map(delivery_view).collect()),
+        |r: &DeliveryRow| r.id,
+        |rows| Ok::<_, ApiError>(rows.into_iter().map(DeliveryRow::view).collect()),
     )?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -544,13 +507,13 @@ pub async fn redeliver(
                     .inner_join(webhook_events::table)
                     .filter(webhook_deliveries::endpoint_id.eq(endpoint.id))
                     .filter(webhook_deliveries::id.eq(delivery_id))
-                    .select(DELIVERY_COLUMNS)
+                    .select(DeliveryRow::as_select())
                     .first(conn)
                     .optional()?
                     .ok_or_else(|| ApiError::not_found("delivery"))
             };
             let current = find(conn)?;
-            if current.4 == DeliveryStatus::Pending.as_str() {
+            if current.status == DeliveryStatus::Pending.as_str() {
                 return Err(ApiError::conflict(
                     "delivery-pending",
                     "the delivery is already waiting for its next attempt",
@@ -567,5 +530,5 @@ pub async fn redeliver(
             find(conn)
         })
         .await?;
-    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(delivery_view(row)))
+    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(row.view()))
 }

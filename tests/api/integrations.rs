@@ -61,6 +61,10 @@ fn with_key(key: &str) -> [(&'static str, &str); 1] {
     [("x-api-key", key)]
 }
 
+async fn post_with_key(app: &TestApp, key: &str, path: &str, body: Value) -> Response {
+    send(app, Method::POST, path, &with_key(key), Some(body)).await
+}
+
 fn customer_body(name: &str, phone: &str) -> Value {
     json!({"name": name, "contacts": [{"kind": "phone", "value": phone}], "source": "online"})
 }
@@ -320,20 +324,7 @@ async fn revoked_keys_are_refused_and_last_use_is_recorded(app: TestApp) {
 async fn customer_feed_upserts_by_handle(app: TestApp) {
     let (_, admin) = app.admin().await;
     let (_, key) = api_key(&app, &admin, &["customers:write"]).await;
-    let post = |body: Value| {
-        let key = key.clone();
-        let app = &app;
-        async move {
-            send(
-                app,
-                Method::POST,
-                "/api/v1/feeds/customers",
-                &with_key(&key),
-                Some(body),
-            )
-            .await
-        }
-    };
+    let post = |body: Value| post_with_key(&app, &key, "/api/v1/feeds/customers", body);
     let first = post(customer_body("李娜", "138 0013 8000")).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     assert_eq!(first.body["outcome"], "created");
@@ -472,20 +463,7 @@ async fn order_feed_upserts_by_channel_and_number(app: TestApp) {
                          "items": [{"product_name": "Teapot", "quantity": 2, "unit_price_cents": 12990}],
                          "ordered_at": "2026-11-20T13:45:00+08:00"}})
     };
-    let post = |body: Value| {
-        let key = key.clone();
-        let app = &app;
-        async move {
-            send(
-                app,
-                Method::POST,
-                "/api/v1/feeds/orders",
-                &with_key(&key),
-                Some(body),
-            )
-            .await
-        }
-    };
+    let post = |body: Value| post_with_key(&app, &key, "/api/v1/feeds/orders", body);
     let first = post(order("paid", "138-0013-8000")).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     assert_eq!(first.body["order"]["customer_id"], customer);
@@ -538,20 +516,7 @@ async fn review_feed_opens_one_ticket_per_review(app: TestApp) {
         json!({"platform": "taobao", "review_id": "R-889123", "rating": rating, "review_text": "盖子有缺口",
                "customer_contacts": [{"kind": "shop_account", "value": "lina的小店"}], "customer_name": "李娜"})
     };
-    let post = |body: Value| {
-        let key = key.clone();
-        let app = &app;
-        async move {
-            send(
-                app,
-                Method::POST,
-                "/api/v1/feeds/reviews",
-                &with_key(&key),
-                Some(body),
-            )
-            .await
-        }
-    };
+    let post = |body: Value| post_with_key(&app, &key, "/api/v1/feeds/reviews", body);
     let first = post(review(2)).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     assert_eq!(first.body["outcome"], "created");
