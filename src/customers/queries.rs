@@ -409,15 +409,18 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
             .filter(named.field(customers::shop_id).eq(filter.shop_id))
             .filter(named.field(customers::name_key).ge(name.clone()))
             .filter(named.field(customers::name_key).lt(name_end))
-            // Repeated from the outer filter so that the partial name index applies.
-            .filter(
-                named
-                    .field(customers::archived_at)
-                    .is_null()
-                    .eq(!filter.archived),
-            )
             .select(named.field(customers::id));
-        query = query.filter(customers::id.eq_any(by_name.union(by_handle)));
+        // Repeated from the outer filter, as a literal `IS [NOT] NULL`: SQLite uses the
+        // partial name index only when the query itself states its condition (a bound
+        // `(archived_at IS NULL) = ?` made it read the whole shop: 280 ms at 1M customers).
+        let archived = named.field(customers::archived_at);
+        query = if filter.archived {
+            let by_name = by_name.filter(archived.is_not_null());
+            query.filter(customers::id.eq_any(by_name.union(by_handle)))
+        } else {
+            let by_name = by_name.filter(archived.is_null());
+            query.filter(customers::id.eq_any(by_name.union(by_handle)))
+        };
     }
     // One sub-select per tag: customer_tags (tag_id, customer_id) serves each.
     for name in &filter.tags_all {

@@ -107,22 +107,40 @@ fn walks_rowids_to_a_limit(backend: Backend, sql: &str, table: &str) -> bool {
         && sql.contains(" LIMIT ")
 }
 
-/// The large table a plan line scans without an index, if any.
-fn unindexed_scan(backend: Backend, line: &str) -> Option<String> {
+/// The large table a plan line scans without an index, if any, and whether the plan names
+/// it by an alias.
+fn unindexed_scan(backend: Backend, line: &str) -> Option<(String, bool)> {
     let line = line.trim();
     let table = match backend {
         // "SCAN customers" is a full scan; "SCAN customers USING INDEX ..." walks an index.
         Backend::Sqlite => line
             .strip_prefix("SCAN ")
             .filter(|rest| !rest.contains("USING"))
+            .or_else(|| {
+                // A sub-select that only narrows by shop reads the whole shop, index or not.
+                line.strip_prefix("SEARCH ")
+                    .filter(|rest| rest.ends_with("(shop_id=?)"))
+                    .filter(|rest| {
+                        let name = rest.split_whitespace().next().unwrap_or_default();
+                        ALIASES.iter().any(|(alias, _)| *alias == name)
+                    })
+            })
             .map(|rest| rest.split_whitespace().next().unwrap_or_default()),
         Backend::Postgres => line
             .split("Seq Scan on ")
             .nth(1)
             .map(|rest| rest.split_whitespace().next().unwrap_or_default()),
     }?;
-    LARGE_TABLES.contains(&table).then(|| table.to_owned())
+    // Plans name aliased tables by their alias (the customer search's `named`).
+    let alias = ALIASES.iter().find(|(alias, _)| *alias == table);
+    let table = alias.map_or(table, |(_, real)| *real);
+    LARGE_TABLES
+        .contains(&table)
+        .then(|| (table.to_owned(), alias.is_some()))
 }
+
+/// Table aliases the list queries use, and the table each stands for.
+const ALIASES: [(&str, &str); 1] = [("named", "customers")];
 
 async fn every_list_filter_uses_an_index(app: TestApp) {
     // A small realistic shop with fresh statistics, so both planners choose as they would
@@ -310,8 +328,10 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
     for (label, sql) in &statements {
         let lines = plan(conn, backend, sql);
         for line in &lines {
-            if let Some(table) = unindexed_scan(backend, line)
-                && !walks_rowids_to_a_limit(backend, sql, &table)
+            // Only the outer query's walk in id order stops at its LIMIT; an aliased
+            // sub-select scanning the same table reads all of it.
+            if let Some((table, aliased)) = unindexed_scan(backend, line)
+                && (aliased || !walks_rowids_to_a_limit(backend, sql, &table))
             {
                 unindexed.push(format!(
                     "{label}: scans {table}\n  {sql}\n  {}",
