@@ -423,9 +423,20 @@ pub async fn upsert_orders(
 /// The reviewer's customer id: by handle, or a new customer when a name is given.
 fn reviewer(conn: &mut DbConnection, shop_id: i64, item: &ReviewFeedItem) -> Result<i64, ApiError> {
     let handles = customer_queries::normalized_handles(&item.customer_contacts)?;
+    let mut owners = std::collections::BTreeSet::new();
     for (kind, value) in &handles {
         if let Some(owner) = customer_queries::owner_of(conn, shop_id, *kind, value)? {
-            return Ok(owner);
+            owners.insert(owner);
+        }
+    }
+    match owners.len() {
+        0 => {}
+        1 => return Ok(owners.into_iter().next().unwrap_or_default()),
+        _ => {
+            return Err(ApiError::conflict(
+                "duplicate-contact",
+                "the reviewer's handles belong to different customers",
+            ));
         }
     }
     let Some(name) = &item.customer_name else {

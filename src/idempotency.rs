@@ -7,7 +7,10 @@
 //! and are remembered for `IDEMPOTENCY_KEY_TTL_HOURS`. Only successful (2xx) responses are
 //! remembered: a failed request changed nothing (every change is one transaction), so
 //! running it again is the right answer to a retry. Login is exempt: it changes nothing
-//! worth protecting and its response (a token) must not be stored.
+//! worth protecting and its response (a token) must not be stored. Other responses that
+//! carry a secret (a new API key, a new access token) are marked [`SecretResponse`] by
+//! their handler: what is kept for them is a 409 `idempotency-secret-not-replayed`, so a
+//! retry neither repeats the work nor sees the secret again.
 
 use actix_web::{
     Error, HttpMessage, HttpResponse,
@@ -42,6 +45,28 @@ const ABANDONED_AFTER_SECS: i64 = 300;
 const REPLAYED_HEADERS: [header::HeaderName; 3] =
     [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
 const EXEMPT_PATHS: [&str; 1] = ["/api/v1/auth/login"];
+
+/// Put in a response's extensions by handlers whose answer carries a secret shown once.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretResponse;
+
+/// What a retry of a secret-bearing request gets instead of the secret.
+fn secret_not_replayed() -> StoredResponse {
+    let problem = ApiError::conflict(
+        "idempotency-secret-not-replayed",
+        "the first request with this Idempotency-Key succeeded; its answer carried a secret \
+that is shown only once and cannot be replayed",
+    )
+    .to_problem();
+    StoredResponse {
+        status: 409,
+        headers: vec![(
+            header::CONTENT_TYPE.as_str().to_owned(),
+            crate::error::PROBLEM_CONTENT_TYPE.to_owned(),
+        )],
+        body: serde_json::to_string(&problem).unwrap_or_default(),
+    }
+}
 
 /// What a request's key says to do.
 #[derive(Debug, PartialEq)]
@@ -307,11 +332,36 @@ pub async fn middleware(
         Err(error) => return Ok(problem(req, error)),
     };
     req.set_payload(actix_web::dev::Payload::from(body));
-    let response = next.call(req).await?;
-    let status = response.status();
-    if !status.is_success() {
+    let release_claim = |state: web::Data<AppState>| async move {
         if let Err(error) = state.db.write(move |conn| release(conn, row_id)).await {
             tracing::warn!(%error, "could not release an idempotency key");
+        }
+    };
+    let response = match next.call(req).await {
+        Ok(response) => response,
+        Err(error) => {
+            release_claim(state).await;
+            return Err(error);
+        }
+    };
+    let status = response.status();
+    if !status.is_success() {
+        release_claim(state).await;
+        return Ok(response.map_into_boxed_body());
+    }
+    if response
+        .response()
+        .extensions()
+        .get::<SecretResponse>()
+        .is_some()
+    {
+        let stored = secret_not_replayed();
+        if let Err(error) = state
+            .db
+            .write(move |conn| finish(conn, row_id, &stored))
+            .await
+        {
+            tracing::error!(%error, "could not store an idempotent response");
         }
         return Ok(response.map_into_boxed_body());
     }
@@ -320,6 +370,7 @@ pub async fn middleware(
     let bytes = match actix_web::body::to_bytes(body).await {
         Ok(bytes) => bytes,
         Err(_) => {
+            release_claim(state).await;
             return Err(actix_web::error::ErrorInternalServerError(
                 "response body could not be read",
             ));
@@ -343,7 +394,8 @@ pub async fn middleware(
         .write(move |conn| finish(conn, row_id, &stored))
         .await
     {
-        // The work is done and answered; a retry will find the claim and wait it out.
+        // The work is done and answered, but a retry finds only the claim: 409 until the
+        // claim counts as abandoned (ABANDONED_AFTER_SECS), then the work runs again.
         tracing::error!(%error, "could not store an idempotent response");
     }
     let res = head.set_body(bytes).map_into_boxed_body();

@@ -317,12 +317,17 @@ pub async fn create_api_key(
         })
         .await?;
     tracing::info!(api_key_id = row.id, prefix = %row.key_prefix, by = caller.user_id, "API key created");
-    Ok(HttpResponse::Created()
+    let mut response = HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/api-keys/{}", row.id)))
         .json(CreatedApiKey {
             api_key: row.view(),
             key,
-        }))
+        });
+    // The key is shown once: an idempotent retry must not store or replay it.
+    response
+        .extensions_mut()
+        .insert(crate::idempotency::SecretResponse);
+    Ok(response)
 }
 
 /// One API key, without its secret (admins).

@@ -184,5 +184,10 @@ pub async fn change_password(
         .db
         .write(move |conn| users::set_password(conn, &user, new_hash))
         .await?;
-    Ok(HttpResponse::Ok().json(token_response(&state, &user)?))
+    let mut response = HttpResponse::Ok().json(token_response(&state, &user)?);
+    // A fresh access token: never stored for idempotent replays.
+    response
+        .extensions_mut()
+        .insert(crate::idempotency::SecretResponse);
+    Ok(response)
 }

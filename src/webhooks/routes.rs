@@ -301,7 +301,7 @@ pub async fn create_webhook(
                 .get_result(conn)?)
         })
         .await?;
-    tracing::info!(webhook_id = row.id, url = %row.url, "webhook registered");
+    tracing::info!(webhook_id = row.id, "webhook registered");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/webhooks/{}", row.id)))
         .json(row.view()))

@@ -15,7 +15,7 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{Duration, NaiveDateTime, Utc};
+use chrono::{Duration, NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 
@@ -50,10 +50,14 @@ impl WorkerSettings {
         }
     }
 
-    /// How long a claim holds: well past the longest call, so that a live worker's
-    /// delivery is never taken from it.
-    fn lease(&self) -> Duration {
-        Duration::from_std(self.timeout * 3).unwrap_or(Duration::minutes(1)) + Duration::seconds(30)
+    /// How long a claim holds: past the longest a whole claimed batch can take (each call
+    /// up to the timeout, one after another), so that a live worker's delivery is never
+    /// taken from it. Whole seconds, so the stored value compares equal on both backends.
+    fn lease_until(&self, now: NaiveDateTime) -> NaiveDateTime {
+        let calls = u32::try_from(CLAIM_BATCH).unwrap_or(20) + 1;
+        let lease = Duration::from_std(self.timeout * calls).unwrap_or(Duration::minutes(10))
+            + Duration::seconds(30);
+        (now + lease).trunc_subsecs(0)
     }
 }
 
@@ -71,7 +75,7 @@ struct IdRow {
     id: i64,
 }
 
-/// Turns undispatched events into deliveries; returns how many deliveries were written.
+/// Turns undispatched events into deliveries; returns how many events it took.
 pub fn dispatch(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, ApiError> {
     let backend = conn.backend();
     let sql = format!(
@@ -109,7 +113,6 @@ pub fn dispatch(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, Ap
             webhook_endpoints::events,
         ))
         .load(conn)?;
-    let mut written = 0;
     for (event_id, shop_id, event_type) in &events {
         for (endpoint_id, _, _) in endpoints.iter().filter(|(_, shop, subscribed)| {
             shop == shop_id && subscribed.split_whitespace().any(|e| e == event_type)
@@ -125,16 +128,17 @@ pub fn dispatch(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, Ap
                     webhook_deliveries::created_at.eq(now),
                 ))
                 .execute(conn)?;
-            written += 1;
         }
     }
-    Ok(written)
+    Ok(events.len())
 }
 
 /// A delivery this worker holds, with what it takes to send it.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub delivery_id: i64,
+    /// This worker's lease: its result is recorded only while the lease is still its own.
+    pub locked_until: NaiveDateTime,
     pub attempts: i32,
     pub url: String,
     pub secret: String,
@@ -159,6 +163,7 @@ pub fn claim(
             SELECT id FROM webhook_deliveries
             WHERE status = 'pending' AND next_attempt_at <= $2
               AND (locked_until IS NULL OR locked_until <= $2)
+              AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE active)
             ORDER BY next_attempt_at, id LIMIT $3{}) RETURNING id",
         skip_locked(backend)
     );
@@ -195,6 +200,7 @@ pub fn claim(
             |(delivery_id, attempts, url, secret, event_id, event_type, created_at, payload)| {
                 Claimed {
                     delivery_id,
+                    locked_until: lease_until,
                     attempts,
                     url,
                     secret,
@@ -261,22 +267,24 @@ pub fn record(
     settings: &WorkerSettings,
 ) -> Result<(), ApiError> {
     let attempts = claimed.attempts + 1;
-    let row = webhook_deliveries::table.find(claimed.delivery_id);
-    match attempt {
-        Attempt::Delivered { status } => {
-            diesel::update(row)
-                .set((
-                    webhook_deliveries::status.eq("delivered"),
-                    webhook_deliveries::attempts.eq(attempts),
-                    webhook_deliveries::next_attempt_at.eq(None::<NaiveDateTime>),
-                    webhook_deliveries::locked_until.eq(None::<NaiveDateTime>),
-                    webhook_deliveries::last_attempt_at.eq(now),
-                    webhook_deliveries::last_status_code.eq(Some(i32::from(*status))),
-                    webhook_deliveries::last_error.eq(None::<String>),
-                    webhook_deliveries::delivered_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
+    // Only while the claim is still ours: a worker whose lease ran out must not overwrite
+    // the result of the worker that took the delivery over.
+    let row = webhook_deliveries::table
+        .filter(webhook_deliveries::id.eq(claimed.delivery_id))
+        .filter(webhook_deliveries::locked_until.eq(claimed.locked_until));
+    let updated = match attempt {
+        Attempt::Delivered { status } => diesel::update(row)
+            .set((
+                webhook_deliveries::status.eq("delivered"),
+                webhook_deliveries::attempts.eq(attempts),
+                webhook_deliveries::next_attempt_at.eq(None::<NaiveDateTime>),
+                webhook_deliveries::locked_until.eq(None::<NaiveDateTime>),
+                webhook_deliveries::last_attempt_at.eq(now),
+                webhook_deliveries::last_status_code.eq(Some(i32::from(*status))),
+                webhook_deliveries::last_error.eq(None::<String>),
+                webhook_deliveries::delivered_at.eq(now),
+            ))
+            .execute(conn)?,
         Attempt::Failed { status, error } => {
             let give_up = attempts >= settings.max_attempts;
             let next = (!give_up).then(|| now + retry_delay(settings.retry_base, attempts));
@@ -291,8 +299,14 @@ pub fn record(
                     webhook_deliveries::last_status_code.eq(status.map(i32::from)),
                     webhook_deliveries::last_error.eq(Some(error)),
                 ))
-                .execute(conn)?;
+                .execute(conn)?
         }
+    };
+    if updated == 0 {
+        tracing::warn!(
+            delivery_id = claimed.delivery_id,
+            "webhook delivery's lease ran out before its result was recorded"
+        );
     }
     Ok(())
 }
@@ -323,7 +337,7 @@ pub fn run_once(
     let now = Utc::now().naive_utc();
     let dispatched = db.write_blocking(|conn| dispatch(conn, now))?;
     let claimed =
-        db.write_blocking(|conn| claim(conn, now, now + settings.lease(), CLAIM_BATCH))?;
+        db.write_blocking(|conn| claim(conn, now, settings.lease_until(now), CLAIM_BATCH))?;
     let mut round = Round {
         dispatched,
         ..Round::default()
@@ -334,7 +348,14 @@ pub fn run_once(
             Attempt::Delivered { .. } => round.delivered += 1,
             Attempt::Failed { error, .. } => {
                 round.failed_attempts += 1;
-                tracing::warn!(delivery_id = delivery.delivery_id, url = %delivery.url, %error, "webhook delivery failed");
+                // The host only: a hook URL's path often is a secret of its own.
+                let host = delivery
+                    .url
+                    .parse::<actix_web::http::Uri>()
+                    .ok()
+                    .and_then(|uri| uri.host().map(str::to_owned))
+                    .unwrap_or_default();
+                tracing::warn!(delivery_id = delivery.delivery_id, %host, %error, "webhook delivery failed");
             }
         }
         db.write_blocking(|conn| {

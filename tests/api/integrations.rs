@@ -123,6 +123,38 @@ async fn api_keys_are_shown_once_and_stored_hashed(app: TestApp) {
         1
     );
 
+    // A retried creation neither creates a second key nor shows (or stores) the secret again.
+    let auth = format!("Bearer {admin}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("idempotency-key", "new-key-1"),
+    ];
+    let body = json!({"name": "ERP", "scopes": ["orders:write"]});
+    let first = send(
+        &app,
+        Method::POST,
+        "/api/v1/api-keys",
+        &headers,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let secret = first.body["key"].as_str().unwrap().to_owned();
+    let retry = send(&app, Method::POST, "/api/v1/api-keys", &headers, Some(body)).await;
+    assert_eq!(retry.status, StatusCode::CONFLICT);
+    assert_eq!(retry.problem_type(), "idempotency-secret-not-replayed");
+    assert!(!String::from_utf8_lossy(&retry.raw).contains(&secret));
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM api_keys"), 2);
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT COUNT(*) AS n FROM idempotency_keys WHERE response_body LIKE '%{secret}%'"
+            )
+        ),
+        0
+    );
+
     let bad = app
         .post(
             "/api/v1/api-keys",

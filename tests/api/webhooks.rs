@@ -18,6 +18,7 @@ backend_tests!(
     events_are_delivered_signed_and_once,
     failed_deliveries_back_off_give_up_and_can_be_resent,
     a_refused_change_emits_no_event,
+    paused_endpoints_get_nothing,
     only_admins_manage_webhooks,
 );
 
@@ -281,6 +282,49 @@ async fn failed_deliveries_back_off_give_up_and_can_be_resent(app: TestApp) {
             .iter()
             .all(|r| r.header("aftercare-delivery") == Some(id.to_string().as_str()))
     );
+}
+
+async fn paused_endpoints_get_nothing(app: TestApp) {
+    let receiver = Receiver::start();
+    receiver.answer_with(500);
+    let (_, admin) = app.admin().await;
+    let hook = register(&app, &admin, &receiver.url, &["ticket.created"]).await;
+    new_ticket(&app, &admin).await;
+    let settings = settings(5);
+    assert_eq!(round(&app, &settings).failed_attempts, 1);
+    let pause = app
+        .patch(
+            &format!("/api/v1/webhooks/{hook}"),
+            &admin,
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!(pause.status, StatusCode::OK);
+    // Neither the pending retry nor a new event goes out while it is paused.
+    app.sql("UPDATE webhook_deliveries SET next_attempt_at = '2000-01-01 00:00:00'");
+    let customer = app
+        .customer(&admin, json!({"name": "B", "contacts": [{"kind": "phone", "value": "13900000001"}], "source": "online"}))
+        .await;
+    app.post(
+        "/api/v1/tickets",
+        &admin,
+        json!({"kind": "negative_review", "customer_id": customer, "title": "t",
+               "details": {"platform": "jd", "rating": 1}}),
+    )
+    .await;
+    let quiet = round(&app, &settings);
+    assert_eq!((quiet.delivered, quiet.failed_attempts), (0, 0));
+    assert_eq!(receiver.received().len(), 1);
+    // Resumed: the pending retry goes out (the event from the pause was not subscribed to).
+    receiver.answer_with(200);
+    app.patch(
+        &format!("/api/v1/webhooks/{hook}"),
+        &admin,
+        json!({"active": true}),
+    )
+    .await;
+    assert_eq!(round(&app, &settings).delivered, 1);
+    assert_eq!(receiver.received().len(), 2);
 }
 
 async fn a_refused_change_emits_no_event(app: TestApp) {
