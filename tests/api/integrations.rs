@@ -187,12 +187,11 @@ async fn only_admins_manage_api_keys(app: TestApp) {
     assert_eq!(app.get("/api/v1/api-keys", &lead).await.status, 403);
     // A key cannot mint keys, whatever its scopes.
     let (_, key) = api_key(&app, &admin, &["customers:write", "stats:read"]).await;
-    let res = send(
+    let res = post_with_key(
         &app,
-        Method::POST,
+        &key,
         "/api/v1/api-keys",
-        &with_key(&key),
-        Some(json!({"name": "x", "scopes": ["stats:read"]})),
+        json!({"name": "x", "scopes": ["stats:read"]}),
     )
     .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
@@ -230,12 +229,11 @@ async fn keys_work_within_their_scopes_only(app: TestApp) {
     assert!(view.body["standing"]["tier"].is_string());
 
     // Outside its scopes: 403 naming the missing scope.
-    let write = send(
+    let write = post_with_key(
         &app,
-        Method::POST,
+        &reader,
         "/api/v1/customers",
-        &with_key(&reader),
-        Some(customer_body("王伟", "13900139000")),
+        customer_body("王伟", "13900139000"),
     )
     .await;
     assert_eq!(write.status, StatusCode::FORBIDDEN);
@@ -257,15 +255,8 @@ async fn keys_work_within_their_scopes_only(app: TestApp) {
 
     // tickets:write opens tickets, but working them is people's work.
     let (_, opener) = api_key(&app, &admin, &["tickets:write", "tickets:read"]).await;
-    let ticket = send(
-        &app,
-        Method::POST,
-        "/api/v1/tickets",
-        &with_key(&opener),
-        Some(json!({"kind": "repair", "customer_id": customer, "title": "Kettle leaks",
-                    "details": {"fault": "leaks at the base", "items": [{"product_name": "Kettle", "quantity": 1}], "under_warranty": true}})),
-    )
-    .await;
+    let ticket = post_with_key(&app, &opener, "/api/v1/tickets", json!({"kind": "repair", "customer_id": customer, "title": "Kettle leaks",
+                    "details": {"fault": "leaks at the base", "items": [{"product_name": "Kettle", "quantity": 1}], "under_warranty": true}})).await;
     assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
     let id = ticket.body["id"].as_i64().unwrap();
     let events = send(
@@ -290,15 +281,8 @@ async fn keys_work_within_their_scopes_only(app: TestApp) {
     )
     .await;
     assert_eq!(contact.status, StatusCode::FORBIDDEN);
-    let assigned = send(
-        &app,
-        Method::POST,
-        "/api/v1/tickets",
-        &with_key(&opener),
-        Some(json!({"kind": "repair", "customer_id": customer, "title": "Kettle leaks again", "assignee_id": 1,
-                    "details": {"fault": "leaks at the base", "items": [{"product_name": "Kettle", "quantity": 1}], "under_warranty": true}})),
-    )
-    .await;
+    let assigned = post_with_key(&app, &opener, "/api/v1/tickets", json!({"kind": "repair", "customer_id": customer, "title": "Kettle leaks again", "assignee_id": 1,
+                    "details": {"fault": "leaks at the base", "items": [{"product_name": "Kettle", "quantity": 1}], "under_warranty": true}})).await;
     assert_eq!(assigned.status, StatusCode::FORBIDDEN);
 
     // Unknown or malformed keys are 401.
@@ -395,12 +379,11 @@ async fn customer_batches_report_each_item_and_atomic_ones_roll_back(app: TestAp
             customer_body("C", "13900000003"),
         ]})
     };
-    let atomic = send(
+    let atomic = post_with_key(
         &app,
-        Method::POST,
+        &key,
         "/api/v1/feeds/customers/batch",
-        &with_key(&key),
-        Some(batch(true, "13900000001")),
+        batch(true, "13900000001"),
     )
     .await;
     assert_eq!(atomic.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -413,12 +396,11 @@ async fn customer_batches_report_each_item_and_atomic_ones_roll_back(app: TestAp
         "an atomic batch with a bad item writes nothing"
     );
 
-    let partial = send(
+    let partial = post_with_key(
         &app,
-        Method::POST,
+        &key,
         "/api/v1/feeds/customers/batch",
-        &with_key(&key),
-        Some(batch(false, "13900000001")),
+        batch(false, "13900000001"),
     )
     .await;
     assert_eq!(partial.status, StatusCode::OK, "{:?}", partial.body);
@@ -433,12 +415,11 @@ async fn customer_batches_report_each_item_and_atomic_ones_roll_back(app: TestAp
     assert!(report["results"][0]["id"].is_i64());
 
     // Re-sending changes nothing.
-    let again = send(
+    let again = post_with_key(
         &app,
-        Method::POST,
+        &key,
         "/api/v1/feeds/customers/batch",
-        &with_key(&key),
-        Some(batch(false, "13900000001")),
+        batch(false, "13900000001"),
     )
     .await;
     assert_eq!(again.body["unchanged"], 2);
@@ -448,22 +429,20 @@ async fn customer_batches_report_each_item_and_atomic_ones_roll_back(app: TestAp
     let too_many: Vec<Value> = (0..1001)
         .map(|i| customer_body("X", &format!("137{i:08}")))
         .collect();
-    let res = send(
+    let res = post_with_key(
         &app,
-        Method::POST,
+        &key,
         "/api/v1/feeds/customers/batch",
-        &with_key(&key),
-        Some(json!({"items": too_many})),
+        json!({"items": too_many}),
     )
     .await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(res.error_fields(), ["items"]);
-    let empty = send(
+    let empty = post_with_key(
         &app,
-        Method::POST,
+        &key,
         "/api/v1/feeds/customers/batch",
-        &with_key(&key),
-        Some(json!({"items": []})),
+        json!({"items": []}),
     )
     .await;
     assert_eq!(empty.error_fields(), ["items"]);
@@ -471,12 +450,11 @@ async fn customer_batches_report_each_item_and_atomic_ones_roll_back(app: TestAp
     let full: Vec<Value> = (0..1000)
         .map(|i| customer_body("Bulk", &format!("136{i:08}")))
         .collect();
-    let res = send(
+    let res = post_with_key(
         &app,
-        Method::POST,
+        &key,
         "/api/v1/feeds/customers/batch",
-        &with_key(&key),
-        Some(json!({"items": full})),
+        json!({"items": full}),
     )
     .await;
     assert_eq!(res.status, StatusCode::OK);
@@ -514,22 +492,20 @@ async fn order_feed_upserts_by_channel_and_number(app: TestApp) {
 
     // A customers:write key cannot record orders.
     let (_, customers_only) = api_key(&app, &admin, &["customers:write"]).await;
-    let res = send(
+    let res = post_with_key(
         &app,
-        Method::POST,
+        &customers_only,
         "/api/v1/feeds/orders",
-        &with_key(&customers_only),
-        Some(order("paid", "13800138000")),
+        order("paid", "13800138000"),
     )
     .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 
-    let batch = send(
+    let batch = post_with_key(
         &app,
-        Method::POST,
+        &key,
         "/api/v1/feeds/orders/batch",
-        &with_key(&key),
-        Some(json!({"items": [order("paid", "13800138000"), order("paid", "13700000000")]})),
+        json!({"items": [order("paid", "13800138000"), order("paid", "13700000000")]}),
     )
     .await;
     assert_eq!(batch.status, StatusCode::OK, "{:?}", batch.body);
@@ -577,14 +553,7 @@ async fn review_feed_opens_one_ticket_per_review(app: TestApp) {
     assert_eq!(stranger.error_fields(), ["customer_contacts"]);
 
     let (_, reader) = api_key(&app, &admin, &["tickets:read"]).await;
-    let res = send(
-        &app,
-        Method::POST,
-        "/api/v1/feeds/reviews",
-        &with_key(&reader),
-        Some(review(2)),
-    )
-    .await;
+    let res = post_with_key(&app, &reader, "/api/v1/feeds/reviews", review(2)).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 }
 
