@@ -16,7 +16,7 @@ use validator::{Validate, ValidationError};
 use crate::app::AppState;
 use crate::auth::{Principal, roles::Permission};
 use crate::customers::orders::{self, Channel, CreateOrderRequest, OrderView};
-use crate::customers::upsert::{UpsertOutcome, upsert_customer, upsert_order};
+use crate::customers::upsert::{UpsertOutcome, owner_by_handles, upsert_customer, upsert_order};
 use crate::customers::{
     ContactHandle, CreateCustomerRequest, CustomerView, Source, queries as customer_queries,
 };
@@ -423,21 +423,8 @@ pub async fn upsert_orders(
 /// The reviewer's customer id: by handle, or a new customer when a name is given.
 fn reviewer(conn: &mut DbConnection, shop_id: i64, item: &ReviewFeedItem) -> Result<i64, ApiError> {
     let handles = customer_queries::normalized_handles(&item.customer_contacts)?;
-    let mut owners = std::collections::BTreeSet::new();
-    for (kind, value) in &handles {
-        if let Some(owner) = customer_queries::owner_of(conn, shop_id, *kind, value)? {
-            owners.insert(owner);
-        }
-    }
-    match owners.len() {
-        0 => {}
-        1 => return Ok(owners.into_iter().next().unwrap_or_default()),
-        _ => {
-            return Err(ApiError::conflict(
-                "duplicate-contact",
-                "the reviewer's handles belong to different customers",
-            ));
-        }
+    if let Some(owner) = owner_by_handles(conn, shop_id, &handles)? {
+        return Ok(owner);
     }
     let Some(name) = &item.customer_name else {
         return Err(ApiError::field(

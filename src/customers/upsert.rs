@@ -27,6 +27,32 @@ pub enum UpsertOutcome {
 /// Normalised contact handles naming a customer.
 pub type Handles = Vec<(ContactKind, String)>;
 
+/// The one customer `handles` point to: `None` when none does, 409 `duplicate-contact`
+/// when they point to several.
+pub fn owner_by_handles(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    handles: &[(ContactKind, String)],
+) -> Result<Option<i64>, ApiError> {
+    let mut owners = BTreeSet::new();
+    for (kind, value) in handles {
+        if let Some(owner) = queries::owner_of(conn, shop_id, *kind, value)? {
+            owners.insert(owner);
+        }
+    }
+    if owners.len() > 1 {
+        let ids: Vec<String> = owners.iter().map(i64::to_string).collect();
+        return Err(ApiError::conflict(
+            "duplicate-contact",
+            format!(
+                "the handles belong to different customers ({})",
+                ids.join(", ")
+            ),
+        ));
+    }
+    Ok(owners.into_iter().next())
+}
+
 /// Creates the customer, or merges the row into the one its handles point to: fields
 /// given in the row replace those on file, handles and tags are added, nothing is removed.
 pub fn upsert_customer(
@@ -35,28 +61,9 @@ pub fn upsert_customer(
     request: &CreateCustomerRequest,
 ) -> Result<(UpsertOutcome, i64), ApiError> {
     let handles = queries::normalized_handles(&request.contacts)?;
-    let mut owners = BTreeSet::new();
-    for (kind, value) in &handles {
-        if let Some(owner) = queries::owner_of(conn, shop_id, *kind, value)? {
-            owners.insert(owner);
-        }
-    }
-    let owner = match owners.len() {
-        0 => {
-            let customer = queries::create(conn, shop_id, request)?;
-            return Ok((UpsertOutcome::Created, customer.id));
-        }
-        1 => owners.into_iter().next().unwrap_or_default(),
-        _ => {
-            let ids: Vec<String> = owners.iter().map(i64::to_string).collect();
-            return Err(ApiError::conflict(
-                "duplicate-contact",
-                format!(
-                    "the handles belong to different customers ({})",
-                    ids.join(", ")
-                ),
-            ));
-        }
+    let Some(owner) = owner_by_handles(conn, shop_id, &handles)? else {
+        let customer = queries::create(conn, shop_id, request)?;
+        return Ok((UpsertOutcome::Created, customer.id));
     };
     let customer = queries::get(conn, shop_id, owner)?;
     let mut all_handles = queries::contacts_of(conn, &[owner])?

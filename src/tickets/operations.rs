@@ -163,17 +163,10 @@ pub fn create(
     }
     let details = TicketDetails::parse(request.kind, request.details.clone())?;
     let review_key = details.review_key();
-    if let Some((platform, review_id)) = &review_key {
-        let existing: Option<i64> = tickets::table
-            .filter(tickets::shop_id.eq(shop_id))
-            .filter(tickets::review_platform.eq(platform))
-            .filter(tickets::review_external_id.eq(review_id))
-            .select(tickets::id)
-            .first(conn)
-            .optional()?;
-        if let Some(existing) = existing {
-            return Err(duplicate_review(existing, platform, review_id));
-        }
+    if let Some((platform, review_id)) = &review_key
+        && let Some(existing) = queries::review_ticket(conn, shop_id, platform, review_id)?
+    {
+        return Err(duplicate_review(existing.id, platform, review_id));
     }
     let (assignee, automatic) = match request.assignee_id {
         Some(id) => {
@@ -254,6 +247,11 @@ pub fn create(
     Ok(ticket)
 }
 
+/// A ticket's stored `details` as JSON, for comparing and for the timeline.
+fn stored_details(json: &str) -> Value {
+    serde_json::from_str(json).unwrap_or(Value::Null)
+}
+
 pub fn edit(
     conn: &mut DbConnection,
     ctx: &Context<'_>,
@@ -302,21 +300,18 @@ pub fn edit(
         after.details = details.to_json();
         let key = details.review_key();
         if let Some((platform, review_id)) = &key {
-            let existing: Option<i64> = tickets::table
-                .filter(tickets::shop_id.eq(ticket.shop_id))
-                .filter(tickets::review_platform.eq(platform))
-                .filter(tickets::review_external_id.eq(review_id))
-                .filter(tickets::id.ne(ticket.id))
-                .select(tickets::id)
-                .first(conn)
-                .optional()?;
-            if let Some(existing) = existing {
-                return Err(duplicate_review(existing, platform, review_id));
+            let other = queries::review_ticket(conn, ticket.shop_id, platform, review_id)?
+                .filter(|other| other.id != ticket.id);
+            if let Some(other) = other {
+                return Err(duplicate_review(other.id, platform, review_id));
             }
         }
         (after.review_platform, after.review_external_id) = key.unzip();
-        let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-        note("details", parse(&ticket.details), parse(&after.details));
+        note(
+            "details",
+            stored_details(&ticket.details),
+            stored_details(&after.details),
+        );
     }
     if after_values.is_empty() {
         return Ok(ticket);
@@ -610,13 +605,7 @@ pub fn upsert_review(
     let Some((platform, review_id)) = details.review_key() else {
         return Err(ApiError::field("review_id", "is required"));
     };
-    let existing: Option<Ticket> = tickets::table
-        .filter(tickets::shop_id.eq(ctx.caller.shop_id()))
-        .filter(tickets::review_platform.eq(&platform))
-        .filter(tickets::review_external_id.eq(&review_id))
-        .select(Ticket::as_select())
-        .first(conn)
-        .optional()?;
+    let existing = queries::review_ticket(conn, ctx.caller.shop_id(), &platform, &review_id)?;
     let Some(ticket) = existing else {
         let request = CreateTicketRequest {
             kind: super::TicketKind::NegativeReview,
@@ -633,8 +622,10 @@ pub fn upsert_review(
             UpsertOutcome::Created,
         ));
     };
-    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-    let (before, after_details) = (parse(&ticket.details), parse(&details.to_json()));
+    let (before, after_details) = (
+        stored_details(&ticket.details),
+        stored_details(&details.to_json()),
+    );
     if before == after_details {
         return Ok((ticket, UpsertOutcome::Unchanged));
     }

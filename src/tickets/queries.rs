@@ -70,6 +70,23 @@ pub fn store(conn: &mut DbConnection, after: &Ticket) -> Result<Ticket, ApiError
         .get_result(conn)?)
 }
 
+/// The ticket a review (platform, review id) already opened, if any: the pair is unique
+/// per shop (`tickets_review_key`).
+pub fn review_ticket(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    platform: &str,
+    review_id: &str,
+) -> Result<Option<Ticket>, ApiError> {
+    Ok(tickets::table
+        .filter(tickets::shop_id.eq(shop_id))
+        .filter(tickets::review_platform.eq(platform))
+        .filter(tickets::review_external_id.eq(review_id))
+        .select(Ticket::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// Appends one entry to the ticket's timeline, and puts the webhook events it stands for
 /// in the outbox (same transaction: an event is sent exactly when its change committed).
 pub fn record_event(
