@@ -14,7 +14,7 @@ use crate::customers::{CustomerSort, birthday_windows};
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::stats::{self, GroupBy};
-use crate::tickets::queries::{self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort};
+use crate::tickets::store::{self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort};
 use crate::tiers::{self, engine::TierSettings};
 
 pub struct BenchOptions {
@@ -455,7 +455,7 @@ pub fn run(db: &Db, options: &BenchOptions) -> Result<String, ApiError> {
     let queues: Vec<(&str, TicketFilter, TicketSort)> = vec![
         (
             "tickets: open, by due",
-            tickets(&|f| f.states = crate::tickets::workflow::State::OPEN.to_vec()),
+            tickets(&|f| f.states = crate::tickets::State::OPEN.to_vec()),
             TicketSort::Due,
         ),
         (

@@ -9,7 +9,7 @@ use std::ops::Deref;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use futures_util::{StreamExt, future::LocalBoxFuture};
 use serde::de::DeserializeOwned;
-use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::{ApiError, FieldError};
 
@@ -292,6 +292,22 @@ pub fn utc_offset(raw: Option<&str>, field: &str) -> Result<chrono::FixedOffset,
         return Err(invalid());
     }
     chrono::FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or_else(invalid)
+}
+
+/// A validation error with a code and the sentence a client sees.
+pub fn message(code: &'static str, text: &str) -> ValidationError {
+    let mut error = ValidationError::new(code);
+    error.message = Some(text.to_owned().into());
+    error
+}
+
+/// For `#[serde(default, deserialize_with = "present")]` on `Option<Option<T>>` fields of
+/// PATCH bodies: distinguishes an absent field (`None`: leave as is) from `null`
+/// (`Some(None)`: clear it).
+pub fn present<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 pub fn validate<T: Validate>(value: &T) -> Result<(), ApiError> {

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
-use crate::app::AppState;
 use crate::auth::{Principal, roles::Permission};
 use crate::customers::orders::{self, Channel, CreateOrderRequest, OrderView};
 use crate::customers::upsert::{UpsertOutcome, owner_by_handles, upsert_customer, upsert_order};
@@ -23,6 +22,7 @@ use crate::customers::{
 use crate::db::DbConnection;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::extract::{Body, validate};
+use crate::state::AppState;
 use crate::tickets::operations::{self, Context, ReviewReport};
 use crate::tickets::{NegativeReviewDetails, ReviewPlatform, TicketView};
 

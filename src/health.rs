@@ -5,9 +5,9 @@ use diesel::r2d2::R2D2Connection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::db::Backend;
 use crate::error::{ApiError, Problem};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthStatus {

@@ -28,12 +28,12 @@ use diesel::prelude::*;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::auth;
 use crate::db::DbConnection;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{content_length, read_body};
 use crate::schema::idempotency_keys;
+use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";

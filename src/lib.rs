@@ -2,7 +2,6 @@
 //!
 //! One module per domain concept, each with its routes, queries and types together.
 
-pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod config;
@@ -12,11 +11,14 @@ pub mod error;
 pub mod extract;
 pub mod feeds;
 pub mod health;
+pub mod housekeeping;
 pub mod idempotency;
 pub mod openapi;
 pub mod pagination;
 pub mod reminders;
+pub mod router;
 pub mod schema;
+pub mod state;
 pub mod stats;
 pub mod tickets;
 pub mod tiers;

@@ -7,10 +7,11 @@ use actix_web::{HttpServer, web};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use aftercare::app::{AppState, build_app};
 use aftercare::auth::{password, roles::Role, token};
 use aftercare::config::{LogFormat, Settings};
 use aftercare::db::Db;
+use aftercare::router::build_app;
+use aftercare::state::AppState;
 use aftercare::users::{self, CreateUserRequest};
 use aftercare::webhooks::{self, worker::WorkerSettings};
 
@@ -157,6 +158,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
             .map_err(|e| format!("cannot start the webhook worker: {e}"))?;
         tracing::info!("webhook worker started");
     }
+    aftercare::housekeeping::spawn(db.clone())
+        .map_err(|e| format!("cannot start the housekeeping thread: {e}"))?;
     let state = web::Data::new(AppState {
         db,
         tokens,

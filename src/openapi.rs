@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::customers::{self, csv_io, orders, tags};
-use crate::tickets::{self, queries as ticket_queries, routes as ticket_routes};
+use crate::tickets::{self, routes as ticket_routes, store as ticket_queries};
 use crate::{auth, error, feeds, health, pagination, reminders, stats, tiers, users, webhooks};
 
 #[derive(OpenApi)]

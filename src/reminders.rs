@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::app::AppState;
 use crate::auth::{Caller, roles::Permission};
 use crate::customers::Customer;
 use crate::customers::queries::{self as customer_queries, CustomerFilter};
@@ -15,8 +14,9 @@ use crate::customers::{CustomerSort, birthday_windows};
 use crate::db::DbConnection;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Query, utc_offset};
+use crate::state::AppState;
 use crate::tickets::TicketView;
-use crate::tickets::queries::{self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort};
+use crate::tickets::store::{self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort};
 use crate::tiers::engine::{Stage, Tier};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

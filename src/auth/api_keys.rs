@@ -15,12 +15,12 @@ use validator::{Validate, ValidationError};
 
 use super::roles::{Permission, Scope};
 use super::{Caller, KeyCaller};
-use crate::app::AppState;
 use crate::db::DbConnection;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
 use crate::schema::api_keys;
+use crate::state::AppState;
 
 const KEY_MARK: &str = "ak_";
 const PREFIX_LEN: usize = 10;

@@ -12,8 +12,8 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, http::heade
 use chrono::Utc;
 use futures_util::future::LocalBoxFuture;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::users::queries as user_queries;
 use roles::{Permission, Role, Scope, allows, scope_for};
 

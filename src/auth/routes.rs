@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::{Caller, password, throttle};
-use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::extract::Body;
+use crate::state::AppState;
 use crate::users::{self, User, UserView, normalize_email, queries as user_queries};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

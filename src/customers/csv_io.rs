@@ -21,11 +21,11 @@ use super::orders::{Channel, CreateOrderRequest, OrderItemInput, OrderStatus};
 use super::queries::{self, CustomerCursor, CustomerFilter};
 use super::upsert::{Handles, UpsertOutcome, upsert_customer, upsert_order};
 use super::{ContactHandle, CreateCustomerRequest, ListCustomersQuery, Source};
-use crate::app::AppState;
 use crate::auth::{Caller, roles::Permission};
 use crate::db::DbConnection;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{Query, content_length, flatten_validation_errors, read_body, utc_offset};
+use crate::state::AppState;
 use crate::tiers::engine::TierSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

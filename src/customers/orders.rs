@@ -11,13 +11,13 @@ use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
 use super::queries as customer_queries;
-use crate::app::AppState;
 use crate::auth::{Principal, roles::Permission};
 use crate::db::DbConnection;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
 use crate::schema::{customers, order_items, orders};
+use crate::state::AppState;
 use crate::tiers::engine::TierSettings;
 
 /// Where the order was placed.

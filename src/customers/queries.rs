@@ -290,7 +290,7 @@ pub fn views(conn: &mut DbConnection, list: Vec<Customer>) -> Result<Vec<Custome
     let ids: Vec<i64> = list.iter().map(|c| c.id).collect();
     let mut contacts = contacts_of(conn, &ids)?;
     let mut tags = tags::of_customers(conn, &ids)?;
-    let mut tickets = crate::tickets::queries::summaries(conn, &ids)?;
+    let mut tickets = crate::tickets::store::summaries(conn, &ids)?;
     list.into_iter()
         .map(|c| {
             let source = Source::parse(&c.source).ok_or_else(|| {

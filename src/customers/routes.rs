@@ -5,11 +5,11 @@ use chrono::Utc;
 
 use super::queries::{self, CustomerCursor, CustomerFilter};
 use super::{CreateCustomerRequest, CustomerView, ListCustomersQuery, UpdateCustomerRequest};
-use crate::app::AppState;
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

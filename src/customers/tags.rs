@@ -11,12 +11,12 @@ use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
 use super::queries as customer_queries;
-use crate::app::AppState;
 use crate::auth::{Caller, roles::Permission};
 use crate::db::DbConnection;
 use crate::error::{ApiError, Problem};
 use crate::extract::Body;
 use crate::schema::{customer_tags, customers, tags};
+use crate::state::AppState;
 
 pub const MAX_TAG_CHARS: usize = 50;
 

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::app::AppState;
 use crate::auth::{Principal, roles::Permission};
 use crate::db::{Backend, DbConnection, raw_sql};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Query, utc_offset};
+use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -2,21 +2,20 @@
 //! worked from the first call through follow-up to resolution.
 
 pub mod operations;
-pub mod queries;
 pub mod routes;
+pub mod store;
+pub mod view;
 pub mod workflow;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
-use crate::customers::message;
 use crate::error::ApiError;
-use crate::extract::parse_value;
-use workflow::{Action, State};
+use crate::extract::{message, parse_value, present};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
@@ -57,6 +56,74 @@ impl TicketKind {
             TicketKind::Return | TicketKind::Repair => Priority::Normal,
         }
     }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Opened; nobody has tried to reach the buyer yet.
+    New,
+    /// The first contact attempt has been made.
+    FirstCall,
+    /// Further attempts until it is settled.
+    FollowUp,
+    Resolved,
+    /// Ended without resolution (unreachable, refused, duplicate, invalid).
+    Closed,
+}
+
+impl State {
+    pub const ALL: [State; 5] = [
+        State::New,
+        State::FirstCall,
+        State::FollowUp,
+        State::Resolved,
+        State::Closed,
+    ];
+    pub const OPEN: [State; 3] = [State::New, State::FirstCall, State::FollowUp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::FirstCall => "first_call",
+            State::FollowUp => "follow_up",
+            State::Resolved => "resolved",
+            State::Closed => "closed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    pub fn is_open(self) -> bool {
+        State::OPEN.contains(&self)
+    }
+}
+
+/// What moves a ticket between states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Log a contact attempt (`POST .../contacts`).
+    LogContact,
+    /// Settle it with an outcome (`POST .../resolve`).
+    Resolve,
+    /// End it without resolution (`POST .../close`).
+    Close,
+    /// Take a resolved or closed ticket up again (`POST .../reopen`, leads).
+    Reopen,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [
+        Action::LogContact,
+        Action::Resolve,
+        Action::Close,
+        Action::Reopen,
+    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
@@ -442,55 +509,6 @@ impl Ticket {
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.version)
     }
-
-    pub fn view(&self, now: NaiveDateTime) -> Result<TicketView, ApiError> {
-        let state = self.state()?;
-        Ok(TicketView {
-            id: self.id,
-            kind: self.kind()?,
-            customer_id: self.customer_id,
-            order_id: self.order_id,
-            title: self.title.clone(),
-            description: self.description.clone(),
-            details: serde_json::from_str(&self.details).unwrap_or(Value::Null),
-            state,
-            allowed_actions: workflow::allowed_from(state)
-                .into_iter()
-                .map(|(a, _)| a)
-                .collect(),
-            priority: Priority::from_rank(self.priority).ok_or_else(|| self.corrupt("priority"))?,
-            assignee_id: self.assignee_id,
-            first_call_due_at: self.first_call_due_at.and_utc(),
-            first_contact_at: self.first_contact_at.map(|t| t.and_utc()),
-            last_contact_at: self.last_contact_at.map(|t| t.and_utc()),
-            next_follow_up_at: self.next_follow_up_at.map(|t| t.and_utc()),
-            due_at: self.due_at.map(|t| t.and_utc()),
-            overdue: self.due_at.is_some_and(|due| due < now),
-            outcome: self
-                .outcome
-                .as_deref()
-                .map(|o| Outcome::parse(o).ok_or_else(|| self.corrupt("outcome")))
-                .transpose()?,
-            refund_cents: self.refund_cents,
-            resolution_note: self.resolution_note.clone(),
-            close_reason: self
-                .close_reason
-                .as_deref()
-                .map(|r| CloseReason::parse(r).ok_or_else(|| self.corrupt("close reason")))
-                .transpose()?,
-            resolved_at: self.resolved_at.map(|t| t.and_utc()),
-            closed_at: self.closed_at.map(|t| t.and_utc()),
-            satisfaction: self.satisfaction_score.map(|score| Satisfaction {
-                score,
-                comment: self.satisfaction_comment.clone(),
-                recorded_at: self.satisfaction_at.map(|t| t.and_utc()),
-            }),
-            version: self.version,
-            created_by: self.created_by,
-            created_at: self.created_at.and_utc(),
-            updated_at: self.updated_at.and_utc(),
-        })
-    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -547,13 +565,6 @@ fn check_title(title: &str) -> Result<(), ValidationError> {
         return Err(message("title", "must be 1 to 200 characters"));
     }
     Ok(())
-}
-
-/// Distinguishes an absent field (`None`) from `null` (`Some(None)`).
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]

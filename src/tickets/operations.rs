@@ -5,8 +5,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::{Map, Value, json};
 
-use super::queries::{self, record_event};
-use super::workflow::{self, Action, DeadlinePolicy, State};
+use super::store::{self, record_event};
+use super::workflow::{self, DeadlinePolicy};
+use super::{Action, State};
 use super::{
     AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, Priority, ReopenRequest,
     ResolveRequest, SatisfactionRequest, Ticket, TicketDetails, UpdateTicketRequest, check_outcome,
@@ -164,7 +165,7 @@ pub fn create(
     let details = TicketDetails::parse(request.kind, request.details.clone())?;
     let review_key = details.review_key();
     if let Some((platform, review_id)) = &review_key
-        && let Some(existing) = queries::review_ticket(conn, shop_id, platform, review_id)?
+        && let Some(existing) = store::review_ticket(conn, shop_id, platform, review_id)?
     {
         return Err(duplicate_review(existing.id, platform, review_id));
     }
@@ -176,11 +177,11 @@ pub fn create(
                     "agents may only assign tickets to themselves".into(),
                 ));
             }
-            queries::check_assignable(conn, shop_id, id)?;
+            store::check_assignable(conn, shop_id, id)?;
             (Some(id), false)
         }
         None if auto_assign == AutoAssign::LeastLoaded => {
-            (queries::least_loaded_agent(conn, shop_id)?, true)
+            (store::least_loaded_agent(conn, shop_id)?, true)
         }
         None => (None, false),
     };
@@ -300,7 +301,7 @@ pub fn edit(
         after.details = details.to_json();
         let key = details.review_key();
         if let Some((platform, review_id)) = &key {
-            let other = queries::review_ticket(conn, ticket.shop_id, platform, review_id)?
+            let other = store::review_ticket(conn, ticket.shop_id, platform, review_id)?
                 .filter(|other| other.id != ticket.id);
             if let Some(other) = other {
                 return Err(duplicate_review(other.id, platform, review_id));
@@ -316,7 +317,7 @@ pub fn edit(
     if after_values.is_empty() {
         return Ok(ticket);
     }
-    let stored = queries::store(conn, &after)?;
+    let stored = store::save(conn, &after)?;
     record_event(
         conn,
         &stored,
@@ -367,7 +368,7 @@ pub fn log_contact(
     after.first_contact_at = ticket.first_contact_at.or(Some(ctx.now));
     after.last_contact_at = Some(ctx.now);
     after.next_follow_up_at = Some(next);
-    let stored = queries::store(conn, &with_due(after)?)?;
+    let stored = store::save(conn, &with_due(after)?)?;
     record_event(
         conn,
         &stored,
@@ -389,7 +390,7 @@ fn settle(
     (from, to): (State, State),
     data: Value,
 ) -> Result<Ticket, ApiError> {
-    let stored = queries::store(conn, &with_due(after)?)?;
+    let stored = store::save(conn, &with_due(after)?)?;
     record_event(
         conn,
         &stored,
@@ -503,11 +504,11 @@ pub fn assign(
         return Ok(ticket);
     }
     if let Some(id) = request.assignee_id {
-        queries::check_assignable(conn, ticket.shop_id, id)?;
+        store::check_assignable(conn, ticket.shop_id, id)?;
     }
     let mut after = ticket.clone();
     after.assignee_id = request.assignee_id;
-    let stored = queries::store(conn, &after)?;
+    let stored = store::save(conn, &after)?;
     record_event(
         conn,
         &stored,
@@ -563,7 +564,7 @@ pub fn record_satisfaction(
     after.satisfaction_score = Some(request.score);
     after.satisfaction_comment = comment.clone();
     after.satisfaction_at = Some(ctx.now);
-    let stored = queries::store(conn, &after)?;
+    let stored = store::save(conn, &after)?;
     let kind = if already {
         "satisfaction_corrected"
     } else {
@@ -605,7 +606,7 @@ pub fn upsert_review(
     let Some((platform, review_id)) = details.review_key() else {
         return Err(ApiError::field("review_id", "is required"));
     };
-    let existing = queries::review_ticket(conn, ctx.caller.shop_id(), &platform, &review_id)?;
+    let existing = store::review_ticket(conn, ctx.caller.shop_id(), &platform, &review_id)?;
     let Some(ticket) = existing else {
         let request = CreateTicketRequest {
             kind: super::TicketKind::NegativeReview,
@@ -629,9 +630,9 @@ pub fn upsert_review(
     if before == after_details {
         return Ok((ticket, UpsertOutcome::Unchanged));
     }
-    let mut after = queries::lock(conn, ticket.shop_id, ticket.id)?;
+    let mut after = store::lock(conn, ticket.shop_id, ticket.id)?;
     after.details = details.to_json();
-    let stored = queries::store(conn, &after)?;
+    let stored = store::save(conn, &after)?;
     record_event(
         conn,
         &stored,

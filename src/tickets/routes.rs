@@ -9,19 +9,19 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use super::State;
 use super::operations::{self, Context, check_version};
-use super::queries::{self, AssigneeFilter, EventView, TicketCursor, TicketFilter, TicketSort};
-use super::workflow::State;
+use super::store::{self, AssigneeFilter, EventView, TicketCursor, TicketFilter, TicketSort};
 use super::{
     AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, Priority, ReopenRequest,
     ResolveRequest, SatisfactionRequest, Ticket, TicketKind, TicketView, UpdateTicketRequest,
 };
-use crate::app::AppState;
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::db::DbConnection;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Query, utc_offset};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -91,7 +91,7 @@ where
     let ticket = state
         .db
         .write(move |conn| {
-            let ticket = queries::lock(conn, caller.shop_id, id)?;
+            let ticket = store::lock(conn, caller.shop_id, id)?;
             check_version(&ticket, &expected)?;
             let ctx = Context {
                 caller: &Principal::Staff(caller),
@@ -219,9 +219,9 @@ pub async fn list_tickets(
     let page = state
         .db
         .read(move |conn| {
-            let rows = queries::list(conn, &filter, sort, cursor, limit + 1)?;
+            let rows = store::list(conn, &filter, sort, cursor, limit + 1)?;
             let total = with_total
-                .then(|| queries::count(conn, &filter))
+                .then(|| store::count(conn, &filter))
                 .transpose()?;
             finish_page(
                 rows,
@@ -292,7 +292,7 @@ pub async fn get_ticket(
     let id = id.into_inner();
     let ticket = state
         .db
-        .read(move |conn| queries::get(conn, caller.shop_id(), id))
+        .read(move |conn| store::get(conn, caller.shop_id(), id))
         .await?;
     with_etag(&ticket, actix_web::http::StatusCode::OK)
 }
@@ -528,8 +528,8 @@ pub async fn ticket_events(
     let events = state
         .db
         .read(move |conn| {
-            let ticket = queries::get(conn, caller.shop_id(), id)?;
-            queries::events(conn, ticket.id)
+            let ticket = store::get(conn, caller.shop_id(), id)?;
+            store::events(conn, ticket.id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(events))
@@ -578,7 +578,7 @@ pub async fn my_queue(
     let tickets = state
         .db
         .read(move |conn| {
-            queries::due_for(
+            store::due_for(
                 conn,
                 caller.shop_id,
                 caller.user_id,

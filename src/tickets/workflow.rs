@@ -3,78 +3,9 @@
 //! database; the routes only ask these.
 
 use chrono::{Duration, NaiveDateTime};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
+use super::{Action, State, TicketKind};
 use crate::auth::roles::Role;
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// Opened; nobody has tried to reach the buyer yet.
-    New,
-    /// The first contact attempt has been made.
-    FirstCall,
-    /// Further attempts until it is settled.
-    FollowUp,
-    Resolved,
-    /// Ended without resolution (unreachable, refused, duplicate, invalid).
-    Closed,
-}
-
-impl State {
-    pub const ALL: [State; 5] = [
-        State::New,
-        State::FirstCall,
-        State::FollowUp,
-        State::Resolved,
-        State::Closed,
-    ];
-    pub const OPEN: [State; 3] = [State::New, State::FirstCall, State::FollowUp];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::New => "new",
-            State::FirstCall => "first_call",
-            State::FollowUp => "follow_up",
-            State::Resolved => "resolved",
-            State::Closed => "closed",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<State> {
-        State::ALL.into_iter().find(|s| s.as_str() == value)
-    }
-
-    pub fn is_open(self) -> bool {
-        State::OPEN.contains(&self)
-    }
-}
-
-/// What moves a ticket between states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Log a contact attempt (`POST .../contacts`).
-    LogContact,
-    /// Settle it with an outcome (`POST .../resolve`).
-    Resolve,
-    /// End it without resolution (`POST .../close`).
-    Close,
-    /// Take a resolved or closed ticket up again (`POST .../reopen`, leads).
-    Reopen,
-}
-
-impl Action {
-    pub const ALL: [Action; 4] = [
-        Action::LogContact,
-        Action::Resolve,
-        Action::Close,
-        Action::Reopen,
-    ];
-}
 
 /// The transition table. `None`: the action is not allowed in that state.
 pub fn next_state(state: State, action: Action) -> Option<State> {
@@ -162,14 +93,14 @@ impl DeadlinePolicy {
     /// When the first call is due. Valuable or at-risk customers get half the time.
     pub fn first_call_due(
         &self,
-        kind: super::TicketKind,
+        kind: TicketKind,
         created_at: NaiveDateTime,
         urgent_customer: bool,
     ) -> NaiveDateTime {
         let hours = match kind {
-            super::TicketKind::NegativeReview => self.first_call_hours_negative_review,
-            super::TicketKind::Return => self.first_call_hours_return,
-            super::TicketKind::Repair => self.first_call_hours_repair,
+            TicketKind::NegativeReview => self.first_call_hours_negative_review,
+            TicketKind::Return => self.first_call_hours_return,
+            TicketKind::Repair => self.first_call_hours_repair,
         };
         let minutes = i64::from(hours) * 60;
         let minutes = if urgent_customer {
@@ -208,7 +139,6 @@ pub fn due_at(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tickets::TicketKind;
 
     #[test]
     fn every_allowed_transition() {

@@ -6,12 +6,12 @@ use serde::Deserialize;
 use validator::Validate;
 
 use super::{RecomputeReport, TierChange, TierChangeView, recompute_all};
-use crate::app::AppState;
 use crate::auth::{Caller, roles::Permission};
 use crate::error::{ApiError, Problem};
 use crate::extract::Query;
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
 use crate::schema::tier_changes;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/tiers/recompute").route(web::post().to(recompute)))

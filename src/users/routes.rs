@@ -5,11 +5,11 @@ use actix_web::{HttpResponse, http::header, web};
 use super::{
     CreateUserRequest, ListUsersQuery, ResetPasswordRequest, UpdateUserRequest, UserView, queries,
 };
-use crate::app::AppState;
 use crate::auth::{Caller, password, roles::Permission};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

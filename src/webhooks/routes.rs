@@ -8,13 +8,13 @@ use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
 use super::EventType;
-use crate::app::AppState;
 use crate::auth::{Caller, roles::Permission};
 use crate::db::DbConnection;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
 use crate::schema::{webhook_deliveries, webhook_endpoints, webhook_events};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

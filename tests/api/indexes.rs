@@ -16,10 +16,8 @@ use std::sync::{Arc, Mutex};
 use aftercare::customers::CustomerSort;
 use aftercare::customers::queries::{self as customer_queries, CustomerFilter};
 use aftercare::db::{Backend, DbConnection};
-use aftercare::tickets::queries::{
-    self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort,
-};
-use aftercare::tickets::workflow::State;
+use aftercare::tickets::State;
+use aftercare::tickets::store::{self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort};
 use aftercare::tiers::engine::{Stage, Tier};
 use chrono::{Duration, Utc};
 use diesel::connection::{Connection, InstrumentationEvent, SimpleConnection};

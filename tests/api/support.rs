@@ -16,10 +16,11 @@ use actix_web::{
     test, web,
 };
 use aftercare::{
-    app::{AppState, build_app},
     auth::{roles::Role, token::TokenKeys},
     config::Settings,
     db::Db,
+    router::build_app,
+    state::AppState,
     users::{self, CreateUserRequest},
 };
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
-//! The application: shared state, routes and middleware, built the same way for the
-//! server and for the tests.
+//! The application: every route and the middleware around them, built the same way for
+//! the server and for the tests. Nothing below this module imports it.
 
 use std::time::Instant;
 
@@ -15,21 +15,13 @@ use tracing::Instrument;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::token::TokenKeys;
-use crate::config::Settings;
-use crate::db::Db;
 use crate::error::{ApiError, FieldError, problem_for_framework_errors};
 use crate::extract::BodyLimit;
 use crate::openapi::ApiDoc;
+use crate::state::AppState;
 use crate::{
     auth, customers, feeds, health, idempotency, reminders, stats, tickets, tiers, users, webhooks,
 };
-
-pub struct AppState {
-    pub db: Db,
-    pub tokens: TokenKeys,
-    pub settings: Settings,
-}
 
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::workflow::State;
+use super::State;
 use super::{Priority, Ticket, TicketKind};
 use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
@@ -37,7 +37,7 @@ pub fn lock(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Ticket, Ap
 }
 
 /// Writes every mutable column of `after` and bumps the version.
-pub fn store(conn: &mut DbConnection, after: &Ticket) -> Result<Ticket, ApiError> {
+pub fn save(conn: &mut DbConnection, after: &Ticket) -> Result<Ticket, ApiError> {
     Ok(diesel::update(tickets::table.find(after.id))
         .set((
             tickets::order_id.eq(after.order_id),
