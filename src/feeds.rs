@@ -482,8 +482,8 @@ pub async fn upsert_review(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::OpenTickets)?;
     let item = body.into_inner();
-    let policy = state.settings.deadline_policy();
-    let auto_assign = state.settings.auto_assign;
+    let policy = state.settings.tickets.deadlines;
+    let auto_assign = state.settings.tickets.auto_assign;
     let tiers = state.settings.tier_settings();
     let attempt = |caller: Principal, item: ReviewFeedItem| {
         state.db.write(move |conn| {

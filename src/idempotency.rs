@@ -24,6 +24,7 @@ use actix_web::{
     web,
 };
 use chrono::{Duration, NaiveDateTime, Utc};
+use clap::Args;
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -34,6 +35,14 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::{content_length, read_body};
 use crate::schema::idempotency_keys;
 use crate::state::AppState;
+
+/// How long idempotency keys are kept.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct IdempotencySettings {
+    /// How long a POST's Idempotency-Key is remembered (a retry within it gets the first response).
+    #[arg(long = "idempotency-key-ttl-hours", env = "IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 24, value_parser = clap::value_parser!(i64).range(1..=720))]
+    pub key_ttl_hours: i64,
+}
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -276,8 +285,9 @@ pub async fn middleware(
     };
     let limit = state
         .settings
+        .server
         .import_max_bytes
-        .max(state.settings.max_body_bytes);
+        .max(state.settings.server.max_body_bytes);
     let declared = content_length(req.request());
     let mut payload = req.take_payload();
     let body = match read_body(&mut payload, declared, limit).await {
@@ -286,7 +296,7 @@ pub async fn middleware(
     };
     let request_hash = fingerprint(req.method().as_str(), req.path(), req.query_string(), &body);
     let subject = principal.subject();
-    let ttl = Duration::hours(state.settings.idempotency_key_ttl_hours);
+    let ttl = Duration::hours(state.settings.idempotency.key_ttl_hours);
     let claim = {
         let key = key.clone();
         state

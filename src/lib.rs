@@ -7,6 +7,7 @@ pub mod bench;
 pub mod config;
 pub mod customers;
 pub mod db;
+pub mod defaults;
 pub mod error;
 pub mod extract;
 pub mod feeds;

@@ -7,7 +7,7 @@ use actix_web::{HttpServer, web};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use aftercare::auth::{password, roles::Role, token};
+use aftercare::auth::{password, roles::Role};
 use aftercare::config::{LogFormat, Settings};
 use aftercare::db::Db;
 use aftercare::router::build_app;
@@ -76,7 +76,7 @@ fn init_tracing(format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.settings.log_format);
+    init_tracing(cli.settings.server.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings),
         Command::CreateAdmin {
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
             print!("{}", aftercare::openapi::document());
             Ok(())
         }
-        Command::Migrate => Db::connect(&cli.settings.database_url, 1).map(|_| ()),
+        Command::Migrate => Db::connect(&cli.settings.server.database_url, 1).map(|_| ()),
         Command::RecomputeTiers => recompute_tiers(&cli.settings),
         Command::Bench {
             customers,
@@ -96,7 +96,7 @@ fn main() -> ExitCode {
             tickets,
             agents,
             seed_only,
-        } => Db::connect(&cli.settings.database_url, 2).and_then(|db| {
+        } => Db::connect(&cli.settings.server.database_url, 2).and_then(|db| {
             let options = aftercare::bench::BenchOptions {
                 customers,
                 orders,
@@ -122,36 +122,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn token_keys(settings: &Settings) -> Result<token::TokenKeys, String> {
-    match &settings.jwt_secret {
-        Some(secret) if secret.len() >= token::MIN_SECRET_BYTES => {
-            Ok(token::TokenKeys::new(secret.as_bytes(), settings.jwt_ttl()))
-        }
-        Some(_) => Err(format!(
-            "JWT_SECRET must be at least {} bytes",
-            token::MIN_SECRET_BYTES
-        )),
-        None => {
-            tracing::warn!(
-                "JWT_SECRET is not set: using a random secret; tokens will not survive a restart \
-                 nor work across replicas. Set JWT_SECRET in production."
-            );
-            Ok(token::TokenKeys::random(settings.jwt_ttl()))
-        }
-    }
-}
-
 #[actix_web::main]
 async fn serve(settings: Settings) -> Result<(), String> {
-    let tokens = token_keys(&settings)?;
-    let db = Db::connect(&settings.database_url, settings.db_pool_size)?;
+    let tokens = settings.tokens.keys()?;
+    let db = Db::connect(&settings.server.database_url, settings.server.db_pool_size)?;
     tracing::info!(backend = ?db.backend(), "database ready");
-    let bind_addr = settings.bind_addr.clone();
-    let workers = match settings.http_workers {
+    let bind_addr = settings.server.bind_addr.clone();
+    let workers = match settings.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let shutdown_timeout = settings.shutdown_timeout_secs;
+    let shutdown_timeout = settings.server.shutdown_timeout_secs;
     if settings.webhook_worker {
         let worker = WorkerSettings::from_settings(&settings);
         webhooks::worker::spawn(db.clone(), worker)
@@ -180,7 +161,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
 }
 
 fn recompute_tiers(settings: &Settings) -> Result<(), String> {
-    let db = Db::connect(&settings.database_url, 2)?;
+    let db = Db::connect(&settings.server.database_url, 2)?;
     let report = aftercare::tiers::recompute_all(&db, 1, &settings.tier_settings())
         .map_err(|e| e.to_string())?;
     println!(
@@ -227,7 +208,7 @@ fn create_admin(
             .join("; "),
         other => other.to_string(),
     })?;
-    let db = Db::connect(&settings.database_url, 1)?;
+    let db = Db::connect(&settings.server.database_url, 1)?;
     let hash = password::hash(&request.password).map_err(|e| e.to_string())?;
     let user = db
         .write_blocking(|conn| users::create(conn, 1, &request, &hash))

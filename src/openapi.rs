@@ -149,13 +149,15 @@ impl Modify for BearerAuth {
 /// What holds for every operation, stated once instead of on each handler: each response
 /// has a description (OpenAPI 3.1 requires one; utoipa leaves it out when a `responses`
 /// entry names none, and generators such as openapi-python-client refuse the document),
-/// and every POST but login takes an `Idempotency-Key` (see `crate::idempotency`).
+/// every error answer (4xx, 5xx) is a `Problem` document in `application/problem+json`
+/// (handlers list the statuses they produce and why, never the body), and every POST but
+/// login takes an `Idempotency-Key` (see `crate::idempotency`).
 struct Conventions;
 
 impl Modify for Conventions {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-        use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
+        use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Required, Type};
         for (path, item) in openapi.paths.paths.iter_mut() {
             if let Some(post) = item.post.as_mut()
                 && path != "/api/v1/auth/login"
@@ -190,6 +192,19 @@ the first is still running is 409 `idempotency-in-progress`.",
             ];
             for operation in operations.into_iter().flatten() {
                 for (status, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && response.content.is_empty()
+                        && (status.starts_with('4') || status.starts_with('5'))
+                    {
+                        response.content.insert(
+                            crate::error::PROBLEM_CONTENT_TYPE.to_owned(),
+                            RefOr::T(
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("Problem")))
+                                    .build(),
+                            ),
+                        );
+                    }
                     if let RefOr::T(response) = response
                         && response.description.is_empty()
                     {

@@ -59,7 +59,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    let body_limit = BodyLimit(state.settings.max_body_bytes);
+    let body_limit = BodyLimit(state.settings.server.max_body_bytes);
     App::new()
         .app_data(state)
         .app_data(body_limit)

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use clap::Args;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,43 @@ use crate::error::ApiError;
 
 /// Shortest accepted `JWT_SECRET`: HS256 is only as strong as its key.
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// How access tokens are signed and how long they live.
+#[derive(Debug, Clone, Args)]
+pub struct TokenSettings {
+    /// Secret for signing access tokens (HS256). Unset: a random one per process (development only).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of an access token, in minutes.
+    #[arg(long, env = "JWT_TTL_MINUTES", default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..=43_200))]
+    pub jwt_ttl_minutes: u32,
+}
+
+impl TokenSettings {
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(u64::from(self.jwt_ttl_minutes) * 60)
+    }
+
+    /// The signing keys: from `JWT_SECRET`, or random for this process (with a warning).
+    pub fn keys(&self) -> Result<TokenKeys, String> {
+        match &self.jwt_secret {
+            Some(secret) if secret.len() >= MIN_SECRET_BYTES => {
+                Ok(TokenKeys::new(secret.as_bytes(), self.ttl()))
+            }
+            Some(_) => Err(format!(
+                "JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"
+            )),
+            None => {
+                tracing::warn!(
+                    "JWT_SECRET is not set: using a random secret; tokens will not survive a restart \
+                     nor work across replicas. Set JWT_SECRET in production."
+                );
+                Ok(TokenKeys::random(self.ttl()))
+            }
+        }
+    }
+}
 
 /// What a token says about its bearer. The role is informative for clients; the server
 /// re-reads the account on every request, so a role change or deactivation applies at once.

@@ -702,7 +702,7 @@ pub async fn import(
     let body = read_body(
         &mut payload,
         content_length(&req),
-        state.settings.import_max_bytes,
+        state.settings.server.import_max_bytes,
     )
     .await?;
     let text = decode(&body)?;

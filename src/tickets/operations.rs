@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::store::{self, record_event};
+use super::workflow::AutoAssign;
 use super::workflow::{self, DeadlinePolicy};
 use super::{Action, State};
 use super::{
@@ -13,7 +14,6 @@ use super::{
     ResolveRequest, SatisfactionRequest, Ticket, TicketDetails, UpdateTicketRequest, check_outcome,
 };
 use crate::auth::{Caller, Principal};
-use crate::config::AutoAssign;
 use crate::customers::upsert::UpsertOutcome;
 use crate::customers::{orders, queries as customer_queries};
 use crate::db::DbConnection;

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::db::DbConnection;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{Body, Query, utc_offset};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
 use crate::state::AppState;
@@ -86,7 +86,7 @@ where
 {
     caller.require(Permission::WorkTickets)?;
     let expected = if_match(req);
-    let policy = state.settings.deadline_policy();
+    let policy = state.settings.tickets.deadlines;
     let tiers = state.settings.tier_settings();
     let ticket = state
         .db
@@ -196,8 +196,8 @@ fn ticket_filter(
     params(ListTicketsQuery),
     responses(
         (status = 200, body = Page<TicketView>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 422),
     ))]
 pub async fn list_tickets(
     state: web::Data<AppState>,
@@ -241,9 +241,9 @@ pub async fn list_tickets(
     request_body = CreateTicketRequest,
     responses(
         (status = 201, body = TicketView, headers(("Location" = String), ("ETag" = String))),
-        (status = 403, description = "Agents may assign only themselves", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Customer archived, or review already has a ticket", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Agents may assign only themselves"),
+        (status = 409, description = "Customer archived, or review already has a ticket"),
+        (status = 422),
     ))]
 pub async fn create_ticket(
     state: web::Data<AppState>,
@@ -252,8 +252,8 @@ pub async fn create_ticket(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::OpenTickets)?;
     let request = body.into_inner();
-    let policy = state.settings.deadline_policy();
-    let auto_assign = state.settings.auto_assign;
+    let policy = state.settings.tickets.deadlines;
+    let auto_assign = state.settings.tickets.auto_assign;
     let tiers = state.settings.tier_settings();
     let ticket = state
         .db
@@ -281,7 +281,7 @@ pub async fn create_ticket(
     params(("id" = i64, Path, description = "Ticket id")),
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404),
     ))]
 pub async fn get_ticket(
     state: web::Data<AppState>,
@@ -304,10 +304,10 @@ pub async fn get_ticket(
     request_body = UpdateTicketRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
+        (status = 412, description = PRECONDITION),
+        (status = 422),
     ))]
 pub async fn update_ticket(
     state: web::Data<AppState>,
@@ -343,10 +343,10 @@ pub async fn update_ticket(
     request_body = LogContactRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Ticket is resolved or closed (`invalid-transition`, with `current_state` and `allowed_next_states`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 409, description = "Ticket is resolved or closed (`invalid-transition`, with `current_state` and `allowed_next_states`)"),
+        (status = 412, description = PRECONDITION),
+        (status = 422),
     ))]
 pub async fn log_contact(
     state: web::Data<AppState>,
@@ -372,10 +372,10 @@ pub async fn log_contact(
     request_body = ResolveRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not allowed from the current state (`invalid-transition`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Outcome of another kind, or refund missing", body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 409, description = "Not allowed from the current state (`invalid-transition`)"),
+        (status = 412, description = PRECONDITION),
+        (status = 422, description = "Outcome of another kind, or refund missing"),
     ))]
 pub async fn resolve_ticket(
     state: web::Data<AppState>,
@@ -401,10 +401,10 @@ pub async fn resolve_ticket(
     request_body = CloseRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already resolved or closed (`invalid-transition`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 409, description = "Already resolved or closed (`invalid-transition`)"),
+        (status = 412, description = PRECONDITION),
+        (status = 422),
     ))]
 pub async fn close_ticket(
     state: web::Data<AppState>,
@@ -430,10 +430,10 @@ pub async fn close_ticket(
     request_body = ReopenRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
-        (status = 403, description = "Agents may not reopen", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Ticket is still open (`invalid-transition`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Agents may not reopen"),
+        (status = 409, description = "Ticket is still open (`invalid-transition`)"),
+        (status = 412, description = PRECONDITION),
+        (status = 422),
     ))]
 pub async fn reopen_ticket(
     state: web::Data<AppState>,
@@ -459,9 +459,9 @@ pub async fn reopen_ticket(
     request_body = AssignRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No such active staff member", body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 412, description = PRECONDITION),
+        (status = 422, description = "No such active staff member"),
     ))]
 pub async fn assign_ticket(
     state: web::Data<AppState>,
@@ -488,10 +488,10 @@ pub async fn assign_ticket(
     request_body = SatisfactionRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not resolved (`not-resolved`), or already recorded (`satisfaction-recorded`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = PRECONDITION, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 409, description = "Not resolved (`not-resolved`), or already recorded (`satisfaction-recorded`)"),
+        (status = 412, description = PRECONDITION),
+        (status = 422),
     ))]
 pub async fn record_satisfaction(
     state: web::Data<AppState>,
@@ -516,7 +516,7 @@ pub async fn record_satisfaction(
     params(("id" = i64, Path, description = "Ticket id")),
     responses(
         (status = 200, body = Vec<EventView>),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404),
     ))]
 pub async fn ticket_events(
     state: web::Data<AppState>,
@@ -559,7 +559,7 @@ const QUEUE_LIMIT: i64 = 500;
     params(QueueQuery),
     responses(
         (status = 200, body = MyQueue),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 422),
     ))]
 pub async fn my_queue(
     state: web::Data<AppState>,

@@ -3,6 +3,7 @@
 //! database; the routes only ask these.
 
 use chrono::{Duration, NaiveDateTime};
+use clap::{Args, ValueEnum};
 
 use super::{Action, State, TicketKind};
 use crate::auth::roles::Role;
@@ -67,26 +68,56 @@ pub fn may_record_satisfaction(
 }
 
 /// Hours before the first call is due, by kind, and after a contact attempt before the
-/// next follow-up. Settings with defaults (README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// next follow-up. Each default is written once, here; `Settings` flattens this in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
 pub struct DeadlinePolicy {
+    /// Hours until the first call is due on a negative-review ticket (halved for key and at-risk customers).
+    #[arg(long, env = "FIRST_CALL_HOURS_NEGATIVE_REVIEW", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub first_call_hours_negative_review: u32,
+
+    /// Hours until the first call is due on a return ticket.
+    #[arg(long, env = "FIRST_CALL_HOURS_RETURN", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub first_call_hours_return: u32,
+
+    /// Hours until the first call is due on a repair ticket.
+    #[arg(long, env = "FIRST_CALL_HOURS_REPAIR", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub first_call_hours_repair: u32,
+
+    /// Hours to the next follow-up after an attempt that did not reach the buyer.
+    #[arg(long, env = "FOLLOW_UP_HOURS_UNREACHED", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub follow_up_hours_unreached: u32,
+
+    /// Hours to the next follow-up after an attempt that reached the buyer.
+    #[arg(long, env = "FOLLOW_UP_HOURS_REACHED", default_value_t = 72, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub follow_up_hours_reached: u32,
 }
 
 impl Default for DeadlinePolicy {
     fn default() -> Self {
-        DeadlinePolicy {
-            first_call_hours_negative_review: 2,
-            first_call_hours_return: 4,
-            first_call_hours_repair: 8,
-            follow_up_hours_unreached: 24,
-            follow_up_hours_reached: 72,
-        }
+        crate::defaults::defaults()
     }
+}
+
+/// Who gets a new ticket nobody was named for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AutoAssign {
+    /// Nobody: it waits in the unassigned queue.
+    Off,
+    /// The active agent with the fewest open tickets.
+    #[value(alias = "least_loaded")]
+    LeastLoaded,
+}
+
+/// The ticket workflow's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+pub struct TicketSettings {
+    #[command(flatten)]
+    pub deadlines: DeadlinePolicy,
+
+    /// Assignment of new tickets nobody was named for: `off`, or `least-loaded` (also
+    /// spelled `least_loaded`: the active agent with the fewest open tickets).
+    #[arg(long, env = "AUTO_ASSIGN", value_enum, default_value_t = AutoAssign::Off)]
+    pub auto_assign: AutoAssign,
 }
 
 impl DeadlinePolicy {

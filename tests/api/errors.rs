@@ -157,7 +157,7 @@ async fn bad_path_ids_are_4xx(app: TestApp) {
 
 async fn oversized_bodies_are_413(app: TestApp) {
     let (_, admin) = app.admin().await;
-    let huge = "x".repeat(app.state.settings.max_body_bytes + 1);
+    let huge = "x".repeat(app.state.settings.server.max_body_bytes + 1);
     let res = app
         .post(
             "/api/v1/users",

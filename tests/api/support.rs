@@ -127,7 +127,7 @@ impl TestApp {
         let url = db.url().to_owned();
         let mut settings = Settings::with_database(&url);
         tweak(&mut settings);
-        let pool = Db::connect(&url, settings.db_pool_size).expect("connect and migrate");
+        let pool = Db::connect(&url, settings.server.db_pool_size).expect("connect and migrate");
         let state = web::Data::new(AppState {
             db: pool,
             tokens: TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)),

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use actix_web::http::{Method, StatusCode};
 use actix_web::test::TestRequest;
 use aftercare::auth::roles::Role;
-use aftercare::config::AutoAssign;
+use aftercare::tickets::workflow::AutoAssign;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
@@ -1066,12 +1066,15 @@ async fn least_loaded(app: TestApp) {
 
 #[actix_web::test]
 async fn sqlite_automatic_assignment_picks_the_least_loaded_agent() {
-    least_loaded(TestApp::sqlite_with(|s| s.auto_assign = AutoAssign::LeastLoaded).await).await;
+    least_loaded(TestApp::sqlite_with(|s| s.tickets.auto_assign = AutoAssign::LeastLoaded).await)
+        .await;
 }
 
 #[actix_web::test]
 async fn postgres_automatic_assignment_picks_the_least_loaded_agent() {
-    if let Some(app) = TestApp::postgres_with(|s| s.auto_assign = AutoAssign::LeastLoaded).await {
+    if let Some(app) =
+        TestApp::postgres_with(|s| s.tickets.auto_assign = AutoAssign::LeastLoaded).await
+    {
         least_loaded(app).await;
     }
 }
