@@ -9,7 +9,7 @@ use std::ops::Deref;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use futures_util::{StreamExt, future::LocalBoxFuture};
 use serde::de::DeserializeOwned;
-use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::{ApiError, FieldError};
 
@@ -298,6 +298,20 @@ pub fn validate<T: Validate>(value: &T) -> Result<(), ApiError> {
     value
         .validate()
         .map_err(|errors| ApiError::Validation(flatten_validation_errors(&errors)))
+}
+
+/// A validation error with a human message, for `#[validate(custom(...))]` functions.
+pub(crate) fn message(code: &'static str, text: &str) -> ValidationError {
+    let mut error = ValidationError::new(code);
+    error.message = Some(text.to_owned().into());
+    error
+}
+
+/// Distinguishes an absent field (`None`: leave as is) from `null` (`Some(None)`: clear it).
+pub(crate) fn present<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 /// `validator`'s nested error tree as a flat, sorted list of `field: message`.

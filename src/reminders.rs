@@ -9,9 +9,9 @@ use validator::Validate;
 
 use crate::app::AppState;
 use crate::auth::{Caller, roles::Permission};
-use crate::customers::Customer;
-use crate::customers::queries::{self as customer_queries, CustomerFilter};
-use crate::customers::{CustomerSort, birthday_windows};
+use crate::customers::rules::birthday_windows;
+use crate::customers::store::{self as customer_queries, CustomerFilter};
+use crate::customers::{Customer, CustomerSort};
 use crate::db::DbConnection;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Query, utc_offset};

@@ -13,8 +13,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
-use crate::customers::message;
 use crate::error::ApiError;
+use crate::extract::message;
 use crate::extract::parse_value;
 use workflow::{Action, State};
 
