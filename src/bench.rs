@@ -9,8 +9,9 @@ use chrono::{Duration, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use crate::customers::queries::{self as customer_queries, CustomerFilter};
-use crate::customers::{CustomerSort, birthday_windows};
+use crate::customers::CustomerSort;
+use crate::customers::rules::birthday_windows;
+use crate::customers::store::{self as customer_queries, CustomerFilter};
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::stats::{self, GroupBy};
@@ -151,7 +152,7 @@ fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
                 .unwrap_or_default();
                 (
                     format!("'{date}'"),
-                    crate::customers::birthday_mmdd(date).to_string(),
+                    crate::customers::rules::birthday_mmdd(date).to_string(),
                 )
             });
             let (birthday, mmdd) = birthday.unwrap_or(("NULL".into(), "NULL".into()));

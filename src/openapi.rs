@@ -4,9 +4,12 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::customers::{self, csv_io, orders, tags};
+use crate::customers;
 use crate::tickets::{self, routes as ticket_routes, store as ticket_queries};
-use crate::{auth, error, feeds, health, pagination, reminders, stats, tiers, users, webhooks};
+use crate::{
+    auth, error, health, ingestion, orders, pagination, reminders, stats, tags, tiers, users,
+    webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,20 +45,20 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         customers::routes::update_customer,
         customers::routes::archive_customer,
         customers::routes::restore_customer,
-        csv_io::import,
-        csv_io::export,
-        tags::list_tags,
-        tags::create_tag,
-        tags::update_tag,
-        tags::delete_tag,
-        tags::bulk_tag,
-        tags::add_customer_tags,
-        tags::remove_customer_tag,
-        orders::list_orders,
-        orders::create_order,
-        orders::get_order,
-        orders::update_order,
-        orders::delete_order,
+        ingestion::routes::import,
+        ingestion::routes::export,
+        tags::routes::list_tags,
+        tags::routes::create_tag,
+        tags::routes::update_tag,
+        tags::routes::delete_tag,
+        tags::routes::bulk_tag,
+        tags::routes::add_customer_tags,
+        tags::routes::remove_customer_tag,
+        orders::routes::list_orders,
+        orders::routes::create_order,
+        orders::routes::get_order,
+        orders::routes::update_order,
+        orders::routes::delete_order,
         ticket_routes::list_tickets,
         ticket_routes::create_ticket,
         ticket_routes::get_ticket,
@@ -73,11 +76,11 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         stats::tickets_report,
         stats::backlog_report,
         reminders::reminders,
-        feeds::upsert_one_customer,
-        feeds::upsert_customers,
-        feeds::upsert_one_order,
-        feeds::upsert_orders,
-        feeds::upsert_review,
+        ingestion::routes::upsert_one_customer,
+        ingestion::routes::upsert_customers,
+        ingestion::routes::upsert_one_order,
+        ingestion::routes::upsert_orders,
+        ingestion::routes::upsert_review,
         webhooks::routes::list_webhooks,
         webhooks::routes::create_webhook,
         webhooks::routes::get_webhook,

@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::auth::{Caller, roles::Permission};
-use crate::customers::Customer;
-use crate::customers::queries::{self as customer_queries, CustomerFilter};
-use crate::customers::{CustomerSort, birthday_windows};
+use crate::customers::rules::birthday_windows;
+use crate::customers::store::{self as customer_queries, CustomerFilter};
+use crate::customers::{Customer, CustomerSort};
 use crate::db::DbConnection;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Query, utc_offset};

@@ -20,7 +20,8 @@ use crate::extract::BodyLimit;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
-    auth, customers, feeds, health, idempotency, reminders, stats, tickets, tiers, users, webhooks,
+    auth, customers, health, idempotency, ingestion, orders, reminders, stats, tags, tickets,
+    tiers, users, webhooks,
 };
 
 /// Every route of the service.
@@ -35,14 +36,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(auth::routes::configure)
                 .configure(auth::api_keys::configure)
                 .configure(users::routes::configure)
+                // Before the customers' routes, whose /customers/{id} would otherwise claim
+                // /customers/import and /customers/export.
+                .configure(ingestion::routes::configure)
                 .configure(customers::routes::configure)
-                .configure(customers::tags::configure)
-                .configure(customers::orders::configure)
+                .configure(tags::routes::configure)
+                .configure(orders::routes::configure)
                 .configure(tickets::routes::configure)
                 .configure(tiers::routes::configure)
                 .configure(stats::configure)
                 .configure(reminders::configure)
-                .configure(feeds::configure)
                 .configure(webhooks::routes::configure)
                 .wrap(from_fn(idempotency::middleware)),
         );

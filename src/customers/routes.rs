@@ -1,9 +1,10 @@
-//! `/api/v1/customers`: the customer file.
+//! `/api/v1/customers`: the customer file over HTTP. Handlers parse, check permission and
+//! call the store; `/customers/import` and `/customers/export` belong to `ingestion`.
 
 use actix_web::{HttpResponse, http::header, web};
 use chrono::Utc;
 
-use super::queries::{self, CustomerCursor, CustomerFilter};
+use super::store::{self, CustomerCursor, CustomerFilter};
 use super::{CreateCustomerRequest, CustomerView, ListCustomersQuery, UpdateCustomerRequest};
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::error::{ApiError, Problem};
@@ -17,8 +18,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list_customers))
             .route(web::post().to(create_customer)),
     )
-    .service(web::resource("/customers/import").route(web::post().to(super::csv_io::import)))
-    .service(web::resource("/customers/export").route(web::get().to(super::csv_io::export)))
     .service(
         web::resource("/customers/{id}")
             .route(web::get().to(get_customer))
@@ -55,16 +54,16 @@ pub async fn list_customers(
     let page = state
         .db
         .read(move |conn| {
-            let rows = queries::list(conn, &filter, sort, cursor, limit + 1)?;
+            let rows = store::list(conn, &filter, sort, cursor, limit + 1)?;
             let total = with_total
-                .then(|| queries::count(conn, &filter))
+                .then(|| store::count(conn, &filter))
                 .transpose()?;
             finish_page(
                 rows,
                 limit,
                 total,
                 |c| CustomerCursor::of(sort, c),
-                |rows| queries::views(conn, rows),
+                |rows| store::views(conn, rows),
             )
         })
         .await?;
@@ -91,8 +90,8 @@ pub async fn create_customer(
     let view = state
         .db
         .write(move |conn| {
-            let customer = queries::create(conn, caller.shop_id(), &request)?;
-            Ok(queries::views(conn, vec![customer])?.remove(0))
+            let customer = store::create(conn, caller.shop_id(), &request)?;
+            Ok(store::views(conn, vec![customer])?.remove(0))
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -118,8 +117,8 @@ pub async fn get_customer(
     let view = state
         .db
         .read(move |conn| {
-            let customer = queries::get(conn, caller.shop_id(), id)?;
-            let mut view = queries::views(conn, vec![customer])?.remove(0);
+            let customer = store::get(conn, caller.shop_id(), id)?;
+            let mut view = store::views(conn, vec![customer])?.remove(0);
             view.tier_history = Some(crate::tiers::history(conn, id, 20)?);
             Ok(view)
         })
@@ -153,9 +152,9 @@ pub async fn update_customer(
     let view = state
         .db
         .write(move |conn| {
-            let customer = queries::get(conn, caller.shop_id(), id)?;
-            let (customer, _) = queries::update(conn, &customer, &request)?;
-            Ok(queries::views(conn, vec![customer])?.remove(0))
+            let customer = store::get(conn, caller.shop_id(), id)?;
+            let (customer, _) = store::update(conn, &customer, &request)?;
+            Ok(store::views(conn, vec![customer])?.remove(0))
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -180,8 +179,8 @@ pub async fn archive_customer(
     state
         .db
         .write(move |conn| {
-            let customer = queries::get(conn, caller.shop_id, id)?;
-            queries::set_archived(conn, &customer, true)
+            let customer = store::get(conn, caller.shop_id, id)?;
+            store::set_archived(conn, &customer, true)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -205,9 +204,9 @@ pub async fn restore_customer(
     let view = state
         .db
         .write(move |conn| {
-            let customer = queries::get(conn, caller.shop_id, id)?;
-            let customer = queries::set_archived(conn, &customer, false)?;
-            Ok(queries::views(conn, vec![customer])?.remove(0))
+            let customer = store::get(conn, caller.shop_id, id)?;
+            let customer = store::set_archived(conn, &customer, false)?;
+            Ok(store::views(conn, vec![customer])?.remove(0))
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))

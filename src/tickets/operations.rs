@@ -14,10 +14,11 @@ use super::{
     ResolveRequest, SatisfactionRequest, Ticket, TicketDetails, UpdateTicketRequest, check_outcome,
 };
 use crate::auth::{Caller, Principal};
-use crate::customers::upsert::UpsertOutcome;
-use crate::customers::{orders, queries as customer_queries};
+use crate::customers::store as customer_queries;
 use crate::db::DbConnection;
 use crate::error::ApiError;
+use crate::ingestion::UpsertOutcome;
+use crate::orders::store as orders;
 use crate::schema::{customers, ticket_contacts, tickets};
 use crate::tiers::engine::TierSettings;
 

@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex};
 
 use aftercare::customers::CustomerSort;
-use aftercare::customers::queries::{self as customer_queries, CustomerFilter};
+use aftercare::customers::store::{self as customer_queries, CustomerFilter};
 use aftercare::db::{Backend, DbConnection};
 use aftercare::tickets::State;
 use aftercare::tickets::store::{self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort};

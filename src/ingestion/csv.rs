@@ -1,114 +1,22 @@
-//! CSV import (customers, orders) and export (customers).
+//! CSV files in and out: parsing, validation and planning of an import, and the export's
+//! rows. Pure functions (no HTTP, no database), unit-tested here.
 //!
-//! Every row is parsed and validated before anything is written; rows are then upserted
-//! one savepoint each, so a row the database refuses never leaves half of itself behind.
-//! Upserts key on contact handles (customers) and on channel + order number (orders), so
-//! importing the same file twice changes nothing the second time.
+//! Every row is parsed and validated before anything is written, so a file is planned in
+//! full first; the plan is then applied by the batch runner. Upserts key on contact
+//! handles (customers) and on channel + order number (orders), so importing the same file
+//! twice changes nothing the second time.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
-use diesel::Connection;
-use futures_util::stream;
-use serde::{Deserialize, Serialize};
-use serde_json::Map;
-use utoipa::ToSchema;
 use validator::Validate;
 
-use super::contacts::ContactKind;
-use super::orders::{Channel, CreateOrderRequest, OrderItemInput, OrderStatus};
-use super::queries::{self, CustomerCursor, CustomerFilter};
-use super::upsert::{Handles, UpsertOutcome, upsert_customer, upsert_order};
-use super::{ContactHandle, CreateCustomerRequest, ListCustomersQuery, Source};
-use crate::auth::{Caller, roles::Permission};
-use crate::db::DbConnection;
+use super::{CUSTOMER_COLUMNS, EXPORT_ONLY_COLUMNS, Handles, ImportFile, ORDER_COLUMNS, RowError};
+use crate::customers::contacts::{self, ContactKind};
+use crate::customers::{ContactHandle, CreateCustomerRequest, CustomerView, Source};
 use crate::error::{ApiError, FieldError};
-use crate::extract::{Query, content_length, flatten_validation_errors, read_body, utc_offset};
-use crate::state::AppState;
-use crate::tiers::engine::TierSettings;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ImportFile {
-    Customers,
-    Orders,
-}
-
-#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ImportQuery {
-    /// Which file this is.
-    pub file: ImportFile,
-    /// `true`: import nothing if any row is bad (422 with the report).
-    pub atomic: Option<bool>,
-    /// Offset applied to order times written without one (default `+08:00`, China Standard Time).
-    #[validate(length(min = 6, max = 6))]
-    pub utc_offset: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct RowError {
-    /// Line in the file (the header is line 1).
-    pub line: u64,
-    /// The column at fault, where one is.
-    pub column: Option<String>,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ImportReport {
-    pub file: ImportFile,
-    pub atomic: bool,
-    /// Data rows read (the header excluded).
-    pub rows: usize,
-    pub created: usize,
-    pub updated: usize,
-    /// Rows identical to what is on file.
-    pub unchanged: usize,
-    /// Rows not imported; each is in `errors`.
-    pub failed: usize,
-    pub errors: Vec<RowError>,
-}
-
-/// Customer CSV columns. Handle columns may hold several values separated by `;`.
-pub const CUSTOMER_COLUMNS: [&str; 10] = [
-    "name",
-    "phone",
-    "wechat",
-    "shop_account",
-    "email",
-    "address",
-    "birthday",
-    "source",
-    "tags",
-    "notes",
-];
-/// Columns the export adds; an import accepts and ignores them, so exports re-import.
-pub const EXPORT_ONLY_COLUMNS: [&str; 5] = [
-    "id",
-    "order_count",
-    "total_spent",
-    "last_order_at",
-    "created_at",
-];
-/// Order CSV columns. Rows sharing channel and order_no are one order with several items.
-pub const ORDER_COLUMNS: [&str; 13] = [
-    "channel",
-    "order_no",
-    "ordered_at",
-    "status",
-    "total",
-    "product",
-    "sku",
-    "quantity",
-    "unit_price",
-    "customer_phone",
-    "customer_wechat",
-    "customer_shop_account",
-    "customer_email",
-];
+use crate::extract::flatten_validation_errors;
+use crate::orders::{Channel, CreateOrderRequest, OrderItemInput, OrderStatus};
 
 const HANDLE_COLUMNS: [(&str, ContactKind); 4] = [
     ("phone", ContactKind::Phone),
@@ -165,7 +73,7 @@ pub fn parse_time(raw: &str, offset: FixedOffset) -> Result<DateTime<Utc>, Strin
 }
 
 /// The file as UTF-8 text without its byte-order mark, or the line where it stops being UTF-8.
-fn decode(body: &[u8]) -> Result<&str, ApiError> {
+pub fn decode(body: &[u8]) -> Result<&str, ApiError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     // No text column takes NUL; a file holding one is binary or damaged.
     if let Some(at) = body.iter().position(|b| *b == 0) {
@@ -351,10 +259,10 @@ fn parse_customer_row(row: &Row) -> Result<CreateCustomerRequest, Vec<RowError>>
 
 // ---- orders --------------------------------------------------------------------------
 
-struct OrderGroup {
-    lines: Vec<u64>,
-    customer_handles: Handles,
-    request: CreateOrderRequest,
+pub struct OrderGroup {
+    pub lines: Vec<u64>,
+    pub customer_handles: Handles,
+    pub request: CreateOrderRequest,
 }
 
 fn parse_order_row(
@@ -418,7 +326,7 @@ fn parse_order_row(
     let mut handles = Vec::new();
     for (column, kind) in HANDLE_COLUMNS {
         if let Some(value) = row.get(&format!("customer_{column}")) {
-            match super::contacts::normalize(kind, value) {
+            match contacts::normalize(kind, value) {
                 Ok(value) => handles.push((kind, value)),
                 Err(e) => errors.push(row.error(Some(&format!("customer_{column}")), e)),
             }
@@ -491,15 +399,15 @@ fn merge_into(
     Ok(())
 }
 
-// ---- the endpoint ----------------------------------------------------------------------
+// ---- the plan ------------------------------------------------------------------------
 
 /// What to write, prepared entirely before the database is touched.
-enum Plan {
+pub enum Plan {
     Customers(Vec<(u64, CreateCustomerRequest)>),
     Orders(Vec<OrderGroup>),
 }
 
-fn plan(
+pub fn plan(
     file: ImportFile,
     text: &str,
     offset: FixedOffset,
@@ -592,213 +500,29 @@ fn plan(
     }
 }
 
-fn execute(
-    conn: &mut DbConnection,
-    shop_id: i64,
-    plan: Plan,
-    report: &mut ImportReport,
-    tiers: &TierSettings,
-) -> Result<(), ApiError> {
-    let record = |lines: &[u64],
-                  result: Result<(UpsertOutcome, i64), ApiError>,
-                  report: &mut ImportReport| {
-        match result {
-            Ok((UpsertOutcome::Created, _)) => report.created += 1,
-            Ok((UpsertOutcome::Updated, _)) => report.updated += 1,
-            Ok((UpsertOutcome::Unchanged, _)) => report.unchanged += 1,
-            Err(ApiError::Internal(cause)) => {
-                tracing::error!(%cause, "import row failed");
-                report.errors.push(RowError {
-                    line: lines[0],
-                    column: None,
-                    message: "an unexpected error occurred; it has been logged".into(),
-                });
-            }
-            Err(error) => report.errors.push(RowError {
-                line: lines[0],
-                column: None,
-                message: error.to_string(),
-            }),
-        }
-    };
-    match plan {
-        Plan::Customers(rows) => {
-            for (line, request) in rows {
-                let result = conn.transaction(|c| upsert_customer(c, shop_id, &request));
-                record(&[line], result, report);
-            }
-        }
-        Plan::Orders(groups) => {
-            for group in groups {
-                let result = conn.transaction(|c| {
-                    upsert_order(c, shop_id, &group.customer_handles, &group.request, tiers)
-                });
-                record(&group.lines, result, report);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Import customers or orders from CSV (leads and admins).
-///
-/// The body is the CSV file itself (`Content-Type: text/csv`), UTF-8 with or without a
-/// byte-order mark, a header line first.
-///
-/// **Customers** (`file=customers`): `name` (required), `phone`, `wechat`, `shop_account`,
-/// `email` (at least one handle; several values separated by `;`), `address`, `birthday`
-/// (YYYY-MM-DD), `source` (`in_store` or `online`, default `online`), `tags` (separated by
-/// `;`), `notes`. A row whose handles match a customer on file updates that customer
-/// (handles and tags are added, given fields replaced); otherwise it creates one.
-///
-/// **Orders** (`file=orders`): `channel`, `order_no`, `ordered_at`, `status` (default `paid`),
-/// `total` (e.g. 129.90; default: sum of items), `product`, `sku`, `quantity` (default 1),
-/// `unit_price`, and the customer's `customer_phone`, `customer_wechat`,
-/// `customer_shop_account` or `customer_email`. Rows with the same channel and order_no are
-/// one order with several items. An order already on file (same channel and number) is updated.
-///
-/// Every row is validated; bad rows are reported by line. With `atomic=true` one bad row
-/// imports nothing (422 `import-rejected`, with the report under `report`). Importing the
-/// same file again reports every row as `unchanged`.
-#[utoipa::path(post, path = "/api/v1/customers/import", tag = "customers", security(("bearer" = [])),
-    params(ImportQuery),
-    request_body(content = String, content_type = "text/csv",
-        example = "name,phone,wechat,tags,source\n李娜,138 0013 8000,lina88,key customer;Beijing,online\n"),
-    responses(
-        (status = 200, description = "Imported (bad rows, if any, listed in errors)", body = ImportReport),
-        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown columns, not UTF-8, or (atomic) bad rows: nothing imported", body = crate::error::Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn import(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: Query<ImportQuery>,
-    req: HttpRequest,
-    mut payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::ImportCustomers)?;
-    let query = query.into_inner();
-    let offset = utc_offset(query.utc_offset.as_deref(), "utc_offset")?;
-    let is_csv = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let essence = v
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            essence == "text/csv" || essence == "application/csv"
-        });
-    if !is_csv {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the file as Content-Type: text/csv".into(),
-        ));
-    }
-    let body = read_body(
-        &mut payload,
-        content_length(&req),
-        state.settings.server.import_max_bytes,
-    )
-    .await?;
-    let text = decode(&body)?;
-    let (plan, rows, errors) = plan(query.file, text, offset)?;
-    let atomic = query.atomic.unwrap_or(false);
-    let mut report = ImportReport {
-        file: query.file,
-        atomic,
-        rows,
-        created: 0,
-        updated: 0,
-        unchanged: 0,
-        failed: 0,
-        errors,
-    };
-    if atomic && !report.errors.is_empty() {
-        return Err(rejected(report));
-    }
-    let shop_id = caller.shop_id;
-    let tiers = state.settings.tier_settings();
-    let report = state
-        .db
-        .write(move |conn| {
-            execute(conn, shop_id, plan, &mut report, &tiers)?;
-            report.errors.sort_by_key(|e| e.line);
-            report.failed = report
-                .errors
-                .iter()
-                .map(|e| e.line)
-                .collect::<BTreeSet<_>>()
-                .len();
-            if atomic && !report.errors.is_empty() {
-                // Rolls the whole transaction back.
-                return Err(rejected(report));
-            }
-            Ok(report)
-        })
-        .await?;
-    tracing::info!(
-        file = ?report.file, created = report.created, updated = report.updated,
-        unchanged = report.unchanged, failed = report.failed, by = caller.user_id,
-        "CSV import"
-    );
-    Ok(HttpResponse::Ok().json(report))
-}
-
-fn rejected(mut report: ImportReport) -> ApiError {
-    report.failed = report
-        .errors
-        .iter()
-        .map(|e| e.line)
-        .collect::<BTreeSet<_>>()
-        .len();
-    report.created = 0;
-    report.updated = 0;
-    report.unchanged = 0;
-    let mut extensions = Map::new();
-    extensions.insert(
-        "report".into(),
-        serde_json::to_value(&report).unwrap_or_default(),
-    );
-    ApiError::Unprocessable {
-        kind: "import-rejected",
-        detail: format!(
-            "{} of {} rows are bad; nothing was imported (atomic)",
-            report.failed, report.rows
-        ),
-        extensions,
-    }
-}
-
 // ---- export --------------------------------------------------------------------------
-
-const EXPORT_PAGE: i64 = 500;
 
 fn money(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
-fn export_rows(
-    conn: &mut DbConnection,
-    filter: &CustomerFilter,
-    after: Option<i64>,
-) -> Result<(Vec<u8>, Option<i64>), ApiError> {
-    let cursor = after.map(CustomerCursor::Id);
-    let rows = queries::list(
-        conn,
-        filter,
-        super::CustomerSort::Oldest,
-        cursor,
-        EXPORT_PAGE,
-    )?;
-    let last = (rows.len() as i64 == EXPORT_PAGE)
-        .then(|| rows.last().map(|c| c.id))
-        .flatten();
-    let views = queries::views(conn, rows)?;
+/// The export's header line, with the byte-order mark that makes spreadsheet programs
+/// read the file as UTF-8.
+pub fn export_header() -> Vec<u8> {
+    let mut header = b"\xEF\xBB\xBF".to_vec();
+    let columns = [
+        &EXPORT_ONLY_COLUMNS[..1],
+        &CUSTOMER_COLUMNS[..],
+        &EXPORT_ONLY_COLUMNS[1..],
+    ]
+    .concat();
+    header.extend_from_slice(columns.join(",").as_bytes());
+    header.push(b'\n');
+    header
+}
+
+/// Customers as export rows, in the header's column order.
+pub fn export_rows(views: &[CustomerView]) -> Result<Vec<u8>, ApiError> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
@@ -840,79 +564,9 @@ fn export_rows(
             ])
             .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
     }
-    let bytes = writer
+    writer
         .into_inner()
-        .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
-    Ok((bytes, last))
-}
-
-/// Export customers matching the list filters as CSV (UTF-8 with a byte-order mark, so
-/// spreadsheet programs show Chinese text correctly). The columns are the import's plus
-/// `id`, `order_count`, `total_spent`, `last_order_at`, `created_at`, which an import
-/// ignores: an export can be edited and imported back. `sort`, `limit`, `cursor` and
-/// `with_total` do not apply; rows come oldest first, streamed.
-#[utoipa::path(get, path = "/api/v1/customers/export", tag = "customers", security(("bearer" = [])),
-    params(ListCustomersQuery),
-    responses(
-        (status = 200, description = "CSV file", body = String, content_type = "text/csv"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn export(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: Query<ListCustomersQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::ViewCustomers)?;
-    let filter = CustomerFilter::from_query(caller.shop_id, &query, Utc::now().naive_utc())?;
-    let mut header = b"\xEF\xBB\xBF".to_vec();
-    let columns = [
-        &EXPORT_ONLY_COLUMNS[..1],
-        &CUSTOMER_COLUMNS[..],
-        &EXPORT_ONLY_COLUMNS[1..],
-    ]
-    .concat();
-    header.extend_from_slice(columns.join(",").as_bytes());
-    header.push(b'\n');
-    // Each page is read only when the client has taken the previous one.
-    enum Next {
-        Header,
-        After(Option<i64>),
-        Done,
-    }
-    let body = stream::unfold(Next::Header, move |next| {
-        let state = state.clone();
-        let filter = filter.clone();
-        let header = header.clone();
-        async move {
-            match next {
-                Next::Header => Some((Ok(web::Bytes::from(header)), Next::After(None))),
-                Next::After(after) => {
-                    let page = state
-                        .db
-                        .read(move |conn| export_rows(conn, &filter, after))
-                        .await;
-                    match page {
-                        Ok((bytes, Some(last))) => {
-                            Some((Ok(web::Bytes::from(bytes)), Next::After(Some(last))))
-                        }
-                        Ok((bytes, None)) => Some((Ok(web::Bytes::from(bytes)), Next::Done)),
-                        Err(e) => {
-                            tracing::error!(error = %e, "customer export failed mid-stream");
-                            Some((Err(e), Next::Done))
-                        }
-                    }
-                }
-                Next::Done => None,
-            }
-        }
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"customers.csv\"",
-        ))
-        .streaming(body))
+        .map_err(|e| ApiError::Internal(format!("csv: {e}")))
 }
 
 #[cfg(test)]

@@ -1,21 +1,24 @@
-//! Queries on customers and their contact handles. Every list filter is an index range
-//! (see the customers migration), so lists stay fast on large shops.
+//! All SQL of the customer file: customers and their contact handles. Every list filter
+//! is an index range (see the customers migration), so lists stay fast on large shops.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::contacts::{self, ContactKind};
+use super::contacts::ContactKind;
+use super::rules::{
+    birthday_mmdd, birthday_windows, handle_search_key, name_key, normalized_handles, tag_list,
+};
 use super::{
     ContactHandle, CreateCustomerRequest, Customer, CustomerSort, CustomerView, ListCustomersQuery,
-    OrderSummary, Source, UpdateCustomerRequest, birthday_mmdd, birthday_windows,
-    handle_search_key, name_key, tag_list, tags,
+    OrderSummary, Source, UpdateCustomerRequest,
 };
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::schema::{customer_contacts, customer_tags, customers, tags as tags_table};
+use crate::tags::store as tag_store;
 
 /// Largest character in byte order: `key >= q AND key < q || MAX` is a prefix match that
 /// an index range can serve, on both backends (PostgreSQL columns use the "C" collation).
@@ -65,19 +68,30 @@ pub fn owner_of(
         .optional()?)
 }
 
-/// Normalised, de-duplicated handles (validation has already accepted each).
-pub fn normalized_handles(
-    handles: &[ContactHandle],
-) -> Result<Vec<(ContactKind, String)>, ApiError> {
-    let mut out: Vec<(ContactKind, String)> = Vec::with_capacity(handles.len());
-    for (i, handle) in handles.iter().enumerate() {
-        let value = contacts::normalize(handle.kind, &handle.value)
-            .map_err(|reason| ApiError::field(format!("contacts[{i}].value"), reason))?;
-        if !out.iter().any(|(k, v)| *k == handle.kind && *v == value) {
-            out.push((handle.kind, value));
+/// The one customer `handles` point to: `None` when none does, 409 `duplicate-contact`
+/// when they point to several.
+pub fn owner_by_handles(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    handles: &[(ContactKind, String)],
+) -> Result<Option<i64>, ApiError> {
+    let mut owners = BTreeSet::new();
+    for (kind, value) in handles {
+        if let Some(owner) = owner_of(conn, shop_id, *kind, value)? {
+            owners.insert(owner);
         }
     }
-    Ok(out)
+    if owners.len() > 1 {
+        let ids: Vec<String> = owners.iter().map(i64::to_string).collect();
+        return Err(ApiError::conflict(
+            "duplicate-contact",
+            format!(
+                "the handles belong to different customers ({})",
+                ids.join(", ")
+            ),
+        ));
+    }
+    Ok(owners.into_iter().next())
 }
 
 /// Replaces the customer's handles. A handle that belongs to another customer is a 409
@@ -148,11 +162,11 @@ pub fn create(
         .get_result(conn)?;
     set_contacts(conn, shop_id, customer.id, &handles)?;
     if !request.tags.is_empty() {
-        let tag_ids: Vec<i64> = tags::ensure(conn, shop_id, &request.tags)?
+        let tag_ids: Vec<i64> = tag_store::ensure(conn, shop_id, &request.tags)?
             .iter()
             .map(|t| t.id)
             .collect();
-        tags::attach(conn, &tag_ids, &[customer.id])?;
+        tag_store::attach(conn, &tag_ids, &[customer.id])?;
     }
     Ok(customer)
 }
@@ -289,7 +303,7 @@ pub fn set_archived(
 pub fn views(conn: &mut DbConnection, list: Vec<Customer>) -> Result<Vec<CustomerView>, ApiError> {
     let ids: Vec<i64> = list.iter().map(|c| c.id).collect();
     let mut contacts = contacts_of(conn, &ids)?;
-    let mut tags = tags::of_customers(conn, &ids)?;
+    let mut tags = tag_store::of_customers(conn, &ids)?;
     let mut tickets = crate::tickets::store::summaries(conn, &ids)?;
     list.into_iter()
         .map(|c| {

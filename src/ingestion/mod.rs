@@ -1,0 +1,272 @@
+//! Ingestion: how data comes in and goes out in bulk. CSV import and export of the
+//! customer file and the feeds shop back offices and review monitors push (customers,
+//! orders, reviews).
+//!
+//! Every item is upserted by the source's own key, so re-sending is harmless: customers by
+//! contact handle, orders by channel + external order number, reviews by platform + review
+//! id (a review never opens two tickets). Batches (a CSV file, a feed batch of up to 1,000
+//! items) are applied item by item, each in its own savepoint and reported on its own;
+//! atomic mode turns one failed item into no change at all.
+//!
+//! This module holds the vocabulary (requests, reports, outcomes); CSV parsing and
+//! planning are in `csv`, the one batch runner in `batch`, the upserts in `operations`,
+//! HTTP in `routes`.
+
+pub mod batch;
+pub mod csv;
+pub mod operations;
+pub mod routes;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::{Validate, ValidationError};
+
+use crate::customers::contacts::ContactKind;
+use crate::customers::{ContactHandle, CreateCustomerRequest, CustomerView};
+use crate::error::Problem;
+use crate::orders::{Channel, CreateOrderRequest, OrderView};
+use crate::tickets::{ReviewPlatform, TicketView};
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpsertOutcome {
+    Created,
+    Updated,
+    /// Identical to what is on file: nothing written.
+    Unchanged,
+}
+
+/// Normalised contact handles naming a customer.
+pub type Handles = Vec<(ContactKind, String)>;
+
+// ---- CSV import ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportFile {
+    Customers,
+    Orders,
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// Which file this is.
+    pub file: ImportFile,
+    /// `true`: import nothing if any row is bad (422 with the report).
+    pub atomic: Option<bool>,
+    /// Offset applied to order times written without one (default `+08:00`, China Standard Time).
+    #[validate(length(min = 6, max = 6))]
+    pub utc_offset: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RowError {
+    /// Line in the file (the header is line 1).
+    pub line: u64,
+    /// The column at fault, where one is.
+    pub column: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportReport {
+    pub file: ImportFile,
+    pub atomic: bool,
+    /// Data rows read (the header excluded).
+    pub rows: usize,
+    pub created: usize,
+    pub updated: usize,
+    /// Rows identical to what is on file.
+    pub unchanged: usize,
+    /// Rows not imported; each is in `errors`.
+    pub failed: usize,
+    pub errors: Vec<RowError>,
+}
+
+/// Customer CSV columns. Handle columns may hold several values separated by `;`.
+pub const CUSTOMER_COLUMNS: [&str; 10] = [
+    "name",
+    "phone",
+    "wechat",
+    "shop_account",
+    "email",
+    "address",
+    "birthday",
+    "source",
+    "tags",
+    "notes",
+];
+/// Columns the export adds; an import accepts and ignores them, so exports re-import.
+pub const EXPORT_ONLY_COLUMNS: [&str; 5] = [
+    "id",
+    "order_count",
+    "total_spent",
+    "last_order_at",
+    "created_at",
+];
+/// Order CSV columns. Rows sharing channel and order_no are one order with several items.
+pub const ORDER_COLUMNS: [&str; 13] = [
+    "channel",
+    "order_no",
+    "ordered_at",
+    "status",
+    "total",
+    "product",
+    "sku",
+    "quantity",
+    "unit_price",
+    "customer_phone",
+    "customer_wechat",
+    "customer_shop_account",
+    "customer_email",
+];
+
+// ---- feeds ---------------------------------------------------------------------------
+
+pub const MAX_BATCH: usize = 1000;
+
+fn check_handles(handles: &[ContactHandle]) -> Result<(), ValidationError> {
+    if handles.is_empty() || handles.len() > 10 {
+        return Err(ValidationError::new("contacts")
+            .with_message("name the customer by 1 to 10 contact handles".into()));
+    }
+    Ok(())
+}
+
+/// One customer: the same fields as `POST /customers`. A customer whose handles are on
+/// file is updated (given fields replaced, handles and tags added); otherwise created.
+pub type CustomerFeedItem = CreateCustomerRequest;
+
+/// Customers to upsert. Items are validated one by one: a bad item is reported, the rest
+/// are applied (unless `atomic`).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerBatch {
+    #[validate(length(min = 1, max = 1000))]
+    pub items: Vec<CreateCustomerRequest>,
+    /// `true`: apply nothing if any item fails (422 with the report).
+    #[serde(default)]
+    pub atomic: bool,
+}
+
+/// One order, with the handles of the customer who placed it (who must be on file: send
+/// customers first). An order already on file with the same channel and number is updated.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "customer_contacts": [{"kind": "shop_account", "value": "lina的小店"}],
+    "order": {"channel": "tmall", "external_order_no": "TM20261120-0042", "status": "paid",
+              "items": [{"product_name": "Ceramic teapot 600 ml", "sku": "TP-600", "quantity": 2, "unit_price_cents": 12990}],
+              "ordered_at": "2026-11-20T13:45:00+08:00"}
+}))]
+pub struct OrderFeedItem {
+    #[validate(custom(function = "check_handles"), nested)]
+    pub customer_contacts: Vec<ContactHandle>,
+    #[validate(nested)]
+    pub order: CreateOrderRequest,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderBatch {
+    #[validate(length(min = 1, max = 1000))]
+    pub items: Vec<OrderFeedItem>,
+    /// `true`: apply nothing if any item fails (422 with the report).
+    #[serde(default)]
+    pub atomic: bool,
+}
+
+/// An order the buyer's review is about, by the platform's order number.
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderReference {
+    pub channel: Channel,
+    #[validate(length(min = 1, max = 64))]
+    pub external_order_no: String,
+}
+
+/// A negative review seen on a platform.
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "platform": "taobao", "review_id": "R-889123", "rating": 2, "review_text": "盖子有缺口",
+    "posted_at": "2026-11-23T09:12:00+08:00",
+    "customer_contacts": [{"kind": "shop_account", "value": "lina的小店"}],
+    "customer_name": "李娜",
+    "order": {"channel": "taobao", "external_order_no": "TB-1001"}
+}))]
+pub struct ReviewFeedItem {
+    pub platform: ReviewPlatform,
+    /// The platform's id of the review: the upsert key.
+    #[validate(length(min = 1, max = 128))]
+    pub review_id: String,
+    /// 1 (worst) to 5.
+    #[validate(range(min = 1, max = 5))]
+    pub rating: u8,
+    #[serde(default)]
+    #[validate(length(max = 5000))]
+    pub review_text: String,
+    pub posted_at: Option<DateTime<Utc>>,
+    /// The reviewer's handles (a shop account, usually).
+    #[validate(custom(function = "check_handles"), nested)]
+    pub customer_contacts: Vec<ContactHandle>,
+    /// With it, a reviewer not on file becomes a new (online) customer; without it, an
+    /// unknown reviewer is a 422.
+    #[validate(length(min = 1, max = 200))]
+    pub customer_name: Option<String>,
+    /// The reviewed order, if the platform says; it must be the reviewer's.
+    #[validate(nested)]
+    pub order: Option<OrderReference>,
+    /// Ticket title; defaults to "<rating>-star review on <platform>".
+    #[validate(length(min = 1, max = 200))]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerUpserted {
+    pub outcome: UpsertOutcome,
+    pub customer: CustomerView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderUpserted {
+    pub outcome: UpsertOutcome,
+    pub order: OrderView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewUpserted {
+    /// `created`: a ticket was opened; `updated`: the review changed and the ticket's
+    /// details follow it; `unchanged`: already on file as sent.
+    pub outcome: UpsertOutcome,
+    pub ticket: TicketView,
+}
+
+/// What happened to one batch item.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchItemResult {
+    /// Position in `items`, from 0.
+    pub index: usize,
+    /// Absent when the item failed.
+    pub outcome: Option<UpsertOutcome>,
+    /// The customer's or order's id.
+    pub id: Option<i64>,
+    /// Why the item failed (field names relative to the item).
+    pub error: Option<Problem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchReport {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    /// One entry per item, in order.
+    pub results: Vec<BatchItemResult>,
+    /// `true` when `atomic` was asked and an item failed: nothing was applied.
+    pub rolled_back: bool,
+}

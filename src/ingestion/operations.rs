@@ -1,0 +1,278 @@
+//! Ingestion use cases: upserts by natural key, shared by the CSV import and the feeds
+//! (customers by contact handle, orders by channel + external order number, reviews by
+//! platform + review id), and the export's pages. They span the customer, tag, order and
+//! ticket stores and write no SQL of their own. Run each upsert in its own savepoint: a
+//! refused upsert leaves nothing behind.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+
+use super::{OrderFeedItem, OrderReference, ReviewFeedItem, UpsertOutcome, csv};
+use crate::auth::Principal;
+use crate::customers::contacts::ContactKind;
+use crate::customers::rules::normalized_handles;
+use crate::customers::store::{self as customer_store, CustomerCursor, CustomerFilter};
+use crate::customers::{CreateCustomerRequest, CustomerSort, Source, UpdateCustomerRequest};
+use crate::db::DbConnection;
+use crate::error::{ApiError, FieldError};
+use crate::extract::validate;
+use crate::orders::store as order_store;
+use crate::orders::{CreateOrderRequest, UpdateOrderRequest};
+use crate::tags::store as tag_store;
+use crate::tickets::operations::{self as ticket_operations, Context, ReviewReport};
+use crate::tickets::workflow::AutoAssign;
+use crate::tickets::workflow::DeadlinePolicy;
+use crate::tickets::{NegativeReviewDetails, TicketView};
+use crate::tiers::engine::TierSettings;
+
+/// Creates the customer, or merges the row into the one its handles point to: fields
+/// given in the row replace those on file, handles and tags are added, nothing is removed.
+pub fn upsert_customer(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    request: &CreateCustomerRequest,
+) -> Result<(UpsertOutcome, i64), ApiError> {
+    let handles = normalized_handles(&request.contacts)?;
+    let Some(owner) = customer_store::owner_by_handles(conn, shop_id, &handles)? else {
+        let customer = customer_store::create(conn, shop_id, request)?;
+        return Ok((UpsertOutcome::Created, customer.id));
+    };
+    let customer = customer_store::get(conn, shop_id, owner)?;
+    let mut all_handles = customer_store::contacts_of(conn, &[owner])?
+        .remove(&owner)
+        .unwrap_or_default();
+    for handle in &request.contacts {
+        all_handles.push(handle.clone());
+    }
+    let update = UpdateCustomerRequest {
+        name: Some(request.name.clone()),
+        contacts: Some(all_handles),
+        address: request.address.clone().map(Some),
+        birthday: request.birthday.map(Some),
+        source: Some(request.source),
+        notes: Some(request.notes.clone()).filter(|n| !n.is_empty()),
+    };
+    let (_, changed) = customer_store::update(conn, &customer, &update)?;
+    let tag_ids: Vec<i64> = tag_store::ensure(conn, shop_id, &request.tags)?
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    let tagged = tag_store::attach(conn, &tag_ids, &[owner])? > 0;
+    if tagged && !changed {
+        customer_store::touch(conn, &[owner])?;
+    }
+    let outcome = if changed || tagged {
+        UpsertOutcome::Updated
+    } else {
+        UpsertOutcome::Unchanged
+    };
+    Ok((outcome, owner))
+}
+
+/// Creates the order, or updates the one on file with the same channel and number; the
+/// customer is the one `customer_handles` all point to.
+pub fn upsert_order(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    customer_handles: &[(ContactKind, String)],
+    request: &CreateOrderRequest,
+    tiers: &TierSettings,
+) -> Result<(UpsertOutcome, i64), ApiError> {
+    let mut owners = BTreeSet::new();
+    for (kind, value) in customer_handles {
+        match customer_store::owner_of(conn, shop_id, *kind, value)? {
+            Some(owner) => {
+                owners.insert(owner);
+            }
+            None => {
+                return Err(ApiError::NotFound(format!(
+                    "no customer with {} {value}; import customers first",
+                    kind.as_str()
+                )));
+            }
+        }
+    }
+    if owners.len() != 1 {
+        return Err(ApiError::conflict(
+            "duplicate-contact",
+            "the customer handles point to different customers",
+        ));
+    }
+    let customer_id = owners.into_iter().next().unwrap_or_default();
+    match order_store::find_by_external(
+        conn,
+        shop_id,
+        request.channel,
+        request.external_order_no.trim(),
+    )? {
+        None => {
+            let order = order_store::create(conn, shop_id, customer_id, request, tiers)?;
+            Ok((UpsertOutcome::Created, order.id))
+        }
+        Some(existing) if existing.customer_id != customer_id => Err(ApiError::conflict(
+            "duplicate",
+            format!(
+                "order {} is recorded for customer {}",
+                existing.external_order_no, existing.customer_id
+            ),
+        )),
+        Some(existing) => {
+            customer_store::get(conn, shop_id, customer_id)?.ensure_live()?;
+            let change = UpdateOrderRequest {
+                status: request.status,
+                items: Some(request.items.clone()),
+                total_cents: request.total_cents,
+                ordered_at: Some(request.ordered_at),
+            };
+            let outcome = match order_store::update(conn, &existing, &change, tiers)? {
+                Some(_) => UpsertOutcome::Updated,
+                None => UpsertOutcome::Unchanged,
+            };
+            Ok((outcome, existing.id))
+        }
+    }
+}
+
+/// A feed's order: its customer by handles (who must be on file), errors named in the
+/// feed's terms (`customer_contacts`).
+pub fn upsert_feed_order(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    item: &OrderFeedItem,
+    tiers: &TierSettings,
+) -> Result<(UpsertOutcome, i64), ApiError> {
+    let handles = normalized_handles(&item.customer_contacts).map_err(|e| match e {
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|f| {
+                    FieldError::new(
+                        f.field.replacen("contacts", "customer_contacts", 1),
+                        f.message,
+                    )
+                })
+                .collect(),
+        ),
+        other => other,
+    })?;
+    upsert_order(conn, shop_id, &handles, &item.order, tiers).map_err(|e| match e {
+        ApiError::NotFound(message) => ApiError::field("customer_contacts", message),
+        other => other,
+    })
+}
+
+/// The reviewer's customer id: by handle, or a new customer when a name is given.
+fn reviewer(conn: &mut DbConnection, shop_id: i64, item: &ReviewFeedItem) -> Result<i64, ApiError> {
+    let handles = normalized_handles(&item.customer_contacts)?;
+    if let Some(owner) = customer_store::owner_by_handles(conn, shop_id, &handles)? {
+        return Ok(owner);
+    }
+    let Some(name) = &item.customer_name else {
+        return Err(ApiError::field(
+            "customer_contacts",
+            "no customer has these handles; send customer_name to create one",
+        ));
+    };
+    let request = CreateCustomerRequest {
+        name: name.clone(),
+        contacts: item.customer_contacts.clone(),
+        address: None,
+        birthday: None,
+        source: Source::Online,
+        notes: String::new(),
+        tags: Vec::new(),
+    };
+    validate(&request)?;
+    Ok(customer_store::create(conn, shop_id, &request)?.id)
+}
+
+fn reviewed_order(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    customer_id: i64,
+    reference: &OrderReference,
+) -> Result<i64, ApiError> {
+    match order_store::find_by_external(
+        conn,
+        shop_id,
+        reference.channel,
+        reference.external_order_no.trim(),
+    )? {
+        Some(order) if order.customer_id == customer_id => Ok(order.id),
+        Some(_) => Err(ApiError::field("order", "is an order of another customer")),
+        None => Err(ApiError::field("order", "no such order")),
+    }
+}
+
+/// What the review feed needs from the service's settings.
+#[derive(Clone, Copy)]
+pub struct ReviewSettings {
+    pub policy: DeadlinePolicy,
+    pub auto_assign: AutoAssign,
+    pub tiers: TierSettings,
+}
+
+/// A review from the feed: its reviewer (found or created), the reviewed order, then the
+/// ticket opened or brought up to date.
+pub fn upsert_review(
+    conn: &mut DbConnection,
+    caller: &Principal,
+    item: &ReviewFeedItem,
+    settings: ReviewSettings,
+) -> Result<(TicketView, UpsertOutcome), ApiError> {
+    let shop_id = caller.shop_id();
+    let customer_id = reviewer(conn, shop_id, item)?;
+    let order_id = item
+        .order
+        .as_ref()
+        .map(|r| reviewed_order(conn, shop_id, customer_id, r))
+        .transpose()?;
+    let title = item.title.clone().unwrap_or_else(|| {
+        let platform = serde_json::to_value(item.platform)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        format!("{}-star review on {platform}", item.rating)
+    });
+    let ctx = Context {
+        caller,
+        now: Utc::now().naive_utc(),
+        policy: settings.policy,
+        tiers: settings.tiers,
+    };
+    let report = ReviewReport {
+        customer_id,
+        order_id,
+        title: &title,
+        details: NegativeReviewDetails {
+            platform: item.platform,
+            rating: item.rating,
+            review_text: item.review_text.clone(),
+            review_id: Some(item.review_id.trim().to_owned()),
+            posted_at: item.posted_at,
+        },
+    };
+    let (ticket, outcome) =
+        ticket_operations::upsert_review(conn, &ctx, report, settings.auto_assign)?;
+    Ok((ticket.view(ctx.now)?, outcome))
+}
+
+/// Customers per export page: one page is read per chunk the client takes.
+const EXPORT_PAGE: i64 = 500;
+
+/// One page of the export as CSV rows, oldest first after `after`, and the id to continue
+/// after (`None` on the last page).
+pub fn export_page(
+    conn: &mut DbConnection,
+    filter: &CustomerFilter,
+    after: Option<i64>,
+) -> Result<(Vec<u8>, Option<i64>), ApiError> {
+    let cursor = after.map(CustomerCursor::Id);
+    let rows = customer_store::list(conn, filter, CustomerSort::Oldest, cursor, EXPORT_PAGE)?;
+    let last = (rows.len() as i64 == EXPORT_PAGE)
+        .then(|| rows.last().map(|c| c.id))
+        .flatten();
+    let views = customer_store::views(conn, rows)?;
+    Ok((csv::export_rows(&views)?, last))
+}

@@ -1,0 +1,391 @@
+//! Ingestion over HTTP: `/api/v1/customers/import` and `/customers/export` (CSV), and
+//! `/api/v1/feeds/*`, how shop back offices and review monitors push data in. Handlers
+//! parse, check permission, and hand the work to `csv`, `batch` and `operations`.
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
+use chrono::Utc;
+use futures_util::stream;
+use validator::Validate;
+
+use super::batch::{self, Report};
+use super::csv::{self, Plan};
+use super::operations::{
+    self, ReviewSettings, export_page, upsert_customer, upsert_feed_order, upsert_order,
+};
+use super::{
+    BatchReport, CustomerBatch, CustomerUpserted, ImportQuery, ImportReport, OrderBatch,
+    OrderFeedItem, OrderUpserted, ReviewFeedItem, ReviewUpserted, UpsertOutcome,
+};
+use crate::auth::{Caller, Principal, roles::Permission};
+use crate::customers::store::{self as customer_store, CustomerFilter};
+use crate::customers::{CreateCustomerRequest, ListCustomersQuery};
+use crate::db::DbConnection;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Body, Query, content_length, read_body, utc_offset, validate};
+use crate::orders::store as order_store;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/customers/import").route(web::post().to(import)))
+        .service(web::resource("/customers/export").route(web::get().to(export)))
+        .service(web::resource("/feeds/customers").route(web::post().to(upsert_one_customer)))
+        .service(web::resource("/feeds/customers/batch").route(web::post().to(upsert_customers)))
+        .service(web::resource("/feeds/orders").route(web::post().to(upsert_one_order)))
+        .service(web::resource("/feeds/orders/batch").route(web::post().to(upsert_orders)))
+        .service(web::resource("/feeds/reviews").route(web::post().to(upsert_review)));
+}
+
+/// Import customers or orders from CSV (leads and admins).
+///
+/// The body is the CSV file itself (`Content-Type: text/csv`), UTF-8 with or without a
+/// byte-order mark, a header line first.
+///
+/// **Customers** (`file=customers`): `name` (required), `phone`, `wechat`, `shop_account`,
+/// `email` (at least one handle; several values separated by `;`), `address`, `birthday`
+/// (YYYY-MM-DD), `source` (`in_store` or `online`, default `online`), `tags` (separated by
+/// `;`), `notes`. A row whose handles match a customer on file updates that customer
+/// (handles and tags are added, given fields replaced); otherwise it creates one.
+///
+/// **Orders** (`file=orders`): `channel`, `order_no`, `ordered_at`, `status` (default `paid`),
+/// `total` (e.g. 129.90; default: sum of items), `product`, `sku`, `quantity` (default 1),
+/// `unit_price`, and the customer's `customer_phone`, `customer_wechat`,
+/// `customer_shop_account` or `customer_email`. Rows with the same channel and order_no are
+/// one order with several items. An order already on file (same channel and number) is updated.
+///
+/// Every row is validated; bad rows are reported by line. With `atomic=true` one bad row
+/// imports nothing (422 `import-rejected`, with the report under `report`). Importing the
+/// same file again reports every row as `unchanged`.
+#[utoipa::path(post, path = "/api/v1/customers/import", tag = "customers", security(("bearer" = [])),
+    params(ImportQuery),
+    request_body(content = String, content_type = "text/csv",
+        example = "name,phone,wechat,tags,source\n李娜,138 0013 8000,lina88,key customer;Beijing,online\n"),
+    responses(
+        (status = 200, description = "Imported (bad rows, if any, listed in errors)", body = ImportReport),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown columns, not UTF-8, or (atomic) bad rows: nothing imported", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn import(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ImportQuery>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ImportCustomers)?;
+    let query = query.into_inner();
+    let offset = utc_offset(query.utc_offset.as_deref(), "utc_offset")?;
+    let is_csv = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let essence = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "text/csv" || essence == "application/csv"
+        });
+    if !is_csv {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the file as Content-Type: text/csv".into(),
+        ));
+    }
+    let body = read_body(
+        &mut payload,
+        content_length(&req),
+        state.settings.server.import_max_bytes,
+    )
+    .await?;
+    let text = csv::decode(&body)?;
+    let (plan, rows, errors) = csv::plan(query.file, text, offset)?;
+    let atomic = query.atomic.unwrap_or(false);
+    let report = ImportReport {
+        file: query.file,
+        atomic,
+        rows,
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        failed: 0,
+        errors,
+    };
+    if atomic && report.has_failures() {
+        return Err(report.rejected());
+    }
+    let shop_id = caller.shop_id;
+    let tiers = state.settings.tier_settings();
+    let report = state
+        .db
+        .write(move |conn| match plan {
+            Plan::Customers(rows) => batch::run(conn, rows, atomic, report, no_check, |c, r| {
+                upsert_customer(c, shop_id, r)
+            }),
+            Plan::Orders(groups) => {
+                let groups = groups.into_iter().map(|g| (g.lines[0], g));
+                batch::run(conn, groups, atomic, report, no_check, |c, g| {
+                    upsert_order(c, shop_id, &g.customer_handles, &g.request, &tiers)
+                })
+            }
+        })
+        .await?;
+    tracing::info!(
+        file = ?report.file, created = report.created, updated = report.updated,
+        unchanged = report.unchanged, failed = report.failed, by = caller.user_id,
+        "CSV import"
+    );
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// Export customers matching the list filters as CSV (UTF-8 with a byte-order mark, so
+/// spreadsheet programs show Chinese text correctly). The columns are the import's plus
+/// `id`, `order_count`, `total_spent`, `last_order_at`, `created_at`, which an import
+/// ignores: an export can be edited and imported back. `sort`, `limit`, `cursor` and
+/// `with_total` do not apply; rows come oldest first, streamed.
+#[utoipa::path(get, path = "/api/v1/customers/export", tag = "customers", security(("bearer" = [])),
+    params(ListCustomersQuery),
+    responses(
+        (status = 200, description = "CSV file", body = String, content_type = "text/csv"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn export(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListCustomersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ViewCustomers)?;
+    let filter = CustomerFilter::from_query(caller.shop_id, &query, Utc::now().naive_utc())?;
+    let header = csv::export_header();
+    // Each page is read only when the client has taken the previous one.
+    enum Next {
+        Header,
+        After(Option<i64>),
+        Done,
+    }
+    let body = stream::unfold(Next::Header, move |next| {
+        let state = state.clone();
+        let filter = filter.clone();
+        let header = header.clone();
+        async move {
+            match next {
+                Next::Header => Some((Ok(web::Bytes::from(header)), Next::After(None))),
+                Next::After(after) => {
+                    let page = state
+                        .db
+                        .read(move |conn| export_page(conn, &filter, after))
+                        .await;
+                    match page {
+                        Ok((bytes, Some(last))) => {
+                            Some((Ok(web::Bytes::from(bytes)), Next::After(Some(last))))
+                        }
+                        Ok((bytes, None)) => Some((Ok(web::Bytes::from(bytes)), Next::Done)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "customer export failed mid-stream");
+                            Some((Err(e), Next::Done))
+                        }
+                    }
+                }
+                Next::Done => None,
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"customers.csv\"",
+        ))
+        .streaming(body))
+}
+
+/// Applies a feed batch in one transaction (see `batch::run`) and answers 200 with the
+/// report; an atomic batch with a failed item answers 422 `batch-rejected` with the report
+/// as `report`.
+async fn run_batch<T, F>(
+    state: &AppState,
+    items: Vec<T>,
+    atomic: bool,
+    upsert: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Validate + Send + 'static,
+    F: Fn(&mut DbConnection, &T) -> batch::ItemResult + Send + 'static,
+{
+    let report = state
+        .db
+        .write(move |conn| {
+            let items = items.into_iter().enumerate();
+            batch::run(conn, items, atomic, BatchReport::new(), validate, upsert)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// CSV rows are validated while the file is planned, before the runner sees them.
+fn no_check<T>(_: &T) -> Result<(), ApiError> {
+    Ok(())
+}
+
+fn status_for(outcome: UpsertOutcome) -> StatusCode {
+    match outcome {
+        UpsertOutcome::Created => StatusCode::CREATED,
+        UpsertOutcome::Updated | UpsertOutcome::Unchanged => StatusCode::OK,
+    }
+}
+
+/// Upsert one customer by contact handle.
+#[utoipa::path(post, path = "/api/v1/feeds/customers", tag = "integrations",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = CreateCustomerRequest,
+    responses(
+        (status = 201, description = "Created", body = CustomerUpserted),
+        (status = 200, description = "Updated or unchanged", body = CustomerUpserted),
+        (status = 403, description = "Needs customers:write", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The handles belong to different customers, or the customer is archived", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upsert_one_customer(
+    state: web::Data<AppState>,
+    caller: Principal,
+    body: Body<CreateCustomerRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::EditCustomers)?;
+    let request = body.into_inner();
+    let shop_id = caller.shop_id();
+    let (outcome, view) = state
+        .db
+        .write(move |conn| {
+            let (outcome, id) = upsert_customer(conn, shop_id, &request)?;
+            let customer = customer_store::get(conn, shop_id, id)?;
+            let view = customer_store::views(conn, vec![customer])?.pop();
+            Ok((outcome, view))
+        })
+        .await?;
+    let customer = view.ok_or_else(|| ApiError::Internal("upserted customer vanished".into()))?;
+    Ok(HttpResponse::build(status_for(outcome)).json(CustomerUpserted { outcome, customer }))
+}
+
+/// Upsert up to 1,000 customers by contact handle.
+#[utoipa::path(post, path = "/api/v1/feeds/customers/batch", tag = "integrations",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = CustomerBatch,
+    responses(
+        (status = 200, description = "Applied; failed items, if any, are in results", body = BatchReport),
+        (status = 403, description = "Needs customers:write", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Malformed batch, or (atomic) an item failed: `report` holds the BatchReport", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upsert_customers(
+    state: web::Data<AppState>,
+    caller: Principal,
+    body: Body<CustomerBatch>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::EditCustomers)?;
+    let batch = body.into_inner();
+    let shop_id = caller.shop_id();
+    run_batch(&state, batch.items, batch.atomic, move |conn, item| {
+        upsert_customer(conn, shop_id, item)
+    })
+    .await
+}
+
+/// Upsert one order by channel and external order number.
+#[utoipa::path(post, path = "/api/v1/feeds/orders", tag = "integrations",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = OrderFeedItem,
+    responses(
+        (status = 201, description = "Created", body = OrderUpserted),
+        (status = 200, description = "Updated or unchanged", body = OrderUpserted),
+        (status = 403, description = "Needs orders:write", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order is on file for another customer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, or no customer has these handles", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upsert_one_order(
+    state: web::Data<AppState>,
+    caller: Principal,
+    body: Body<OrderFeedItem>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::RecordOrders)?;
+    let item = body.into_inner();
+    let shop_id = caller.shop_id();
+    let tiers = state.settings.tier_settings();
+    let (outcome, view) = state
+        .db
+        .write(move |conn| {
+            let (outcome, id) = upsert_feed_order(conn, shop_id, &item, &tiers)?;
+            let order = order_store::get(conn, shop_id, id)?;
+            let view = order_store::views(conn, vec![order])?.pop();
+            Ok((outcome, view))
+        })
+        .await?;
+    let order = view.ok_or_else(|| ApiError::Internal("upserted order vanished".into()))?;
+    Ok(HttpResponse::build(status_for(outcome)).json(OrderUpserted { outcome, order }))
+}
+
+/// Upsert up to 1,000 orders by channel and external order number.
+#[utoipa::path(post, path = "/api/v1/feeds/orders/batch", tag = "integrations",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = OrderBatch,
+    responses(
+        (status = 200, description = "Applied; failed items, if any, are in results", body = BatchReport),
+        (status = 403, description = "Needs orders:write", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Malformed batch, or (atomic) an item failed: `report` holds the BatchReport", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upsert_orders(
+    state: web::Data<AppState>,
+    caller: Principal,
+    body: Body<OrderBatch>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::RecordOrders)?;
+    let batch = body.into_inner();
+    let shop_id = caller.shop_id();
+    let tiers = state.settings.tier_settings();
+    run_batch(&state, batch.items, batch.atomic, move |conn, item| {
+        upsert_feed_order(conn, shop_id, item, &tiers)
+    })
+    .await
+}
+
+/// Open a negative-review ticket from a review feed; the same review (platform + review
+/// id) never opens two tickets: re-sending it updates the ticket's review details.
+#[utoipa::path(post, path = "/api/v1/feeds/reviews", tag = "integrations",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = ReviewFeedItem,
+    responses(
+        (status = 201, description = "Ticket opened", body = ReviewUpserted),
+        (status = 200, description = "Review already on a ticket (updated or unchanged)", body = ReviewUpserted),
+        (status = 403, description = "Needs tickets:write", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The reviewer is archived", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upsert_review(
+    state: web::Data<AppState>,
+    caller: Principal,
+    body: Body<ReviewFeedItem>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::OpenTickets)?;
+    let item = body.into_inner();
+    let settings = ReviewSettings {
+        policy: state.settings.tickets.deadlines,
+        auto_assign: state.settings.tickets.auto_assign,
+        tiers: state.settings.tier_settings(),
+    };
+    let attempt = |caller: Principal, item: ReviewFeedItem| {
+        state
+            .db
+            .write(move |conn| operations::upsert_review(conn, &caller, &item, settings))
+    };
+    // Two deliveries of the same new review racing on PostgreSQL: the loser's insert hits
+    // the unique review key, and a second try finds the winner's ticket.
+    let (ticket, outcome) = match attempt(caller.clone(), item.clone()).await {
+        Err(ApiError::Conflict { kind, .. })
+            if kind == "duplicate" || kind == "duplicate-review" =>
+        {
+            attempt(caller, item).await?
+        }
+        other => other?,
+    };
+    Ok(HttpResponse::build(status_for(outcome)).json(ReviewUpserted { outcome, ticket }))
+}

@@ -1,0 +1,234 @@
+//! Orders: a customer's purchase history. Amounts are integer cents (fen), never floats.
+//! Every change refreshes the customer's order summary in the same transaction.
+//!
+//! This module holds the vocabulary (channels, statuses, rows, requests, views); pure
+//! rules are in `rules`, SQL in `store`, HTTP in `routes`.
+
+pub mod routes;
+pub mod rules;
+pub mod store;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::{Validate, ValidationError};
+
+use crate::error::ApiError;
+use crate::extract::message;
+use crate::schema::{order_items, orders};
+
+/// Where the order was placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Taobao,
+    Tmall,
+    Wechat,
+    Store,
+    Other,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 5] = [
+        Channel::Taobao,
+        Channel::Tmall,
+        Channel::Wechat,
+        Channel::Store,
+        Channel::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Taobao => "taobao",
+            Channel::Tmall => "tmall",
+            Channel::Wechat => "wechat",
+            Channel::Store => "store",
+            Channel::Other => "other",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Paid,
+    Refunded,
+    PartiallyRefunded,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 4] = [
+        OrderStatus::Paid,
+        OrderStatus::Refunded,
+        OrderStatus::PartiallyRefunded,
+        OrderStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Paid => "paid",
+            OrderStatus::Refunded => "refunded",
+            OrderStatus::PartiallyRefunded => "partially_refunded",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// Whether the order counts as a purchase in the customer's history and value:
+    /// a fully refunded or cancelled order brought nothing.
+    pub fn counts_as_purchase(self) -> bool {
+        matches!(self, OrderStatus::Paid | OrderStatus::PartiallyRefunded)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = orders)]
+pub struct Order {
+    pub id: i64,
+    pub shop_id: i64,
+    pub customer_id: i64,
+    pub channel: String,
+    pub external_order_no: String,
+    pub status: String,
+    pub total_cents: i64,
+    pub ordered_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = order_items)]
+pub struct OrderItem {
+    pub id: i64,
+    pub order_id: i64,
+    pub product_name: String,
+    pub sku: Option<String>,
+    pub quantity: i32,
+    pub unit_price_cents: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderItemInput {
+    #[validate(length(min = 1, max = 200))]
+    #[schema(example = "Ceramic teapot 600 ml")]
+    pub product_name: String,
+    #[validate(length(min = 1, max = 64))]
+    pub sku: Option<String>,
+    #[validate(range(min = 1, max = 100000))]
+    pub quantity: i32,
+    /// Price of one unit in cents (fen).
+    #[validate(range(min = 0, max = 100000000000_i64))]
+    #[schema(example = 12990)]
+    pub unit_price_cents: i64,
+}
+
+fn validate_items(items: &[OrderItemInput]) -> Result<(), ValidationError> {
+    if items.is_empty() || items.len() > 200 {
+        return Err(message("items", "an order has 1 to 200 items"));
+    }
+    Ok(())
+}
+
+fn validate_order_no(value: &str) -> Result<(), ValidationError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 64 || trimmed.chars().any(char::is_control) {
+        return Err(message("order_no", "must be 1 to 64 printable characters"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "channel": "taobao",
+    "external_order_no": "3345678901234567",
+    "status": "paid",
+    "items": [{"product_name": "Ceramic teapot 600 ml", "sku": "TP-600", "quantity": 2, "unit_price_cents": 12990}],
+    "ordered_at": "2026-11-20T13:45:00+08:00"
+}))]
+pub struct CreateOrderRequest {
+    pub channel: Channel,
+    /// The platform's order number; unique per channel.
+    #[validate(custom(function = "validate_order_no"))]
+    pub external_order_no: String,
+    /// Defaults to `paid`.
+    pub status: Option<OrderStatus>,
+    #[validate(custom(function = "validate_items"), nested)]
+    pub items: Vec<OrderItemInput>,
+    /// Amount paid in cents; defaults to the sum of the items (discounts and shipping make them differ).
+    #[validate(range(min = 0, max = 100000000000000_i64))]
+    pub total_cents: Option<i64>,
+    pub ordered_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "partially_refunded"}))]
+pub struct UpdateOrderRequest {
+    pub status: Option<OrderStatus>,
+    /// Replaces all items.
+    #[validate(custom(function = "validate_items"), nested)]
+    pub items: Option<Vec<OrderItemInput>>,
+    #[validate(range(min = 0, max = 100000000000000_i64))]
+    pub total_cents: Option<i64>,
+    pub ordered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrderView {
+    pub id: i64,
+    pub customer_id: i64,
+    pub channel: Channel,
+    pub external_order_no: String,
+    pub status: OrderStatus,
+    /// Amount paid, in cents (fen).
+    pub total_cents: i64,
+    pub items: Vec<OrderItemInput>,
+    pub ordered_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// The order as clients see it; a channel or status this code does not know is corrupt data.
+    pub fn view(self, items: Vec<OrderItemInput>) -> Result<OrderView, ApiError> {
+        let corrupt = || {
+            ApiError::Internal(format!(
+                "order {} has an unknown channel or status",
+                self.id
+            ))
+        };
+        Ok(OrderView {
+            id: self.id,
+            customer_id: self.customer_id,
+            channel: Channel::parse(&self.channel).ok_or_else(corrupt)?,
+            external_order_no: self.external_order_no.clone(),
+            status: OrderStatus::parse(&self.status).ok_or_else(corrupt)?,
+            total_cents: self.total_cents,
+            items,
+            ordered_at: self.ordered_at.and_utc(),
+            created_at: self.created_at.and_utc(),
+            updated_at: self.updated_at.and_utc(),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListOrdersQuery {
+    /// Page size, 1 to 200 (default 50).
+    #[validate(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}

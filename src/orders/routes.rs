@@ -1,0 +1,183 @@
+//! `/api/v1/customers/{id}/orders` and `/api/v1/orders` over HTTP: parse, check
+//! permission, call the store, respond.
+
+use actix_web::{HttpResponse, http::header, web};
+use chrono::NaiveDateTime;
+
+use super::{CreateOrderRequest, ListOrdersQuery, OrderView, UpdateOrderRequest, store};
+use crate::auth::{Principal, roles::Permission};
+use crate::customers::store as customer_store;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Body, Query};
+use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/customers/{id}/orders")
+            .route(web::get().to(list_orders))
+            .route(web::post().to(create_order)),
+    )
+    .service(
+        web::resource("/orders/{id}")
+            .route(web::get().to(get_order))
+            .route(web::patch().to(update_order))
+            .route(web::delete().to(delete_order)),
+    );
+}
+
+/// A customer's orders, newest first.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/orders", tag = "orders", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path, description = "Customer id"), ListOrdersQuery),
+    responses(
+        (status = 200, body = Page<OrderView>),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_orders(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<i64>,
+    query: Query<ListOrdersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ViewCustomers)?;
+    let id = id.into_inner();
+    let query = query.into_inner();
+    let after = query
+        .cursor
+        .as_deref()
+        .map(decode_cursor::<(NaiveDateTime, i64)>)
+        .transpose()?;
+    let limit = limit_or_default(query.limit);
+    let page = state
+        .db
+        .read(move |conn| {
+            let customer = customer_store::get(conn, caller.shop_id(), id)?;
+            let rows = store::list_of_customer(conn, customer.id, after, limit + 1)?;
+            let total = store::count_of_customer(conn, customer.id)?;
+            finish_page(
+                rows,
+                limit,
+                Some(total),
+                |o| (o.ordered_at, o.id),
+                |rows| store::views(conn, rows),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Record an order for a customer.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/orders", tag = "orders", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path, description = "Customer id")),
+    request_body = CreateOrderRequest,
+    responses(
+        (status = 201, body = OrderView, headers(("Location" = String))),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Order number already recorded for the channel, or customer archived", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_order(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<i64>,
+    body: Body<CreateOrderRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::RecordOrders)?;
+    let customer_id = id.into_inner();
+    let request = body.into_inner();
+    let tiers = state.settings.tier_settings();
+    let view = state
+        .db
+        .write(move |conn| {
+            let order = store::create(conn, caller.shop_id(), customer_id, &request, &tiers)?;
+            Ok(store::views(conn, vec![order])?.remove(0))
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/orders/{}", view.id)))
+        .json(view))
+}
+
+/// One order with its items.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path, description = "Order id")),
+    responses(
+        (status = 200, body = OrderView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_order(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ViewCustomers)?;
+    let id = id.into_inner();
+    let view = state
+        .db
+        .read(move |conn| {
+            let order = store::get(conn, caller.shop_id(), id)?;
+            Ok(store::views(conn, vec![order])?.remove(0))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Change an order's status, items, total or date. The customer's summary follows.
+#[utoipa::path(patch, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path, description = "Order id")),
+    request_body = UpdateOrderRequest,
+    responses(
+        (status = 200, body = OrderView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Customer archived", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_order(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<i64>,
+    body: Body<UpdateOrderRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::RecordOrders)?;
+    let id = id.into_inner();
+    let request = body.into_inner();
+    let tiers = state.settings.tier_settings();
+    let view = state
+        .db
+        .write(move |conn| {
+            let order = store::get(conn, caller.shop_id(), id)?;
+            customer_store::get(conn, caller.shop_id(), order.customer_id)?.ensure_live()?;
+            let order = store::update(conn, &order, &request, &tiers)?.unwrap_or(order);
+            Ok(store::views(conn, vec![order])?.remove(0))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Delete an order entered by mistake. The customer's summary follows.
+#[utoipa::path(delete, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path, description = "Order id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Customer archived, or tickets refer to the order", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_order(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::RecordOrders)?;
+    let id = id.into_inner();
+    let tiers = state.settings.tier_settings();
+    state
+        .db
+        .write(move |conn| {
+            let order = store::get(conn, caller.shop_id(), id)?;
+            customer_store::get(conn, caller.shop_id(), order.customer_id)?.ensure_live()?;
+            store::delete(conn, &order, &tiers)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,258 @@
+//! All SQL of orders and their items, including the customer's order summary, which
+//! follows every change in the same transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::rules::{items_total, summarize};
+use super::{
+    Channel, CreateOrderRequest, Order, OrderItem, OrderItemInput, OrderStatus, OrderView,
+    UpdateOrderRequest,
+};
+use crate::customers::store as customer_store;
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::schema::{customers, order_items, orders};
+use crate::tiers::engine::TierSettings;
+
+/// Recomputes `customers.order_count`, `total_spent_cents`, `first_order_at`, `last_order_at`.
+pub fn refresh_summary(conn: &mut DbConnection, customer_id: i64) -> Result<(), ApiError> {
+    let rows: Vec<(String, i64, NaiveDateTime)> = orders::table
+        .filter(orders::customer_id.eq(customer_id))
+        .select((orders::status, orders::total_cents, orders::ordered_at))
+        .load(conn)?;
+    let parsed: Vec<(OrderStatus, i64, NaiveDateTime)> = rows
+        .into_iter()
+        .filter_map(|(status, total, at)| OrderStatus::parse(&status).map(|s| (s, total, at)))
+        .collect();
+    let (count, spent, first, last) = summarize(&parsed);
+    diesel::update(customers::table.find(customer_id))
+        .set((
+            customers::order_count.eq(count),
+            customers::total_spent_cents.eq(spent),
+            customers::first_order_at.eq(first),
+            customers::last_order_at.eq(last),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn insert_items(
+    conn: &mut DbConnection,
+    order_id: i64,
+    items: &[OrderItemInput],
+) -> Result<(), ApiError> {
+    for item in items {
+        diesel::insert_into(order_items::table)
+            .values((
+                order_items::order_id.eq(order_id),
+                order_items::product_name.eq(item.product_name.trim()),
+                order_items::sku.eq(item.sku.as_deref().map(str::trim)),
+                order_items::quantity.eq(item.quantity),
+                order_items::unit_price_cents.eq(item.unit_price_cents),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn find_by_external(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    channel: Channel,
+    external_order_no: &str,
+) -> Result<Option<Order>, ApiError> {
+    Ok(orders::table
+        .filter(orders::shop_id.eq(shop_id))
+        .filter(orders::channel.eq(channel.as_str()))
+        .filter(orders::external_order_no.eq(external_order_no))
+        .select(Order::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Inserts an order for a live customer and refreshes the customer's summary.
+pub fn create(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    customer_id: i64,
+    request: &CreateOrderRequest,
+    tiers: &TierSettings,
+) -> Result<Order, ApiError> {
+    let customer = customer_store::get(conn, shop_id, customer_id)?;
+    customer.ensure_live()?;
+    let total = match request.total_cents {
+        Some(total) => total,
+        None => items_total(&request.items)?,
+    };
+    let order_no = request.external_order_no.trim();
+    if find_by_external(conn, shop_id, request.channel, order_no)?.is_some() {
+        return Err(ApiError::conflict(
+            "duplicate",
+            format!(
+                "{} order {order_no} is already recorded",
+                request.channel.as_str()
+            ),
+        ));
+    }
+    let now = Utc::now().naive_utc();
+    let order: Order = diesel::insert_into(orders::table)
+        .values((
+            orders::shop_id.eq(shop_id),
+            orders::customer_id.eq(customer_id),
+            orders::channel.eq(request.channel.as_str()),
+            orders::external_order_no.eq(order_no),
+            orders::status.eq(request.status.unwrap_or(OrderStatus::Paid).as_str()),
+            orders::total_cents.eq(total),
+            orders::ordered_at.eq(request.ordered_at.naive_utc()),
+            orders::created_at.eq(now),
+            orders::updated_at.eq(now),
+        ))
+        .returning(orders::all_columns)
+        .get_result(conn)?;
+    insert_items(conn, order.id, &request.items)?;
+    refresh_summary(conn, customer_id)?;
+    crate::tiers::refresh(conn, shop_id, customer_id, tiers, "order")?;
+    Ok(order)
+}
+
+pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Order, ApiError> {
+    orders::table
+        .filter(orders::shop_id.eq(shop_id))
+        .find(id)
+        .select(Order::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("order"))
+}
+
+/// Applies a change; `None` when nothing would change (so re-imports are no-ops).
+pub fn update(
+    conn: &mut DbConnection,
+    order: &Order,
+    request: &UpdateOrderRequest,
+    tiers: &TierSettings,
+) -> Result<Option<Order>, ApiError> {
+    let current_items = items_of(conn, &[order.id])?
+        .remove(&order.id)
+        .unwrap_or_default();
+    let items_change = request
+        .items
+        .as_ref()
+        .filter(|items| **items != current_items);
+    let total = match (request.total_cents, items_change) {
+        (Some(total), _) => total,
+        (None, Some(items)) => items_total(items)?,
+        (None, None) => order.total_cents,
+    };
+    let status = request
+        .status
+        .map(OrderStatus::as_str)
+        .unwrap_or(&order.status);
+    let ordered_at = request
+        .ordered_at
+        .map(|t| t.naive_utc())
+        .unwrap_or(order.ordered_at);
+    if items_change.is_none()
+        && total == order.total_cents
+        && status == order.status
+        && ordered_at == order.ordered_at
+    {
+        return Ok(None);
+    }
+    if let Some(items) = items_change {
+        diesel::delete(order_items::table.filter(order_items::order_id.eq(order.id)))
+            .execute(conn)?;
+        insert_items(conn, order.id, items)?;
+    }
+    let updated: Order = diesel::update(orders::table.find(order.id))
+        .set((
+            orders::status.eq(status),
+            orders::total_cents.eq(total),
+            orders::ordered_at.eq(ordered_at),
+            orders::updated_at.eq(Utc::now().naive_utc()),
+        ))
+        .returning(orders::all_columns)
+        .get_result(conn)?;
+    refresh_summary(conn, order.customer_id)?;
+    crate::tiers::refresh(conn, order.shop_id, order.customer_id, tiers, "order")?;
+    Ok(Some(updated))
+}
+
+fn items_of(
+    conn: &mut DbConnection,
+    order_ids: &[i64],
+) -> Result<BTreeMap<i64, Vec<OrderItemInput>>, ApiError> {
+    let rows: Vec<OrderItem> = order_items::table
+        .filter(order_items::order_id.eq_any(order_ids))
+        .order((order_items::order_id, order_items::id))
+        .select(OrderItem::as_select())
+        .load(conn)?;
+    let mut by_order: BTreeMap<i64, Vec<OrderItemInput>> = BTreeMap::new();
+    for item in rows {
+        by_order
+            .entry(item.order_id)
+            .or_default()
+            .push(OrderItemInput {
+                product_name: item.product_name,
+                sku: item.sku,
+                quantity: item.quantity,
+                unit_price_cents: item.unit_price_cents,
+            });
+    }
+    Ok(by_order)
+}
+
+pub fn views(conn: &mut DbConnection, list: Vec<Order>) -> Result<Vec<OrderView>, ApiError> {
+    let ids: Vec<i64> = list.iter().map(|o| o.id).collect();
+    let mut items = items_of(conn, &ids)?;
+    list.into_iter()
+        .map(|order| {
+            let order_items = items.remove(&order.id).unwrap_or_default();
+            order.view(order_items)
+        })
+        .collect()
+}
+
+/// Up to `limit` of the customer's orders after `after` (ordered_at, id), newest first.
+pub fn list_of_customer(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    after: Option<(NaiveDateTime, i64)>,
+    limit: i64,
+) -> Result<Vec<Order>, ApiError> {
+    let mut rows = orders::table
+        .filter(orders::customer_id.eq(customer_id))
+        .select(Order::as_select())
+        .order((orders::ordered_at.desc(), orders::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some((at, last_id)) = after {
+        rows = rows.filter(
+            orders::ordered_at
+                .lt(at)
+                .or(orders::ordered_at.eq(at).and(orders::id.lt(last_id))),
+        );
+    }
+    Ok(rows.load(conn)?)
+}
+
+pub fn count_of_customer(conn: &mut DbConnection, customer_id: i64) -> Result<i64, ApiError> {
+    Ok(orders::table
+        .filter(orders::customer_id.eq(customer_id))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Deletes an order and refreshes the customer's summary and tier.
+pub fn delete(
+    conn: &mut DbConnection,
+    order: &Order,
+    tiers: &TierSettings,
+) -> Result<(), ApiError> {
+    diesel::delete(orders::table.find(order.id)).execute(conn)?;
+    refresh_summary(conn, order.customer_id)?;
+    crate::tiers::refresh(conn, order.shop_id, order.customer_id, tiers, "order")
+}

@@ -1,0 +1,210 @@
+//! `/api/v1/tags` and `/api/v1/customers/{id}/tags` over HTTP: parse, check permission,
+//! call the store or an operation, respond.
+
+use actix_web::{HttpResponse, web};
+
+use super::{
+    AddTagsRequest, BulkTagRequest, BulkTagResult, CreateTagRequest, TagList, TagView,
+    UpdateTagRequest, operations, store,
+};
+use crate::auth::{Caller, roles::Permission};
+use crate::error::{ApiError, Problem};
+use crate::extract::Body;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/tags")
+            .route(web::get().to(list_tags))
+            .route(web::post().to(create_tag)),
+    )
+    .service(web::resource("/tags/bulk").route(web::post().to(bulk_tag)))
+    .service(
+        web::resource("/tags/{id}")
+            .route(web::patch().to(update_tag))
+            .route(web::delete().to(delete_tag)),
+    )
+    .service(web::resource("/customers/{id}/tags").route(web::post().to(add_customer_tags)))
+    .service(
+        web::resource("/customers/{id}/tags/{tag_id}").route(web::delete().to(remove_customer_tag)),
+    );
+}
+
+/// All tags with the number of live customers carrying each.
+#[utoipa::path(get, path = "/api/v1/tags", tag = "tags", security(("bearer" = [])),
+    responses(
+        (status = 200, body = TagList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_tags(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ViewCustomers)?;
+    let items = state
+        .db
+        .read(move |conn| store::list_with_counts(conn, caller.shop_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(TagList { items }))
+}
+
+/// Create a tag, optionally in a group.
+#[utoipa::path(post, path = "/api/v1/tags", tag = "tags", security(("bearer" = [])),
+    request_body = CreateTagRequest,
+    responses(
+        (status = 201, body = TagView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A tag with that name exists", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_tag(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Body<CreateTagRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::EditCustomers)?;
+    let request = body.into_inner();
+    let tag = state
+        .db
+        .write(move |conn| {
+            store::insert(
+                conn,
+                caller.shop_id,
+                request.name.trim(),
+                request.group.as_deref().map(str::trim),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(tag.view()))
+}
+
+/// Rename a tag (everywhere it is used) or move it to another group (leads and admins).
+#[utoipa::path(patch, path = "/api/v1/tags/{id}", tag = "tags", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Tag id")),
+    request_body = UpdateTagRequest,
+    responses(
+        (status = 200, body = TagView),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another tag has that name", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_tag(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: Body<UpdateTagRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageTags)?;
+    let id = id.into_inner();
+    let request = body.into_inner();
+    if request.name.is_none() && request.group.is_none() {
+        return Err(ApiError::field("body", "name at least one of name, group"));
+    }
+    let tag = state
+        .db
+        .write(move |conn| {
+            let tag = store::get(conn, caller.shop_id, id)?;
+            store::update(conn, &tag, &request)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(tag.view()))
+}
+
+/// Delete a tag and take it off every customer (leads and admins).
+#[utoipa::path(delete, path = "/api/v1/tags/{id}", tag = "tags", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Tag id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_tag(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageTags)?;
+    let id = id.into_inner();
+    state
+        .db
+        .write(move |conn| {
+            let tag = store::get(conn, caller.shop_id, id)?;
+            store::delete(conn, &tag)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Add and remove tags on many customers at once (leads and admins). All or nothing:
+/// an unknown customer id refuses the whole request.
+#[utoipa::path(post, path = "/api/v1/tags/bulk", tag = "tags", security(("bearer" = [])),
+    request_body = BulkTagRequest,
+    responses(
+        (status = 200, body = BulkTagResult),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad input or unknown customers", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn bulk_tag(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Body<BulkTagRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageTags)?;
+    let request = body.into_inner();
+    if request.add.is_empty() && request.remove.is_empty() {
+        return Err(ApiError::field("body", "name tags to add or remove"));
+    }
+    let result = state
+        .db
+        .write(move |conn| operations::bulk(conn, caller.shop_id, &request))
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// Put tags on one customer (unknown tags are created). Returns the customer's tags.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/tags", tag = "tags", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Customer id")),
+    request_body = AddTagsRequest,
+    responses(
+        (status = 200, body = Vec<TagView>),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Customer archived", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add_customer_tags(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: Body<AddTagsRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::EditCustomers)?;
+    let id = id.into_inner();
+    let request = body.into_inner();
+    let tags = state
+        .db
+        .write(move |conn| operations::add_to_customer(conn, caller.shop_id, id, &request.tags))
+        .await?;
+    Ok(HttpResponse::Ok().json(tags))
+}
+
+/// Take one tag off one customer.
+#[utoipa::path(delete, path = "/api/v1/customers/{id}/tags/{tag_id}", tag = "tags", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Customer id"), ("tag_id" = i64, Path, description = "Tag id")),
+    responses(
+        (status = 204, description = "Removed (or was not there)"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn remove_customer_tag(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::EditCustomers)?;
+    let (id, tag_id) = path.into_inner();
+    state
+        .db
+        .write(move |conn| operations::remove_from_customer(conn, caller.shop_id, id, tag_id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

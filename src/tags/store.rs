@@ -1,0 +1,194 @@
+//! All SQL of tags: the tags themselves and which customers carry them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Utc;
+use diesel::prelude::*;
+
+use super::{Tag, TagView, TagWithCount, UpdateTagRequest};
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::schema::{customer_tags, customers, tags};
+
+pub fn find_by_name(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    name: &str,
+) -> Result<Option<Tag>, ApiError> {
+    Ok(tags::table
+        .filter(tags::shop_id.eq(shop_id))
+        .filter(tags::name.eq(name))
+        .select(Tag::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Tag, ApiError> {
+    tags::table
+        .filter(tags::shop_id.eq(shop_id))
+        .find(id)
+        .select(Tag::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("tag"))
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    name: &str,
+    group: Option<&str>,
+) -> Result<Tag, ApiError> {
+    Ok(diesel::insert_into(tags::table)
+        .values((
+            tags::shop_id.eq(shop_id),
+            tags::name.eq(name),
+            tags::tag_group.eq(group),
+            tags::created_at.eq(Utc::now().naive_utc()),
+        ))
+        .returning(tags::all_columns)
+        .get_result(conn)?)
+}
+
+/// The tags with these names, creating the missing ones (without a group).
+pub fn ensure(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    names: &[String],
+) -> Result<Vec<Tag>, ApiError> {
+    let mut found = Vec::with_capacity(names.len());
+    let unique: BTreeSet<&str> = names.iter().map(|n| n.trim()).collect();
+    for name in unique {
+        let tag = match find_by_name(conn, shop_id, name)? {
+            Some(tag) => tag,
+            // In a savepoint: a concurrent request may create the same tag first.
+            None => match conn.transaction(|c| insert(c, shop_id, name, None)) {
+                Ok(tag) => tag,
+                Err(ApiError::Conflict { .. }) => find_by_name(conn, shop_id, name)?
+                    .ok_or_else(|| ApiError::Internal(format!("tag {name:?} vanished")))?,
+                Err(other) => return Err(other),
+            },
+        };
+        found.push(tag);
+    }
+    Ok(found)
+}
+
+/// Puts each tag on each customer; returns how many (customer, tag) pairs were new.
+pub fn attach(
+    conn: &mut DbConnection,
+    tag_ids: &[i64],
+    customer_ids: &[i64],
+) -> Result<usize, ApiError> {
+    let existing: BTreeSet<(i64, i64)> = customer_tags::table
+        .filter(customer_tags::customer_id.eq_any(customer_ids))
+        .filter(customer_tags::tag_id.eq_any(tag_ids))
+        .select((customer_tags::customer_id, customer_tags::tag_id))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let mut added = 0;
+    for &customer_id in customer_ids {
+        for &tag_id in tag_ids {
+            if !existing.contains(&(customer_id, tag_id)) {
+                diesel::insert_into(customer_tags::table)
+                    .values((
+                        customer_tags::customer_id.eq(customer_id),
+                        customer_tags::tag_id.eq(tag_id),
+                    ))
+                    .execute(conn)?;
+                added += 1;
+            }
+        }
+    }
+    Ok(added)
+}
+
+pub fn detach(
+    conn: &mut DbConnection,
+    tag_ids: &[i64],
+    customer_ids: &[i64],
+) -> Result<usize, ApiError> {
+    Ok(diesel::delete(
+        customer_tags::table
+            .filter(customer_tags::customer_id.eq_any(customer_ids))
+            .filter(customer_tags::tag_id.eq_any(tag_ids)),
+    )
+    .execute(conn)?)
+}
+
+/// Tags of each customer, by customer id, sorted by name.
+pub fn of_customers(
+    conn: &mut DbConnection,
+    customer_ids: &[i64],
+) -> Result<BTreeMap<i64, Vec<TagView>>, ApiError> {
+    let rows: Vec<(i64, Tag)> = customer_tags::table
+        .inner_join(tags::table)
+        .filter(customer_tags::customer_id.eq_any(customer_ids))
+        .order((customer_tags::customer_id, tags::name))
+        .select((customer_tags::customer_id, Tag::as_select()))
+        .load(conn)?;
+    let mut by_customer: BTreeMap<i64, Vec<TagView>> = BTreeMap::new();
+    for (customer_id, tag) in rows {
+        by_customer.entry(customer_id).or_default().push(tag.view());
+    }
+    Ok(by_customer)
+}
+
+pub fn list_with_counts(
+    conn: &mut DbConnection,
+    shop_id: i64,
+) -> Result<Vec<TagWithCount>, ApiError> {
+    let all: Vec<Tag> = tags::table
+        .filter(tags::shop_id.eq(shop_id))
+        .order(tags::name)
+        .select(Tag::as_select())
+        .load(conn)?;
+    let counts: BTreeMap<i64, i64> = customer_tags::table
+        .inner_join(customers::table)
+        .inner_join(tags::table)
+        .filter(tags::shop_id.eq(shop_id))
+        .filter(customers::archived_at.is_null())
+        .group_by(customer_tags::tag_id)
+        .select((customer_tags::tag_id, diesel::dsl::count_star()))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(all
+        .into_iter()
+        .map(|tag| TagWithCount {
+            customer_count: counts.get(&tag.id).copied().unwrap_or(0),
+            tag: tag.view(),
+        })
+        .collect())
+}
+
+/// Applies an edit: an absent name keeps the tag's, an absent group keeps its group and
+/// `null` takes it out of its group. Customers see the change through the tag's id.
+pub fn update(
+    conn: &mut DbConnection,
+    tag: &Tag,
+    request: &UpdateTagRequest,
+) -> Result<Tag, ApiError> {
+    let name = request
+        .name
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&tag.name)
+        .to_owned();
+    let group = match &request.group {
+        Some(group) => group.as_ref().map(|g| g.trim().to_owned()),
+        None => tag.tag_group.clone(),
+    };
+    Ok(diesel::update(tags::table.find(tag.id))
+        .set((tags::name.eq(name), tags::tag_group.eq(group)))
+        .returning(tags::all_columns)
+        .get_result::<Tag>(conn)?)
+}
+
+/// Deletes the tag after taking it off every customer.
+pub fn delete(conn: &mut DbConnection, tag: &Tag) -> Result<(), ApiError> {
+    diesel::delete(customer_tags::table.filter(customer_tags::tag_id.eq(tag.id))).execute(conn)?;
+    diesel::delete(tags::table.find(tag.id)).execute(conn)?;
+    Ok(())
+}
