@@ -9,7 +9,6 @@ use clap::{Args, ValueEnum};
 
 use crate::auth::token::TokenSettings;
 use crate::defaults::defaults;
-use crate::idempotency::IdempotencySettings;
 use crate::tickets::workflow::TicketSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -52,6 +51,14 @@ pub struct ServerSettings {
     /// Log output: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// How long idempotency keys are kept.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct IdempotencySettings {
+    /// How long a POST's Idempotency-Key is remembered (a retry within it gets the first response).
+    #[arg(long = "idempotency-key-ttl-hours", env = "IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 24, value_parser = clap::value_parser!(i64).range(1..=720))]
+    pub key_ttl_hours: i64,
 }
 
 /// Every setting, grouped by the concern that owns it; each group writes its defaults once.

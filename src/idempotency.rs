@@ -24,7 +24,6 @@ use actix_web::{
     web,
 };
 use chrono::{Duration, NaiveDateTime, Utc};
-use clap::Args;
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -35,14 +34,6 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::{content_length, read_body};
 use crate::schema::idempotency_keys;
 use crate::state::AppState;
-
-/// How long idempotency keys are kept.
-#[derive(Debug, Clone, Copy, Args)]
-pub struct IdempotencySettings {
-    /// How long a POST's Idempotency-Key is remembered (a retry within it gets the first response).
-    #[arg(long = "idempotency-key-ttl-hours", env = "IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 24, value_parser = clap::value_parser!(i64).range(1..=720))]
-    pub key_ttl_hours: i64,
-}
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
