@@ -23,6 +23,96 @@ pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/
 /// Key of the PostgreSQL advisory lock that serialises migrations of replicas starting together.
 const MIGRATION_LOCK_KEY: i64 = 0x4166_7465_7263_6172; // "Aftercar"
 
+/// Declares a vocabulary enum stored in a TEXT column: its wire name, written once per
+/// variant, is what serde and the OpenAPI document show and what the database holds. Row
+/// structs then carry the enum itself, never a string, on both backends (the conversions
+/// go through the `MultiBackend`'s own `str`/`String` ones).
+///
+/// It derives `Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord` (declaration
+/// order), `Serialize, Deserialize, ToSchema` and diesel's `AsExpression, FromSqlRow`, and
+/// adds `ALL`, `as_str`, `parse` and `Display`. A stored value that is no variant fails
+/// the query (a corrupt row), rather than turning into a default.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $(
+                $(#[$variant_meta:meta])*
+                $variant:ident = $text:literal
+            ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+            diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        // utoipa reads the per-variant names only when a variant also has a doc comment;
+        // every vocabulary is snake_case, and `text_enum_names_are_snake_case` keeps it so.
+        #[serde(rename_all = "snake_case")]
+        $vis enum $name {
+            $(
+                $(#[$variant_meta])*
+                #[serde(rename = $text)]
+                $variant,
+            )+
+        }
+
+        impl $name {
+            pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
+
+            /// The stored and wire name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(value: &str) -> Option<$name> {
+                match value {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, $crate::db::MultiBackend> for $name {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, $crate::db::MultiBackend>,
+            ) -> diesel::serialize::Result {
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, $crate::db::MultiBackend>>::to_sql(
+                    self.as_str(),
+                    out,
+                )
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, $crate::db::MultiBackend> for $name {
+            fn from_sql(
+                bytes: <$crate::db::MultiBackend as diesel::backend::Backend>::RawValue<'_>,
+            ) -> diesel::deserialize::Result<Self> {
+                let text = <String as diesel::deserialize::FromSql<
+                    diesel::sql_types::Text,
+                    $crate::db::MultiBackend,
+                >>::from_sql(bytes)?;
+                $name::parse(&text).ok_or_else(|| {
+                    format!("{text:?} is not a {} value", stringify!($name)).into()
+                })
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Pg(PgConnection),
@@ -313,6 +403,44 @@ mod tests {
         assert_eq!(
             raw_sql(Backend::Sqlite, sql),
             "SELECT ?2 WHERE a = ?1 AND b = '$x'"
+        );
+    }
+
+    /// What serde, the OpenAPI document and the database call each value must agree, and
+    /// names must be snake_case (the `text_enum!` macro relies on it for utoipa).
+    fn check_names<T: serde::Serialize + Copy + PartialEq + std::fmt::Debug>(
+        all: &[T],
+        as_str: fn(T) -> &'static str,
+        parse: fn(&str) -> Option<T>,
+    ) {
+        for &value in all {
+            let text = as_str(value);
+            assert_eq!(serde_json::to_value(value).unwrap(), text, "{value:?}");
+            assert_eq!(parse(text), Some(value));
+            assert!(
+                text.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{text} is not snake_case"
+            );
+        }
+    }
+
+    #[test]
+    fn text_enum_names_are_snake_case() {
+        use crate::tickets::*;
+        check_names(&TicketKind::ALL, TicketKind::as_str, TicketKind::parse);
+        check_names(&State::ALL, State::as_str, State::parse);
+        check_names(&Outcome::ALL, Outcome::as_str, Outcome::parse);
+        check_names(&CloseReason::ALL, CloseReason::as_str, CloseReason::parse);
+        check_names(
+            &ContactChannel::ALL,
+            ContactChannel::as_str,
+            ContactChannel::parse,
+        );
+        check_names(
+            &ReviewPlatform::ALL,
+            ReviewPlatform::as_str,
+            ReviewPlatform::parse,
         );
     }
 

@@ -14,41 +14,22 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
+use crate::db::{MultiBackend, text_enum};
 use crate::error::ApiError;
 use crate::extract::{message, parse_value, present};
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum TicketKind {
-    /// A middling or bad review was posted.
-    NegativeReview,
-    /// Return or exchange.
-    Return,
-    /// A product needs fixing.
-    Repair,
+text_enum! {
+    pub enum TicketKind {
+        /// A middling or bad review was posted.
+        NegativeReview = "negative_review",
+        /// Return or exchange.
+        Return = "return",
+        /// A product needs fixing.
+        Repair = "repair",
+    }
 }
 
 impl TicketKind {
-    pub const ALL: [TicketKind; 3] = [
-        TicketKind::NegativeReview,
-        TicketKind::Return,
-        TicketKind::Repair,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TicketKind::NegativeReview => "negative_review",
-            TicketKind::Return => "return",
-            TicketKind::Repair => "repair",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<TicketKind> {
-        TicketKind::ALL.into_iter().find(|k| k.as_str() == value)
-    }
-
     /// Reviews are time-critical: the buyer may still be online and may still revise.
     pub fn default_priority(self) -> Priority {
         match self {
@@ -58,45 +39,22 @@ impl TicketKind {
     }
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// Opened; nobody has tried to reach the buyer yet.
-    New,
-    /// The first contact attempt has been made.
-    FirstCall,
-    /// Further attempts until it is settled.
-    FollowUp,
-    Resolved,
-    /// Ended without resolution (unreachable, refused, duplicate, invalid).
-    Closed,
+text_enum! {
+    pub enum State {
+        /// Opened; nobody has tried to reach the buyer yet.
+        New = "new",
+        /// The first contact attempt has been made.
+        FirstCall = "first_call",
+        /// Further attempts until it is settled.
+        FollowUp = "follow_up",
+        Resolved = "resolved",
+        /// Ended without resolution (unreachable, refused, duplicate, invalid).
+        Closed = "closed",
+    }
 }
 
 impl State {
-    pub const ALL: [State; 5] = [
-        State::New,
-        State::FirstCall,
-        State::FollowUp,
-        State::Resolved,
-        State::Closed,
-    ];
     pub const OPEN: [State; 3] = [State::New, State::FirstCall, State::FollowUp];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::New => "new",
-            State::FirstCall => "first_call",
-            State::FollowUp => "follow_up",
-            State::Resolved => "resolved",
-            State::Closed => "closed",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<State> {
-        State::ALL.into_iter().find(|s| s.as_str() == value)
-    }
 
     pub fn is_open(self) -> bool {
         State::OPEN.contains(&self)
@@ -126,7 +84,22 @@ impl Action {
     ];
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+// Stored as its rank (an INTEGER), so that ordering by the column puts urgent first.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Integer)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Urgent,
@@ -167,19 +140,46 @@ impl Priority {
     }
 }
 
-/// Where a review was posted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewPlatform {
-    Taobao,
-    Tmall,
-    Jd,
-    Pinduoduo,
-    Douyin,
-    Wechat,
-    Xiaohongshu,
-    Dianping,
-    Other,
+impl diesel::serialize::ToSql<diesel::sql_types::Integer, MultiBackend> for Priority {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, MultiBackend>,
+    ) -> diesel::serialize::Result {
+        // The bind keeps a reference for the statement's lifetime, so it points into a
+        // static table rather than at a temporary.
+        static RANKS: [i32; 4] = [1, 2, 3, 4];
+        let rank = &RANKS[usize::try_from(self.rank() - 1).unwrap_or(0)];
+        <i32 as diesel::serialize::ToSql<diesel::sql_types::Integer, MultiBackend>>::to_sql(
+            rank, out,
+        )
+    }
+}
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Integer, MultiBackend> for Priority {
+    fn from_sql(
+        bytes: <MultiBackend as diesel::backend::Backend>::RawValue<'_>,
+    ) -> diesel::deserialize::Result<Self> {
+        let rank = <i32 as diesel::deserialize::FromSql<
+            diesel::sql_types::Integer,
+            MultiBackend,
+        >>::from_sql(bytes)?;
+        Priority::from_rank(rank).ok_or_else(|| format!("{rank} is not a priority rank").into())
+    }
+}
+
+text_enum! {
+    /// Where a review was posted.
+    pub enum ReviewPlatform {
+        Taobao = "taobao",
+        Tmall = "tmall",
+        Jd = "jd",
+        Pinduoduo = "pinduoduo",
+        Douyin = "douyin",
+        Wechat = "wechat",
+        Xiaohongshu = "xiaohongshu",
+        Dianping = "dianping",
+        Other = "other",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
@@ -270,54 +270,36 @@ impl TicketDetails {
     }
 
     /// (platform, review id) for negative reviews that carry one.
-    pub fn review_key(&self) -> Option<(String, String)> {
+    pub fn review_key(&self) -> Option<(ReviewPlatform, String)> {
         match self {
-            TicketDetails::NegativeReview(review) => review.review_id.as_ref().map(|id| {
-                let platform = serde_json::to_value(review.platform)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                (platform, id.trim().to_owned())
-            }),
+            TicketDetails::NegativeReview(review) => review
+                .review_id
+                .as_ref()
+                .map(|id| (review.platform, id.trim().to_owned())),
             _ => None,
         }
     }
 }
 
-/// How a resolved ticket ended; each belongs to one kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    ReviewRevised,
-    ReviewWithdrawn,
-    ReviewKeptCustomerSatisfied,
-    ReviewKeptUnresolved,
-    ReturnedRefunded,
-    Exchanged,
-    RefundOnly,
-    ReturnRejected,
-    Repaired,
-    Replaced,
-    Refunded,
-    NotRepairable,
+text_enum! {
+    /// How a resolved ticket ended; each belongs to one kind.
+    pub enum Outcome {
+        ReviewRevised = "review_revised",
+        ReviewWithdrawn = "review_withdrawn",
+        ReviewKeptCustomerSatisfied = "review_kept_customer_satisfied",
+        ReviewKeptUnresolved = "review_kept_unresolved",
+        ReturnedRefunded = "returned_refunded",
+        Exchanged = "exchanged",
+        RefundOnly = "refund_only",
+        ReturnRejected = "return_rejected",
+        Repaired = "repaired",
+        Replaced = "replaced",
+        Refunded = "refunded",
+        NotRepairable = "not_repairable",
+    }
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 12] = [
-        Outcome::ReviewRevised,
-        Outcome::ReviewWithdrawn,
-        Outcome::ReviewKeptCustomerSatisfied,
-        Outcome::ReviewKeptUnresolved,
-        Outcome::ReturnedRefunded,
-        Outcome::Exchanged,
-        Outcome::RefundOnly,
-        Outcome::ReturnRejected,
-        Outcome::Repaired,
-        Outcome::Replaced,
-        Outcome::Refunded,
-        Outcome::NotRepairable,
-    ];
-
     pub fn kind(self) -> TicketKind {
         use Outcome::*;
         match self {
@@ -336,28 +318,6 @@ impl Outcome {
             self,
             Outcome::ReturnedRefunded | Outcome::RefundOnly | Outcome::Refunded
         )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        use Outcome::*;
-        match self {
-            ReviewRevised => "review_revised",
-            ReviewWithdrawn => "review_withdrawn",
-            ReviewKeptCustomerSatisfied => "review_kept_customer_satisfied",
-            ReviewKeptUnresolved => "review_kept_unresolved",
-            ReturnedRefunded => "returned_refunded",
-            Exchanged => "exchanged",
-            RefundOnly => "refund_only",
-            ReturnRejected => "return_rejected",
-            Repaired => "repaired",
-            Replaced => "replaced",
-            Refunded => "refunded",
-            NotRepairable => "not_repairable",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Outcome> {
-        Outcome::ALL.into_iter().find(|o| o.as_str() == value)
     }
 
     pub fn for_kind(kind: TicketKind) -> Vec<Outcome> {
@@ -401,57 +361,23 @@ pub fn check_outcome(
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CloseReason {
-    Unreachable,
-    Refused,
-    Duplicate,
-    Invalid,
-}
-
-impl CloseReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::Unreachable => "unreachable",
-            CloseReason::Refused => "refused",
-            CloseReason::Duplicate => "duplicate",
-            CloseReason::Invalid => "invalid",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<CloseReason> {
-        [
-            CloseReason::Unreachable,
-            CloseReason::Refused,
-            CloseReason::Duplicate,
-            CloseReason::Invalid,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == value)
+text_enum! {
+    pub enum CloseReason {
+        Unreachable = "unreachable",
+        Refused = "refused",
+        Duplicate = "duplicate",
+        Invalid = "invalid",
     }
 }
 
-/// How a buyer was contacted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ContactChannel {
-    Phone,
-    Wechat,
-    ShopChat,
-    Sms,
-    InPerson,
-}
-
-impl ContactChannel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContactChannel::Phone => "phone",
-            ContactChannel::Wechat => "wechat",
-            ContactChannel::ShopChat => "shop_chat",
-            ContactChannel::Sms => "sms",
-            ContactChannel::InPerson => "in_person",
-        }
+text_enum! {
+    /// How a buyer was contacted.
+    pub enum ContactChannel {
+        Phone = "phone",
+        Wechat = "wechat",
+        ShopChat = "shop_chat",
+        Sms = "sms",
+        InPerson = "in_person",
     }
 }
 
@@ -463,24 +389,24 @@ pub struct Ticket {
     pub shop_id: i64,
     pub customer_id: i64,
     pub order_id: Option<i64>,
-    pub kind: String,
+    pub kind: TicketKind,
     pub title: String,
     pub description: String,
     pub details: String,
-    pub review_platform: Option<String>,
+    pub review_platform: Option<ReviewPlatform>,
     pub review_external_id: Option<String>,
-    pub state: String,
-    pub priority: i32,
+    pub state: State,
+    pub priority: Priority,
     pub assignee_id: Option<i64>,
     pub first_call_due_at: NaiveDateTime,
     pub first_contact_at: Option<NaiveDateTime>,
     pub last_contact_at: Option<NaiveDateTime>,
     pub next_follow_up_at: Option<NaiveDateTime>,
     pub due_at: Option<NaiveDateTime>,
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub refund_cents: Option<i64>,
     pub resolution_note: Option<String>,
-    pub close_reason: Option<String>,
+    pub close_reason: Option<CloseReason>,
     pub resolved_at: Option<NaiveDateTime>,
     pub closed_at: Option<NaiveDateTime>,
     pub satisfaction_score: Option<i32>,
@@ -493,18 +419,6 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    fn corrupt(&self, what: &str) -> ApiError {
-        ApiError::Internal(format!("ticket {} has an unknown {what}", self.id))
-    }
-
-    pub fn state(&self) -> Result<State, ApiError> {
-        State::parse(&self.state).ok_or_else(|| self.corrupt("state"))
-    }
-
-    pub fn kind(&self) -> Result<TicketKind, ApiError> {
-        TicketKind::parse(&self.kind).ok_or_else(|| self.corrupt("kind"))
-    }
-
     /// The ETag of this version of the ticket.
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.version)
@@ -692,7 +606,10 @@ mod tests {
     fn details_are_validated_by_kind() {
         let review = json!({"platform": "taobao", "rating": 2, "review_id": "R1"});
         let parsed = TicketDetails::parse(TicketKind::NegativeReview, review.clone()).unwrap();
-        assert_eq!(parsed.review_key(), Some(("taobao".into(), "R1".into())));
+        assert_eq!(
+            parsed.review_key(),
+            Some((ReviewPlatform::Taobao, "R1".into()))
+        );
         // A review's details are not a return's.
         let err = TicketDetails::parse(TicketKind::Return, review).unwrap_err();
         assert!(matches!(err, ApiError::Validation(ref f) if f[0].field.starts_with("details")));

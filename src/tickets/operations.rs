@@ -10,8 +10,9 @@ use super::workflow::AutoAssign;
 use super::workflow::{self, DeadlinePolicy};
 use super::{Action, State};
 use super::{
-    AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, Priority, ReopenRequest,
-    ResolveRequest, SatisfactionRequest, Ticket, TicketDetails, UpdateTicketRequest, check_outcome,
+    AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, ReopenRequest,
+    ResolveRequest, ReviewPlatform, SatisfactionRequest, Ticket, TicketDetails,
+    UpdateTicketRequest, check_outcome,
 };
 use crate::auth::{Caller, Principal};
 use crate::customers::store as customer_queries;
@@ -79,7 +80,7 @@ fn invalid_transition(from: State, action: Action) -> ApiError {
 
 /// The state `action` leads to, or 409 naming the current state and what is allowed.
 fn transition(ticket: &Ticket, action: Action) -> Result<(State, State), ApiError> {
-    let from = ticket.state()?;
+    let from = ticket.state;
     workflow::next_state(from, action)
         .map(|to| (from, to))
         .ok_or_else(|| invalid_transition(from, action))
@@ -112,7 +113,7 @@ pub fn check_version(ticket: &Ticket, if_match: &Option<Vec<i64>>) -> Result<(),
 
 fn with_due(mut ticket: Ticket) -> Result<Ticket, ApiError> {
     ticket.due_at = workflow::due_at(
-        ticket.state()?,
+        ticket.state,
         ticket.first_call_due_at,
         ticket.next_follow_up_at,
     );
@@ -136,7 +137,7 @@ fn check_order(
     }
 }
 
-fn duplicate_review(existing: i64, platform: &str, review_id: &str) -> ApiError {
+fn duplicate_review(existing: i64, platform: ReviewPlatform, review_id: &str) -> ApiError {
     let mut extensions = Map::new();
     extensions.insert("existing_ticket_id".into(), existing.into());
     ApiError::Conflict {
@@ -166,9 +167,9 @@ pub fn create(
     let details = TicketDetails::parse(request.kind, request.details.clone())?;
     let review_key = details.review_key();
     if let Some((platform, review_id)) = &review_key
-        && let Some(existing) = store::review_ticket(conn, shop_id, platform, review_id)?
+        && let Some(existing) = store::review_ticket(conn, shop_id, *platform, review_id)?
     {
-        return Err(duplicate_review(existing.id, platform, review_id));
+        return Err(duplicate_review(existing.id, *platform, review_id));
     }
     let (assignee, automatic) = match request.assignee_id {
         Some(id) => {
@@ -283,12 +284,8 @@ pub fn edit(
         );
     }
     if let Some(priority) = request.priority {
-        after.priority = priority.rank();
-        note(
-            "priority",
-            json!(Priority::from_rank(ticket.priority)),
-            json!(priority),
-        );
+        after.priority = priority;
+        note("priority", json!(ticket.priority), json!(priority));
     }
     if let Some(order_id) = request.order_id {
         if let Some(order_id) = order_id {
@@ -298,14 +295,14 @@ pub fn edit(
         note("order_id", json!(ticket.order_id), json!(order_id));
     }
     if let Some(details) = &request.details {
-        let details = TicketDetails::parse(ticket.kind()?, details.clone())?;
+        let details = TicketDetails::parse(ticket.kind, details.clone())?;
         after.details = details.to_json();
         let key = details.review_key();
         if let Some((platform, review_id)) = &key {
-            let other = store::review_ticket(conn, ticket.shop_id, platform, review_id)?
+            let other = store::review_ticket(conn, ticket.shop_id, *platform, review_id)?
                 .filter(|other| other.id != ticket.id);
             if let Some(other) = other {
-                return Err(duplicate_review(other.id, platform, review_id));
+                return Err(duplicate_review(other.id, *platform, review_id));
             }
         }
         (after.review_platform, after.review_external_id) = key.unzip();
@@ -365,7 +362,7 @@ pub fn log_contact(
         .set(customers::last_contacted_at.eq(ctx.now))
         .execute(conn)?;
     let mut after = ticket.clone();
-    after.state = to.as_str().to_owned();
+    after.state = to;
     after.first_contact_at = ticket.first_contact_at.or(Some(ctx.now));
     after.last_contact_at = Some(ctx.now);
     after.next_follow_up_at = Some(next);
@@ -413,10 +410,10 @@ pub fn resolve(
 ) -> Result<Ticket, ApiError> {
     ensure_may_work(ctx, &ticket)?;
     let (from, to) = transition(&ticket, Action::Resolve)?;
-    check_outcome(ticket.kind()?, request.outcome, request.refund_cents)?;
+    check_outcome(ticket.kind, request.outcome, request.refund_cents)?;
     let mut after = ticket.clone();
-    after.state = to.as_str().to_owned();
-    after.outcome = Some(request.outcome.as_str().to_owned());
+    after.state = to;
+    after.outcome = Some(request.outcome);
     after.refund_cents = request.refund_cents;
     after.resolution_note = request.note.as_deref().map(str::trim).map(str::to_owned);
     after.resolved_at = Some(ctx.now);
@@ -439,8 +436,8 @@ pub fn close(
     ensure_may_work(ctx, &ticket)?;
     let (from, to) = transition(&ticket, Action::Close)?;
     let mut after = ticket.clone();
-    after.state = to.as_str().to_owned();
-    after.close_reason = Some(request.reason.as_str().to_owned());
+    after.state = to;
+    after.close_reason = Some(request.reason);
     after.resolution_note = request.note.as_deref().map(str::trim).map(str::to_owned);
     after.closed_at = Some(ctx.now);
     after.next_follow_up_at = None;
@@ -464,7 +461,7 @@ pub fn reopen(
     }
     let (from, to) = transition(&ticket, Action::Reopen)?;
     let mut after = ticket.clone();
-    after.state = to.as_str().to_owned();
+    after.state = to;
     // The previous ending stays in the timeline; the ticket itself is open again and due now.
     after.outcome = None;
     after.refund_cents = None;
@@ -528,7 +525,7 @@ pub fn record_satisfaction(
     ticket: Ticket,
     request: &SatisfactionRequest,
 ) -> Result<Ticket, ApiError> {
-    if ticket.state()? != State::Resolved {
+    if ticket.state != State::Resolved {
         return Err(ApiError::conflict(
             "not-resolved",
             format!(
@@ -607,7 +604,7 @@ pub fn upsert_review(
     let Some((platform, review_id)) = details.review_key() else {
         return Err(ApiError::field("review_id", "is required"));
     };
-    let existing = store::review_ticket(conn, ctx.caller.shop_id(), &platform, &review_id)?;
+    let existing = store::review_ticket(conn, ctx.caller.shop_id(), platform, &review_id)?;
     let Some(ticket) = existing else {
         let request = CreateTicketRequest {
             kind: super::TicketKind::NegativeReview,

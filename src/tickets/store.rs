@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::State;
-use super::{Priority, Ticket, TicketKind};
+use super::{Priority, ReviewPlatform, Ticket, TicketKind};
 use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
@@ -75,7 +75,7 @@ pub fn save(conn: &mut DbConnection, after: &Ticket) -> Result<Ticket, ApiError>
 pub fn review_ticket(
     conn: &mut DbConnection,
     shop_id: i64,
-    platform: &str,
+    platform: ReviewPlatform,
     review_id: &str,
 ) -> Result<Option<Ticket>, ApiError> {
     Ok(tickets::table
@@ -345,7 +345,7 @@ impl TicketCursor {
                 id: ticket.id,
             },
             TicketSort::Priority => TicketCursor::Priority {
-                rank: ticket.priority,
+                rank: ticket.priority.rank(),
                 id: ticket.id,
             },
             TicketSort::Newest => TicketCursor::Newest { id: ticket.id },

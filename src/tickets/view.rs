@@ -5,15 +5,15 @@ use chrono::NaiveDateTime;
 use serde_json::Value;
 
 use super::workflow;
-use super::{CloseReason, Outcome, Priority, Satisfaction, Ticket, TicketView};
+use super::{Satisfaction, Ticket, TicketView};
 use crate::error::ApiError;
 
 impl Ticket {
     pub fn view(&self, now: NaiveDateTime) -> Result<TicketView, ApiError> {
-        let state = self.state()?;
+        let state = self.state;
         Ok(TicketView {
             id: self.id,
-            kind: self.kind()?,
+            kind: self.kind,
             customer_id: self.customer_id,
             order_id: self.order_id,
             title: self.title.clone(),
@@ -24,7 +24,7 @@ impl Ticket {
                 .into_iter()
                 .map(|(a, _)| a)
                 .collect(),
-            priority: Priority::from_rank(self.priority).ok_or_else(|| self.corrupt("priority"))?,
+            priority: self.priority,
             assignee_id: self.assignee_id,
             first_call_due_at: self.first_call_due_at.and_utc(),
             first_contact_at: self.first_contact_at.map(|t| t.and_utc()),
@@ -32,18 +32,10 @@ impl Ticket {
             next_follow_up_at: self.next_follow_up_at.map(|t| t.and_utc()),
             due_at: self.due_at.map(|t| t.and_utc()),
             overdue: self.due_at.is_some_and(|due| due < now),
-            outcome: self
-                .outcome
-                .as_deref()
-                .map(|o| Outcome::parse(o).ok_or_else(|| self.corrupt("outcome")))
-                .transpose()?,
+            outcome: self.outcome,
             refund_cents: self.refund_cents,
             resolution_note: self.resolution_note.clone(),
-            close_reason: self
-                .close_reason
-                .as_deref()
-                .map(|r| CloseReason::parse(r).ok_or_else(|| self.corrupt("close reason")))
-                .transpose()?,
+            close_reason: self.close_reason,
             resolved_at: self.resolved_at.map(|t| t.and_utc()),
             closed_at: self.closed_at.map(|t| t.and_utc()),
             satisfaction: self.satisfaction_score.map(|score| Satisfaction {
