@@ -38,7 +38,7 @@ macro_rules! text_enum {
         $vis:vis enum $name:ident {
             $(
                 $(#[$variant_meta:meta])*
-                $variant:ident = $text:literal
+                $variant:ident = $text:tt
             ),+ $(,)?
         }
     ) => {
@@ -49,9 +49,6 @@ macro_rules! text_enum {
             diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
         )]
         #[diesel(sql_type = diesel::sql_types::Text)]
-        // utoipa reads the per-variant names only when a variant also has a doc comment;
-        // every vocabulary is snake_case, and `text_enum_names_are_snake_case` keeps it so.
-        #[serde(rename_all = "snake_case")]
         $vis enum $name {
             $(
                 $(#[$variant_meta])*

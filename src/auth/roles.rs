@@ -1,32 +1,15 @@
 //! Who may do what: the one place that maps staff roles, and integrations' API key
 //! scopes, to permissions.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use crate::db::text_enum;
 
-/// A staff member's role. A lead can do everything an agent can, plus team work;
-/// an admin manages staff accounts and settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Agent,
-    Lead,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Agent, Role::Lead, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Agent => "agent",
-            Role::Lead => "lead",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == value)
+text_enum! {
+    /// A staff member's role. A lead can do everything an agent can, plus team work;
+    /// an admin manages staff accounts and settings.
+    pub enum Role {
+        Agent = "agent",
+        Lead = "lead",
+        Admin = "admin",
     }
 }
 
@@ -103,49 +86,16 @@ pub fn allows(role: Role, permission: Permission) -> bool {
     }
 }
 
-/// What an integration's API key may be granted. Keys act for systems, not people: no
-/// scope lets a key work a ticket (calls are made by staff), manage staff or keys.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-pub enum Scope {
-    #[serde(rename = "customers:read")]
-    CustomersRead,
-    #[serde(rename = "customers:write")]
-    CustomersWrite,
-    #[serde(rename = "orders:write")]
-    OrdersWrite,
-    #[serde(rename = "tickets:read")]
-    TicketsRead,
-    #[serde(rename = "tickets:write")]
-    TicketsWrite,
-    #[serde(rename = "stats:read")]
-    StatsRead,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 6] = [
-        Scope::CustomersRead,
-        Scope::CustomersWrite,
-        Scope::OrdersWrite,
-        Scope::TicketsRead,
-        Scope::TicketsWrite,
-        Scope::StatsRead,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::CustomersRead => "customers:read",
-            Scope::CustomersWrite => "customers:write",
-            Scope::OrdersWrite => "orders:write",
-            Scope::TicketsRead => "tickets:read",
-            Scope::TicketsWrite => "tickets:write",
-            Scope::StatsRead => "stats:read",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|s| s.as_str() == value)
+text_enum! {
+    /// What an integration's API key may be granted. Keys act for systems, not people: no
+    /// scope lets a key work a ticket (calls are made by staff), manage staff or keys.
+    pub enum Scope {
+        CustomersRead = "customers:read",
+        CustomersWrite = "customers:write",
+        OrdersWrite = "orders:write",
+        TicketsRead = "tickets:read",
+        TicketsWrite = "tickets:write",
+        StatsRead = "stats:read",
     }
 }
 

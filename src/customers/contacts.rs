@@ -1,42 +1,17 @@
 //! Contact handles: how a buyer is reached and recognised. Handles are normalised before
 //! they are stored or looked up, so "+86 138-0013-8000" and "13800138000" are one buyer.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use crate::db::text_enum;
 use validator::ValidateEmail;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ContactKind {
-    Phone,
-    /// WeChat ID.
-    Wechat,
-    /// Account name on the shop platform, such as a Taobao nickname.
-    ShopAccount,
-    Email,
-}
-
-impl ContactKind {
-    pub const ALL: [ContactKind; 4] = [
-        ContactKind::Phone,
-        ContactKind::Wechat,
-        ContactKind::ShopAccount,
-        ContactKind::Email,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContactKind::Phone => "phone",
-            ContactKind::Wechat => "wechat",
-            ContactKind::ShopAccount => "shop_account",
-            ContactKind::Email => "email",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<ContactKind> {
-        ContactKind::ALL.into_iter().find(|k| k.as_str() == value)
+text_enum! {
+    pub enum ContactKind {
+        Phone = "phone",
+        /// WeChat ID.
+        Wechat = "wechat",
+        /// Account name on the shop platform, such as a Taobao nickname.
+        ShopAccount = "shop_account",
+        Email = "email",
     }
 }
 

@@ -17,28 +17,14 @@ use crate::error::ApiError;
 use crate::extract::{message, present};
 use crate::tags::TagView;
 // The contact-handle vocabulary is a leaf: it imports nothing from this module.
+use crate::db::text_enum;
 use contacts::ContactKind;
 
-/// Where the shop first met the buyer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    InStore,
-    Online,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::InStore => "in_store",
-            Source::Online => "online",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Source> {
-        [Source::InStore, Source::Online]
-            .into_iter()
-            .find(|s| s.as_str() == value)
+text_enum! {
+    /// Where the shop first met the buyer.
+    pub enum Source {
+        InStore = "in_store",
+        Online = "online",
     }
 }
 

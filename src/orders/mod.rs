@@ -14,75 +14,32 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
+use crate::db::text_enum;
 use crate::error::ApiError;
 use crate::extract::message;
 use crate::schema::{order_items, orders};
 
-/// Where the order was placed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Taobao,
-    Tmall,
-    Wechat,
-    Store,
-    Other,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 5] = [
-        Channel::Taobao,
-        Channel::Tmall,
-        Channel::Wechat,
-        Channel::Store,
-        Channel::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Taobao => "taobao",
-            Channel::Tmall => "tmall",
-            Channel::Wechat => "wechat",
-            Channel::Store => "store",
-            Channel::Other => "other",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Channel> {
-        Channel::ALL.into_iter().find(|c| c.as_str() == value)
+text_enum! {
+    /// Where the order was placed.
+    pub enum Channel {
+        Taobao = "taobao",
+        Tmall = "tmall",
+        Wechat = "wechat",
+        Store = "store",
+        Other = "other",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    Paid,
-    Refunded,
-    PartiallyRefunded,
-    Cancelled,
+text_enum! {
+    pub enum OrderStatus {
+        Paid = "paid",
+        Refunded = "refunded",
+        PartiallyRefunded = "partially_refunded",
+        Cancelled = "cancelled",
+    }
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 4] = [
-        OrderStatus::Paid,
-        OrderStatus::Refunded,
-        OrderStatus::PartiallyRefunded,
-        OrderStatus::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Paid => "paid",
-            OrderStatus::Refunded => "refunded",
-            OrderStatus::PartiallyRefunded => "partially_refunded",
-            OrderStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<OrderStatus> {
-        OrderStatus::ALL.into_iter().find(|s| s.as_str() == value)
-    }
-
     /// Whether the order counts as a purchase in the customer's history and value:
     /// a fully refunded or cancelled order brought nothing.
     pub fn counts_as_purchase(self) -> bool {
