@@ -18,6 +18,86 @@ use utoipa::ToSchema;
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 const PROBLEM_TYPE_PREFIX: &str = "urn:aftercare:problem:";
 
+/// Writes [`ProblemKind`] and its lookups from one table, so that `ALL` cannot miss a
+/// variant: the README test below trusts `ALL` to be the whole vocabulary.
+macro_rules! problem_kinds {
+    ($($(#[$doc:meta])* $variant:ident = $slug:literal, $status:ident, $title:literal;)+) => {
+        /// Every problem type the API answers with. The slug is the tail of the `type` URN that
+        /// clients branch on, so a slug never changes once published; the README's Errors
+        /// table documents each one (a unit test keeps the two in step).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ProblemKind {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl ProblemKind {
+            pub const ALL: &'static [ProblemKind] = &[$(ProblemKind::$variant,)+];
+
+            /// The stable tail of the `type` URN.
+            pub const fn slug(self) -> &'static str {
+                match self {
+                    $(ProblemKind::$variant => $slug,)+
+                }
+            }
+
+            pub const fn status(self) -> StatusCode {
+                match self {
+                    $(ProblemKind::$variant => StatusCode::$status,)+
+                }
+            }
+
+            pub const fn title(self) -> &'static str {
+                match self {
+                    $(ProblemKind::$variant => $title,)+
+                }
+            }
+        }
+    };
+}
+
+problem_kinds! {
+    Validation = "validation", UNPROCESSABLE_ENTITY, "Invalid request";
+    MalformedBody = "malformed-body", BAD_REQUEST, "Malformed request body";
+    /// A request the server cannot read at all (an undecodable query or header, a body that
+    /// breaks off); also what other framework 4xx answers are rewritten to.
+    BadRequest = "bad-request", BAD_REQUEST, "Bad request";
+    Unauthenticated = "unauthenticated", UNAUTHORIZED, "Authentication required";
+    InvalidCredentials = "invalid-credentials", UNAUTHORIZED, "Invalid credentials";
+    Forbidden = "forbidden", FORBIDDEN, "Forbidden";
+    NotFound = "not-found", NOT_FOUND, "Not found";
+    /// Only actix answers this one; see [`problem_for_framework_errors`].
+    MethodNotAllowed = "method-not-allowed", METHOD_NOT_ALLOWED, "Method not allowed";
+    Duplicate = "duplicate", CONFLICT, "Conflict";
+    LastAdmin = "last-admin", CONFLICT, "Conflict";
+    DuplicateContact = "duplicate-contact", CONFLICT, "Conflict";
+    CustomerArchived = "customer-archived", CONFLICT, "Conflict";
+    Reference = "reference", CONFLICT, "Conflict";
+    InvalidTransition = "invalid-transition", CONFLICT, "Conflict";
+    DuplicateReview = "duplicate-review", CONFLICT, "Conflict";
+    NotResolved = "not-resolved", CONFLICT, "Conflict";
+    SatisfactionRecorded = "satisfaction-recorded", CONFLICT, "Conflict";
+    PreconditionFailed = "precondition-failed", PRECONDITION_FAILED, "Precondition failed";
+    ImportRejected = "import-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";
+    BatchRejected = "batch-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";
+    IdempotencyKeyReused = "idempotency-key-reused", UNPROCESSABLE_ENTITY, "Unprocessable request";
+    IdempotencyInProgress = "idempotency-in-progress", CONFLICT, "Conflict";
+    IdempotencySecretNotReplayed = "idempotency-secret-not-replayed", CONFLICT, "Conflict";
+    DeliveryPending = "delivery-pending", CONFLICT, "Conflict";
+    PayloadTooLarge = "payload-too-large", PAYLOAD_TOO_LARGE, "Payload too large";
+    UnsupportedMediaType = "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE,
+        "Unsupported media type";
+    TooManyRequests = "too-many-requests", TOO_MANY_REQUESTS, "Too many requests";
+    Unavailable = "unavailable", SERVICE_UNAVAILABLE, "Service unavailable";
+    Internal = "internal", INTERNAL_SERVER_ERROR, "Internal error";
+}
+
+impl ProblemKind {
+    /// The problem document's `type`.
+    pub fn type_uri(self) -> String {
+        format!("{PROBLEM_TYPE_PREFIX}{}", self.slug())
+    }
+}
+
 /// One offending field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
@@ -77,17 +157,17 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    /// A state conflict; `kind` becomes the problem type (`duplicate`, `last-admin`, ...).
+    /// A state conflict (409); `kind` becomes the problem type (`duplicate`, `last-admin`, ...).
     #[error("{detail}")]
     Conflict {
-        kind: &'static str,
+        kind: ProblemKind,
         detail: String,
         extensions: Map<String, Value>,
     },
     /// Well-formed but refused as a whole (422), with details in `extensions`.
     #[error("{detail}")]
     Unprocessable {
-        kind: &'static str,
+        kind: ProblemKind,
         detail: String,
         extensions: Map<String, Value>,
     },
@@ -114,7 +194,7 @@ fn describe_field_count(count: usize) -> String {
 }
 
 impl ApiError {
-    pub fn conflict(kind: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(kind: ProblemKind, detail: impl Into<String>) -> Self {
         ApiError::Conflict {
             kind,
             detail: detail.into(),
@@ -130,31 +210,28 @@ impl ApiError {
         ApiError::NotFound(format!("{what} not found"))
     }
 
-    /// Stable slug of the problem type, and its title.
-    fn kind(&self) -> (&'static str, &'static str) {
+    /// The problem type, which also fixes the status and the title.
+    pub fn kind(&self) -> ProblemKind {
         match self {
-            ApiError::Validation(_) => ("validation", "Invalid request"),
-            ApiError::MalformedBody(_) => ("malformed-body", "Malformed request body"),
-            ApiError::BadRequest(_) => ("bad-request", "Bad request"),
-            ApiError::Unauthenticated(_) => ("unauthenticated", "Authentication required"),
-            ApiError::InvalidCredentials => ("invalid-credentials", "Invalid credentials"),
-            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
-            ApiError::NotFound(_) => ("not-found", "Not found"),
-            ApiError::Conflict { kind, .. } => (kind, "Conflict"),
-            ApiError::Unprocessable { kind, .. } => (kind, "Unprocessable request"),
-            ApiError::PreconditionFailed(_) => ("precondition-failed", "Precondition failed"),
-            ApiError::PayloadTooLarge(_) => ("payload-too-large", "Payload too large"),
-            ApiError::UnsupportedMediaType(_) => {
-                ("unsupported-media-type", "Unsupported media type")
-            }
-            ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
-            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
-            ApiError::Internal(_) => ("internal", "Internal error"),
+            ApiError::Validation(_) => ProblemKind::Validation,
+            ApiError::MalformedBody(_) => ProblemKind::MalformedBody,
+            ApiError::BadRequest(_) => ProblemKind::BadRequest,
+            ApiError::Unauthenticated(_) => ProblemKind::Unauthenticated,
+            ApiError::InvalidCredentials => ProblemKind::InvalidCredentials,
+            ApiError::Forbidden(_) => ProblemKind::Forbidden,
+            ApiError::NotFound(_) => ProblemKind::NotFound,
+            ApiError::Conflict { kind, .. } | ApiError::Unprocessable { kind, .. } => *kind,
+            ApiError::PreconditionFailed(_) => ProblemKind::PreconditionFailed,
+            ApiError::PayloadTooLarge(_) => ProblemKind::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ProblemKind::UnsupportedMediaType,
+            ApiError::TooManyRequests { .. } => ProblemKind::TooManyRequests,
+            ApiError::Unavailable(_) => ProblemKind::Unavailable,
+            ApiError::Internal(_) => ProblemKind::Internal,
         }
     }
 
     pub fn to_problem(&self) -> Problem {
-        let (slug, title) = self.kind();
+        let kind = self.kind();
         let detail = match self {
             ApiError::Internal(_) => "an unexpected error occurred; it has been logged".into(),
             other => other.to_string(),
@@ -167,9 +244,9 @@ impl ApiError {
             _ => (Vec::new(), Map::new()),
         };
         Problem {
-            problem_type: format!("{PROBLEM_TYPE_PREFIX}{slug}"),
-            title: title.into(),
-            status: self.status_code().as_u16(),
+            problem_type: kind.type_uri(),
+            title: kind.title().into(),
+            status: kind.status().as_u16(),
             detail,
             errors,
             extensions,
@@ -179,22 +256,7 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::Validation(_) | ApiError::Unprocessable { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ApiError::MalformedBody(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthenticated(_) | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.kind().status()
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -222,14 +284,14 @@ impl From<diesel::result::Error> for ApiError {
         match err {
             Error::NotFound => ApiError::NotFound("resource not found".into()),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => ApiError::conflict(
-                "duplicate",
+                ProblemKind::Duplicate,
                 format!(
                     "a record with the same unique value already exists ({})",
                     info.constraint_name().unwrap_or_else(|| info.message())
                 ),
             ),
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                ApiError::conflict("reference", "a referenced record does not exist")
+                ApiError::conflict(ProblemKind::Reference, "a referenced record does not exist")
             }
             other => ApiError::Internal(format!("database: {other}")),
         }
@@ -262,28 +324,36 @@ pub fn problem_for_framework_errors<B>(
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
-    let (slug, detail) = match status {
+    let (kind, detail) = match status {
         StatusCode::NOT_FOUND => (
-            "not-found",
+            ProblemKind::NotFound,
             format!("no resource at {}", res.request().path()),
         ),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method-not-allowed",
+            ProblemKind::MethodNotAllowed,
             format!(
                 "{} is not allowed on {}",
                 res.request().method(),
                 res.request().path()
             ),
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "request body is too large".into()),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            ProblemKind::PayloadTooLarge,
+            "request body is too large".into(),
+        ),
         s if s.is_server_error() => (
-            "internal",
+            ProblemKind::Internal,
             "an unexpected error occurred; it has been logged".into(),
         ),
-        _ => ("bad-request", "the request could not be processed".into()),
+        _ => (
+            ProblemKind::BadRequest,
+            "the request could not be processed".into(),
+        ),
     };
+    // Status and title stay actix's own (e.g. "Method Not Allowed"), not the kind's: the
+    // response already went out with that status, and clients branch on `type` only.
     let problem = Problem {
-        problem_type: format!("{PROBLEM_TYPE_PREFIX}{slug}"),
+        problem_type: kind.type_uri(),
         title: status.canonical_reason().unwrap_or("Error").into(),
         status: status.as_u16(),
         detail,
@@ -326,8 +396,59 @@ mod tests {
 
     #[test]
     fn conflict_kind_becomes_problem_type() {
-        let problem = ApiError::conflict("last-admin", "x").to_problem();
+        let problem = ApiError::conflict(ProblemKind::LastAdmin, "x").to_problem();
         assert_eq!(problem.problem_type, "urn:aftercare:problem:last-admin");
         assert_eq!(problem.status, 409);
+    }
+
+    /// The `(kind, status)` rows of the README's Errors table, the clients' reference.
+    fn documented_kinds() -> Vec<(String, u16)> {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("\n## ")
+            .find(|s| s.starts_with("Errors\n"))
+            .expect("the README has an Errors section");
+        section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let kind = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                let status = cells.get(2)?.parse().ok()?;
+                Some((kind.to_owned(), status))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn readme_documents_every_problem_kind_with_its_status() {
+        let documented = documented_kinds();
+        for kind in ProblemKind::ALL {
+            let rows: Vec<u16> = documented
+                .iter()
+                .filter(|(slug, _)| slug == kind.slug())
+                .map(|(_, status)| *status)
+                .collect();
+            assert_eq!(
+                rows,
+                [kind.status().as_u16()],
+                "README Errors table: `{}` needs exactly one row with status {}",
+                kind.slug(),
+                kind.status().as_u16()
+            );
+        }
+        for (slug, _) in &documented {
+            assert!(
+                ProblemKind::ALL.iter().any(|kind| kind.slug() == slug),
+                "README Errors table lists `{slug}`, which ProblemKind does not have"
+            );
+        }
+    }
+
+    #[test]
+    fn problem_kind_slugs_are_unique() {
+        let mut slugs: Vec<&str> = ProblemKind::ALL.iter().map(|k| k.slug()).collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), ProblemKind::ALL.len());
     }
 }

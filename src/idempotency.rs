@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth;
 use crate::db::DbConnection;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, ProblemKind};
 use crate::extract::{content_length, read_body};
 use crate::schema::idempotency_keys;
 use crate::state::AppState;
@@ -53,13 +53,13 @@ pub struct SecretResponse;
 /// What a retry of a secret-bearing request gets instead of the secret.
 fn secret_not_replayed() -> StoredResponse {
     let problem = ApiError::conflict(
-        "idempotency-secret-not-replayed",
+        ProblemKind::IdempotencySecretNotReplayed,
         "the first request with this Idempotency-Key succeeded; its answer carried a secret \
 that is shown only once and cannot be replayed",
     )
     .to_problem();
     StoredResponse {
-        status: 409,
+        status: problem.status,
         headers: vec![(
             header::CONTENT_TYPE.as_str().to_owned(),
             crate::error::PROBLEM_CONTENT_TYPE.to_owned(),
@@ -311,7 +311,7 @@ pub async fn middleware(
             return Ok(problem(
                 req,
                 ApiError::Unprocessable {
-                    kind: "idempotency-key-reused",
+                    kind: ProblemKind::IdempotencyKeyReused,
                     detail: format!(
                         "Idempotency-Key {key:?} was used for a different request; use a new key for a new request"
                     ),
@@ -323,7 +323,7 @@ pub async fn middleware(
             return Ok(problem(
                 req,
                 ApiError::conflict(
-                    "idempotency-in-progress",
+                    ProblemKind::IdempotencyInProgress,
                     format!(
                         "a request with Idempotency-Key {key:?} is still being served; retry shortly"
                     ),

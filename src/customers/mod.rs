@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemKind};
 use crate::extract::{message, present};
 use crate::tags::TagView;
 // The contact-handle vocabulary is a leaf: it imports nothing from this module.
@@ -62,7 +62,7 @@ impl Customer {
         match self.archived_at {
             None => Ok(()),
             Some(_) => Err(ApiError::conflict(
-                "customer-archived",
+                ProblemKind::CustomerArchived,
                 format!("customer {} is archived; restore it first", self.id),
             )),
         }

@@ -16,7 +16,7 @@ use super::{
     OrderSummary, Source, UpdateCustomerRequest,
 };
 use crate::db::{DbConnection, MultiBackend};
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemKind};
 use crate::schema::{customer_contacts, customer_tags, customers, tags as tags_table};
 use crate::tags::store as tag_store;
 
@@ -84,7 +84,7 @@ pub fn owner_by_handles(
     if owners.len() > 1 {
         let ids: Vec<String> = owners.iter().map(i64::to_string).collect();
         return Err(ApiError::conflict(
-            "duplicate-contact",
+            ProblemKind::DuplicateContact,
             format!(
                 "the handles belong to different customers ({})",
                 ids.join(", ")
@@ -107,7 +107,7 @@ pub fn set_contacts(
             && owner != customer_id
         {
             let mut error = ApiError::conflict(
-                "duplicate-contact",
+                ProblemKind::DuplicateContact,
                 format!(
                     "{} {value} already belongs to customer {owner}",
                     kind.as_str()

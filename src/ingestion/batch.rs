@@ -14,7 +14,7 @@ use serde_json::Map;
 
 use super::{BatchItemResult, BatchReport, ImportReport, RowError, UpsertOutcome};
 use crate::db::DbConnection;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemKind};
 
 /// What an item's upsert answers: what it did, and the id of the row it did it to.
 pub type ItemResult = Result<(UpsertOutcome, i64), ApiError>;
@@ -102,7 +102,7 @@ impl Report for ImportReport {
             serde_json::to_value(&self).unwrap_or_default(),
         );
         ApiError::Unprocessable {
-            kind: "import-rejected",
+            kind: ProblemKind::ImportRejected,
             detail: format!(
                 "{} of {} rows are bad; nothing was imported (atomic)",
                 self.failed, self.rows
@@ -183,7 +183,7 @@ impl Report for BatchReport {
             serde_json::to_value(&self).unwrap_or_default(),
         );
         ApiError::Unprocessable {
-            kind: "batch-rejected",
+            kind: ProblemKind::BatchRejected,
             detail: format!(
                 "{} of {} items failed and the batch is atomic: nothing was applied",
                 self.failed,
@@ -231,7 +231,7 @@ mod tests {
         else {
             panic!("an atomic import with a bad row is unprocessable");
         };
-        assert_eq!(kind, "import-rejected");
+        assert_eq!(kind, ProblemKind::ImportRejected);
         assert_eq!(extensions["report"]["created"], 0);
     }
 
@@ -248,7 +248,7 @@ mod tests {
         else {
             panic!("an atomic batch with a failed item is unprocessable");
         };
-        assert_eq!(kind, "batch-rejected");
+        assert_eq!(kind, ProblemKind::BatchRejected);
         assert_eq!(extensions["report"]["rolled_back"], true);
     }
 }

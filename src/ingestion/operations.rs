@@ -15,7 +15,7 @@ use crate::customers::rules::normalized_handles;
 use crate::customers::store::{self as customer_store, CustomerCursor, CustomerFilter};
 use crate::customers::{CreateCustomerRequest, CustomerSort, Source, UpdateCustomerRequest};
 use crate::db::DbConnection;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, ProblemKind};
 use crate::extract::validate;
 use crate::orders::store as order_store;
 use crate::orders::{CreateOrderRequest, UpdateOrderRequest};
@@ -95,7 +95,7 @@ pub fn upsert_order(
     }
     if owners.len() != 1 {
         return Err(ApiError::conflict(
-            "duplicate-contact",
+            ProblemKind::DuplicateContact,
             "the customer handles point to different customers",
         ));
     }
@@ -111,7 +111,7 @@ pub fn upsert_order(
             Ok((UpsertOutcome::Created, order.id))
         }
         Some(existing) if existing.customer_id != customer_id => Err(ApiError::conflict(
-            "duplicate",
+            ProblemKind::Duplicate,
             format!(
                 "order {} is recorded for customer {}",
                 existing.external_order_no, existing.customer_id

@@ -20,7 +20,7 @@ use crate::auth::{Caller, Principal, roles::Permission};
 use crate::customers::store::{self as customer_store, CustomerFilter};
 use crate::customers::{CreateCustomerRequest, ListCustomersQuery};
 use crate::db::DbConnection;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, ProblemKind};
 use crate::extract::{Body, Query, content_length, read_body, utc_offset, validate};
 use crate::orders::store as order_store;
 use crate::state::AppState;
@@ -381,7 +381,7 @@ pub async fn upsert_review(
     // the unique review key, and a second try finds the winner's ticket.
     let (ticket, outcome) = match attempt(caller.clone(), item.clone()).await {
         Err(ApiError::Conflict { kind, .. })
-            if kind == "duplicate" || kind == "duplicate-review" =>
+            if kind == ProblemKind::Duplicate || kind == ProblemKind::DuplicateReview =>
         {
             attempt(caller, item).await?
         }

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::customers::store as customer_store;
 use crate::db::DbConnection;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemKind};
 use crate::schema::{customers, order_items, orders};
 use crate::tiers::engine::TierSettings;
 
@@ -90,7 +90,7 @@ pub fn create(
     let order_no = request.external_order_no.trim();
     if find_by_external(conn, shop_id, request.channel, order_no)?.is_some() {
         return Err(ApiError::conflict(
-            "duplicate",
+            ProblemKind::Duplicate,
             format!(
                 "{} order {order_no} is already recorded",
                 request.channel.as_str()

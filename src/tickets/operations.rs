@@ -17,7 +17,7 @@ use super::{
 use crate::auth::{Caller, Principal};
 use crate::customers::store as customer_queries;
 use crate::db::DbConnection;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemKind};
 use crate::ingestion::UpsertOutcome;
 use crate::orders::store as orders;
 use crate::schema::{customers, ticket_contacts, tickets};
@@ -69,7 +69,7 @@ fn invalid_transition(from: State, action: Action) -> ApiError {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     ApiError::Conflict {
-        kind: "invalid-transition",
+        kind: ProblemKind::InvalidTransition,
         detail: format!(
             "a ticket in state {} does not allow {action}",
             from.as_str()
@@ -141,7 +141,7 @@ fn duplicate_review(existing: i64, platform: ReviewPlatform, review_id: &str) ->
     let mut extensions = Map::new();
     extensions.insert("existing_ticket_id".into(), existing.into());
     ApiError::Conflict {
-        kind: "duplicate-review",
+        kind: ProblemKind::DuplicateReview,
         detail: format!("review {review_id} on {platform} already has ticket {existing}"),
         extensions,
     }
@@ -527,7 +527,7 @@ pub fn record_satisfaction(
 ) -> Result<Ticket, ApiError> {
     if ticket.state != State::Resolved {
         return Err(ApiError::conflict(
-            "not-resolved",
+            ProblemKind::NotResolved,
             format!(
                 "satisfaction is recorded on resolved tickets; this one is {}",
                 ticket.state
@@ -539,7 +539,7 @@ pub fn record_satisfaction(
     if !workflow::may_record_satisfaction(staff.role, staff.user_id, ticket.assignee_id, already) {
         return Err(if already {
             ApiError::conflict(
-                "satisfaction-recorded",
+                ProblemKind::SatisfactionRecorded,
                 "satisfaction is already recorded; a lead may correct it",
             )
         } else {

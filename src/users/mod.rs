@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::auth::roles::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemKind};
 
 /// A row of `users`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -186,7 +186,7 @@ pub fn apply_update(
     );
     if removes_active_admin(before, after) && queries::count_active_admins(conn, shop_id)? <= 1 {
         return Err(ApiError::conflict(
-            "last-admin",
+            ProblemKind::LastAdmin,
             "this is the shop's last active admin; make another admin first",
         ));
     }

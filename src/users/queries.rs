@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::User;
 use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemKind};
 use crate::schema::users;
 
 #[derive(Debug, Insertable)]
@@ -29,9 +29,10 @@ pub fn insert(conn: &mut DbConnection, new: &NewUser<'_>) -> Result<User, ApiErr
         .get_result(conn)
         .map_err(|e| match ApiError::from(e) {
             ApiError::Conflict {
-                kind: "duplicate", ..
+                kind: ProblemKind::Duplicate,
+                ..
             } => ApiError::conflict(
-                "duplicate",
+                ProblemKind::Duplicate,
                 format!("a staff member with email {} already exists", new.email),
             ),
             other => other,

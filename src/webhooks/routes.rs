@@ -10,7 +10,7 @@ use validator::{Validate, ValidationError};
 use super::EventType;
 use crate::auth::{Caller, roles::Permission};
 use crate::db::DbConnection;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, ProblemKind};
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
 use crate::schema::{webhook_deliveries, webhook_endpoints, webhook_events};
@@ -515,7 +515,7 @@ pub async fn redeliver(
             let current = find(conn)?;
             if current.status == DeliveryStatus::Pending.as_str() {
                 return Err(ApiError::conflict(
-                    "delivery-pending",
+                    ProblemKind::DeliveryPending,
                     "the delivery is already waiting for its next attempt",
                 ));
             }
