@@ -39,7 +39,7 @@ pub struct Customer {
     pub address: Option<String>,
     pub birthday: Option<NaiveDate>,
     pub birthday_mmdd: Option<i32>,
-    pub source: String,
+    pub source: Source,
     pub notes: String,
     pub order_count: i64,
     pub total_spent_cents: i64,

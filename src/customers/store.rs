@@ -244,11 +244,7 @@ pub fn update(
         None => customer.address.clone(),
     };
     let birthday: Option<NaiveDate> = request.birthday.unwrap_or(customer.birthday);
-    let source = request
-        .source
-        .map(Source::as_str)
-        .unwrap_or(&customer.source)
-        .to_owned();
+    let source = request.source.unwrap_or(customer.source);
     let notes = request
         .notes
         .as_deref()
@@ -307,9 +303,7 @@ pub fn views(conn: &mut DbConnection, list: Vec<Customer>) -> Result<Vec<Custome
     let mut tickets = crate::tickets::store::summaries(conn, &ids)?;
     list.into_iter()
         .map(|c| {
-            let source = Source::parse(&c.source).ok_or_else(|| {
-                ApiError::Internal(format!("customer {} has source {:?}", c.id, c.source))
-            })?;
+            let source = c.source;
             Ok(CustomerView {
                 id: c.id,
                 contacts: contacts.remove(&c.id).unwrap_or_default(),

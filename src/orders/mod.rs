@@ -53,9 +53,9 @@ pub struct Order {
     pub id: i64,
     pub shop_id: i64,
     pub customer_id: i64,
-    pub channel: String,
+    pub channel: Channel,
     pub external_order_no: String,
-    pub status: String,
+    pub status: OrderStatus,
     pub total_cents: i64,
     pub ordered_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
@@ -157,20 +157,14 @@ pub struct OrderView {
 }
 
 impl Order {
-    /// The order as clients see it; a channel or status this code does not know is corrupt data.
+    /// The order as clients see it.
     pub fn view(self, items: Vec<OrderItemInput>) -> Result<OrderView, ApiError> {
-        let corrupt = || {
-            ApiError::Internal(format!(
-                "order {} has an unknown channel or status",
-                self.id
-            ))
-        };
         Ok(OrderView {
             id: self.id,
             customer_id: self.customer_id,
-            channel: Channel::parse(&self.channel).ok_or_else(corrupt)?,
+            channel: self.channel,
             external_order_no: self.external_order_no.clone(),
-            status: OrderStatus::parse(&self.status).ok_or_else(corrupt)?,
+            status: self.status,
             total_cents: self.total_cents,
             items,
             ordered_at: self.ordered_at.and_utc(),

@@ -147,10 +147,7 @@ pub fn update(
         (None, Some(items)) => items_total(items)?,
         (None, None) => order.total_cents,
     };
-    let status = request
-        .status
-        .map(OrderStatus::as_str)
-        .unwrap_or(&order.status);
+    let status = request.status.unwrap_or(order.status);
     let ordered_at = request
         .ordered_at
         .map(|t| t.naive_utc())
