@@ -35,6 +35,53 @@ pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, ApiError> {
     serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
 
+/// What a list request asks for: where to start, how many rows, whether to count them all.
+/// Every list endpoint goes through it, so paging works the same way everywhere.
+#[derive(Debug, Clone)]
+pub struct PageRequest<K> {
+    after: Option<K>,
+    limit: i64,
+    with_total: bool,
+}
+
+impl<K: DeserializeOwned> PageRequest<K> {
+    /// From a list's `cursor`, `limit` and `with_total` query parameters (422 naming
+    /// `cursor` when it is not one this list returned).
+    pub fn parse(
+        cursor: Option<&str>,
+        limit: Option<u32>,
+        with_total: bool,
+    ) -> Result<Self, ApiError> {
+        Ok(PageRequest {
+            after: cursor.map(decode_cursor).transpose()?,
+            limit: limit_or_default(limit),
+            with_total,
+        })
+    }
+}
+
+impl<K: Serialize> PageRequest<K> {
+    /// Loads one page on `conn`: `rows` is asked for one row more than the page holds (the
+    /// extra row only says another page follows), `count` runs only when the total was asked
+    /// for, and only the rows kept are turned into views, all at once.
+    pub fn load<C, R, T>(
+        self,
+        conn: &mut C,
+        rows: impl FnOnce(&mut C, Option<K>, i64) -> Result<Vec<R>, ApiError>,
+        count: impl FnOnce(&mut C) -> Result<i64, ApiError>,
+        key_of: impl Fn(&R) -> K,
+        views: impl FnOnce(&mut C, Vec<R>) -> Result<Vec<T>, ApiError>,
+    ) -> Result<Page<T>, ApiError> {
+        let fetched = rows(conn, self.after, self.limit + 1)?;
+        let total = if self.with_total {
+            Some(count(conn)?)
+        } else {
+            None
+        };
+        finish_page(fetched, self.limit, total, key_of, |kept| views(conn, kept))
+    }
+}
+
 /// Effective page size for a requested `limit` (range-checked by the query's validation).
 pub fn limit_or_default(limit: Option<u32>) -> i64 {
     i64::from(limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT))
@@ -95,6 +142,41 @@ mod tests {
         );
         let last = finish_page(vec![1i64, 2], 2, None, |r| *r, Ok::<_, ()>).unwrap();
         assert!(last.next_cursor.is_none());
+    }
+
+    #[test]
+    fn a_page_request_fetches_one_more_row_and_counts_only_when_asked() {
+        let all: Vec<i64> = (1..=5).collect();
+        let fetch = |seen: &mut Vec<i64>, after: Option<i64>, n: i64| {
+            seen.push(n);
+            Ok(all
+                .iter()
+                .copied()
+                .filter(|r| after.is_none_or(|a| *r > a))
+                .take(n as usize)
+                .collect())
+        };
+        let mut seen = Vec::new();
+        let first = PageRequest::<i64>::parse(None, Some(2), false)
+            .unwrap()
+            .load(
+                &mut seen,
+                fetch,
+                |_| panic!("not asked to count"),
+                |r| *r,
+                |_, rows| Ok(rows),
+            )
+            .unwrap();
+        assert_eq!(first.items, [1, 2]);
+        assert_eq!(seen, [3], "one row more than the page");
+        assert_eq!(first.total, None);
+        let second = PageRequest::<i64>::parse(first.next_cursor.as_deref(), Some(2), true)
+            .unwrap()
+            .load(&mut seen, fetch, |_| Ok(5), |r| *r, |_, rows| Ok(rows))
+            .unwrap();
+        assert_eq!(second.items, [3, 4]);
+        assert_eq!(second.total, Some(5));
+        assert!(PageRequest::<i64>::parse(Some("garbage!"), None, false).is_err());
     }
 
     #[test]

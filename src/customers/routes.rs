@@ -9,7 +9,7 @@ use super::{CreateCustomerRequest, CustomerView, ListCustomersQuery, UpdateCusto
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Query};
-use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -44,26 +44,20 @@ pub async fn list_customers(
     let query = query.into_inner();
     let filter = CustomerFilter::from_query(caller.shop_id(), &query, Utc::now().naive_utc())?;
     let sort = query.sort.unwrap_or_default();
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(decode_cursor::<CustomerCursor>)
-        .transpose()?;
-    let limit = limit_or_default(query.limit);
-    let with_total = query.with_total.unwrap_or(false);
+    let request = PageRequest::parse(
+        query.cursor.as_deref(),
+        query.limit,
+        query.with_total.unwrap_or(false),
+    )?;
     let page = state
         .db
         .read(move |conn| {
-            let rows = store::list(conn, &filter, sort, cursor, limit + 1)?;
-            let total = with_total
-                .then(|| store::count(conn, &filter))
-                .transpose()?;
-            finish_page(
-                rows,
-                limit,
-                total,
+            request.load(
+                conn,
+                |conn, after, n| store::list(conn, &filter, sort, after, n),
+                |conn| store::count(conn, &filter),
                 |c| CustomerCursor::of(sort, c),
-                |rows| store::views(conn, rows),
+                store::views,
             )
         })
         .await?;

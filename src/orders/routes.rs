@@ -9,7 +9,7 @@ use crate::auth::{Principal, roles::Permission};
 use crate::customers::store as customer_store;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Query};
-use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -43,24 +43,19 @@ pub async fn list_orders(
     caller.require(Permission::ViewCustomers)?;
     let id = id.into_inner();
     let query = query.into_inner();
-    let after = query
-        .cursor
-        .as_deref()
-        .map(decode_cursor::<(NaiveDateTime, i64)>)
-        .transpose()?;
-    let limit = limit_or_default(query.limit);
+    // A customer's order list always says how many orders there are.
+    let request =
+        PageRequest::<(NaiveDateTime, i64)>::parse(query.cursor.as_deref(), query.limit, true)?;
     let page = state
         .db
         .read(move |conn| {
             let customer = customer_store::get(conn, caller.shop_id(), id)?;
-            let rows = store::list_of_customer(conn, customer.id, after, limit + 1)?;
-            let total = store::count_of_customer(conn, customer.id)?;
-            finish_page(
-                rows,
-                limit,
-                Some(total),
+            request.load(
+                conn,
+                |conn, after, n| store::list_of_customer(conn, customer.id, after, n),
+                |conn| store::count_of_customer(conn, customer.id),
                 |o| (o.ordered_at, o.id),
-                |rows| store::views(conn, rows),
+                store::views,
             )
         })
         .await?;

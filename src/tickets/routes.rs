@@ -20,7 +20,7 @@ use crate::auth::{Caller, Principal, roles::Permission};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::extract::{Body, Query, utc_offset};
-use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -209,26 +209,20 @@ pub async fn list_tickets(
     let now = Utc::now().naive_utc();
     let filter = ticket_filter(&caller, &query, now)?;
     let sort = query.sort.unwrap_or_default();
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(decode_cursor::<TicketCursor>)
-        .transpose()?;
-    let limit = limit_or_default(query.limit);
-    let with_total = query.with_total.unwrap_or(false);
+    let request = PageRequest::parse(
+        query.cursor.as_deref(),
+        query.limit,
+        query.with_total.unwrap_or(false),
+    )?;
     let page = state
         .db
         .read(move |conn| {
-            let rows = store::list(conn, &filter, sort, cursor, limit + 1)?;
-            let total = with_total
-                .then(|| store::count(conn, &filter))
-                .transpose()?;
-            finish_page(
-                rows,
-                limit,
-                total,
+            request.load(
+                conn,
+                |conn, after, n| store::list(conn, &filter, sort, after, n),
+                |conn| store::count(conn, &filter),
                 |t| TicketCursor::of(sort, t),
-                |rows| rows.iter().map(|t| t.view(now)).collect(),
+                |_, rows| rows.iter().map(|t| t.view(now)).collect(),
             )
         })
         .await?;
