@@ -329,7 +329,13 @@ fn apply(
                 "reasons": reasons,
                 "cause": cause,
             });
-            crate::webhooks::emit(conn, shop_id, EventType::CustomerTierChanged, &event, now)?;
+            crate::webhooks::store::emit(
+                conn,
+                shop_id,
+                EventType::CustomerTierChanged,
+                &event,
+                now,
+            )?;
             changed += 1;
         }
     }
