@@ -41,7 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .configure(auth::routes::configure)
-                .configure(auth::api_keys::configure)
+                .configure(auth::api_keys::routes::configure)
                 .configure(users::routes::configure)
                 .configure(customers::routes::configure)
                 .configure(customers::tags::configure)

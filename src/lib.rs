@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod openapi;
 pub mod pagination;
 pub mod reminders;
+pub mod response;
 pub mod schema;
 pub mod stats;
 pub mod tickets;

@@ -178,14 +178,14 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
             let now = Utc::now().naive_utc();
             let (caller, stale) = state
                 .db
-                .read(move |conn| api_keys::authenticate(conn, &key, now))
+                .read(move |conn| api_keys::store::authenticate(conn, &key, now))
                 .await?;
             if stale {
                 let key_id = caller.key_id;
                 // Best effort: a lost stamp must not fail the request it describes.
                 if let Err(error) = state
                     .db
-                    .write(move |conn| api_keys::touch(conn, key_id, now))
+                    .write(move |conn| api_keys::store::touch(conn, key_id, now))
                     .await
                 {
                     tracing::warn!(%error, key_id, "could not record an API key's last use");

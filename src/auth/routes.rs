@@ -10,6 +10,7 @@ use super::{Caller, password, throttle};
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::extract::Body;
+use crate::response::SecretResponse;
 use crate::users::{self, User, UserView, normalize_email, queries as user_queries};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -186,8 +187,6 @@ pub async fn change_password(
         .await?;
     let mut response = HttpResponse::Ok().json(token_response(&state, &user)?);
     // A fresh access token: never stored for idempotent replays.
-    response
-        .extensions_mut()
-        .insert(crate::idempotency::SecretResponse);
+    response.extensions_mut().insert(SecretResponse);
     Ok(response)
 }
