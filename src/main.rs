@@ -11,7 +11,7 @@ use aftercare::app::{AppState, build_app};
 use aftercare::auth::{password, roles::Role, token};
 use aftercare::config::{LogFormat, Settings};
 use aftercare::db::Db;
-use aftercare::users::{self, CreateUserRequest};
+use aftercare::users::{CreateUserRequest, store as user_store};
 use aftercare::webhooks::{self, worker::WorkerSettings};
 
 #[derive(Parser)]
@@ -227,7 +227,7 @@ fn create_admin(
     let db = Db::connect(&settings.database_url, 1)?;
     let hash = password::hash(&request.password).map_err(|e| e.to_string())?;
     let user = db
-        .write_blocking(|conn| users::create(conn, 1, &request, &hash))
+        .write_blocking(|conn| user_store::create(conn, 1, &request, &hash))
         .map_err(|e| e.to_string())?;
     println!("created admin {} (id {})", user.email, user.id);
     Ok(())

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod password;
 pub mod roles;
 pub mod routes;
+pub mod store;
 pub mod throttle;
 pub mod token;
 
@@ -14,7 +15,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::users::queries as user_queries;
+use crate::users::store as user_store;
 use roles::{Permission, Role, Scope, allows, scope_for};
 
 /// The header integrations send their API key in (`Authorization: Bearer ak_...` works too).
@@ -202,7 +203,7 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
             // and password resets apply at once, not when the token expires.
             let user = state
                 .db
-                .read(move |conn| user_queries::find_by_id(conn, user_id))
+                .read(move |conn| user_store::find_by_id(conn, user_id))
                 .await?
                 .filter(|u| u.active && u.token_generation == claims.generation)
                 .ok_or_else(|| {

@@ -20,7 +20,7 @@ use aftercare::{
     auth::{roles::Role, token::TokenKeys},
     config::Settings,
     db::Db,
-    users::{self, CreateUserRequest},
+    users::{CreateUserRequest, store as users},
 };
 use serde_json::{Value, json};
 
