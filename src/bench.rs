@@ -334,7 +334,7 @@ pub fn run(db: &Db, options: &BenchOptions) -> Result<String, ApiError> {
         seeded.seconds
     );
     let settings = TierSettings::default();
-    let report = tiers::recompute_all(db, 1, &settings)?;
+    let report = tiers::operations::recompute_all(db, 1, &settings)?;
     let _ = writeln!(
         out,
         "full tier recomputation: {:.1} s for {} customers ({} changed; key from {} cents or {} orders)",

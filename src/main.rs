@@ -178,7 +178,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
 
 fn recompute_tiers(settings: &Settings) -> Result<(), String> {
     let db = Db::connect(&settings.database_url, 2)?;
-    let report = aftercare::tiers::recompute_all(&db, 1, &settings.tier_settings())
+    let report = aftercare::tiers::operations::recompute_all(&db, 1, &settings.tier_settings())
         .map_err(|e| e.to_string())?;
     println!(
         "recomputed {} customers in {} ms: {} changed (key tier from {} cents or {} orders in 12 months)",

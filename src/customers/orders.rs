@@ -332,7 +332,7 @@ pub fn create(
         .get_result(conn)?;
     insert_items(conn, order.id, &request.items)?;
     refresh_summary(conn, customer_id)?;
-    crate::tiers::refresh(conn, shop_id, customer_id, tiers, "order")?;
+    crate::tiers::operations::refresh(conn, shop_id, customer_id, tiers, "order")?;
     Ok(order)
 }
 
@@ -395,7 +395,7 @@ pub fn update(
         .returning(orders::all_columns)
         .get_result(conn)?;
     refresh_summary(conn, order.customer_id)?;
-    crate::tiers::refresh(conn, order.shop_id, order.customer_id, tiers, "order")?;
+    crate::tiers::operations::refresh(conn, order.shop_id, order.customer_id, tiers, "order")?;
     Ok(Some(updated))
 }
 
@@ -649,7 +649,13 @@ pub async fn delete_order(
             customer_queries::get(conn, caller.shop_id(), order.customer_id)?.ensure_live()?;
             diesel::delete(orders::table.find(order.id)).execute(conn)?;
             refresh_summary(conn, order.customer_id)?;
-            crate::tiers::refresh(conn, order.shop_id, order.customer_id, &tiers, "order")
+            crate::tiers::operations::refresh(
+                conn,
+                order.shop_id,
+                order.customer_id,
+                &tiers,
+                "order",
+            )
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
