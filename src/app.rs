@@ -48,8 +48,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(customers::orders::configure)
                 .configure(tickets::routes::configure)
                 .configure(tiers::routes::configure)
-                .configure(stats::configure)
-                .configure(reminders::configure)
+                .configure(stats::routes::configure)
+                .configure(reminders::routes::configure)
                 .configure(feeds::configure)
                 .configure(webhooks::routes::configure)
                 .wrap(from_fn(idempotency::middleware)),

@@ -352,7 +352,7 @@ pub fn run(db: &Db, options: &BenchOptions) -> Result<String, ApiError> {
         .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
     let today = Utc::now().with_timezone(&cst).date_naive();
     for (days, label) in [(30, "30 days"), (365, "365 days")] {
-        let p = stats::period(
+        let p = stats::rules::period(
             Some(today - Duration::days(days - 1)),
             Some(today),
             cst,
@@ -367,7 +367,7 @@ pub fn run(db: &Db, options: &BenchOptions) -> Result<String, ApiError> {
             GroupBy::Week,
             GroupBy::Month,
         ] {
-            let ms = time(5, || stats::ticket_stats(conn, 1, &p, group_by))?;
+            let ms = time(5, || stats::store::ticket_stats(conn, 1, &p, group_by))?;
             let _ = writeln!(
                 out,
                 "{:<48} {:>10.1}",
@@ -376,7 +376,7 @@ pub fn run(db: &Db, options: &BenchOptions) -> Result<String, ApiError> {
             );
         }
     }
-    let ms = time(5, || stats::backlog(conn, 1, now, 3))?;
+    let ms = time(5, || stats::store::backlog(conn, 1, now, 3))?;
     let _ = writeln!(out, "{:<48} {:>10.1}", "stats/backlog", ms);
 
     let customers = |f: &dyn Fn(&mut CustomerFilter)| {
