@@ -4,7 +4,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod bench;
 pub mod config;
 pub mod customers;
 pub mod db;

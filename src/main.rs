@@ -40,22 +40,6 @@ enum Command {
     },
     /// Recompute every customer's value tier (after a threshold change, or nightly as time passes).
     RecomputeTiers,
-    /// Seed a realistic shop into an empty database (DATABASE_URL) and time the tier
-    /// recomputation, the statistics and the busiest lists. Use a release build.
-    Bench {
-        #[arg(long, default_value_t = 200_000)]
-        customers: usize,
-        /// Orders in all (spread over customers with a long tail).
-        #[arg(long, default_value_t = 2_000_000)]
-        orders: usize,
-        #[arg(long, default_value_t = 500_000)]
-        tickets: usize,
-        #[arg(long, default_value_t = 20)]
-        agents: usize,
-        /// Seed only, time nothing (agents log in as agentN@bench.example / "bench password").
-        #[arg(long)]
-        seed_only: bool,
-    },
     /// Print the OpenAPI document (redirect into openapi/openapi.json to update it).
     Openapi,
     /// Apply pending database migrations and exit.
@@ -89,28 +73,6 @@ fn main() -> ExitCode {
         }
         Command::Migrate => Db::connect(&cli.settings.database_url, 1).map(|_| ()),
         Command::RecomputeTiers => recompute_tiers(&cli.settings),
-        Command::Bench {
-            customers,
-            orders,
-            tickets,
-            agents,
-            seed_only,
-        } => Db::connect(&cli.settings.database_url, 2).and_then(|db| {
-            let options = aftercare::bench::BenchOptions {
-                customers,
-                orders,
-                tickets,
-                agents: agents.max(1),
-            };
-            let report = if seed_only {
-                aftercare::bench::seed_only(&db, &options)
-            } else {
-                aftercare::bench::run(&db, &options)
-            };
-            report
-                .map(|report| print!("{report}"))
-                .map_err(|e| e.to_string())
-        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
