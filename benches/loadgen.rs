@@ -1,6 +1,6 @@
 //! HTTP load benchmark: `cargo bench --bench loadgen`.
 //!
-//! For each backend it seeds a shop (`aftercare bench --seed-only`), starts the release
+//! For each backend it seeds a shop (in-process, with `support/seed.rs`), starts the release
 //! server as its own process, logs in once per simulated agent and drives a helpdesk's mix
 //! for a fixed time: 60% reads (queue, ticket view, customer view, customer search), 30%
 //! writes (contact attempts, resolutions), 10% new tickets. It then drives a bare actix-web
@@ -15,17 +15,20 @@
 //! | LOADGEN_CUSTOMERS / _ORDERS / _TICKETS | 100000 / 400000 / 200000 | data set |
 //! | TEST_DATABASE_URL | postgres://postgres@127.0.0.1:5432/test | server for the scratch database |
 
+#[path = "support/seed.rs"]
+mod seed;
 #[path = "../tests/processes/server.rs"]
 mod server;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
+use aftercare::db::Db;
 use rand::{RngExt, SeedableRng, rngs::SmallRng};
 use serde_json::json;
 
+use seed::BenchOptions;
 use server::{Client, Method, ScratchDb, Server};
 
 struct Options {
@@ -326,25 +329,19 @@ fn run_backend(backend: &str, options: &Options) -> Option<f64> {
             return None;
         }
     };
-    let seeded = Command::new(env!("CARGO_BIN_EXE_aftercare"))
-        .args(["bench", "--seed-only"])
-        .args(["--customers", &options.customers.to_string()])
-        .args(["--orders", &options.orders.to_string()])
-        .args(["--tickets", &options.tickets.to_string()])
-        .args(["--agents", &options.agents.to_string()])
-        .env("DATABASE_URL", db.url())
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run aftercare bench --seed-only");
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
-    print!(
-        "\n== {backend}: {}",
-        String::from_utf8_lossy(&seeded.stdout)
-    );
+    // Seeded in-process, through the same module as the data-layer benchmark; the pool is
+    // dropped before the server starts, so only the server's connections remain.
+    let seeded = {
+        let pool = Db::connect(db.url(), 2).expect("connect to the scratch database");
+        let options = BenchOptions {
+            customers: options.customers,
+            orders: options.orders,
+            tickets: options.tickets,
+            agents: options.agents,
+        };
+        seed::seed(&pool, &options).expect("seed the scratch database")
+    };
+    print!("\n== {backend}: {seeded}");
     let server = Server::start(db.url(), &[("RUST_LOG", "warn")]);
     let sessions: Vec<(Client, i64)> = (0..options.agents)
         .map(|i| {

@@ -32,6 +32,7 @@ use crate::auth;
 use crate::db::DbConnection;
 use crate::error::{ApiError, FieldError, ProblemKind};
 use crate::extract::{content_length, read_body};
+use crate::response::SecretResponse;
 use crate::schema::idempotency_keys;
 use crate::state::AppState;
 
@@ -45,10 +46,6 @@ const ABANDONED_AFTER_SECS: i64 = 300;
 const REPLAYED_HEADERS: [header::HeaderName; 3] =
     [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
 const EXEMPT_PATHS: [&str; 1] = ["/api/v1/auth/login"];
-
-/// Put in a response's extensions by handlers whose answer carries a secret shown once.
-#[derive(Debug, Clone, Copy)]
-pub struct SecretResponse;
 
 /// What a retry of a secret-bearing request gets instead of the secret.
 fn secret_not_replayed() -> StoredResponse {

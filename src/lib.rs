@@ -3,7 +3,6 @@
 //! One module per domain concept, each with its routes, queries and types together.
 
 pub mod auth;
-pub mod bench;
 pub mod config;
 pub mod customers;
 pub mod db;
@@ -18,6 +17,7 @@ pub mod openapi;
 pub mod orders;
 pub mod pagination;
 pub mod reminders;
+pub mod response;
 pub mod router;
 pub mod schema;
 pub mod state;

@@ -12,7 +12,7 @@ use aftercare::config::{LogFormat, Settings};
 use aftercare::db::Db;
 use aftercare::router::build_app;
 use aftercare::state::AppState;
-use aftercare::users::{self, CreateUserRequest};
+use aftercare::users::{CreateUserRequest, store as user_store};
 use aftercare::webhooks::{self, worker::WorkerSettings};
 
 #[derive(Parser)]
@@ -41,22 +41,6 @@ enum Command {
     },
     /// Recompute every customer's value tier (after a threshold change, or nightly as time passes).
     RecomputeTiers,
-    /// Seed a realistic shop into an empty database (DATABASE_URL) and time the tier
-    /// recomputation, the statistics and the busiest lists. Use a release build.
-    Bench {
-        #[arg(long, default_value_t = 200_000)]
-        customers: usize,
-        /// Orders in all (spread over customers with a long tail).
-        #[arg(long, default_value_t = 2_000_000)]
-        orders: usize,
-        #[arg(long, default_value_t = 500_000)]
-        tickets: usize,
-        #[arg(long, default_value_t = 20)]
-        agents: usize,
-        /// Seed only, time nothing (agents log in as agentN@bench.example / "bench password").
-        #[arg(long)]
-        seed_only: bool,
-    },
     /// Print the OpenAPI document (redirect into openapi/openapi.json to update it).
     Openapi,
     /// Apply pending database migrations and exit.
@@ -90,28 +74,6 @@ fn main() -> ExitCode {
         }
         Command::Migrate => Db::connect(&cli.settings.server.database_url, 1).map(|_| ()),
         Command::RecomputeTiers => recompute_tiers(&cli.settings),
-        Command::Bench {
-            customers,
-            orders,
-            tickets,
-            agents,
-            seed_only,
-        } => Db::connect(&cli.settings.server.database_url, 2).and_then(|db| {
-            let options = aftercare::bench::BenchOptions {
-                customers,
-                orders,
-                tickets,
-                agents: agents.max(1),
-            };
-            let report = if seed_only {
-                aftercare::bench::seed_only(&db, &options)
-            } else {
-                aftercare::bench::run(&db, &options)
-            };
-            report
-                .map(|report| print!("{report}"))
-                .map_err(|e| e.to_string())
-        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -162,7 +124,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
 
 fn recompute_tiers(settings: &Settings) -> Result<(), String> {
     let db = Db::connect(&settings.server.database_url, 2)?;
-    let report = aftercare::tiers::recompute_all(&db, 1, &settings.tier_settings())
+    let report = aftercare::tiers::operations::recompute_all(&db, 1, &settings.tier_settings())
         .map_err(|e| e.to_string())?;
     println!(
         "recomputed {} customers in {} ms: {} changed (key tier from {} cents or {} orders in 12 months)",
@@ -211,7 +173,7 @@ fn create_admin(
     let db = Db::connect(&settings.server.database_url, 1)?;
     let hash = password::hash(&request.password).map_err(|e| e.to_string())?;
     let user = db
-        .write_blocking(|conn| users::create(conn, 1, &request, &hash))
+        .write_blocking(|conn| user_store::create(conn, 1, &request, &hash))
         .map_err(|e| e.to_string())?;
     println!("created admin {} (id {})", user.email, user.id);
     Ok(())

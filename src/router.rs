@@ -34,7 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .configure(auth::routes::configure)
-                .configure(auth::api_keys::configure)
+                .configure(auth::api_keys::routes::configure)
                 .configure(users::routes::configure)
                 // Before the customers' routes, whose /customers/{id} would otherwise claim
                 // /customers/import and /customers/export.
@@ -44,8 +44,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(orders::routes::configure)
                 .configure(tickets::routes::configure)
                 .configure(tiers::routes::configure)
-                .configure(stats::configure)
-                .configure(reminders::configure)
+                .configure(stats::routes::configure)
+                .configure(reminders::routes::configure)
                 .configure(webhooks::routes::configure)
                 .wrap(from_fn(idempotency::middleware)),
         );

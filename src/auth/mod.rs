@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod password;
 pub mod roles;
 pub mod routes;
+pub mod store;
 pub mod throttle;
 pub mod token;
 
@@ -14,7 +15,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::users::queries as user_queries;
+use crate::users::store as user_store;
 use roles::{Permission, Role, Scope, allows, scope_for};
 
 /// The header integrations send their API key in (`Authorization: Bearer ak_...` works too).
@@ -178,14 +179,14 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
             let now = Utc::now().naive_utc();
             let (caller, stale) = state
                 .db
-                .read(move |conn| api_keys::authenticate(conn, &key, now))
+                .read(move |conn| api_keys::store::authenticate(conn, &key, now))
                 .await?;
             if stale {
                 let key_id = caller.key_id;
                 // Best effort: a lost stamp must not fail the request it describes.
                 if let Err(error) = state
                     .db
-                    .write(move |conn| api_keys::touch(conn, key_id, now))
+                    .write(move |conn| api_keys::store::touch(conn, key_id, now))
                     .await
                 {
                     tracing::warn!(%error, key_id, "could not record an API key's last use");
@@ -202,7 +203,7 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
             // and password resets apply at once, not when the token expires.
             let user = state
                 .db
-                .read(move |conn| user_queries::find_by_id(conn, user_id))
+                .read(move |conn| user_store::find_by_id(conn, user_id))
                 .await?
                 .filter(|u| u.active && u.token_generation == claims.generation)
                 .ok_or_else(|| {

@@ -1,4 +1,5 @@
-//! `/api/v1/auth`: log in, who am I, change my password.
+//! `/api/v1/auth`: log in, who am I, change my password. HTTP only: login throttling
+//! is decided by [`super::throttle`] over what [`super::store`] reads.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -6,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{Caller, password, throttle};
+use super::{Caller, password, store, throttle};
 use crate::error::{ApiError, Problem};
 use crate::extract::Body;
+use crate::response::SecretResponse;
 use crate::state::AppState;
-use crate::users::{self, User, UserView, normalize_email, queries as user_queries};
+use crate::users::{User, UserView, normalize_email, store as user_store};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/login").route(web::post().to(login)))
@@ -116,20 +118,25 @@ pub async fn login(
     let user = state
         .db
         .read(move |conn| {
-            throttle::check(conn, &policy, &subjects.0, &subjects.1, now)?;
-            user_queries::find_by_email(conn, &email)
+            let since = now - policy.window;
+            let account_failures = store::recent_login_failures(conn, &subjects.0, since)?;
+            let address_failures = store::recent_login_failures(conn, &subjects.1, since)?;
+            throttle::check(&policy, &account_failures, &address_failures, now)?;
+            user_store::find_by_email(conn, &email)
         })
         .await?;
     let Some(user) = password_matches(user, password).await? else {
         state
             .db
-            .write(move |conn| throttle::record_failure(conn, &policy, &account, &address, now))
+            .write(move |conn| {
+                store::record_login_failure(conn, &account, &address, now - policy.window, now)
+            })
             .await?;
         return Err(ApiError::InvalidCredentials);
     };
     state
         .db
-        .write(move |conn| throttle::clear_account(conn, &account))
+        .write(move |conn| store::clear_login_failures(conn, &account))
         .await?;
     tracing::info!(user_id = user.id, "staff member logged in");
     Ok(HttpResponse::Ok().json(token_response(&state, &user)?))
@@ -147,7 +154,7 @@ pub async fn login(
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let user = state
         .db
-        .read(move |conn| user_queries::get_in_shop(conn, caller.shop_id, caller.user_id))
+        .read(move |conn| user_store::get_in_shop(conn, caller.shop_id, caller.user_id))
         .await?;
     Ok(HttpResponse::Ok().json(user.view()?))
 }
@@ -174,7 +181,7 @@ pub async fn change_password(
     } = body.into_inner();
     let user = state
         .db
-        .read(move |conn| user_queries::find_by_id(conn, caller.user_id))
+        .read(move |conn| user_store::find_by_id(conn, caller.user_id))
         .await?;
     let user = password_matches(user, current_password)
         .await?
@@ -182,12 +189,10 @@ pub async fn change_password(
     let new_hash = web::block(move || password::hash(&new_password)).await??;
     let user = state
         .db
-        .write(move |conn| users::set_password(conn, &user, new_hash))
+        .write(move |conn| user_store::set_password(conn, &user, new_hash))
         .await?;
     let mut response = HttpResponse::Ok().json(token_response(&state, &user)?);
     // A fresh access token: never stored for idempotent replays.
-    response
-        .extensions_mut()
-        .insert(crate::idempotency::SecretResponse);
+    response.extensions_mut().insert(SecretResponse);
     Ok(response)
 }

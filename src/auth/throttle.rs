@@ -1,13 +1,11 @@
 //! Login throttling: after too many failures for one account or from one client address
 //! within a window, logins are refused (429 with `Retry-After`) until the window has room.
-//! Failures are kept in the database, so several replicas share the same counts.
+//! Failures are kept in the database (see [`super::store`]), so several replicas share
+//! the same counts; the rules here are plain functions.
 
 use chrono::{Duration, NaiveDateTime};
-use diesel::prelude::*;
 
-use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::schema::login_failures;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
@@ -42,41 +40,17 @@ pub fn retry_after(
     Some((frees_at - now).max(Duration::seconds(1)))
 }
 
-fn recent(
-    conn: &mut DbConnection,
-    subject: &str,
-    since: NaiveDateTime,
-) -> Result<Vec<NaiveDateTime>, ApiError> {
-    Ok(login_failures::table
-        .filter(login_failures::subject.eq(subject))
-        .filter(login_failures::failed_at.gt(since))
-        .order(login_failures::failed_at.asc())
-        .select(login_failures::failed_at)
-        .load(conn)?)
-}
-
-/// 429 if either subject is over its limit.
+/// 429 if either subject is over its limit, given each subject's failures within the
+/// window (oldest first).
 pub fn check(
-    conn: &mut DbConnection,
     policy: &ThrottlePolicy,
-    account: &str,
-    address: &str,
+    account_failures: &[NaiveDateTime],
+    address_failures: &[NaiveDateTime],
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
-    let since = now - policy.window;
     let waits = [
-        retry_after(
-            &recent(conn, account, since)?,
-            policy.max_per_account,
-            policy.window,
-            now,
-        ),
-        retry_after(
-            &recent(conn, address, since)?,
-            policy.max_per_address,
-            policy.window,
-            now,
-        ),
+        retry_after(account_failures, policy.max_per_account, policy.window, now),
+        retry_after(address_failures, policy.max_per_address, policy.window, now),
     ];
     match waits.into_iter().flatten().max() {
         None => Ok(()),
@@ -84,38 +58,6 @@ pub fn check(
             retry_after_secs: u64::try_from(wait.num_seconds()).unwrap_or(1).max(1),
         }),
     }
-}
-
-/// Records a failure for both subjects and forgets their failures older than the window.
-pub fn record_failure(
-    conn: &mut DbConnection,
-    policy: &ThrottlePolicy,
-    account: &str,
-    address: &str,
-    now: NaiveDateTime,
-) -> Result<(), ApiError> {
-    diesel::delete(
-        login_failures::table
-            .filter(login_failures::subject.eq_any([account, address]))
-            .filter(login_failures::failed_at.le(now - policy.window)),
-    )
-    .execute(conn)?;
-    for subject in [account, address] {
-        diesel::insert_into(login_failures::table)
-            .values((
-                login_failures::subject.eq(subject),
-                login_failures::failed_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// A successful login clears the account's failures (not the address's).
-pub fn clear_account(conn: &mut DbConnection, account: &str) -> Result<(), ApiError> {
-    diesel::delete(login_failures::table.filter(login_failures::subject.eq(account)))
-        .execute(conn)?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -148,6 +90,24 @@ mod tests {
             retry_after(&failures, 3, Duration::minutes(15), at(5)),
             Some(Duration::minutes(11))
         );
+    }
+
+    #[test]
+    fn either_subject_over_its_limit_refuses() {
+        let policy = ThrottlePolicy {
+            max_per_account: 2,
+            max_per_address: 3,
+            window: Duration::minutes(15),
+        };
+        assert!(check(&policy, &[at(0)], &[at(0), at(1)], at(2)).is_ok());
+        let refused = check(&policy, &[at(0), at(1)], &[], at(2));
+        assert!(matches!(
+            refused,
+            Err(ApiError::TooManyRequests {
+                retry_after_secs: 780
+            })
+        ));
+        assert!(check(&policy, &[], &[at(0), at(1), at(2)], at(3)).is_err());
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub async fn get_customer(
         .read(move |conn| {
             let customer = store::get(conn, caller.shop_id(), id)?;
             let mut view = store::views(conn, vec![customer])?.remove(0);
-            view.tier_history = Some(crate::tiers::history(conn, id, 20)?);
+            view.tier_history = Some(crate::tiers::store::history(conn, id, 20)?);
             Ok(view)
         })
         .await?;

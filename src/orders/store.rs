@@ -114,7 +114,7 @@ pub fn create(
         .get_result(conn)?;
     insert_items(conn, order.id, &request.items)?;
     refresh_summary(conn, customer_id)?;
-    crate::tiers::refresh(conn, shop_id, customer_id, tiers, "order")?;
+    crate::tiers::operations::refresh(conn, shop_id, customer_id, tiers, "order")?;
     Ok(order)
 }
 
@@ -174,7 +174,7 @@ pub fn update(
         .returning(orders::all_columns)
         .get_result(conn)?;
     refresh_summary(conn, order.customer_id)?;
-    crate::tiers::refresh(conn, order.shop_id, order.customer_id, tiers, "order")?;
+    crate::tiers::operations::refresh(conn, order.shop_id, order.customer_id, tiers, "order")?;
     Ok(Some(updated))
 }
 
@@ -251,5 +251,5 @@ pub fn delete(
 ) -> Result<(), ApiError> {
     diesel::delete(orders::table.find(order.id)).execute(conn)?;
     refresh_summary(conn, order.customer_id)?;
-    crate::tiers::refresh(conn, order.shop_id, order.customer_id, tiers, "order")
+    crate::tiers::operations::refresh(conn, order.shop_id, order.customer_id, tiers, "order")
 }

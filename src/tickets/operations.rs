@@ -48,7 +48,13 @@ impl Context<'_> {
         ticket: &Ticket,
         cause: &str,
     ) -> Result<(), ApiError> {
-        crate::tiers::refresh(conn, ticket.shop_id, ticket.customer_id, &self.tiers, cause)
+        crate::tiers::operations::refresh(
+            conn,
+            ticket.shop_id,
+            ticket.customer_id,
+            &self.tiers,
+            cause,
+        )
     }
 }
 
@@ -188,7 +194,7 @@ pub fn create(
         None => (None, false),
     };
     // Key and at-risk customers go first: a tighter first-call deadline and a higher default priority.
-    let priority_customer = crate::tiers::is_priority_customer(conn, customer.id)?;
+    let priority_customer = crate::tiers::store::is_priority_customer(conn, customer.id)?;
     let default_priority = request.kind.default_priority();
     let priority = request.priority.unwrap_or(if priority_customer {
         default_priority.raised()

@@ -119,7 +119,7 @@ pub fn record_event(
             "change": {"kind": kind, "actor_id": actor_id, "from_state": from_state, "to_state": to_state, "details": data},
         });
         for event in webhook_events {
-            webhooks::emit(conn, ticket.shop_id, event, &document, now)?;
+            webhooks::store::emit(conn, ticket.shop_id, event, &document, now)?;
         }
     }
     Ok(())

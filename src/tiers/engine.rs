@@ -3,80 +3,64 @@
 //! Plain functions over plain data; the database only feeds them.
 
 use chrono::{Duration, NaiveDateTime};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Tier {
-    /// Top contributors (VIP).
-    Key,
-    Regular,
-    Small,
+// The vocabulary lives in `super`; re-exported so `tiers::engine::Tier` and friends keep
+// naming what they always named.
+pub use super::{
+    Assessment, CareEvent, CareKind, KeyThresholds, Purchase, Reason, Stage, Tier, TierSettings,
+};
+use super::{TicketFacts, UNHAPPY_CLOSE_REASONS, UNHAPPY_OUTCOMES};
+use crate::tickets::State;
+use crate::tickets::TicketKind;
+
+/// How long stored key thresholds serve single-customer refreshes before they are
+/// computed again (a full recomputation always computes them).
+pub const THRESHOLDS_MAX_AGE_MINUTES: i64 = 60;
+
+/// Whether stored key thresholds computed at `computed_at` may still serve: fresh, and
+/// not taken when the shop had no buyers yet (`i64::MAX`).
+pub fn thresholds_usable(spend_cents: i64, computed_at: NaiveDateTime, now: NaiveDateTime) -> bool {
+    now - computed_at < Duration::minutes(THRESHOLDS_MAX_AGE_MINUTES) && spend_cents != i64::MAX
 }
 
-impl Tier {
-    pub const ALL: [Tier; 3] = [Tier::Key, Tier::Regular, Tier::Small];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Key => "key",
-            Tier::Regular => "regular",
-            Tier::Small => "small",
-        }
+/// What one ticket says about the buyer's experience: their satisfaction score, a bad
+/// review still open, an unhappy ending.
+pub fn care_events(ticket: &TicketFacts) -> Vec<CareEvent> {
+    let mut events = Vec::new();
+    if let (Some(score), Some(at)) = (ticket.satisfaction_score, ticket.satisfaction_at) {
+        events.push(CareEvent {
+            ticket_id: ticket.ticket_id,
+            kind: CareKind::Satisfaction(score),
+            at,
+        });
     }
-
-    pub fn parse(value: &str) -> Option<Tier> {
-        Tier::ALL.into_iter().find(|t| t.as_str() == value)
+    let open = State::parse(&ticket.state).is_some_and(State::is_open);
+    if open && ticket.kind == TicketKind::NegativeReview.as_str() {
+        events.push(CareEvent {
+            ticket_id: ticket.ticket_id,
+            kind: CareKind::OpenNegativeReview,
+            at: ticket.created_at,
+        });
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Contact known, never bought.
-    Potential,
-    /// One purchase.
-    New,
-    /// Several purchases.
-    Returning,
-    /// Many purchases and recent activity.
-    Loyal,
-    /// No purchase for a long time.
-    Dormant,
-}
-
-impl Stage {
-    pub const ALL: [Stage; 5] = [
-        Stage::Potential,
-        Stage::New,
-        Stage::Returning,
-        Stage::Loyal,
-        Stage::Dormant,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Potential => "potential",
-            Stage::New => "new",
-            Stage::Returning => "returning",
-            Stage::Loyal => "loyal",
-            Stage::Dormant => "dormant",
-        }
+    if let (Some(reason), Some(at)) = (ticket.close_reason.as_deref(), ticket.closed_at)
+        && UNHAPPY_CLOSE_REASONS.iter().any(|r| r.as_str() == reason)
+    {
+        events.push(CareEvent {
+            ticket_id: ticket.ticket_id,
+            kind: CareKind::EndedUnresolved(reason.to_owned()),
+            at,
+        });
     }
-
-    pub fn parse(value: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|s| s.as_str() == value)
+    if let (Some(outcome), Some(at)) = (ticket.outcome.as_deref(), ticket.resolved_at)
+        && UNHAPPY_OUTCOMES.iter().any(|o| o.as_str() == outcome)
+    {
+        events.push(CareEvent {
+            ticket_id: ticket.ticket_id,
+            kind: CareKind::EndedUnresolved(outcome.to_owned()),
+            at,
+        });
     }
-}
-
-/// Why a customer has their tier, stage or flag: a stable `code` and a readable `detail`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Reason {
-    #[schema(example = "top_spend")]
-    pub code: String,
-    #[schema(example = "top 20% by 12-month spend")]
-    pub detail: String,
+    events
 }
 
 fn reason(code: &str, detail: String) -> Reason {
@@ -86,45 +70,8 @@ fn reason(code: &str, detail: String) -> Reason {
     }
 }
 
-/// Thresholds, all settings with defaults (README).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TierSettings {
-    /// Share of buying customers that make the key tier, by 12-month spend and, separately,
-    /// by 12-month order count.
-    pub key_share: f64,
-    /// Purchases that make a customer loyal (with a purchase within `loyal_recent_days`).
-    pub loyal_min_orders: i64,
-    pub loyal_recent_days: i64,
-    /// No purchase for this long: dormant.
-    pub dormant_days: i64,
-    /// Satisfaction at or below this, within `at_risk_days`, puts a valuable customer at risk.
-    pub at_risk_max_score: i32,
-    pub at_risk_days: i64,
-}
-
-impl Default for TierSettings {
-    fn default() -> Self {
-        TierSettings {
-            key_share: 0.2,
-            loyal_min_orders: 10,
-            loyal_recent_days: 180,
-            dormant_days: 365,
-            at_risk_max_score: 2,
-            at_risk_days: 90,
-        }
-    }
-}
-
-/// Shop-wide cut-offs for the key tier: the smallest 12-month spend and order count that
-/// are within the top `key_share` of buying customers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct KeyThresholds {
-    pub spend_cents: i64,
-    pub order_count: i64,
-}
-
 /// The cut-off value for the top `share` of `values` (any order; zeros are not buyers):
-/// the k-th largest, k = ceil(buyers × share). `tiers::compute_thresholds` asks the
+/// the k-th largest, k = ceil(buyers × share). `tiers::store::compute_thresholds` asks the
 /// database the same question with ORDER BY … OFFSET k - 1.
 pub fn top_share_cutoff(values: &mut [i64], share: f64) -> i64 {
     values.sort_unstable_by(|a, b| b.cmp(a));
@@ -134,38 +81,6 @@ pub fn top_share_cutoff(values: &mut [i64], share: f64) -> i64 {
     }
     let top = ((buyers as f64) * share).ceil().max(1.0) as usize;
     values[top.min(buyers) - 1]
-}
-
-/// One purchase that counts (paid or partially refunded).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Purchase {
-    pub total_cents: i64,
-    pub at: NaiveDateTime,
-}
-
-/// What happened on one of the customer's tickets, as far as value is concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CareEvent {
-    pub ticket_id: i64,
-    pub kind: CareKind,
-    pub at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CareKind {
-    Satisfaction(i32),
-    /// A negative-review ticket still open.
-    OpenNegativeReview,
-    /// Closed without resolution, or resolved with the review kept and the buyer unhappy.
-    EndedUnresolved(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assessment {
-    pub tier: Tier,
-    pub stage: Stage,
-    pub at_risk: bool,
-    pub reasons: Vec<Reason>,
 }
 
 fn money(cents: i64) -> String {
@@ -301,6 +216,83 @@ pub fn assess(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ticket(kind: &str, state: &str) -> TicketFacts {
+        TicketFacts {
+            ticket_id: 7,
+            customer_id: 1,
+            kind: kind.into(),
+            state: state.into(),
+            outcome: None,
+            close_reason: None,
+            satisfaction_score: None,
+            satisfaction_at: None,
+            resolved_at: None,
+            closed_at: None,
+            created_at: days_ago(10),
+        }
+    }
+
+    #[test]
+    fn tickets_become_care_events() {
+        let open_review = ticket("negative_review", "follow_up");
+        assert_eq!(
+            care_events(&open_review),
+            [CareEvent {
+                ticket_id: 7,
+                kind: CareKind::OpenNegativeReview,
+                at: days_ago(10)
+            }]
+        );
+        assert!(care_events(&ticket("return", "new")).is_empty());
+        let refused = TicketFacts {
+            close_reason: Some("refused".into()),
+            closed_at: Some(days_ago(2)),
+            satisfaction_score: Some(1),
+            satisfaction_at: Some(days_ago(3)),
+            ..ticket("negative_review", "closed")
+        };
+        assert_eq!(
+            care_events(&refused)
+                .into_iter()
+                .map(|e| e.kind)
+                .collect::<Vec<_>>(),
+            [
+                CareKind::Satisfaction(1),
+                CareKind::EndedUnresolved("refused".into())
+            ]
+        );
+        let duplicate = TicketFacts {
+            close_reason: Some("duplicate".into()),
+            closed_at: Some(days_ago(2)),
+            ..ticket("repair", "closed")
+        };
+        assert!(care_events(&duplicate).is_empty());
+        let rejected = TicketFacts {
+            outcome: Some("return_rejected".into()),
+            resolved_at: Some(days_ago(1)),
+            ..ticket("return", "resolved")
+        };
+        assert_eq!(
+            care_events(&rejected)[0].kind,
+            CareKind::EndedUnresolved("return_rejected".into())
+        );
+    }
+
+    #[test]
+    fn stored_thresholds_serve_an_hour_unless_taken_without_buyers() {
+        assert!(thresholds_usable(
+            5000,
+            now() - Duration::minutes(59),
+            now()
+        ));
+        assert!(!thresholds_usable(
+            5000,
+            now() - Duration::minutes(60),
+            now()
+        ));
+        assert!(!thresholds_usable(i64::MAX, now(), now()));
+    }
 
     fn now() -> NaiveDateTime {
         NaiveDateTime::parse_from_str("2026-11-23 12:00", "%Y-%m-%d %H:%M").unwrap()

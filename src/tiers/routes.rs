@@ -1,16 +1,15 @@
-//! `/api/v1/tiers`: full recomputation and the record of tier changes.
+//! `/api/v1/tiers`: full recomputation and the record of tier changes. HTTP only.
 
 use actix_web::{HttpResponse, web};
-use diesel::prelude::*;
 use serde::Deserialize;
 use validator::Validate;
 
-use super::{RecomputeReport, TierChange, TierChangeView, recompute_all};
+use super::operations::recompute_all;
+use super::{RecomputeReport, TierChange, TierChangeView, store};
 use crate::auth::{Caller, roles::Permission};
 use crate::error::{ApiError, Problem};
 use crate::extract::Query;
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
-use crate::schema::tier_changes;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -79,24 +78,13 @@ pub async fn list_changes(
     let page = state
         .db
         .read(move |conn| {
-            let mut rows = tier_changes::table
-                .filter(tier_changes::shop_id.eq(caller.shop_id))
-                .order(tier_changes::id.desc())
-                .limit(limit + 1)
-                .select(TierChange::as_select())
-                .into_boxed();
-            if let Some(customer_id) = query.customer_id {
-                rows = rows.filter(tier_changes::customer_id.eq(customer_id));
-            }
-            if let Some(before) = before {
-                rows = rows.filter(tier_changes::id.lt(before));
-            }
-            let rows = rows.load(conn)?;
+            let rows =
+                store::list_changes(conn, caller.shop_id, query.customer_id, before, limit + 1)?;
             finish_page(
                 rows,
                 limit,
                 None,
-                |c| c.id,
+                |c: &TierChange| c.id,
                 |rows| Ok::<_, ApiError>(rows.iter().map(TierChange::view).collect()),
             )
         })

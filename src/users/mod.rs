@@ -1,7 +1,10 @@
 //! Staff accounts: agents, leads and admins who log in.
+//!
+//! This file holds the account's types and rules; every query, and the changes built on
+//! them (create, set a password, an admin's update), is in [`store`].
 
-pub mod queries;
 pub mod routes;
+pub mod store;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -10,7 +13,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::auth::roles::Role;
-use crate::error::{ApiError, ProblemKind};
+use crate::error::ApiError;
 
 /// A row of `users`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -127,83 +130,6 @@ pub fn check_password(password: &str) -> Result<(), validator::ValidationError> 
 pub fn removes_active_admin(before: (Role, bool), after: (Role, bool)) -> bool {
     let is_active_admin = |(role, active): (Role, bool)| role == Role::Admin && active;
     is_active_admin(before) && !is_active_admin(after)
-}
-
-/// Creates a staff account (email normalised, password hashed by the caller).
-pub fn create(
-    conn: &mut crate::db::DbConnection,
-    shop_id: i64,
-    request: &CreateUserRequest,
-    password_hash: &str,
-) -> Result<User, ApiError> {
-    let now = Utc::now().naive_utc();
-    let email = normalize_email(&request.email);
-    queries::insert(
-        conn,
-        &queries::NewUser {
-            shop_id,
-            email: &email,
-            display_name: request.display_name.trim(),
-            role: request.role.as_str(),
-            active: true,
-            password_hash,
-            created_at: now,
-            updated_at: now,
-        },
-    )
-}
-
-/// Replaces the password and revokes every token issued under the old one.
-pub fn set_password(
-    conn: &mut crate::db::DbConnection,
-    user: &User,
-    password_hash: String,
-) -> Result<User, ApiError> {
-    queries::update(
-        conn,
-        user.id,
-        &queries::UserChanges {
-            password_hash: Some(password_hash),
-            token_generation: Some(user.token_generation + 1),
-            updated_at: Some(Utc::now().naive_utc()),
-            ..Default::default()
-        },
-    )
-}
-
-/// Applies an admin's change to a staff account, keeping at least one active admin.
-pub fn apply_update(
-    conn: &mut crate::db::DbConnection,
-    shop_id: i64,
-    id: i64,
-    request: &UpdateUserRequest,
-) -> Result<User, ApiError> {
-    let user = queries::get_in_shop(conn, shop_id, id)?;
-    let before = (user.role()?, user.active);
-    let after = (
-        request.role.unwrap_or(before.0),
-        request.active.unwrap_or(before.1),
-    );
-    if removes_active_admin(before, after) && queries::count_active_admins(conn, shop_id)? <= 1 {
-        return Err(ApiError::conflict(
-            ProblemKind::LastAdmin,
-            "this is the shop's last active admin; make another admin first",
-        ));
-    }
-    let deactivated = before.1 && !after.1;
-    queries::update(
-        conn,
-        id,
-        &queries::UserChanges {
-            display_name: request.display_name.as_ref().map(|n| n.trim().to_owned()),
-            role: request.role.map(|r| r.as_str().to_owned()),
-            active: request.active,
-            // Deactivation revokes tokens for good: reactivating must not revive them.
-            token_generation: deactivated.then_some(user.token_generation + 1),
-            updated_at: Some(Utc::now().naive_utc()),
-            ..Default::default()
-        },
-    )
 }
 
 #[cfg(test)]

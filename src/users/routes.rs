@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, http::header, web};
 
 use super::{
-    CreateUserRequest, ListUsersQuery, ResetPasswordRequest, UpdateUserRequest, UserView, queries,
+    CreateUserRequest, ListUsersQuery, ResetPasswordRequest, UpdateUserRequest, UserView, store,
 };
 use crate::auth::{Caller, password, roles::Permission};
 use crate::error::{ApiError, Problem};
@@ -50,14 +50,14 @@ pub async fn list_users(
         .map(decode_cursor::<i64>)
         .transpose()?;
     let limit = limit_or_default(query.limit);
-    let filter = queries::UserFilter {
+    let filter = store::UserFilter {
         shop_id: caller.shop_id,
         role: query.role,
         active: query.active,
     };
     let (rows, total) = state
         .db
-        .read(move |conn| queries::list(conn, &filter, after, limit + 1))
+        .read(move |conn| store::list(conn, &filter, after, limit + 1))
         .await?;
     let page = finish_page(
         rows,
@@ -93,7 +93,7 @@ pub async fn create_user(
     let hash = web::block(move || password::hash(&plain)).await??;
     let user = state
         .db
-        .write(move |conn| super::create(conn, caller.shop_id, &request, &hash))
+        .write(move |conn| store::create(conn, caller.shop_id, &request, &hash))
         .await?;
     tracing::info!(
         user_id = user.id,
@@ -128,7 +128,7 @@ pub async fn get_user(
     }
     let user = state
         .db
-        .read(move |conn| queries::get_in_shop(conn, caller.shop_id, id))
+        .read(move |conn| store::get_in_shop(conn, caller.shop_id, id))
         .await?;
     Ok(HttpResponse::Ok().json(user.view()?))
 }
@@ -168,7 +168,7 @@ pub async fn update_user(
     }
     let user = state
         .db
-        .write(move |conn| super::apply_update(conn, caller.shop_id, id, &request))
+        .write(move |conn| store::apply_update(conn, caller.shop_id, id, &request))
         .await?;
     tracing::info!(user_id = id, by = caller.user_id, "staff account updated");
     Ok(HttpResponse::Ok().json(user.view()?))
@@ -201,8 +201,8 @@ pub async fn reset_password(
     state
         .db
         .write(move |conn| {
-            let user = queries::get_in_shop(conn, caller.shop_id, id)?;
-            super::set_password(conn, &user, hash)
+            let user = store::get_in_shop(conn, caller.shop_id, id)?;
+            store::set_password(conn, &user, hash)
         })
         .await?;
     tracing::info!(user_id = id, by = caller.user_id, "staff password reset");

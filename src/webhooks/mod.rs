@@ -10,21 +10,25 @@
 //! `Aftercare-Event`, `Aftercare-Delivery` (stable across retries: receivers dedupe on it),
 //! `Aftercare-Timestamp` (Unix seconds) and `Aftercare-Signature: v1=<hex>`, the
 //! HMAC-SHA256 of `<timestamp>.<body>` under the endpoint's secret.
+//!
+//! This file holds the vocabulary (events, endpoint and delivery rows, requests, views) and
+//! the pure rules (signature, backoff, envelope); every query is in [`store`], including
+//! the outbox write ([`store::emit`]) other features call in their own transactions.
 
 pub mod routes;
+pub mod store;
 pub mod worker;
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
 use utoipa::ToSchema;
+use validator::{Validate, ValidationError};
 
-use crate::db::DbConnection;
-use crate::error::ApiError;
-use crate::schema::webhook_events;
+use crate::schema::{webhook_deliveries, webhook_endpoints, webhook_events};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
@@ -89,25 +93,6 @@ impl EventType {
     }
 }
 
-/// Writes an event to the outbox, in the caller's transaction.
-pub fn emit(
-    conn: &mut DbConnection,
-    shop_id: i64,
-    event: EventType,
-    data: &Value,
-    now: NaiveDateTime,
-) -> Result<(), ApiError> {
-    diesel::insert_into(webhook_events::table)
-        .values((
-            webhook_events::shop_id.eq(shop_id),
-            webhook_events::event_type.eq(event.as_str()),
-            webhook_events::payload.eq(data.to_string()),
-            webhook_events::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
 /// `v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`. Receivers recompute it with their copy
 /// of the secret and reject stale timestamps (replays).
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
@@ -139,6 +124,235 @@ pub fn envelope(event_id: i64, event_type: &str, created_at: NaiveDateTime, data
         "created_at": created_at.and_utc(),
         "data": serde_json::from_str::<Value>(data).unwrap_or(Value::Null),
     })
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct Endpoint {
+    pub id: i64,
+    pub shop_id: i64,
+    pub url: String,
+    pub events: String,
+    pub secret: String,
+    pub description: String,
+    pub active: bool,
+    pub created_by: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A registered endpoint. The secret is never shown back.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<EventType>,
+    pub description: String,
+    /// Inactive endpoints get no new deliveries.
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Endpoint {
+    pub fn view(&self) -> WebhookView {
+        WebhookView {
+            id: self.id,
+            url: self.url.clone(),
+            events: parse_events(&self.events),
+            description: self.description.clone(),
+            active: self.active,
+            created_at: self.created_at.and_utc(),
+            updated_at: self.updated_at.and_utc(),
+        }
+    }
+}
+
+pub fn parse_events(stored: &str) -> Vec<EventType> {
+    stored
+        .split_whitespace()
+        .filter_map(EventType::parse)
+        .collect()
+}
+
+pub fn store_events(events: &[EventType]) -> String {
+    let mut events = events.to_vec();
+    events.sort();
+    events.dedup();
+    events
+        .into_iter()
+        .map(EventType::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// http(s) with a host; the receiver's own business after that.
+fn check_url(url: &str) -> Result<(), ValidationError> {
+    let invalid =
+        || ValidationError::new("url").with_message("must be an http:// or https:// URL".into());
+    let uri: actix_web::http::Uri = url.parse().map_err(|_| invalid())?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(()),
+        _ => Err(invalid()),
+    }
+}
+
+fn check_events(events: &[EventType]) -> Result<(), ValidationError> {
+    if events.is_empty() {
+        return Err(
+            ValidationError::new("events").with_message("subscribe to at least one event".into())
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://erp.example.com/hooks/aftercare", "events": ["ticket.created", "ticket.state_changed"], "secret": "whsec-3f9a7c1e5b2d4f60", "description": "ERP"}))]
+pub struct CreateWebhookRequest {
+    #[validate(length(max = 2000), custom(function = "check_url"))]
+    pub url: String,
+    #[validate(custom(function = "check_events"))]
+    pub events: Vec<EventType>,
+    /// Signs deliveries (HMAC-SHA256); 16 to 200 characters. Keep a copy: it is never shown back.
+    #[validate(length(min = 16, max = 200))]
+    pub secret: String,
+    #[serde(default)]
+    #[validate(length(max = 500))]
+    pub description: String,
+}
+
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookRequest {
+    #[validate(length(max = 2000), custom(function = "check_url"))]
+    pub url: Option<String>,
+    #[validate(custom(function = "check_events"))]
+    pub events: Option<Vec<EventType>>,
+    #[validate(length(min = 16, max = 200))]
+    pub secret: Option<String>,
+    #[validate(length(max = 500))]
+    pub description: Option<String>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its first or next attempt.
+    Pending,
+    Delivered,
+    /// Gave up after WEBHOOK_MAX_ATTEMPTS; can be re-sent.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(value: &str) -> DeliveryStatus {
+        match value {
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// Sent as `Aftercare-Delivery`; the same on every retry.
+    pub id: i64,
+    pub endpoint_id: i64,
+    /// Sent as the body's `id` (`evt_<event_id>`).
+    pub event_id: i64,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// The receiver's HTTP status on the last attempt (absent: no answer).
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A delivery with its event's type, as listed.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub endpoint_id: i64,
+    pub event_id: i64,
+    #[diesel(select_expression = webhook_events::event_type)]
+    #[diesel(select_expression_type = webhook_events::event_type)]
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub last_attempt_at: Option<NaiveDateTime>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+impl DeliveryRow {
+    pub fn view(self) -> DeliveryView {
+        DeliveryView {
+            id: self.id,
+            endpoint_id: self.endpoint_id,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            status: DeliveryStatus::parse(&self.status),
+            attempts: self.attempts,
+            next_attempt_at: self.next_attempt_at.map(|t| t.and_utc()),
+            last_attempt_at: self.last_attempt_at.map(|t| t.and_utc()),
+            last_status_code: self.last_status_code,
+            last_error: self.last_error,
+            delivered_at: self.delivered_at.map(|t| t.and_utc()),
+            created_at: self.created_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListDeliveriesQuery {
+    pub status: Option<DeliveryStatus>,
+    /// Page size, 1 to 200 (default 50).
+    #[validate(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// A delivery this worker holds, with what it takes to send it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub delivery_id: i64,
+    /// This worker's lease: its result is recorded only while the lease is still its own.
+    pub locked_until: NaiveDateTime,
+    pub attempts: i32,
+    pub url: String,
+    pub secret: String,
+    pub event_id: i64,
+    pub event_type: String,
+    pub event_created_at: NaiveDateTime,
+    pub payload: String,
+}
+
+/// How one attempt went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered { status: u16 },
+    Failed { status: Option<u16>, error: String },
 }
 
 #[cfg(test)]

@@ -143,13 +143,13 @@ const ALIASES: [(&str, &str); 1] = [("named", "customers")];
 async fn every_list_filter_uses_an_index(app: TestApp) {
     // A small realistic shop with fresh statistics, so both planners choose as they would
     // in production rather than for empty tables.
-    let options = aftercare::bench::BenchOptions {
+    let options = crate::seed::BenchOptions {
         customers: 3_000,
         orders: 12_000,
         tickets: 6_000,
         agents: 8,
     };
-    aftercare::bench::seed_only(&app.state.db, &options).expect("seed");
+    crate::seed::seed(&app.state.db, &options).expect("seed");
     let backend = app.state.db.backend();
     let mut conn = app.state.db.conn().expect("a connection");
     let conn: &mut DbConnection = &mut conn;

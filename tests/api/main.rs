@@ -7,6 +7,9 @@ mod server;
 // The webhook receiver is shared with the process tests.
 #[path = "../processes/receiver.rs"]
 mod receiver;
+// The benchmarks' shop seeding, for the index test's realistic plans.
+#[path = "../../benches/support/seed.rs"]
+mod seed;
 
 mod auth;
 mod customers;

@@ -21,7 +21,7 @@ use aftercare::{
     db::Db,
     router::build_app,
     state::AppState,
-    users::{self, CreateUserRequest},
+    users::{CreateUserRequest, store as users},
 };
 use serde_json::{Value, json};
 

@@ -1,23 +1,22 @@
-//! `aftercare bench`: seeds a realistic shop into an empty database and times the full
-//! tier recomputation, each statistics query and the busiest list queries. It prints
-//! figures; it asserts nothing (tests assert behaviour, never time).
+//! Seeds a realistic shop (staff, customers with contacts and tags, a long tail of orders,
+//! tickets in every state) into an empty database, deterministically: the same options
+//! always seed the same shop. Shared, through `#[path]`, by the data-layer benchmark
+//! (`benches/datalayer.rs`), the HTTP load benchmark (`benches/loadgen.rs`) and the index
+//! test (`tests/api/indexes.rs`), so all three measure the same data.
+//!
+//! Rows go in as multi-row INSERTs of literal values: seeding a million rows through the
+//! API or row-by-row diesel inserts would take longer than the benchmark itself.
 
-use std::fmt::Write as _;
+use std::fmt;
 use std::time::Instant;
 
+use aftercare::db::{Backend, Db, DbConnection};
+use aftercare::error::ApiError;
 use chrono::{Duration, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use crate::customers::CustomerSort;
-use crate::customers::rules::birthday_windows;
-use crate::customers::store::{self as customer_queries, CustomerFilter};
-use crate::db::{Db, DbConnection};
-use crate::error::ApiError;
-use crate::stats::{self, GroupBy};
-use crate::tickets::store::{self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort};
-use crate::tiers::{self, engine::TierSettings};
-
+/// How big a shop to seed.
 pub struct BenchOptions {
     pub customers: usize,
     pub orders: usize,
@@ -60,27 +59,42 @@ fn insert_rows(conn: &mut DbConnection, head: &str, rows: &[String]) -> Result<(
     Ok(())
 }
 
-struct Seeded {
-    customers: usize,
-    orders: usize,
-    tickets: usize,
-    seconds: f64,
+/// What was seeded, and how long it took; displayed as the line the benchmarks print.
+pub struct Seeded {
+    pub backend: Backend,
+    pub customers: usize,
+    pub orders: usize,
+    pub tickets: usize,
+    pub agents: usize,
+    pub seconds: f64,
 }
 
-fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
+impl fmt::Display for Seeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "backend: {:?}\nseeded {} customers, {} orders, {} tickets, {} agents in {:.1} s",
+            self.backend, self.customers, self.orders, self.tickets, self.agents, self.seconds
+        )
+    }
+}
+
+/// Seeds the shop into `db`, which must hold no customers yet. Agents log in as
+/// `agent<N>@bench.example` with the password `bench password`.
+pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
     let started = Instant::now();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let now = Utc::now().naive_utc();
     let mut conn = db.conn()?;
-    let existing: i64 = crate::schema::customers::table
+    let existing: i64 = aftercare::schema::customers::table
         .count()
         .get_result(&mut conn)?;
     if existing > 0 {
         return Err(ApiError::BadRequest(
-            "bench seeds an empty database; point DATABASE_URL at a new one".into(),
+            "the benchmark seeds an empty database; point DATABASE_URL at a new one".into(),
         ));
     }
-    let hash = crate::auth::password::hash("bench password")?;
+    let hash = aftercare::auth::password::hash("bench password")?;
     let mut staff = Vec::new();
     for i in 0..options.agents {
         staff.push(format!(
@@ -90,8 +104,8 @@ fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
     }
     let conn: &mut DbConnection = &mut conn;
     conn.transaction(|c| insert_rows(c, "INSERT INTO users (shop_id, email, display_name, role, active, password_hash, token_generation, created_at, updated_at)", &staff))?;
-    let first_agent: i64 = crate::schema::users::table
-        .select(diesel::dsl::min(crate::schema::users::id))
+    let first_agent: i64 = aftercare::schema::users::table
+        .select(diesel::dsl::min(aftercare::schema::users::id))
         .first::<Option<i64>>(conn)?
         .unwrap_or(1);
     conn.transaction(|c| {
@@ -152,7 +166,7 @@ fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
                 .unwrap_or_default();
                 (
                     format!("'{date}'"),
-                    crate::customers::rules::birthday_mmdd(date).to_string(),
+                    aftercare::customers::rules::birthday_mmdd(date).to_string(),
                 )
             });
             let (birthday, mmdd) = birthday.unwrap_or(("NULL".into(), "NULL".into()));
@@ -185,7 +199,7 @@ fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
             insert_rows(c, "INSERT INTO orders (shop_id, customer_id, channel, external_order_no, status, total_cents, ordered_at, created_at, updated_at)", &orders)
         })?;
     }
-    if db.backend() == crate::db::Backend::Postgres {
+    if db.backend() == Backend::Postgres {
         // Explicit ids above: move the sequence past them.
         conn.batch_execute("SELECT setval(pg_get_serial_sequence('customers', 'id'), (SELECT MAX(id) FROM customers))")?;
     }
@@ -289,200 +303,11 @@ fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
     // Fresh statistics, as a live database would have, so plans are realistic.
     conn.batch_execute("ANALYZE")?;
     Ok(Seeded {
+        backend: db.backend(),
         customers: options.customers,
         orders: order_total,
         tickets: options.tickets,
+        agents: options.agents,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// Times `work` over a few runs and reports the median in milliseconds.
-fn time<T>(runs: usize, mut work: impl FnMut() -> Result<T, ApiError>) -> Result<f64, ApiError> {
-    let mut samples = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let started = Instant::now();
-        work()?;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    samples.sort_by(|a, b| a.total_cmp(b));
-    Ok(samples[samples.len() / 2])
-}
-
-/// Seeds the shop only: the data set the HTTP load benchmark (`benches/loadgen.rs`) drives.
-pub fn seed_only(db: &Db, options: &BenchOptions) -> Result<String, ApiError> {
-    let seeded = seed(db, options)?;
-    Ok(format!(
-        "backend: {:?}\nseeded {} customers, {} orders, {} tickets, {} agents in {:.1} s\n",
-        db.backend(),
-        seeded.customers,
-        seeded.orders,
-        seeded.tickets,
-        options.agents,
-        seeded.seconds
-    ))
-}
-
-pub fn run(db: &Db, options: &BenchOptions) -> Result<String, ApiError> {
-    let mut out = String::new();
-    let seeded = seed(db, options)?;
-    let _ = writeln!(
-        out,
-        "backend: {:?}\nseeded {} customers, {} orders, {} tickets in {:.1} s\n",
-        db.backend(),
-        seeded.customers,
-        seeded.orders,
-        seeded.tickets,
-        seeded.seconds
-    );
-    let settings = TierSettings::default();
-    let report = tiers::recompute_all(db, 1, &settings)?;
-    let _ = writeln!(
-        out,
-        "full tier recomputation: {:.1} s for {} customers ({} changed; key from {} cents or {} orders)",
-        report.elapsed_ms as f64 / 1000.0,
-        report.customers,
-        report.changed,
-        report.key_spend_cents,
-        report.key_order_count
-    );
-    let _ = writeln!(out, "\n{:<48} {:>10}", "query (median of 5 runs)", "ms");
-    let mut conn = db.conn()?;
-    let conn: &mut DbConnection = &mut conn;
-    let now = Utc::now().naive_utc();
-    let cst = chrono::FixedOffset::east_opt(8 * 3600)
-        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
-    let today = Utc::now().with_timezone(&cst).date_naive();
-    for (days, label) in [(30, "30 days"), (365, "365 days")] {
-        let p = stats::period(
-            Some(today - Duration::days(days - 1)),
-            Some(today),
-            cst,
-            today,
-        )?;
-        for group_by in [
-            GroupBy::None,
-            GroupBy::Agent,
-            GroupBy::Kind,
-            GroupBy::Channel,
-            GroupBy::Day,
-            GroupBy::Week,
-            GroupBy::Month,
-        ] {
-            let ms = time(5, || stats::ticket_stats(conn, 1, &p, group_by))?;
-            let _ = writeln!(
-                out,
-                "{:<48} {:>10.1}",
-                format!("stats/tickets {label}, group_by={group_by:?}"),
-                ms
-            );
-        }
-    }
-    let ms = time(5, || stats::backlog(conn, 1, now, 3))?;
-    let _ = writeln!(out, "{:<48} {:>10.1}", "stats/backlog", ms);
-
-    let customers = |f: &dyn Fn(&mut CustomerFilter)| {
-        let mut filter = CustomerFilter {
-            shop_id: 1,
-            ..CustomerFilter::default()
-        };
-        f(&mut filter);
-        filter
-    };
-    let lists: Vec<(&str, CustomerFilter, CustomerSort)> = vec![
-        (
-            "customers: first page, newest",
-            customers(&|_| {}),
-            CustomerSort::Newest,
-        ),
-        (
-            "customers: q=customer 1234 (name prefix)",
-            customers(&|f| {
-                f.name_prefix = Some("customer 1234".into());
-                f.handle_prefix = Some("customer 1234".into());
-            }),
-            CustomerSort::Newest,
-        ),
-        (
-            "customers: q=1300000 (phone prefix)",
-            customers(&|f| {
-                f.name_prefix = Some("1300000".into());
-                f.handle_prefix = Some("1300000".into());
-            }),
-            CustomerSort::Newest,
-        ),
-        (
-            "customers: tags_all=key customer,Beijing",
-            customers(&|f| f.tags_all = vec!["key customer".into(), "Beijing".into()]),
-            CustomerSort::Newest,
-        ),
-        (
-            "customers: no purchase for 180 days",
-            customers(&|f| f.bought_before = Some(now - Duration::days(180))),
-            CustomerSort::Newest,
-        ),
-        (
-            "customers: birthday within 7 days",
-            customers(&|f| f.birthday_ranges = birthday_windows(today, 7)),
-            CustomerSort::Newest,
-        ),
-        (
-            "customers: tier=key, by name",
-            customers(&|f| f.tier = Some(crate::tiers::engine::Tier::Key)),
-            CustomerSort::Name,
-        ),
-        (
-            "customers: at risk",
-            customers(&|f| f.at_risk = Some(true)),
-            CustomerSort::Newest,
-        ),
-    ];
-    for (label, filter, sort) in lists {
-        let ms = time(5, || {
-            let rows = customer_queries::list(conn, &filter, sort, None, 51)?;
-            customer_queries::views(conn, rows)
-        })?;
-        let _ = writeln!(out, "{:<48} {:>10.1}", label, ms);
-    }
-    let tickets = |f: &dyn Fn(&mut TicketFilter)| {
-        let mut filter = TicketFilter {
-            shop_id: 1,
-            ..TicketFilter::default()
-        };
-        f(&mut filter);
-        filter
-    };
-    // The first agent seeded: a fresh database gives it id 1.
-    let agent_id = 1;
-    let queues: Vec<(&str, TicketFilter, TicketSort)> = vec![
-        (
-            "tickets: open, by due",
-            tickets(&|f| f.states = crate::tickets::State::OPEN.to_vec()),
-            TicketSort::Due,
-        ),
-        (
-            "tickets: one agent's, by due",
-            tickets(&|f| f.assignee = Some(AssigneeFilter::Staff(agent_id))),
-            TicketSort::Due,
-        ),
-        (
-            "tickets: overdue first calls",
-            tickets(&|f| f.first_call_overdue_at = Some(now)),
-            TicketSort::Due,
-        ),
-        (
-            "tickets: by priority",
-            tickets(&|_| {}),
-            TicketSort::Priority,
-        ),
-    ];
-    for (label, filter, sort) in queues {
-        let ms = time(5, || {
-            ticket_queries::list(conn, &filter, sort, None, 51)?
-                .iter()
-                .map(|t| t.view(now))
-                .collect::<Result<Vec<_>, _>>()
-        })?;
-        let _ = writeln!(out, "{:<48} {:>10.1}", label, ms);
-    }
-    Ok(out)
 }

@@ -1,9 +1,10 @@
-//! Queries on `users`. All take a connection so callers choose the transaction.
+//! Queries on `users`, and the account changes built on them. All take a connection so
+//! callers choose the transaction.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::User;
+use super::{CreateUserRequest, UpdateUserRequest, User, normalize_email, removes_active_admin};
 use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::{ApiError, ProblemKind};
@@ -128,4 +129,81 @@ pub fn update(conn: &mut DbConnection, id: i64, changes: &UserChanges) -> Result
         .set(changes)
         .returning(users::all_columns)
         .get_result(conn)?)
+}
+
+/// Creates a staff account (email normalised, password hashed by the caller).
+pub fn create(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    request: &CreateUserRequest,
+    password_hash: &str,
+) -> Result<User, ApiError> {
+    let now = Utc::now().naive_utc();
+    let email = normalize_email(&request.email);
+    insert(
+        conn,
+        &NewUser {
+            shop_id,
+            email: &email,
+            display_name: request.display_name.trim(),
+            role: request.role.as_str(),
+            active: true,
+            password_hash,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+}
+
+/// Replaces the password and revokes every token issued under the old one.
+pub fn set_password(
+    conn: &mut DbConnection,
+    user: &User,
+    password_hash: String,
+) -> Result<User, ApiError> {
+    update(
+        conn,
+        user.id,
+        &UserChanges {
+            password_hash: Some(password_hash),
+            token_generation: Some(user.token_generation + 1),
+            updated_at: Some(Utc::now().naive_utc()),
+            ..Default::default()
+        },
+    )
+}
+
+/// Applies an admin's change to a staff account, keeping at least one active admin.
+pub fn apply_update(
+    conn: &mut DbConnection,
+    shop_id: i64,
+    id: i64,
+    request: &UpdateUserRequest,
+) -> Result<User, ApiError> {
+    let user = get_in_shop(conn, shop_id, id)?;
+    let before = (user.role()?, user.active);
+    let after = (
+        request.role.unwrap_or(before.0),
+        request.active.unwrap_or(before.1),
+    );
+    if removes_active_admin(before, after) && count_active_admins(conn, shop_id)? <= 1 {
+        return Err(ApiError::conflict(
+            ProblemKind::LastAdmin,
+            "this is the shop's last active admin; make another admin first",
+        ));
+    }
+    let deactivated = before.1 && !after.1;
+    update(
+        conn,
+        id,
+        &UserChanges {
+            display_name: request.display_name.as_ref().map(|n| n.trim().to_owned()),
+            role: request.role.map(|r| r.as_str().to_owned()),
+            active: request.active,
+            // Deactivation revokes tokens for good: reactivating must not revive them.
+            token_generation: deactivated.then_some(user.token_generation + 1),
+            updated_at: Some(Utc::now().naive_utc()),
+            ..Default::default()
+        },
+    )
 }

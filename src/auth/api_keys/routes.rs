@@ -1,0 +1,160 @@
+//! `/api/v1/api-keys`: creating, listing and revoking integrations' keys (admins). HTTP
+//! only: the queries are in [`super::store`].
+
+use actix_web::{HttpResponse, http::header, web};
+use chrono::Utc;
+
+use super::store::{self, NewApiKey};
+use super::{
+    ApiKey, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, ListApiKeysQuery, generate, hash,
+    scopes_column,
+};
+use crate::auth::{Caller, roles::Permission};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Body, Query};
+use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::response::SecretResponse;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api-keys")
+            .route(web::get().to(list_api_keys))
+            .route(web::post().to(create_api_key)),
+    )
+    .service(
+        web::resource("/api-keys/{id}")
+            .route(web::get().to(get_api_key))
+            .route(web::delete().to(revoke_api_key)),
+    );
+}
+
+/// API keys of the shop, newest first (admins).
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "integrations", security(("bearer" = [])),
+    params(ListApiKeysQuery),
+    responses(
+        (status = 200, body = Page<ApiKeyView>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_api_keys(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListApiKeysQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageIntegrations)?;
+    let query = query.into_inner();
+    let before = query
+        .cursor
+        .as_deref()
+        .map(decode_cursor::<i64>)
+        .transpose()?;
+    let limit = limit_or_default(query.limit);
+    let active_only = query.active_only.unwrap_or(true);
+    let rows = state
+        .db
+        .read(move |conn| store::list(conn, caller.shop_id, active_only, before, limit + 1))
+        .await?;
+    let page = finish_page(
+        rows,
+        limit,
+        None,
+        |k: &ApiKey| k.id,
+        |rows| Ok::<_, ApiError>(rows.iter().map(ApiKey::view).collect()),
+    )?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Create an API key (admins). The response carries the key, once.
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "integrations", security(("bearer" = [])),
+    request_body = CreateApiKeyRequest,
+    responses(
+        (status = 201, body = CreatedApiKey, headers(("Location" = String))),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_api_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Body<CreateApiKeyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageIntegrations)?;
+    let request = body.into_inner();
+    let (prefix, key) = generate();
+    let secret_hash = hash(&key);
+    let scopes = scopes_column(&request.scopes);
+    let now = Utc::now().naive_utc();
+    let row: ApiKey = state
+        .db
+        .write(move |conn| {
+            let new = NewApiKey {
+                shop_id: caller.shop_id,
+                name: &request.name,
+                key_prefix: &prefix,
+                secret_hash: &secret_hash,
+                scopes: &scopes,
+                created_by: caller.user_id,
+            };
+            store::insert(conn, &new, now)
+        })
+        .await?;
+    tracing::info!(api_key_id = row.id, prefix = %row.key_prefix, by = caller.user_id, "API key created");
+    let mut response = HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/api-keys/{}", row.id)))
+        .json(CreatedApiKey {
+            api_key: row.view(),
+            key,
+        });
+    // The key is shown once: an idempotent retry must not store or replay it.
+    response.extensions_mut().insert(SecretResponse);
+    Ok(response)
+}
+
+/// One API key, without its secret (admins).
+#[utoipa::path(get, path = "/api/v1/api-keys/{id}", tag = "integrations", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "API key id")),
+    responses(
+        (status = 200, body = ApiKeyView),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_api_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageIntegrations)?;
+    let id = id.into_inner();
+    let row = state
+        .db
+        .read(move |conn| store::get(conn, caller.shop_id, id))
+        .await?;
+    Ok(HttpResponse::Ok().json(row.view()))
+}
+
+/// Revoke an API key (admins): every later request with it gets 401. Revoking twice is
+/// harmless; the key stays listed (with `revoked_at`) for the record.
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "integrations", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "API key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_api_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageIntegrations)?;
+    let id = id.into_inner();
+    let now = Utc::now().naive_utc();
+    state
+        .db
+        .write(move |conn| store::revoke(conn, caller.shop_id, id, now))
+        .await?;
+    tracing::info!(api_key_id = id, by = caller.user_id, "API key revoked");
+    Ok(HttpResponse::NoContent().finish())
+}

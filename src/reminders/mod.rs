@@ -1,0 +1,97 @@
+//! `/api/v1/reminders`: who needs a call. Agents see their own tickets and the customers of
+//! those tickets; leads and admins see the whole team's.
+//!
+//! Reminders have no table of their own: [`operations`] reads them through the ticket and
+//! customer queries; this file holds the request and response types.
+
+pub mod operations;
+pub mod routes;
+
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::customers::Customer;
+use crate::tickets::TicketView;
+use crate::tiers::engine::{Stage, Tier};
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RemindersQuery {
+    /// Open tickets with no contact attempt for this many days (default 3).
+    #[validate(range(min = 1, max = 365))]
+    pub no_contact_days: Option<u32>,
+    /// Customers contacted before, but not for this many days (default 30).
+    #[validate(range(min = 1, max = 3650))]
+    pub not_contacted_days: Option<u32>,
+    /// Customers who bought before, but not for this many days (default 90).
+    #[validate(range(min = 1, max = 3650))]
+    pub no_purchase_days: Option<u32>,
+    /// Birthdays today or in the next N days (default 7).
+    #[validate(range(min = 0, max = 366))]
+    pub birthday_days: Option<u32>,
+    /// Items listed per section, 1 to 100 (default 20); `count` always gives the full number.
+    #[validate(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// The caller's UTC offset, which decides where "today" ends (default `+08:00`).
+    pub utc_offset: Option<String>,
+}
+
+/// A customer in a reminder list.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerBrief {
+    pub id: i64,
+    pub name: String,
+    pub tier: Tier,
+    pub stage: Stage,
+    pub at_risk: bool,
+    pub birthday: Option<NaiveDate>,
+    pub last_contacted_at: Option<chrono::DateTime<Utc>>,
+    pub last_order_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl CustomerBrief {
+    pub fn of(c: &Customer) -> CustomerBrief {
+        CustomerBrief {
+            id: c.id,
+            name: c.name.clone(),
+            tier: Tier::parse(&c.tier).unwrap_or(Tier::Small),
+            stage: Stage::parse(&c.lifecycle_stage).unwrap_or(Stage::Potential),
+            at_risk: c.at_risk,
+            birthday: c.birthday,
+            last_contacted_at: c.last_contacted_at.map(|t| t.and_utc()),
+            last_order_at: c.last_order_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketReminders {
+    /// All that match; `items` lists the first `limit`, most pressing first.
+    pub count: i64,
+    pub items: Vec<TicketView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerReminders {
+    pub count: i64,
+    pub items: Vec<CustomerBrief>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reminders {
+    /// `own` (an agent's tickets and their customers) or `team`.
+    pub scope: String,
+    /// New tickets past their first-call deadline.
+    pub overdue_first_calls: TicketReminders,
+    /// Tickets in progress whose next follow-up falls before the end of today.
+    pub follow_ups_due: TicketReminders,
+    /// Open tickets with no contact attempt for `no_contact_days`.
+    pub no_contact_tickets: TicketReminders,
+    pub never_contacted_customers: CustomerReminders,
+    pub not_contacted_customers: CustomerReminders,
+    pub no_purchase_customers: CustomerReminders,
+    pub upcoming_birthdays: CustomerReminders,
+}

@@ -1,0 +1,89 @@
+//! `GET /api/v1/reminders`. HTTP only: the request becomes a [`ReminderPlan`], read by
+//! [`super::operations`].
+
+use actix_web::{HttpResponse, web};
+use chrono::{Duration, TimeZone, Utc};
+
+use super::operations::{self, ReminderPlan};
+use super::{Reminders, RemindersQuery};
+use crate::auth::{Caller, roles::Permission};
+use crate::customers::rules::birthday_windows;
+use crate::customers::store::CustomerFilter;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Query, utc_offset};
+use crate::state::AppState;
+use crate::tickets::store::{AssigneeFilter, TicketFilter};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/reminders").route(web::get().to(reminders)));
+}
+
+/// What needs doing: overdue first calls, follow-ups due today, tickets without contact,
+/// and customers to call (never contacted, not contacted for a while, not buying any more,
+/// birthdays coming up). Agents get their own; leads and admins the team's.
+#[utoipa::path(get, path = "/api/v1/reminders", tag = "reminders", security(("bearer" = [])),
+    params(RemindersQuery),
+    responses(
+        (status = 200, body = Reminders),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reminders(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<RemindersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::WorkTickets)?;
+    let offset = utc_offset(query.utc_offset.as_deref(), "utc_offset")?;
+    let now_utc = Utc::now();
+    let today = now_utc.with_timezone(&offset).date_naive();
+    let end_of_today = offset
+        .from_local_datetime(
+            &(today + Duration::days(1))
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default(),
+        )
+        .single()
+        .map(|t| t.naive_utc())
+        .ok_or_else(|| ApiError::Internal("end of day out of range".into()))?;
+    let now = now_utc.naive_utc();
+    let team = caller.require(Permission::ViewTeamStats).is_ok();
+    let mine = (!team).then_some(caller.user_id);
+    let limit = i64::from(query.limit.unwrap_or(20));
+    let days_ago = |days: u32| now - Duration::days(i64::from(days));
+    let tickets = TicketFilter {
+        shop_id: caller.shop_id,
+        assignee: mine.map(AssigneeFilter::Staff),
+        ..TicketFilter::default()
+    };
+    let customers = CustomerFilter {
+        shop_id: caller.shop_id,
+        ticket_assignee: mine,
+        ..CustomerFilter::default()
+    };
+    let no_contact_since = days_ago(query.no_contact_days.unwrap_or(3));
+    let contacted_before = days_ago(query.not_contacted_days.unwrap_or(30));
+    let bought_before = days_ago(query.no_purchase_days.unwrap_or(90));
+    let birthdays = birthday_windows(today, query.birthday_days.unwrap_or(7));
+    let result = state
+        .db
+        .read(move |conn| {
+            operations::reminders(
+                conn,
+                ReminderPlan {
+                    team,
+                    tickets,
+                    customers,
+                    limit,
+                    now,
+                    end_of_today,
+                    no_contact_since,
+                    contacted_before,
+                    bought_before,
+                    birthdays,
+                },
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}

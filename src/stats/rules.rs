@@ -1,0 +1,92 @@
+//! The arithmetic around the figures: which UTC instants a period of local days spans,
+//! and how ratios and durations are rounded for the reports. Plain functions.
+
+use chrono::{Duration, FixedOffset, NaiveDate, TimeZone};
+
+use super::Period;
+use crate::error::ApiError;
+
+pub fn period(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    offset: FixedOffset,
+    today: NaiveDate,
+) -> Result<Period, ApiError> {
+    let to = to.unwrap_or(today);
+    let from = from.unwrap_or(to - Duration::days(29));
+    if from > to {
+        return Err(ApiError::field("from", "must not be after to"));
+    }
+    if (to - from).num_days() > 3660 {
+        return Err(ApiError::field(
+            "from",
+            "the period may span at most ten years",
+        ));
+    }
+    let midnight = |day: NaiveDate| {
+        offset
+            .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+            .single()
+            .map(|t| t.naive_utc())
+            .ok_or_else(|| ApiError::field("from", "is out of range"))
+    };
+    Ok(Period {
+        from,
+        to,
+        start: midnight(from)?,
+        end: midnight(to + Duration::days(1))?,
+        offset_minutes: offset.local_minus_utc() / 60,
+    })
+}
+
+pub fn ratio(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+pub fn minutes(seconds: Option<f64>) -> Option<f64> {
+    seconds.map(|s| (s / 60.0 * 10.0).round() / 10.0)
+}
+
+pub fn hours(seconds: Option<f64>) -> Option<f64> {
+    seconds.map(|s| (s / 3600.0 * 100.0).round() / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_local_days_in_utc() {
+        let cst = FixedOffset::east_opt(8 * 3600).unwrap();
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let p = period(
+            Some(day("2026-11-01")),
+            Some(day("2026-11-30")),
+            cst,
+            day("2026-12-05"),
+        )
+        .unwrap();
+        assert_eq!(p.start.to_string(), "2026-10-31 16:00:00");
+        assert_eq!(p.end.to_string(), "2026-11-30 16:00:00");
+        assert_eq!(p.offset_minutes, 480);
+        let default = period(None, None, cst, day("2026-11-30")).unwrap();
+        assert_eq!(default.from, day("2026-11-01"));
+        assert!(
+            period(
+                Some(day("2026-12-01")),
+                Some(day("2026-11-01")),
+                cst,
+                day("2026-12-05")
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn ratios_and_units() {
+        assert_eq!(ratio(1, 4), Some(0.25));
+        assert_eq!(ratio(0, 0), None);
+        assert_eq!(minutes(Some(90.0)), Some(1.5));
+        assert_eq!(hours(Some(5400.0)), Some(1.5));
+    }
+}
