@@ -265,7 +265,7 @@ pub async fn middleware(
             .map(ServiceResponse::map_into_boxed_body);
     };
     // Unauthenticated requests go on to be refused by the endpoint itself.
-    let Ok(principal) = auth::authenticate(req.request()).await else {
+    let Ok(principal) = auth::authenticate::authenticate(req.request()).await else {
         return next
             .call(req)
             .await
