@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::{Caller, password, store, throttle};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::Body;
 use crate::response::SecretResponse;
 use crate::state::AppState;
@@ -94,9 +94,9 @@ async fn password_matches(user: Option<User>, password: String) -> Result<Option
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
-        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed logins; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+        (status = 401, description = "Wrong email or password"),
+        (status = 422, description = "Invalid request"),
+        (status = 429, description = "Too many failed logins; retry after `Retry-After` seconds",
             headers(("Retry-After" = u64, description = "Seconds until a login may be tried again"))),
     )
 )]
@@ -148,7 +148,7 @@ pub async fn login(
     security(("bearer" = [])),
     responses(
         (status = 200, body = UserView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
     )
 )]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
@@ -166,8 +166,8 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
     request_body = ChangePasswordRequest,
     responses(
         (status = 200, description = "Password changed; use the new token", body = TokenResponse),
-        (status = 401, description = "Not logged in, or the current password is wrong", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in, or the current password is wrong"),
+        (status = 422),
     )
 )]
 pub async fn change_password(

@@ -7,7 +7,7 @@ use chrono::Utc;
 use super::store::{self, CustomerCursor, CustomerFilter};
 use super::{CreateCustomerRequest, CustomerView, ListCustomersQuery, UpdateCustomerRequest};
 use crate::auth::{Caller, Principal, roles::Permission};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -32,8 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     params(ListCustomersQuery),
     responses(
         (status = 200, body = Page<CustomerView>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 422),
     ))]
 pub async fn list_customers(
     state: web::Data<AppState>,
@@ -70,9 +70,9 @@ pub async fn list_customers(
     request_body = CreateCustomerRequest,
     responses(
         (status = 201, body = CustomerView, headers(("Location" = String))),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A contact handle belongs to another customer", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 409, description = "A contact handle belongs to another customer"),
+        (status = 422),
     ))]
 pub async fn create_customer(
     state: web::Data<AppState>,
@@ -99,7 +99,7 @@ pub async fn create_customer(
     params(("id" = i64, Path, description = "Customer id")),
     responses(
         (status = 200, body = CustomerView),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404),
     ))]
 pub async fn get_customer(
     state: web::Data<AppState>,
@@ -127,9 +127,9 @@ pub async fn get_customer(
     request_body = UpdateCustomerRequest,
     responses(
         (status = 200, body = CustomerView),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Handle on another customer, or customer archived", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 404),
+        (status = 409, description = "Handle on another customer, or customer archived"),
+        (status = 422),
     ))]
 pub async fn update_customer(
     state: web::Data<AppState>,
@@ -160,8 +160,8 @@ pub async fn update_customer(
     params(("id" = i64, Path, description = "Customer id")),
     responses(
         (status = 204, description = "Archived (or already archived)"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
     ))]
 pub async fn archive_customer(
     state: web::Data<AppState>,
@@ -185,8 +185,8 @@ pub async fn archive_customer(
     params(("id" = i64, Path, description = "Customer id")),
     responses(
         (status = 200, body = CustomerView),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
     ))]
 pub async fn restore_customer(
     state: web::Data<AppState>,

@@ -20,7 +20,7 @@ use crate::auth::{Caller, Principal, roles::Permission};
 use crate::customers::store::{self as customer_store, CustomerFilter};
 use crate::customers::{CreateCustomerRequest, ListCustomersQuery};
 use crate::db::DbConnection;
-use crate::error::{ApiError, Problem, ProblemKind};
+use crate::error::{ApiError, ProblemKind};
 use crate::extract::{Body, Query, content_length, read_body, utc_offset, validate};
 use crate::orders::store as order_store;
 use crate::state::AppState;
@@ -243,9 +243,9 @@ fn status_for(outcome: UpsertOutcome) -> StatusCode {
     responses(
         (status = 201, description = "Created", body = CustomerUpserted),
         (status = 200, description = "Updated or unchanged", body = CustomerUpserted),
-        (status = 403, description = "Needs customers:write", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The handles belong to different customers, or the customer is archived", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs customers:write"),
+        (status = 409, description = "The handles belong to different customers, or the customer is archived"),
+        (status = 422),
     ))]
 pub async fn upsert_one_customer(
     state: web::Data<AppState>,
@@ -274,8 +274,8 @@ pub async fn upsert_one_customer(
     request_body = CustomerBatch,
     responses(
         (status = 200, description = "Applied; failed items, if any, are in results", body = BatchReport),
-        (status = 403, description = "Needs customers:write", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Malformed batch, or (atomic) an item failed: `report` holds the BatchReport", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs customers:write"),
+        (status = 422, description = "Malformed batch, or (atomic) an item failed: `report` holds the BatchReport"),
     ))]
 pub async fn upsert_customers(
     state: web::Data<AppState>,
@@ -298,9 +298,9 @@ pub async fn upsert_customers(
     responses(
         (status = 201, description = "Created", body = OrderUpserted),
         (status = 200, description = "Updated or unchanged", body = OrderUpserted),
-        (status = 403, description = "Needs orders:write", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The order is on file for another customer", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid, or no customer has these handles", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs orders:write"),
+        (status = 409, description = "The order is on file for another customer"),
+        (status = 422, description = "Invalid, or no customer has these handles"),
     ))]
 pub async fn upsert_one_order(
     state: web::Data<AppState>,
@@ -330,8 +330,8 @@ pub async fn upsert_one_order(
     request_body = OrderBatch,
     responses(
         (status = 200, description = "Applied; failed items, if any, are in results", body = BatchReport),
-        (status = 403, description = "Needs orders:write", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Malformed batch, or (atomic) an item failed: `report` holds the BatchReport", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs orders:write"),
+        (status = 422, description = "Malformed batch, or (atomic) an item failed: `report` holds the BatchReport"),
     ))]
 pub async fn upsert_orders(
     state: web::Data<AppState>,
@@ -356,9 +356,9 @@ pub async fn upsert_orders(
     responses(
         (status = 201, description = "Ticket opened", body = ReviewUpserted),
         (status = 200, description = "Review already on a ticket (updated or unchanged)", body = ReviewUpserted),
-        (status = 403, description = "Needs tickets:write", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The reviewer is archived", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs tickets:write"),
+        (status = 409, description = "The reviewer is archived"),
+        (status = 422),
     ))]
 pub async fn upsert_review(
     state: web::Data<AppState>,

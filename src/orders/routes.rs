@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use super::{CreateOrderRequest, ListOrdersQuery, OrderView, UpdateOrderRequest, store};
 use crate::auth::{Principal, roles::Permission};
 use crate::customers::store as customer_store;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -31,8 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     params(("id" = i64, Path, description = "Customer id"), ListOrdersQuery),
     responses(
         (status = 200, body = Page<OrderView>),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 404),
+        (status = 422),
     ))]
 pub async fn list_orders(
     state: web::Data<AppState>,
@@ -68,9 +68,9 @@ pub async fn list_orders(
     request_body = CreateOrderRequest,
     responses(
         (status = 201, body = OrderView, headers(("Location" = String))),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Order number already recorded for the channel, or customer archived", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 404),
+        (status = 409, description = "Order number already recorded for the channel, or customer archived"),
+        (status = 422),
     ))]
 pub async fn create_order(
     state: web::Data<AppState>,
@@ -99,7 +99,7 @@ pub async fn create_order(
     params(("id" = i64, Path, description = "Order id")),
     responses(
         (status = 200, body = OrderView),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404),
     ))]
 pub async fn get_order(
     state: web::Data<AppState>,
@@ -124,9 +124,9 @@ pub async fn get_order(
     request_body = UpdateOrderRequest,
     responses(
         (status = 200, body = OrderView),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Customer archived", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 404),
+        (status = 409, description = "Customer archived"),
+        (status = 422),
     ))]
 pub async fn update_order(
     state: web::Data<AppState>,
@@ -155,8 +155,8 @@ pub async fn update_order(
     params(("id" = i64, Path, description = "Order id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Customer archived, or tickets refer to the order", body = Problem, content_type = "application/problem+json"),
+        (status = 404),
+        (status = 409, description = "Customer archived, or tickets refer to the order"),
     ))]
 pub async fn delete_order(
     state: web::Data<AppState>,

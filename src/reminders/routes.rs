@@ -9,7 +9,7 @@ use super::{Reminders, RemindersQuery};
 use crate::auth::{Caller, roles::Permission};
 use crate::customers::rules::birthday_windows;
 use crate::customers::store::CustomerFilter;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{Query, utc_offset};
 use crate::state::AppState;
 use crate::tickets::store::{AssigneeFilter, TicketFilter};
@@ -25,8 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     params(RemindersQuery),
     responses(
         (status = 200, body = Reminders),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 422),
     ))]
 pub async fn reminders(
     state: web::Data<AppState>,

@@ -7,7 +7,7 @@ use chrono::Utc;
 use super::rules::period;
 use super::{BacklogQuery, BacklogReport, StatsQuery, TicketStatsReport, store};
 use crate::auth::{Principal, roles::Permission};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{Query, utc_offset};
 use crate::state::AppState;
 
@@ -30,8 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     params(StatsQuery),
     responses(
         (status = 200, body = TicketStatsReport),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 422),
     ))]
 pub async fn tickets_report(
     state: web::Data<AppState>,
@@ -63,8 +63,8 @@ pub async fn tickets_report(
     params(BacklogQuery),
     responses(
         (status = 200, body = BacklogReport),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 422),
     ))]
 pub async fn backlog_report(
     state: web::Data<AppState>,

@@ -8,7 +8,7 @@ use super::{
     UpdateTagRequest, operations, store,
 };
 use crate::auth::{Caller, roles::Permission};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::Body;
 use crate::state::AppState;
 
@@ -34,7 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/api/v1/tags", tag = "tags", security(("bearer" = [])),
     responses(
         (status = 200, body = TagList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
     ))]
 pub async fn list_tags(
     state: web::Data<AppState>,
@@ -53,9 +53,9 @@ pub async fn list_tags(
     request_body = CreateTagRequest,
     responses(
         (status = 201, body = TagView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A tag with that name exists", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 409, description = "A tag with that name exists"),
+        (status = 422),
     ))]
 pub async fn create_tag(
     state: web::Data<AppState>,
@@ -84,10 +84,10 @@ pub async fn create_tag(
     request_body = UpdateTagRequest,
     responses(
         (status = 200, body = TagView),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Another tag has that name", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
+        (status = 409, description = "Another tag has that name"),
+        (status = 422),
     ))]
 pub async fn update_tag(
     state: web::Data<AppState>,
@@ -116,8 +116,8 @@ pub async fn update_tag(
     params(("id" = i64, Path, description = "Tag id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
     ))]
 pub async fn delete_tag(
     state: web::Data<AppState>,
@@ -142,8 +142,8 @@ pub async fn delete_tag(
     request_body = BulkTagRequest,
     responses(
         (status = 200, body = BulkTagResult),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad input or unknown customers", body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 422, description = "Bad input or unknown customers"),
     ))]
 pub async fn bulk_tag(
     state: web::Data<AppState>,
@@ -168,9 +168,9 @@ pub async fn bulk_tag(
     request_body = AddTagsRequest,
     responses(
         (status = 200, body = Vec<TagView>),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Customer archived", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 404),
+        (status = 409, description = "Customer archived"),
+        (status = 422),
     ))]
 pub async fn add_customer_tags(
     state: web::Data<AppState>,
@@ -193,7 +193,7 @@ pub async fn add_customer_tags(
     params(("id" = i64, Path, description = "Customer id"), ("tag_id" = i64, Path, description = "Tag id")),
     responses(
         (status = 204, description = "Removed (or was not there)"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404),
     ))]
 pub async fn remove_customer_tag(
     state: web::Data<AppState>,

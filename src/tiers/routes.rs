@@ -7,7 +7,7 @@ use validator::Validate;
 use super::operations::recompute_all;
 use super::{RecomputeReport, TierChange, TierChangeView, store};
 use crate::auth::{Caller, roles::Permission};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::Query;
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
 use crate::state::AppState;
@@ -24,7 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(post, path = "/api/v1/tiers/recompute", tag = "tiers", security(("bearer" = [])),
     responses(
         (status = 200, body = RecomputeReport),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
     ))]
 pub async fn recompute(
     state: web::Data<AppState>,
@@ -60,7 +60,7 @@ pub struct ListChangesQuery {
     params(ListChangesQuery),
     responses(
         (status = 200, body = Page<TierChangeView>),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 422),
     ))]
 pub async fn list_changes(
     state: web::Data<AppState>,

@@ -6,7 +6,7 @@ use super::{
     CreateUserRequest, ListUsersQuery, ResetPasswordRequest, UpdateUserRequest, UserView, store,
 };
 use crate::auth::{Caller, password, roles::Permission};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
 use crate::state::AppState;
@@ -32,9 +32,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     params(ListUsersQuery),
     responses(
         (status = 200, body = Page<UserView>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 403),
+        (status = 422),
     )
 )]
 pub async fn list_users(
@@ -76,10 +76,10 @@ pub async fn list_users(
     request_body = CreateUserRequest,
     responses(
         (status = 201, description = "Created", body = UserView, headers(("Location" = String))),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Email already used", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 403),
+        (status = 409, description = "Email already used"),
+        (status = 422),
     )
 )]
 pub async fn create_user(
@@ -112,9 +112,9 @@ pub async fn create_user(
     params(("id" = i64, Path, description = "Staff member id")),
     responses(
         (status = 200, body = UserView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 403),
+        (status = 404),
     )
 )]
 pub async fn get_user(
@@ -144,11 +144,11 @@ pub async fn get_user(
     request_body = UpdateUserRequest,
     responses(
         (status = 200, body = UserView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Would leave the shop without an active admin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 403),
+        (status = 404),
+        (status = 409, description = "Would leave the shop without an active admin"),
+        (status = 422),
     )
 )]
 pub async fn update_user(
@@ -182,10 +182,10 @@ pub async fn update_user(
     request_body = ResetPasswordRequest,
     responses(
         (status = 204, description = "Password replaced"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 403),
+        (status = 404),
+        (status = 422),
     )
 )]
 pub async fn reset_password(

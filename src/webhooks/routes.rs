@@ -10,7 +10,7 @@ use super::{
     UpdateWebhookRequest, WebhookView, store_events,
 };
 use crate::auth::{Caller, roles::Permission};
-use crate::error::{ApiError, Problem, ProblemKind};
+use crate::error::{ApiError, ProblemKind};
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
 use crate::state::AppState;
@@ -38,8 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "integrations", security(("bearer" = [])),
     responses(
         (status = 200, body = Vec<WebhookView>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 403),
     ))]
 pub async fn list_webhooks(
     state: web::Data<AppState>,
@@ -58,8 +58,8 @@ pub async fn list_webhooks(
     request_body = CreateWebhookRequest,
     responses(
         (status = 201, body = WebhookView, headers(("Location" = String))),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 422),
     ))]
 pub async fn create_webhook(
     state: web::Data<AppState>,
@@ -94,8 +94,8 @@ pub async fn create_webhook(
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 200, body = WebhookView),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
     ))]
 pub async fn get_webhook(
     state: web::Data<AppState>,
@@ -117,9 +117,9 @@ pub async fn get_webhook(
     request_body = UpdateWebhookRequest,
     responses(
         (status = 200, body = WebhookView),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
+        (status = 422),
     ))]
 pub async fn update_webhook(
     state: web::Data<AppState>,
@@ -163,8 +163,8 @@ pub async fn update_webhook(
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
     ))]
 pub async fn delete_webhook(
     state: web::Data<AppState>,
@@ -188,9 +188,9 @@ pub async fn delete_webhook(
     params(("id" = i64, Path, description = "Webhook id"), ListDeliveriesQuery),
     responses(
         (status = 200, body = Page<DeliveryView>),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
+        (status = 422),
     ))]
 pub async fn list_deliveries(
     state: web::Data<AppState>,
@@ -230,9 +230,9 @@ pub async fn list_deliveries(
     params(("id" = i64, Path, description = "Webhook id"), ("delivery_id" = i64, Path, description = "Delivery id")),
     responses(
         (status = 202, description = "Queued", body = DeliveryView),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already pending", body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
+        (status = 409, description = "Already pending"),
     ))]
 pub async fn redeliver(
     state: web::Data<AppState>,

@@ -10,7 +10,7 @@ use super::{
     scopes_column,
 };
 use crate::auth::{Caller, roles::Permission};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
 use crate::response::SecretResponse;
@@ -34,9 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     params(ListApiKeysQuery),
     responses(
         (status = 200, body = Page<ApiKeyView>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 403),
+        (status = 422),
     ))]
 pub async fn list_api_keys(
     state: web::Data<AppState>,
@@ -71,9 +71,9 @@ pub async fn list_api_keys(
     request_body = CreateApiKeyRequest,
     responses(
         (status = 201, body = CreatedApiKey, headers(("Location" = String))),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401),
+        (status = 403),
+        (status = 422),
     ))]
 pub async fn create_api_key(
     state: web::Data<AppState>,
@@ -117,8 +117,8 @@ pub async fn create_api_key(
     params(("id" = i64, Path, description = "API key id")),
     responses(
         (status = 200, body = ApiKeyView),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
     ))]
 pub async fn get_api_key(
     state: web::Data<AppState>,
@@ -140,8 +140,8 @@ pub async fn get_api_key(
     params(("id" = i64, Path, description = "API key id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 404),
     ))]
 pub async fn revoke_api_key(
     state: web::Data<AppState>,
