@@ -61,10 +61,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         example = "name,phone,wechat,tags,source\n李娜,138 0013 8000,lina88,key customer;Beijing,online\n"),
     responses(
         (status = 200, description = "Imported (bad rows, if any, listed in errors)", body = ImportReport),
-        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown columns, not UTF-8, or (atomic) bad rows: nothing imported", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403),
+        (status = 413),
+        (status = 415),
+        (status = 422, description = "Unknown columns, not UTF-8, or (atomic) bad rows: nothing imported"),
     ))]
 pub async fn import(
     state: web::Data<AppState>,
@@ -149,7 +149,7 @@ pub async fn import(
     params(ListCustomersQuery),
     responses(
         (status = 200, description = "CSV file", body = String, content_type = "text/csv"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422),
     ))]
 pub async fn export(
     state: web::Data<AppState>,
