@@ -7,9 +7,12 @@
 
 use clap::{Args, ValueEnum};
 
+use crate::auth::throttle::ThrottlePolicy;
 use crate::auth::token::TokenSettings;
 use crate::defaults::defaults;
 use crate::tickets::workflow::TicketSettings;
+use crate::tiers::TierSettings;
+use crate::webhooks::WebhookSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -76,84 +79,17 @@ pub struct Settings {
     #[command(flatten)]
     pub idempotency: IdempotencySettings,
 
-    /// Share of buying customers in the key tier, by 12-month spend and by 12-month order count.
-    #[arg(long, env = "TIER_KEY_SHARE", default_value_t = 0.2)]
-    pub tier_key_share: f64,
+    #[command(flatten)]
+    pub tiers: TierSettings,
 
-    /// Purchases that make a customer loyal (with one within TIER_LOYAL_RECENT_DAYS).
-    #[arg(long, env = "TIER_LOYAL_MIN_ORDERS", default_value_t = 10)]
-    pub tier_loyal_min_orders: i64,
+    #[command(flatten)]
+    pub login_throttle: ThrottlePolicy,
 
-    /// Days since the last purchase within which a many-time buyer counts as loyal.
-    #[arg(long, env = "TIER_LOYAL_RECENT_DAYS", default_value_t = 180)]
-    pub tier_loyal_recent_days: i64,
-
-    /// Days without a purchase after which a customer is dormant.
-    #[arg(long, env = "TIER_DORMANT_DAYS", default_value_t = 365)]
-    pub tier_dormant_days: i64,
-
-    /// Satisfaction at or below this puts a valuable customer at risk.
-    #[arg(long, env = "TIER_AT_RISK_MAX_SCORE", default_value_t = 2)]
-    pub tier_at_risk_max_score: i32,
-
-    /// Days a low score or an unresolved ending keeps a customer at risk.
-    #[arg(long, env = "TIER_AT_RISK_DAYS", default_value_t = 90)]
-    pub tier_at_risk_days: i64,
-
-    /// Failed logins for one account within LOGIN_WINDOW_MINUTES before its logins are refused.
-    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
-    pub login_max_failures_per_account: i64,
-
-    /// Failed logins from one client address within LOGIN_WINDOW_MINUTES before its logins are refused.
-    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..))]
-    pub login_max_failures_per_address: i64,
-
-    /// The window failed logins are counted in, in minutes.
-    #[arg(long, env = "LOGIN_WINDOW_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(i64).range(1..=1440))]
-    pub login_window_minutes: i64,
-
-    /// Run the webhook delivery worker in this process (several replicas may all run it).
-    #[arg(long, env = "WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
-    pub webhook_worker: bool,
-
-    /// Attempts at one webhook delivery before it is marked failed.
-    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=50))]
-    pub webhook_max_attempts: i32,
-
-    /// Wait before the first retry of a failed delivery, in milliseconds; doubled after each
-    /// further failure (capped at one hour).
-    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", default_value_t = 30_000)]
-    pub webhook_retry_base_ms: u64,
-
-    /// How long a receiver gets to answer one delivery, in seconds.
-    #[arg(long, env = "WEBHOOK_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
-    pub webhook_timeout_secs: u64,
-
-    /// How often an idle worker looks for new events, in milliseconds.
-    #[arg(long, env = "WEBHOOK_POLL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
-    pub webhook_poll_ms: u64,
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
 }
 
 impl Settings {
-    pub fn login_throttle(&self) -> crate::auth::throttle::ThrottlePolicy {
-        crate::auth::throttle::ThrottlePolicy {
-            max_per_account: self.login_max_failures_per_account,
-            max_per_address: self.login_max_failures_per_address,
-            window: chrono::Duration::minutes(self.login_window_minutes),
-        }
-    }
-
-    pub fn tier_settings(&self) -> crate::tiers::engine::TierSettings {
-        crate::tiers::engine::TierSettings {
-            key_share: self.tier_key_share.clamp(0.0, 1.0),
-            loyal_min_orders: self.tier_loyal_min_orders,
-            loyal_recent_days: self.tier_loyal_recent_days,
-            dormant_days: self.tier_dormant_days,
-            at_risk_max_score: self.tier_at_risk_max_score,
-            at_risk_days: self.tier_at_risk_days,
-        }
-    }
-
     /// Settings for an embedded test or tool run: every default, independent of the
     /// environment, on a database of the caller's, an ephemeral port, a small pool and no
     /// background worker (tests run the worker's rounds themselves).
@@ -164,7 +100,7 @@ impl Settings {
         settings.server.db_pool_size = 4;
         settings.server.http_workers = 1;
         settings.server.shutdown_timeout_secs = 5;
-        settings.webhook_worker = false;
+        settings.webhooks.worker = false;
         settings
     }
 }
@@ -186,6 +122,8 @@ mod tests {
         );
         assert_eq!(settings.tickets.auto_assign, AutoAssign::Off);
         assert_eq!(settings.idempotency.key_ttl_hours, 24);
-        assert!(settings.webhook_worker);
+        assert!(settings.webhooks.worker);
+        assert_eq!(settings.tiers.key_share, 0.2);
+        assert_eq!(settings.login_throttle.max_per_account, 5);
     }
 }

@@ -95,8 +95,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
         n => n,
     };
     let shutdown_timeout = settings.server.shutdown_timeout_secs;
-    if settings.webhook_worker {
-        let worker = WorkerSettings::from_settings(&settings);
+    if settings.webhooks.worker {
+        let worker = WorkerSettings::from_settings(&settings.webhooks);
         webhooks::worker::spawn(db.clone(), worker)
             .map_err(|e| format!("cannot start the webhook worker: {e}"))?;
         tracing::info!("webhook worker started");
@@ -124,7 +124,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
 
 fn recompute_tiers(settings: &Settings) -> Result<(), String> {
     let db = Db::connect(&settings.server.database_url, 2)?;
-    let report = aftercare::tiers::operations::recompute_all(&db, 1, &settings.tier_settings())
+    let report = aftercare::tiers::operations::recompute_all(&db, 1, &settings.tiers)
         .map_err(|e| e.to_string())?;
     println!(
         "recomputed {} customers in {} ms: {} changed (key tier from {} cents or {} orders in 12 months)",

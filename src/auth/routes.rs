@@ -113,12 +113,12 @@ pub async fn login(
         &req.peer_addr()
             .map_or("unknown".into(), |a| a.ip().to_string()),
     );
-    let policy = state.settings.login_throttle();
+    let policy = state.settings.login_throttle;
     let (subjects, now) = ((account.clone(), address.clone()), Utc::now().naive_utc());
     let user = state
         .db
         .read(move |conn| {
-            let since = now - policy.window;
+            let since = now - policy.window();
             let account_failures = store::recent_login_failures(conn, &subjects.0, since)?;
             let address_failures = store::recent_login_failures(conn, &subjects.1, since)?;
             throttle::check(&policy, &account_failures, &address_failures, now)?;
@@ -129,7 +129,7 @@ pub async fn login(
         state
             .db
             .write(move |conn| {
-                store::record_login_failure(conn, &account, &address, now - policy.window, now)
+                store::record_login_failure(conn, &account, &address, now - policy.window(), now)
             })
             .await?;
         return Err(ApiError::InvalidCredentials);

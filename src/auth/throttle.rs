@@ -4,14 +4,30 @@
 //! the same counts; the rules here are plain functions.
 
 use chrono::{Duration, NaiveDateTime};
+use clap::Args;
 
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How many failed logins are tolerated, and over what window (settings, defaults here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
 pub struct ThrottlePolicy {
+    /// Failed logins for one account within LOGIN_WINDOW_MINUTES before its logins are refused.
+    #[arg(long = "login-max-failures-per-account", env = "LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
     pub max_per_account: i64,
+
+    /// Failed logins from one client address within LOGIN_WINDOW_MINUTES before its logins are refused.
+    #[arg(long = "login-max-failures-per-address", env = "LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..))]
     pub max_per_address: i64,
-    pub window: Duration,
+
+    /// The window failed logins are counted in, in minutes.
+    #[arg(long = "login-window-minutes", env = "LOGIN_WINDOW_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(i64).range(1..=1440))]
+    pub window_minutes: i64,
+}
+
+impl ThrottlePolicy {
+    pub fn window(&self) -> Duration {
+        Duration::minutes(self.window_minutes)
+    }
 }
 
 pub fn account_subject(email: &str) -> String {
@@ -49,8 +65,18 @@ pub fn check(
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
     let waits = [
-        retry_after(account_failures, policy.max_per_account, policy.window, now),
-        retry_after(address_failures, policy.max_per_address, policy.window, now),
+        retry_after(
+            account_failures,
+            policy.max_per_account,
+            policy.window(),
+            now,
+        ),
+        retry_after(
+            address_failures,
+            policy.max_per_address,
+            policy.window(),
+            now,
+        ),
     ];
     match waits.into_iter().flatten().max() {
         None => Ok(()),
@@ -97,7 +123,7 @@ mod tests {
         let policy = ThrottlePolicy {
             max_per_account: 2,
             max_per_address: 3,
-            window: Duration::minutes(15),
+            window_minutes: 15,
         };
         assert!(check(&policy, &[at(0)], &[at(0), at(1)], at(2)).is_ok());
         let refused = check(&policy, &[at(0), at(1)], &[], at(2));

@@ -117,7 +117,7 @@ pub async fn import(
         return Err(report.rejected());
     }
     let shop_id = caller.shop_id;
-    let tiers = state.settings.tier_settings();
+    let tiers = state.settings.tiers;
     let report = state
         .db
         .write(move |conn| match plan {
@@ -310,7 +310,7 @@ pub async fn upsert_one_order(
     caller.require(Permission::RecordOrders)?;
     let item = body.into_inner();
     let shop_id = caller.shop_id();
-    let tiers = state.settings.tier_settings();
+    let tiers = state.settings.tiers;
     let (outcome, view) = state
         .db
         .write(move |conn| {
@@ -341,7 +341,7 @@ pub async fn upsert_orders(
     caller.require(Permission::RecordOrders)?;
     let batch = body.into_inner();
     let shop_id = caller.shop_id();
-    let tiers = state.settings.tier_settings();
+    let tiers = state.settings.tiers;
     run_batch(&state, batch.items, batch.atomic, move |conn, item| {
         upsert_feed_order(conn, shop_id, item, &tiers)
     })
@@ -370,7 +370,7 @@ pub async fn upsert_review(
     let settings = ReviewSettings {
         policy: state.settings.tickets.deadlines,
         auto_assign: state.settings.tickets.auto_assign,
-        tiers: state.settings.tier_settings(),
+        tiers: state.settings.tiers,
     };
     let attempt = |caller: Principal, item: ReviewFeedItem| {
         state

@@ -81,7 +81,7 @@ pub async fn create_order(
     caller.require(Permission::RecordOrders)?;
     let customer_id = id.into_inner();
     let request = body.into_inner();
-    let tiers = state.settings.tier_settings();
+    let tiers = state.settings.tiers;
     let view = state
         .db
         .write(move |conn| {
@@ -137,7 +137,7 @@ pub async fn update_order(
     caller.require(Permission::RecordOrders)?;
     let id = id.into_inner();
     let request = body.into_inner();
-    let tiers = state.settings.tier_settings();
+    let tiers = state.settings.tiers;
     let view = state
         .db
         .write(move |conn| {
@@ -165,7 +165,7 @@ pub async fn delete_order(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::RecordOrders)?;
     let id = id.into_inner();
-    let tiers = state.settings.tier_settings();
+    let tiers = state.settings.tiers;
     state
         .db
         .write(move |conn| {

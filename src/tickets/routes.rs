@@ -87,7 +87,7 @@ where
     caller.require(Permission::WorkTickets)?;
     let expected = if_match(req);
     let policy = state.settings.tickets.deadlines;
-    let tiers = state.settings.tier_settings();
+    let tiers = state.settings.tiers;
     let ticket = state
         .db
         .write(move |conn| {
@@ -248,7 +248,7 @@ pub async fn create_ticket(
     let request = body.into_inner();
     let policy = state.settings.tickets.deadlines;
     let auto_assign = state.settings.tickets.auto_assign;
-    let tiers = state.settings.tier_settings();
+    let tiers = state.settings.tiers;
     let ticket = state
         .db
         .write(move |conn| {

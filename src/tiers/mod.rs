@@ -12,6 +12,7 @@ pub mod routes;
 pub mod store;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use clap::Args;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -114,32 +115,67 @@ pub struct Reason {
     pub detail: String,
 }
 
-/// Thresholds, all settings with defaults (README).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Thresholds, all settings with defaults written once here (README).
+#[derive(Debug, Clone, Copy, PartialEq, Args)]
 pub struct TierSettings {
-    /// Share of buying customers that make the key tier, by 12-month spend and, separately,
-    /// by 12-month order count.
+    /// Share of buying customers in the key tier, by 12-month spend and (separately) by
+    /// 12-month order count; 0 to 1.
+    #[arg(long = "tier-key-share", env = "TIER_KEY_SHARE", default_value_t = 0.2, value_parser = share)]
     pub key_share: f64,
-    /// Purchases that make a customer loyal (with a purchase within `loyal_recent_days`).
+
+    /// Purchases that make a customer loyal (with one within TIER_LOYAL_RECENT_DAYS).
+    #[arg(
+        long = "tier-loyal-min-orders",
+        env = "TIER_LOYAL_MIN_ORDERS",
+        default_value_t = 10
+    )]
     pub loyal_min_orders: i64,
+
+    /// Days since the last purchase within which a many-time buyer counts as loyal.
+    #[arg(
+        long = "tier-loyal-recent-days",
+        env = "TIER_LOYAL_RECENT_DAYS",
+        default_value_t = 180
+    )]
     pub loyal_recent_days: i64,
-    /// No purchase for this long: dormant.
+
+    /// Days without a purchase after which a customer is dormant.
+    #[arg(
+        long = "tier-dormant-days",
+        env = "TIER_DORMANT_DAYS",
+        default_value_t = 365
+    )]
     pub dormant_days: i64,
-    /// Satisfaction at or below this, within `at_risk_days`, puts a valuable customer at risk.
+
+    /// Satisfaction at or below this puts a valuable customer at risk.
+    #[arg(
+        long = "tier-at-risk-max-score",
+        env = "TIER_AT_RISK_MAX_SCORE",
+        default_value_t = 2
+    )]
     pub at_risk_max_score: i32,
+
+    /// Days a low score or an unresolved ending keeps a customer at risk.
+    #[arg(
+        long = "tier-at-risk-days",
+        env = "TIER_AT_RISK_DAYS",
+        default_value_t = 90
+    )]
     pub at_risk_days: i64,
 }
 
 impl Default for TierSettings {
     fn default() -> Self {
-        TierSettings {
-            key_share: 0.2,
-            loyal_min_orders: 10,
-            loyal_recent_days: 180,
-            dormant_days: 365,
-            at_risk_max_score: 2,
-            at_risk_days: 90,
-        }
+        crate::defaults::defaults()
+    }
+}
+
+/// A share between 0 and 1 (a value outside used to be clamped silently; a typo such as
+/// `20` for 20% now stops start-up instead).
+fn share(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("{raw:?} is not a share between 0 and 1 (e.g. 0.2)")),
     }
 }
 

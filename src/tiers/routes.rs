@@ -31,7 +31,7 @@ pub async fn recompute(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::RecomputeTiers)?;
-    let settings = state.settings.tier_settings();
+    let settings = state.settings.tiers;
     let db = state.db.clone();
     let report = web::block(move || recompute_all(&db, caller.shop_id, &settings)).await??;
     tracing::info!(

@@ -20,6 +20,7 @@ pub mod store;
 pub mod worker;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use clap::Args;
 use diesel::prelude::*;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,35 @@ use serde_json::Value;
 use sha2::Sha256;
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
+
+/// The delivery worker's settings (defaults written once, here).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct WebhookSettings {
+    /// Run the webhook delivery worker in this process (several replicas may all run it).
+    #[arg(long = "webhook-worker", env = "WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub worker: bool,
+
+    /// Attempts at one webhook delivery before it is marked failed.
+    #[arg(long = "webhook-max-attempts", env = "WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=50))]
+    pub max_attempts: i32,
+
+    /// Wait before the first retry of a failed delivery, in milliseconds; doubled after each
+    /// further failure (capped at one hour).
+    #[arg(
+        long = "webhook-retry-base-ms",
+        env = "WEBHOOK_RETRY_BASE_MS",
+        default_value_t = 30_000
+    )]
+    pub retry_base_ms: u64,
+
+    /// How long a receiver gets to answer one delivery, in seconds.
+    #[arg(long = "webhook-timeout-secs", env = "WEBHOOK_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub timeout_secs: u64,
+
+    /// How often an idle worker looks for new events, in milliseconds.
+    #[arg(long = "webhook-poll-ms", env = "WEBHOOK_POLL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub poll_ms: u64,
+}
 
 use crate::schema::{webhook_deliveries, webhook_endpoints, webhook_events};
 

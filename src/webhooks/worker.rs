@@ -19,8 +19,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, NaiveDateTime, SubsecRound, Utc};
 
-use super::{Attempt, Claimed, envelope, signature, store};
-use crate::config::Settings;
+use super::{Attempt, Claimed, WebhookSettings, envelope, signature, store};
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -35,14 +34,14 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    pub fn from_settings(settings: &Settings) -> WorkerSettings {
+    pub fn from_settings(settings: &WebhookSettings) -> WorkerSettings {
         WorkerSettings {
-            max_attempts: settings.webhook_max_attempts,
+            max_attempts: settings.max_attempts,
             retry_base: Duration::milliseconds(
-                i64::try_from(settings.webhook_retry_base_ms).unwrap_or(i64::MAX / 2),
+                i64::try_from(settings.retry_base_ms).unwrap_or(i64::MAX / 2),
             ),
-            timeout: StdDuration::from_secs(settings.webhook_timeout_secs),
-            poll: StdDuration::from_millis(settings.webhook_poll_ms),
+            timeout: StdDuration::from_secs(settings.timeout_secs),
+            poll: StdDuration::from_millis(settings.poll_ms),
         }
     }
 
@@ -155,14 +154,12 @@ pub fn run_once(
     Ok(round)
 }
 
-/// Runs the worker on its own thread for the life of the process; also purges expired
-/// idempotency keys now and then.
+/// Runs the worker on its own thread for the life of the process.
 pub fn spawn(db: Db, settings: WorkerSettings) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("webhook-worker".into())
         .spawn(move || {
             let agent = agent(&settings);
-            let mut last_purge = std::time::Instant::now();
             loop {
                 let busy = match run_once(&db, &settings, &agent) {
                     Ok(round) => round.dispatched + round.delivered + round.failed_attempts > 0,
@@ -171,17 +168,6 @@ pub fn spawn(db: Db, settings: WorkerSettings) -> std::io::Result<std::thread::J
                         false
                     }
                 };
-                if last_purge.elapsed() > StdDuration::from_secs(300) {
-                    last_purge = std::time::Instant::now();
-                    let now = Utc::now().naive_utc();
-                    match db.write_blocking(|conn| crate::idempotency::purge_expired(conn, now)) {
-                        Ok(n) if n > 0 => {
-                            tracing::info!(purged = n, "expired idempotency keys purged")
-                        }
-                        Ok(_) => {}
-                        Err(error) => tracing::warn!(%error, "idempotency purge failed"),
-                    }
-                }
                 if !busy {
                     std::thread::sleep(settings.poll);
                 }

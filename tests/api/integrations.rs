@@ -21,6 +21,7 @@ backend_tests!(
     review_feed_opens_one_ticket_per_review,
     idempotent_retries_replay_the_first_response,
     idempotency_keys_belong_to_their_caller_and_failures_are_forgotten,
+    housekeeping_purges_expired_idempotency_keys_only,
 );
 
 /// Sends a request with extra headers (an API key, an Idempotency-Key...).
@@ -723,4 +724,46 @@ async fn idempotency_keys_belong_to_their_caller_and_failures_are_forgotten(app:
     .await;
     assert_eq!(after_expiry.status, StatusCode::CREATED);
     assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM customers"), 4);
+}
+
+/// The purge runs in the housekeeping loop, apart from the webhook worker (tests run with
+/// the worker off, as a replica with `WEBHOOK_WORKER=false` would).
+async fn housekeeping_purges_expired_idempotency_keys_only(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let auth = format!("Bearer {admin}");
+    for (key, phone) in [
+        ("key-to-expire", "13800138000"),
+        ("key-to-keep", "13900139000"),
+    ] {
+        let headers = [("authorization", auth.as_str()), ("idempotency-key", key)];
+        let body = customer_body("李娜", phone);
+        let created = send(
+            &app,
+            Method::POST,
+            "/api/v1/customers",
+            &headers,
+            Some(body),
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM idempotency_keys"), 2);
+    {
+        use diesel::RunQueryDsl;
+        let mut conn = app.state.db.conn().unwrap();
+        diesel::sql_query(
+            "UPDATE idempotency_keys SET expires_at = created_at WHERE idempotency_key = 'key-to-expire'",
+        )
+        .execute(&mut *conn)
+        .unwrap();
+    }
+    aftercare::housekeeping::run_once(&app.state.db);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM idempotency_keys"), 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM idempotency_keys WHERE idempotency_key = 'key-to-keep'"
+        ),
+        1
+    );
 }
