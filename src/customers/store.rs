@@ -550,3 +550,15 @@ pub fn list(
 pub fn count(conn: &mut DbConnection, filter: &CustomerFilter) -> Result<i64, ApiError> {
     Ok(filtered(filter).count().get_result(conn)?)
 }
+
+/// Stamps the customer's last contact (a contact attempt on one of their tickets).
+pub fn touch_last_contacted(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    at: NaiveDateTime,
+) -> Result<(), ApiError> {
+    diesel::update(customers::table.find(customer_id))
+        .set(customers::last_contacted_at.eq(at))
+        .execute(conn)?;
+    Ok(())
+}

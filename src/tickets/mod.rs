@@ -17,6 +17,7 @@ use validator::{Validate, ValidationError};
 use crate::db::{MultiBackend, text_enum};
 use crate::error::ApiError;
 use crate::extract::{message, parse_value, present};
+use crate::webhooks::EventType;
 
 text_enum! {
     pub enum TicketKind {
@@ -58,6 +59,38 @@ impl State {
 
     pub fn is_open(self) -> bool {
         State::OPEN.contains(&self)
+    }
+}
+
+text_enum! {
+    /// What a timeline entry records.
+    pub enum EventKind {
+        Created = "created",
+        Assigned = "assigned",
+        ContactLogged = "contact_logged",
+        StateChanged = "state_changed",
+        Edited = "edited",
+        SatisfactionRecorded = "satisfaction_recorded",
+        SatisfactionCorrected = "satisfaction_corrected",
+    }
+}
+
+impl EventKind {
+    /// The webhook events an entry of this kind stands for. A contact attempt that moves
+    /// the ticket (new -> first_call) is also a state change; edits are not published.
+    pub fn webhook_events(self, state_moved: bool) -> &'static [EventType] {
+        use EventType::*;
+        match (self, state_moved) {
+            (EventKind::Created, _) => &[TicketCreated],
+            (EventKind::Assigned, _) => &[TicketAssigned],
+            (EventKind::StateChanged, _) => &[TicketStateChanged],
+            (EventKind::ContactLogged, true) => &[TicketContactLogged, TicketStateChanged],
+            (EventKind::ContactLogged, false) => &[TicketContactLogged],
+            (EventKind::SatisfactionRecorded | EventKind::SatisfactionCorrected, _) => {
+                &[TicketSatisfactionRecorded]
+            }
+            (EventKind::Edited, _) => &[],
+        }
     }
 }
 
@@ -418,6 +451,43 @@ pub struct Ticket {
     pub updated_at: NaiveDateTime,
 }
 
+/// A ticket as it is opened (the insert form of [`Ticket`]).
+#[derive(Debug, Insertable)]
+#[diesel(table_name = crate::schema::tickets, treat_none_as_default_value = false)]
+pub struct NewTicket<'a> {
+    pub shop_id: i64,
+    pub customer_id: i64,
+    pub order_id: Option<i64>,
+    pub kind: TicketKind,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub details: String,
+    pub review_platform: Option<ReviewPlatform>,
+    pub review_external_id: Option<String>,
+    pub state: State,
+    pub priority: Priority,
+    pub assignee_id: Option<i64>,
+    pub first_call_due_at: NaiveDateTime,
+    pub due_at: Option<NaiveDateTime>,
+    pub created_by: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// One contact attempt, as logged.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = crate::schema::ticket_contacts, treat_none_as_default_value = false)]
+pub struct NewContact<'a> {
+    pub shop_id: i64,
+    pub ticket_id: i64,
+    pub staff_id: i64,
+    pub channel: ContactChannel,
+    pub reached: bool,
+    pub note: &'a str,
+    pub next_follow_up_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
 impl Ticket {
     /// The ETag of this version of the ticket.
     pub fn etag(&self) -> String {
@@ -634,6 +704,22 @@ mod tests {
         for outcome in Outcome::ALL {
             assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
         }
+    }
+
+    #[test]
+    fn timeline_entries_map_to_webhook_events() {
+        assert_eq!(
+            EventKind::ContactLogged.webhook_events(true),
+            [
+                EventType::TicketContactLogged,
+                EventType::TicketStateChanged
+            ]
+        );
+        assert_eq!(
+            EventKind::SatisfactionCorrected.webhook_events(false),
+            [EventType::TicketSatisfactionRecorded]
+        );
+        assert!(EventKind::Edited.webhook_events(false).is_empty());
     }
 
     #[test]

@@ -1,14 +1,13 @@
 //! What can be done to a ticket, each in the caller's transaction: checks (workflow,
 //! who may), the change, and its timeline entry. Routes only parse and respond.
 
-use chrono::NaiveDateTime;
-use diesel::prelude::*;
+use chrono::{NaiveDateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::store::{self, record_event};
+use super::store;
 use super::workflow::AutoAssign;
 use super::workflow::{self, DeadlinePolicy};
-use super::{Action, State};
+use super::{Action, EventKind, NewContact, NewTicket, State};
 use super::{
     AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, ReopenRequest,
     ResolveRequest, ReviewPlatform, SatisfactionRequest, Ticket, TicketDetails,
@@ -20,7 +19,6 @@ use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
 use crate::ingestion::UpsertOutcome;
 use crate::orders::store as orders;
-use crate::schema::{customers, ticket_contacts, tickets};
 use crate::tiers::engine::TierSettings;
 
 /// What every operation needs besides its request.
@@ -56,6 +54,41 @@ impl Context<'_> {
             cause,
         )
     }
+}
+
+/// Appends one entry to the ticket's timeline and puts the webhook events it stands for in
+/// the outbox, in the caller's transaction: an event is sent exactly when its change committed.
+fn record_event(
+    conn: &mut DbConnection,
+    ticket: &Ticket,
+    actor_id: Option<i64>,
+    kind: EventKind,
+    from_state: Option<State>,
+    to_state: Option<State>,
+    data: Value,
+) -> Result<(), ApiError> {
+    let now = Utc::now().naive_utc();
+    store::insert_event(
+        conn,
+        ticket,
+        actor_id,
+        kind,
+        (from_state, to_state),
+        &data,
+        now,
+    )?;
+    let moved = from_state.is_some() && from_state != to_state;
+    let events = kind.webhook_events(moved);
+    if !events.is_empty() {
+        let document = json!({
+            "ticket": ticket.view(now)?,
+            "change": {"kind": kind, "actor_id": actor_id, "from_state": from_state, "to_state": to_state, "details": data},
+        });
+        for &event in events {
+            crate::webhooks::store::emit(conn, ticket.shop_id, event, &document, now)?;
+        }
+    }
+    Ok(())
 }
 
 fn invalid_transition(from: State, action: Action) -> ApiError {
@@ -205,28 +238,28 @@ pub fn create(
         .policy
         .first_call_due(request.kind, ctx.now, priority_customer);
     let (review_platform, review_external_id) = review_key.unzip();
-    let ticket: Ticket = diesel::insert_into(tickets::table)
-        .values((
-            tickets::shop_id.eq(shop_id),
-            tickets::customer_id.eq(customer.id),
-            tickets::order_id.eq(request.order_id),
-            tickets::kind.eq(request.kind.as_str()),
-            tickets::title.eq(request.title.trim()),
-            tickets::description.eq(request.description.trim()),
-            tickets::details.eq(details.to_json()),
-            tickets::review_platform.eq(review_platform),
-            tickets::review_external_id.eq(review_external_id),
-            tickets::state.eq(State::New.as_str()),
-            tickets::priority.eq(priority.rank()),
-            tickets::assignee_id.eq(assignee),
-            tickets::first_call_due_at.eq(first_call_due_at),
-            tickets::due_at.eq(first_call_due_at),
-            tickets::created_by.eq(ctx.actor_id()),
-            tickets::created_at.eq(ctx.now),
-            tickets::updated_at.eq(ctx.now),
-        ))
-        .returning(tickets::all_columns)
-        .get_result(conn)?;
+    let ticket = store::insert(
+        conn,
+        &NewTicket {
+            shop_id,
+            customer_id: customer.id,
+            order_id: request.order_id,
+            kind: request.kind,
+            title: request.title.trim(),
+            description: request.description.trim(),
+            details: details.to_json(),
+            review_platform,
+            review_external_id,
+            state: State::New,
+            priority,
+            assignee_id: assignee,
+            first_call_due_at,
+            due_at: Some(first_call_due_at),
+            created_by: ctx.actor_id(),
+            created_at: ctx.now,
+            updated_at: ctx.now,
+        },
+    )?;
     let mut created = json!({"kind": request.kind, "title": ticket.title, "priority": priority, "first_call_due_at": first_call_due_at.and_utc()});
     if let Principal::Integration(key) = ctx.caller {
         created["api_key"] = json!({"id": key.key_id, "name": key.name});
@@ -235,7 +268,7 @@ pub fn create(
         conn,
         &ticket,
         ctx.actor_id(),
-        "created",
+        EventKind::Created,
         None,
         Some(State::New),
         created,
@@ -246,7 +279,7 @@ pub fn create(
             conn,
             &ticket,
             actor,
-            "assigned",
+            EventKind::Assigned,
             None,
             None,
             json!({"before": null, "after": assignee, "automatic": automatic}),
@@ -326,7 +359,7 @@ pub fn edit(
         conn,
         &stored,
         ctx.actor_id(),
-        "edited",
+        EventKind::Edited,
         None,
         None,
         json!({"before": before_values, "after": after_values}),
@@ -352,21 +385,20 @@ pub fn log_contact(
         Some(at) => at.naive_utc(),
         None => ctx.policy.next_follow_up(ctx.now, request.reached),
     };
-    diesel::insert_into(ticket_contacts::table)
-        .values((
-            ticket_contacts::shop_id.eq(ticket.shop_id),
-            ticket_contacts::ticket_id.eq(ticket.id),
-            ticket_contacts::staff_id.eq(ctx.staff()?.user_id),
-            ticket_contacts::channel.eq(request.channel.as_str()),
-            ticket_contacts::reached.eq(request.reached),
-            ticket_contacts::note.eq(request.note.trim()),
-            ticket_contacts::next_follow_up_at.eq(next),
-            ticket_contacts::created_at.eq(ctx.now),
-        ))
-        .execute(conn)?;
-    diesel::update(customers::table.find(ticket.customer_id))
-        .set(customers::last_contacted_at.eq(ctx.now))
-        .execute(conn)?;
+    store::insert_contact(
+        conn,
+        &NewContact {
+            shop_id: ticket.shop_id,
+            ticket_id: ticket.id,
+            staff_id: ctx.staff()?.user_id,
+            channel: request.channel,
+            reached: request.reached,
+            note: request.note.trim(),
+            next_follow_up_at: next,
+            created_at: ctx.now,
+        },
+    )?;
+    customer_queries::touch_last_contacted(conn, ticket.customer_id, ctx.now)?;
     let mut after = ticket.clone();
     after.state = to;
     after.first_contact_at = ticket.first_contact_at.or(Some(ctx.now));
@@ -377,7 +409,7 @@ pub fn log_contact(
         conn,
         &stored,
         ctx.actor_id(),
-        "contact_logged",
+        EventKind::ContactLogged,
         Some(from),
         Some(to),
         json!({"channel": request.channel, "reached": request.reached, "note": request.note.trim(), "next_follow_up_at": next.and_utc(),
@@ -399,7 +431,7 @@ fn settle(
         conn,
         &stored,
         ctx.actor_id(),
-        "state_changed",
+        EventKind::StateChanged,
         Some(from),
         Some(to),
         data,
@@ -517,7 +549,7 @@ pub fn assign(
         conn,
         &stored,
         ctx.actor_id(),
-        "assigned",
+        EventKind::Assigned,
         None,
         None,
         json!({"before": ticket.assignee_id, "after": request.assignee_id, "automatic": false}),
@@ -570,9 +602,9 @@ pub fn record_satisfaction(
     after.satisfaction_at = Some(ctx.now);
     let stored = store::save(conn, &after)?;
     let kind = if already {
-        "satisfaction_corrected"
+        EventKind::SatisfactionCorrected
     } else {
-        "satisfaction_recorded"
+        EventKind::SatisfactionRecorded
     };
     record_event(
         conn,
@@ -641,7 +673,7 @@ pub fn upsert_review(
         conn,
         &stored,
         ctx.actor_id(),
-        "edited",
+        EventKind::Edited,
         None,
         None,
         json!({"before": {"details": before}, "after": {"details": after_details}, "source": "review_feed"}),

@@ -8,13 +8,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::State;
+use super::{EventKind, NewContact, NewTicket, State};
 use super::{Priority, ReviewPlatform, Ticket, TicketKind};
 use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
-use crate::schema::{ticket_events, tickets, users};
-use crate::webhooks::{self, EventType};
+use crate::schema::{ticket_contacts, ticket_events, tickets, users};
 
 pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Ticket, ApiError> {
     tickets::table
@@ -70,6 +69,20 @@ pub fn save(conn: &mut DbConnection, after: &Ticket) -> Result<Ticket, ApiError>
         .get_result(conn)?)
 }
 
+pub fn insert(conn: &mut DbConnection, new: &NewTicket<'_>) -> Result<Ticket, ApiError> {
+    Ok(diesel::insert_into(tickets::table)
+        .values(new)
+        .returning(tickets::all_columns)
+        .get_result(conn)?)
+}
+
+pub fn insert_contact(conn: &mut DbConnection, new: &NewContact<'_>) -> Result<(), ApiError> {
+    diesel::insert_into(ticket_contacts::table)
+        .values(new)
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The ticket a review (platform, review id) already opened, if any: the pair is unique
 /// per shop (`tickets_review_key`).
 pub fn review_ticket(
@@ -87,41 +100,28 @@ pub fn review_ticket(
         .optional()?)
 }
 
-/// Appends one entry to the ticket's timeline, and puts the webhook events it stands for
-/// in the outbox (same transaction: an event is sent exactly when its change committed).
-pub fn record_event(
+/// Appends one entry to the ticket's timeline.
+pub fn insert_event(
     conn: &mut DbConnection,
     ticket: &Ticket,
     actor_id: Option<i64>,
-    kind: &str,
-    from_state: Option<State>,
-    to_state: Option<State>,
-    data: Value,
+    kind: EventKind,
+    (from_state, to_state): (Option<State>, Option<State>),
+    data: &Value,
+    at: NaiveDateTime,
 ) -> Result<(), ApiError> {
-    let now = Utc::now().naive_utc();
     diesel::insert_into(ticket_events::table)
         .values((
             ticket_events::shop_id.eq(ticket.shop_id),
             ticket_events::ticket_id.eq(ticket.id),
             ticket_events::actor_id.eq(actor_id),
             ticket_events::kind.eq(kind),
-            ticket_events::from_state.eq(from_state.map(State::as_str)),
-            ticket_events::to_state.eq(to_state.map(State::as_str)),
+            ticket_events::from_state.eq(from_state),
+            ticket_events::to_state.eq(to_state),
             ticket_events::data.eq(data.to_string()),
-            ticket_events::created_at.eq(now),
+            ticket_events::created_at.eq(at),
         ))
         .execute(conn)?;
-    let moved = from_state.is_some() && from_state != to_state;
-    let webhook_events = EventType::for_ticket_event(kind, moved);
-    if !webhook_events.is_empty() {
-        let document = serde_json::json!({
-            "ticket": ticket.view(now)?,
-            "change": {"kind": kind, "actor_id": actor_id, "from_state": from_state, "to_state": to_state, "details": data},
-        });
-        for event in webhook_events {
-            webhooks::store::emit(conn, ticket.shop_id, event, &document, now)?;
-        }
-    }
     Ok(())
 }
 
@@ -132,9 +132,9 @@ pub struct Event {
     pub shop_id: i64,
     pub ticket_id: i64,
     pub actor_id: Option<i64>,
-    pub kind: String,
-    pub from_state: Option<String>,
-    pub to_state: Option<String>,
+    pub kind: EventKind,
+    pub from_state: Option<State>,
+    pub to_state: Option<State>,
     pub data: String,
     pub created_at: NaiveDateTime,
 }
@@ -143,9 +143,7 @@ pub struct Event {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventView {
     pub id: i64,
-    /// `created`, `assigned`, `contact_logged`, `state_changed`, `edited`,
-    /// `satisfaction_recorded`, `satisfaction_corrected`.
-    pub kind: String,
+    pub kind: EventKind,
     /// Who did it (absent for automatic changes).
     pub actor_id: Option<i64>,
     pub from_state: Option<State>,
@@ -167,8 +165,8 @@ pub fn events(conn: &mut DbConnection, ticket_id: i64) -> Result<Vec<EventView>,
             id: e.id,
             kind: e.kind,
             actor_id: e.actor_id,
-            from_state: e.from_state.as_deref().and_then(State::parse),
-            to_state: e.to_state.as_deref().and_then(State::parse),
+            from_state: e.from_state,
+            to_state: e.to_state,
             data: serde_json::from_str(&e.data).unwrap_or(Value::Null),
             at: e.created_at.and_utc(),
         })

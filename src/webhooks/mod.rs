@@ -58,68 +58,17 @@ pub struct WebhookSettings {
     pub poll_ms: u64,
 }
 
+use crate::db::text_enum;
 use crate::schema::{webhook_deliveries, webhook_endpoints, webhook_events};
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-pub enum EventType {
-    #[serde(rename = "ticket.created")]
-    TicketCreated,
-    #[serde(rename = "ticket.assigned")]
-    TicketAssigned,
-    #[serde(rename = "ticket.state_changed")]
-    TicketStateChanged,
-    #[serde(rename = "ticket.contact_logged")]
-    TicketContactLogged,
-    #[serde(rename = "ticket.satisfaction_recorded")]
-    TicketSatisfactionRecorded,
-    #[serde(rename = "customer.tier_changed")]
-    CustomerTierChanged,
-}
-
-impl EventType {
-    pub const ALL: [EventType; 6] = [
-        EventType::TicketCreated,
-        EventType::TicketAssigned,
-        EventType::TicketStateChanged,
-        EventType::TicketContactLogged,
-        EventType::TicketSatisfactionRecorded,
-        EventType::CustomerTierChanged,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::TicketCreated => "ticket.created",
-            EventType::TicketAssigned => "ticket.assigned",
-            EventType::TicketStateChanged => "ticket.state_changed",
-            EventType::TicketContactLogged => "ticket.contact_logged",
-            EventType::TicketSatisfactionRecorded => "ticket.satisfaction_recorded",
-            EventType::CustomerTierChanged => "customer.tier_changed",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<EventType> {
-        EventType::ALL.into_iter().find(|e| e.as_str() == value)
-    }
-
-    /// The webhook events a ticket timeline entry stands for. A contact attempt that moves
-    /// the ticket (new → first_call) is also a state change.
-    pub fn for_ticket_event(kind: &str, state_moved: bool) -> Vec<EventType> {
-        match kind {
-            "created" => vec![EventType::TicketCreated],
-            "assigned" => vec![EventType::TicketAssigned],
-            "state_changed" => vec![EventType::TicketStateChanged],
-            "contact_logged" if state_moved => vec![
-                EventType::TicketContactLogged,
-                EventType::TicketStateChanged,
-            ],
-            "contact_logged" => vec![EventType::TicketContactLogged],
-            "satisfaction_recorded" | "satisfaction_corrected" => {
-                vec![EventType::TicketSatisfactionRecorded]
-            }
-            _ => Vec::new(),
-        }
+text_enum! {
+    pub enum EventType {
+        TicketCreated = "ticket.created",
+        TicketAssigned = "ticket.assigned",
+        TicketStateChanged = "ticket.state_changed",
+        TicketContactLogged = "ticket.contact_logged",
+        TicketSatisfactionRecorded = "ticket.satisfaction_recorded",
+        CustomerTierChanged = "customer.tier_changed",
     }
 }
 
@@ -406,22 +355,6 @@ mod tests {
         assert_eq!(retry_delay(base, 3), Duration::seconds(120));
         assert_eq!(retry_delay(base, 8), Duration::seconds(3600));
         assert_eq!(retry_delay(base, 40), Duration::hours(1));
-    }
-
-    #[test]
-    fn ticket_timeline_entries_map_to_webhook_events() {
-        assert_eq!(
-            EventType::for_ticket_event("contact_logged", true),
-            [
-                EventType::TicketContactLogged,
-                EventType::TicketStateChanged
-            ]
-        );
-        assert_eq!(
-            EventType::for_ticket_event("satisfaction_corrected", false),
-            [EventType::TicketSatisfactionRecorded]
-        );
-        assert!(EventType::for_ticket_event("edited", false).is_empty());
     }
 
     #[test]
