@@ -18,7 +18,7 @@ pub const INTERVAL: Duration = Duration::from_secs(300);
 /// Runs every task once; errors are logged, never fatal (the next round tries again).
 pub fn run_once(db: &Db) {
     let now = Utc::now().naive_utc();
-    match db.write_blocking(|conn| crate::idempotency::purge_expired(conn, now)) {
+    match db.write_blocking(|conn| crate::idempotency::store::purge_expired(conn, now)) {
         Ok(0) => {}
         Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
         Err(error) => tracing::warn!(%error, "idempotency purge failed"),

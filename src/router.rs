@@ -47,7 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(stats::routes::configure)
                 .configure(reminders::routes::configure)
                 .configure(webhooks::routes::configure)
-                .wrap(from_fn(idempotency::middleware)),
+                .wrap(from_fn(idempotency::middleware::middleware)),
         );
 }
 
