@@ -100,7 +100,7 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
             Principal::Staff(Caller {
                 user_id: user.id,
                 shop_id: user.shop_id,
-                role: user.role()?,
+                role: user.role,
             })
         }
     };

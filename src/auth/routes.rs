@@ -56,7 +56,7 @@ fn token_response(state: &AppState, user: &User) -> Result<TokenResponse, ApiErr
     let (access_token, expires_at) = state.tokens.issue(
         user.id,
         user.shop_id,
-        user.role()?,
+        user.role,
         user.token_generation,
         Utc::now(),
     )?;

@@ -16,6 +16,7 @@ use validator::{Validate, ValidationError};
 use crate::error::{ApiError, ProblemKind};
 use crate::extract::{message, present};
 use crate::tags::TagView;
+use crate::tiers::{Stage, Tier};
 // The contact-handle vocabulary is a leaf: it imports nothing from this module.
 use crate::db::text_enum;
 use contacts::ContactKind;
@@ -49,8 +50,8 @@ pub struct Customer {
     pub archived_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-    pub tier: String,
-    pub lifecycle_stage: String,
+    pub tier: Tier,
+    pub lifecycle_stage: Stage,
     pub at_risk: bool,
     pub tier_reasons: String,
     pub tier_computed_at: Option<NaiveDateTime>,

@@ -188,7 +188,7 @@ pub fn contacts_of(
     conn: &mut DbConnection,
     ids: &[i64],
 ) -> Result<BTreeMap<i64, Vec<ContactHandle>>, ApiError> {
-    let rows: Vec<(i64, String, String)> = customer_contacts::table
+    let rows: Vec<(i64, ContactKind, String)> = customer_contacts::table
         .filter(customer_contacts::customer_id.eq_any(ids))
         .order((customer_contacts::customer_id, customer_contacts::id))
         .select((
@@ -199,8 +199,6 @@ pub fn contacts_of(
         .load(conn)?;
     let mut by_customer: BTreeMap<i64, Vec<ContactHandle>> = BTreeMap::new();
     for (customer_id, kind, value) in rows {
-        let kind = ContactKind::parse(&kind)
-            .ok_or_else(|| ApiError::Internal(format!("unknown contact kind {kind:?}")))?;
         by_customer
             .entry(customer_id)
             .or_default()
@@ -321,8 +319,8 @@ pub fn views(conn: &mut DbConnection, list: Vec<Customer>) -> Result<Vec<Custome
                 },
                 tickets: tickets.remove(&c.id).unwrap_or_default(),
                 standing: crate::tiers::standing(
-                    &c.tier,
-                    &c.lifecycle_stage,
+                    c.tier,
+                    c.lifecycle_stage,
                     c.at_risk,
                     &c.tier_reasons,
                     c.tier_computed_at,

@@ -19,15 +19,11 @@ use crate::tiers::engine::TierSettings;
 
 /// Recomputes `customers.order_count`, `total_spent_cents`, `first_order_at`, `last_order_at`.
 pub fn refresh_summary(conn: &mut DbConnection, customer_id: i64) -> Result<(), ApiError> {
-    let rows: Vec<(String, i64, NaiveDateTime)> = orders::table
+    let rows: Vec<(OrderStatus, i64, NaiveDateTime)> = orders::table
         .filter(orders::customer_id.eq(customer_id))
         .select((orders::status, orders::total_cents, orders::ordered_at))
         .load(conn)?;
-    let parsed: Vec<(OrderStatus, i64, NaiveDateTime)> = rows
-        .into_iter()
-        .filter_map(|(status, total, at)| OrderStatus::parse(&status).map(|s| (s, total, at)))
-        .collect();
-    let (count, spent, first, last) = summarize(&parsed);
+    let (count, spent, first, last) = summarize(&rows);
     diesel::update(customers::table.find(customer_id))
         .set((
             customers::order_count.eq(count),

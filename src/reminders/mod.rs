@@ -57,8 +57,8 @@ impl CustomerBrief {
         CustomerBrief {
             id: c.id,
             name: c.name.clone(),
-            tier: Tier::parse(&c.tier).unwrap_or(Tier::Small),
-            stage: Stage::parse(&c.lifecycle_stage).unwrap_or(Stage::Potential),
+            tier: c.tier,
+            stage: c.lifecycle_stage,
             at_risk: c.at_risk,
             birthday: c.birthday,
             last_contacted_at: c.last_contacted_at.map(|t| t.and_utc()),

@@ -440,7 +440,7 @@ pub fn summaries(
     conn: &mut DbConnection,
     customer_ids: &[i64],
 ) -> Result<BTreeMap<i64, TicketSummary>, ApiError> {
-    let rows: Vec<(i64, String, i64, Option<NaiveDateTime>)> = tickets::table
+    let rows: Vec<(i64, State, i64, Option<NaiveDateTime>)> = tickets::table
         .filter(tickets::customer_id.eq_any(customer_ids))
         .group_by((tickets::customer_id, tickets::state))
         .select((
@@ -453,10 +453,10 @@ pub fn summaries(
     let mut out: BTreeMap<i64, TicketSummary> = BTreeMap::new();
     for (customer_id, state, n, last) in rows {
         let summary = out.entry(customer_id).or_default();
-        match State::parse(&state) {
-            Some(State::Resolved) => summary.resolved += n,
-            Some(State::Closed) => summary.closed += n,
-            _ => summary.open += n,
+        match state {
+            State::Resolved => summary.resolved += n,
+            State::Closed => summary.closed += n,
+            State::New | State::FirstCall | State::FollowUp => summary.open += n,
         }
         let last = last.map(|t| t.and_utc());
         if last > summary.last_opened_at {

@@ -10,7 +10,6 @@ pub use super::{
     Assessment, CareEvent, CareKind, KeyThresholds, Purchase, Reason, Stage, Tier, TierSettings,
 };
 use super::{TicketFacts, UNHAPPY_CLOSE_REASONS, UNHAPPY_OUTCOMES};
-use crate::tickets::State;
 use crate::tickets::TicketKind;
 
 /// How long stored key thresholds serve single-customer refreshes before they are
@@ -34,29 +33,29 @@ pub fn care_events(ticket: &TicketFacts) -> Vec<CareEvent> {
             at,
         });
     }
-    let open = State::parse(&ticket.state).is_some_and(State::is_open);
-    if open && ticket.kind == TicketKind::NegativeReview.as_str() {
+    let open = ticket.state.is_open();
+    if open && ticket.kind == TicketKind::NegativeReview {
         events.push(CareEvent {
             ticket_id: ticket.ticket_id,
             kind: CareKind::OpenNegativeReview,
             at: ticket.created_at,
         });
     }
-    if let (Some(reason), Some(at)) = (ticket.close_reason.as_deref(), ticket.closed_at)
-        && UNHAPPY_CLOSE_REASONS.iter().any(|r| r.as_str() == reason)
+    if let (Some(reason), Some(at)) = (ticket.close_reason, ticket.closed_at)
+        && UNHAPPY_CLOSE_REASONS.contains(&reason)
     {
         events.push(CareEvent {
             ticket_id: ticket.ticket_id,
-            kind: CareKind::EndedUnresolved(reason.to_owned()),
+            kind: CareKind::EndedUnresolved(reason.as_str().to_owned()),
             at,
         });
     }
-    if let (Some(outcome), Some(at)) = (ticket.outcome.as_deref(), ticket.resolved_at)
-        && UNHAPPY_OUTCOMES.iter().any(|o| o.as_str() == outcome)
+    if let (Some(outcome), Some(at)) = (ticket.outcome, ticket.resolved_at)
+        && UNHAPPY_OUTCOMES.contains(&outcome)
     {
         events.push(CareEvent {
             ticket_id: ticket.ticket_id,
-            kind: CareKind::EndedUnresolved(outcome.to_owned()),
+            kind: CareKind::EndedUnresolved(outcome.as_str().to_owned()),
             at,
         });
     }
@@ -216,13 +215,14 @@ pub fn assess(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tickets::{CloseReason, Outcome, State};
 
-    fn ticket(kind: &str, state: &str) -> TicketFacts {
+    fn ticket(kind: TicketKind, state: State) -> TicketFacts {
         TicketFacts {
             ticket_id: 7,
             customer_id: 1,
-            kind: kind.into(),
-            state: state.into(),
+            kind,
+            state,
             outcome: None,
             close_reason: None,
             satisfaction_score: None,
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn tickets_become_care_events() {
-        let open_review = ticket("negative_review", "follow_up");
+        let open_review = ticket(TicketKind::NegativeReview, State::FollowUp);
         assert_eq!(
             care_events(&open_review),
             [CareEvent {
@@ -244,13 +244,13 @@ mod tests {
                 at: days_ago(10)
             }]
         );
-        assert!(care_events(&ticket("return", "new")).is_empty());
+        assert!(care_events(&ticket(TicketKind::Return, State::New)).is_empty());
         let refused = TicketFacts {
-            close_reason: Some("refused".into()),
+            close_reason: Some(CloseReason::Refused),
             closed_at: Some(days_ago(2)),
             satisfaction_score: Some(1),
             satisfaction_at: Some(days_ago(3)),
-            ..ticket("negative_review", "closed")
+            ..ticket(TicketKind::NegativeReview, State::Closed)
         };
         assert_eq!(
             care_events(&refused)
@@ -263,15 +263,15 @@ mod tests {
             ]
         );
         let duplicate = TicketFacts {
-            close_reason: Some("duplicate".into()),
+            close_reason: Some(CloseReason::Duplicate),
             closed_at: Some(days_ago(2)),
-            ..ticket("repair", "closed")
+            ..ticket(TicketKind::Repair, State::Closed)
         };
         assert!(care_events(&duplicate).is_empty());
         let rejected = TicketFacts {
-            outcome: Some("return_rejected".into()),
+            outcome: Some(Outcome::ReturnRejected),
             resolved_at: Some(days_ago(1)),
-            ..ticket("return", "resolved")
+            ..ticket(TicketKind::Return, State::Resolved)
         };
         assert_eq!(
             care_events(&rejected)[0].kind,

@@ -17,9 +17,11 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::db::text_enum;
 use crate::orders::OrderStatus;
 use crate::schema::tier_changes;
 use crate::tickets::{CloseReason, Outcome};
+use crate::tickets::{State, TicketKind};
 
 /// Order statuses that count as purchases: exactly those `OrderStatus` itself says count.
 pub fn purchase_statuses() -> Vec<OrderStatus> {
@@ -42,67 +44,27 @@ pub const UNHAPPY_OUTCOMES: [Outcome; 3] = [
     Outcome::NotRepairable,
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Tier {
-    /// Top contributors (VIP).
-    Key,
-    Regular,
-    Small,
-}
-
-impl Tier {
-    pub const ALL: [Tier; 3] = [Tier::Key, Tier::Regular, Tier::Small];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Key => "key",
-            Tier::Regular => "regular",
-            Tier::Small => "small",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Tier> {
-        Tier::ALL.into_iter().find(|t| t.as_str() == value)
+text_enum! {
+    pub enum Tier {
+        /// Top contributors (VIP).
+        Key = "key",
+        Regular = "regular",
+        Small = "small",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Contact known, never bought.
-    Potential,
-    /// One purchase.
-    New,
-    /// Several purchases.
-    Returning,
-    /// Many purchases and recent activity.
-    Loyal,
-    /// No purchase for a long time.
-    Dormant,
-}
-
-impl Stage {
-    pub const ALL: [Stage; 5] = [
-        Stage::Potential,
-        Stage::New,
-        Stage::Returning,
-        Stage::Loyal,
-        Stage::Dormant,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Potential => "potential",
-            Stage::New => "new",
-            Stage::Returning => "returning",
-            Stage::Loyal => "loyal",
-            Stage::Dormant => "dormant",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|s| s.as_str() == value)
+text_enum! {
+    pub enum Stage {
+        /// Contact known, never bought.
+        Potential = "potential",
+        /// One purchase.
+        New = "new",
+        /// Several purchases.
+        Returning = "returning",
+        /// Many purchases and recent activity.
+        Loyal = "loyal",
+        /// No purchase for a long time.
+        Dormant = "dormant",
     }
 }
 
@@ -224,10 +186,10 @@ pub struct Assessment {
 pub struct TicketFacts {
     pub ticket_id: i64,
     pub customer_id: i64,
-    pub kind: String,
-    pub state: String,
-    pub outcome: Option<String>,
-    pub close_reason: Option<String>,
+    pub kind: TicketKind,
+    pub state: State,
+    pub outcome: Option<Outcome>,
+    pub close_reason: Option<CloseReason>,
     pub satisfaction_score: Option<i32>,
     pub satisfaction_at: Option<NaiveDateTime>,
     pub resolved_at: Option<NaiveDateTime>,
@@ -240,8 +202,8 @@ pub struct TicketFacts {
 pub struct CurrentStanding {
     pub id: i64,
     pub shop_id: i64,
-    pub tier: String,
-    pub lifecycle_stage: String,
+    pub tier: Tier,
+    pub lifecycle_stage: Stage,
     pub at_risk: bool,
     pub tier_reasons: String,
 }
@@ -269,15 +231,15 @@ pub struct Standing {
 }
 
 pub fn standing(
-    tier: &str,
-    stage: &str,
+    tier: Tier,
+    stage: Stage,
     at_risk: bool,
     reasons: &str,
     computed_at: Option<NaiveDateTime>,
 ) -> Standing {
     Standing {
-        tier: Tier::parse(tier).unwrap_or(Tier::Small),
-        stage: Stage::parse(stage).unwrap_or(Stage::Potential),
+        tier,
+        stage,
         at_risk,
         reasons: serde_json::from_str(reasons).unwrap_or_default(),
         computed_at: computed_at.map(|t| t.and_utc()),
@@ -290,10 +252,10 @@ pub struct TierChange {
     pub id: i64,
     pub shop_id: i64,
     pub customer_id: i64,
-    pub from_tier: String,
-    pub to_tier: String,
-    pub from_stage: String,
-    pub to_stage: String,
+    pub from_tier: Tier,
+    pub to_tier: Tier,
+    pub from_stage: Stage,
+    pub to_stage: Stage,
     pub from_at_risk: bool,
     pub to_at_risk: bool,
     pub reasons: String,
@@ -318,15 +280,15 @@ impl TierChange {
             id: self.id,
             customer_id: self.customer_id,
             from: standing(
-                &self.from_tier,
-                &self.from_stage,
+                self.from_tier,
+                self.from_stage,
                 self.from_at_risk,
                 "[]",
                 None,
             ),
             to: standing(
-                &self.to_tier,
-                &self.to_stage,
+                self.to_tier,
+                self.to_stage,
                 self.to_at_risk,
                 &self.reasons,
                 Some(self.created_at),

@@ -59,8 +59,8 @@ fn apply(
         let care = care.remove(&before.id).unwrap_or_default();
         let after = engine::assess(&purchases, &care, thresholds, settings, now);
         let reasons_json = serde_json::to_string(&after.reasons).unwrap_or_else(|_| "[]".into());
-        let moved = before.tier != after.tier.as_str()
-            || before.lifecycle_stage != after.stage.as_str()
+        let moved = before.tier != after.tier
+            || before.lifecycle_stage != after.stage
             || before.at_risk != after.at_risk;
         if !moved && reasons_json == before.tier_reasons {
             continue;

@@ -23,7 +23,7 @@ pub struct User {
     pub shop_id: i64,
     pub email: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub active: bool,
     pub password_hash: String,
     pub token_generation: i64,
@@ -32,18 +32,12 @@ pub struct User {
 }
 
 impl User {
-    pub fn role(&self) -> Result<Role, ApiError> {
-        Role::parse(&self.role).ok_or_else(|| {
-            ApiError::Internal(format!("user {} has unknown role {:?}", self.id, self.role))
-        })
-    }
-
     pub fn view(&self) -> Result<UserView, ApiError> {
         Ok(UserView {
             id: self.id,
             email: self.email.clone(),
             display_name: self.display_name.clone(),
-            role: self.role()?,
+            role: self.role,
             active: self.active,
             created_at: self.created_at.and_utc(),
             updated_at: self.updated_at.and_utc(),

@@ -181,7 +181,7 @@ pub fn apply_update(
     request: &UpdateUserRequest,
 ) -> Result<User, ApiError> {
     let user = get_in_shop(conn, shop_id, id)?;
-    let before = (user.role()?, user.active);
+    let before = (user.role, user.active);
     let after = (
         request.role.unwrap_or(before.0),
         request.active.unwrap_or(before.1),

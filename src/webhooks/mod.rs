@@ -215,31 +215,13 @@ pub struct UpdateWebhookRequest {
     pub active: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    /// Waiting for its first or next attempt.
-    Pending,
-    Delivered,
-    /// Gave up after WEBHOOK_MAX_ATTEMPTS; can be re-sent.
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(value: &str) -> DeliveryStatus {
-        match value {
-            "delivered" => DeliveryStatus::Delivered,
-            "failed" => DeliveryStatus::Failed,
-            _ => DeliveryStatus::Pending,
-        }
+text_enum! {
+    pub enum DeliveryStatus {
+        /// Waiting for its first or next attempt.
+        Pending = "pending",
+        Delivered = "delivered",
+        /// Gave up after WEBHOOK_MAX_ATTEMPTS; can be re-sent.
+        Failed = "failed",
     }
 }
 
@@ -271,8 +253,8 @@ pub struct DeliveryRow {
     pub event_id: i64,
     #[diesel(select_expression = webhook_events::event_type)]
     #[diesel(select_expression_type = webhook_events::event_type)]
-    pub event_type: String,
-    pub status: String,
+    pub event_type: EventType,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: Option<NaiveDateTime>,
     pub last_attempt_at: Option<NaiveDateTime>,
@@ -288,8 +270,8 @@ impl DeliveryRow {
             id: self.id,
             endpoint_id: self.endpoint_id,
             event_id: self.event_id,
-            event_type: self.event_type,
-            status: DeliveryStatus::parse(&self.status),
+            event_type: self.event_type.to_string(),
+            status: self.status,
             attempts: self.attempts,
             next_attempt_at: self.next_attempt_at.map(|t| t.and_utc()),
             last_attempt_at: self.last_attempt_at.map(|t| t.and_utc()),

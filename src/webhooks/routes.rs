@@ -247,7 +247,7 @@ pub async fn redeliver(
         .write(move |conn| {
             let endpoint = store::get_endpoint(conn, caller.shop_id, id)?;
             let current = store::get_delivery(conn, endpoint.id, delivery_id)?;
-            if current.status == DeliveryStatus::Pending.as_str() {
+            if current.status == DeliveryStatus::Pending {
                 return Err(ApiError::conflict(
                     ProblemKind::DeliveryPending,
                     "the delivery is already waiting for its next attempt",
