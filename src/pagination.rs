@@ -82,6 +82,20 @@ impl<K: Serialize> PageRequest<K> {
     }
 }
 
+impl<K: Serialize> PageRequest<K> {
+    /// [`PageRequest::load`] for lists that never report a total (their pages carry none).
+    pub fn load_uncounted<C, R, T>(
+        mut self,
+        conn: &mut C,
+        rows: impl FnOnce(&mut C, Option<K>, i64) -> Result<Vec<R>, ApiError>,
+        key_of: impl Fn(&R) -> K,
+        views: impl FnOnce(&mut C, Vec<R>) -> Result<Vec<T>, ApiError>,
+    ) -> Result<Page<T>, ApiError> {
+        self.with_total = false;
+        self.load(conn, rows, |_| unreachable!("never counted"), key_of, views)
+    }
+}
+
 /// Effective page size for a requested `limit` (range-checked by the query's validation).
 pub fn limit_or_default(limit: Option<u32>) -> i64 {
     i64::from(limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT))

@@ -9,7 +9,7 @@ use super::{RecomputeReport, TierChange, TierChangeView, store};
 use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -69,23 +69,17 @@ pub async fn list_changes(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewCustomers)?;
     let query = query.into_inner();
-    let before = query
-        .cursor
-        .as_deref()
-        .map(decode_cursor::<i64>)
-        .transpose()?;
-    let limit = limit_or_default(query.limit);
+    let request = PageRequest::<i64>::parse(query.cursor.as_deref(), query.limit, false)?;
     let page = state
         .db
         .read(move |conn| {
-            let rows =
-                store::list_changes(conn, caller.shop_id, query.customer_id, before, limit + 1)?;
-            finish_page(
-                rows,
-                limit,
-                None,
+            request.load_uncounted(
+                conn,
+                |conn, before, n| {
+                    store::list_changes(conn, caller.shop_id, query.customer_id, before, n)
+                },
                 |c: &TierChange| c.id,
-                |rows| Ok::<_, ApiError>(rows.iter().map(TierChange::view).collect()),
+                |_, rows| Ok(rows.iter().map(TierChange::view).collect()),
             )
         })
         .await?;

@@ -8,7 +8,7 @@ use super::{
 use crate::auth::{Caller, password, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::{Body, Query};
-use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -44,28 +44,25 @@ pub async fn list_users(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewStaff)?;
     let query = query.into_inner();
-    let after = query
-        .cursor
-        .as_deref()
-        .map(decode_cursor::<i64>)
-        .transpose()?;
-    let limit = limit_or_default(query.limit);
+    // The staff list always says how many match.
+    let request = PageRequest::<i64>::parse(query.cursor.as_deref(), query.limit, true)?;
     let filter = store::UserFilter {
         shop_id: caller.shop_id,
         role: query.role,
         active: query.active,
     };
-    let (rows, total) = state
+    let page = state
         .db
-        .read(move |conn| store::list(conn, &filter, after, limit + 1))
+        .read(move |conn| {
+            request.load(
+                conn,
+                |conn, after, n| store::list(conn, &filter, after, n),
+                |conn| store::count(conn, &filter),
+                |u| u.id,
+                |_, rows| rows.iter().map(|u| u.view()).collect(),
+            )
+        })
         .await?;
-    let page = finish_page(
-        rows,
-        limit,
-        Some(total),
-        |u| u.id,
-        |rows| rows.iter().map(|u| u.view()).collect::<Result<Vec<_>, _>>(),
-    )?;
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -92,16 +92,18 @@ pub fn list(
     filter: &UserFilter,
     after: Option<i64>,
     limit: i64,
-) -> Result<(Vec<User>, i64), ApiError> {
-    let total = filtered(filter).count().get_result(conn)?;
+) -> Result<Vec<User>, ApiError> {
     let mut query = filtered(filter)
         .select(User::as_select())
         .order(users::id.asc());
     if let Some(after) = after {
         query = query.filter(users::id.gt(after));
     }
-    let rows = query.limit(limit).load(conn)?;
-    Ok((rows, total))
+    Ok(query.limit(limit).load(conn)?)
+}
+
+pub fn count(conn: &mut DbConnection, filter: &UserFilter) -> Result<i64, ApiError> {
+    Ok(filtered(filter).count().get_result(conn)?)
 }
 
 pub fn count_active_admins(conn: &mut DbConnection, shop_id: i64) -> Result<i64, ApiError> {

@@ -12,7 +12,7 @@ use super::{
 use crate::auth::{Caller, roles::Permission};
 use crate::error::{ApiError, ProblemKind};
 use crate::extract::{Body, Query};
-use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -201,26 +201,21 @@ pub async fn list_deliveries(
     caller.require(Permission::ManageIntegrations)?;
     let id = id.into_inner();
     let query = query.into_inner();
-    let before = query
-        .cursor
-        .as_deref()
-        .map(decode_cursor::<i64>)
-        .transpose()?;
-    let limit = limit_or_default(query.limit);
-    let rows: Vec<DeliveryRow> = state
+    let request = PageRequest::<i64>::parse(query.cursor.as_deref(), query.limit, false)?;
+    let page = state
         .db
         .read(move |conn| {
             let endpoint = store::get_endpoint(conn, caller.shop_id, id)?;
-            store::list_deliveries(conn, endpoint.id, query.status, before, limit + 1)
+            request.load_uncounted(
+                conn,
+                |conn, before, n| {
+                    store::list_deliveries(conn, endpoint.id, query.status, before, n)
+                },
+                |r: &DeliveryRow| r.id,
+                |_, rows| Ok(rows.into_iter().map(DeliveryRow::view).collect()),
+            )
         })
         .await?;
-    let page = finish_page(
-        rows,
-        limit,
-        None,
-        |r: &DeliveryRow| r.id,
-        |rows| Ok::<_, ApiError>(rows.into_iter().map(DeliveryRow::view).collect()),
-    )?;
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -12,7 +12,7 @@ use super::{
 use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::{Body, Query};
-use crate::pagination::{Page, decode_cursor, finish_page, limit_or_default};
+use crate::pagination::{Page, PageRequest};
 use crate::response::SecretResponse;
 use crate::state::AppState;
 
@@ -45,24 +45,19 @@ pub async fn list_api_keys(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageIntegrations)?;
     let query = query.into_inner();
-    let before = query
-        .cursor
-        .as_deref()
-        .map(decode_cursor::<i64>)
-        .transpose()?;
-    let limit = limit_or_default(query.limit);
+    let request = PageRequest::<i64>::parse(query.cursor.as_deref(), query.limit, false)?;
     let active_only = query.active_only.unwrap_or(true);
-    let rows = state
+    let page = state
         .db
-        .read(move |conn| store::list(conn, caller.shop_id, active_only, before, limit + 1))
+        .read(move |conn| {
+            request.load_uncounted(
+                conn,
+                |conn, before, n| store::list(conn, caller.shop_id, active_only, before, n),
+                |k: &ApiKey| k.id,
+                |_, rows| Ok(rows.iter().map(ApiKey::view).collect()),
+            )
+        })
         .await?;
-    let page = finish_page(
-        rows,
-        limit,
-        None,
-        |k: &ApiKey| k.id,
-        |rows| Ok::<_, ApiError>(rows.iter().map(ApiKey::view).collect()),
-    )?;
     Ok(HttpResponse::Ok().json(page))
 }
 
