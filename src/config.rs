@@ -109,6 +109,7 @@ impl Settings {
 mod tests {
     use super::*;
     use crate::tickets::workflow::AutoAssign;
+    use clap::Args;
 
     #[test]
     fn defaults_are_the_documented_ones() {
@@ -125,5 +126,61 @@ mod tests {
         assert!(settings.webhooks.worker);
         assert_eq!(settings.tiers.key_share, 0.2);
         assert_eq!(settings.login_throttle.max_per_account, 5);
+    }
+
+    /// The README's configuration table against the settings themselves: every setting is
+    /// documented under its variable with its real default, the table names no setting that
+    /// does not exist, and every value it mentions for a setting with a fixed set of values
+    /// is accepted.
+    #[test]
+    fn the_readme_documents_every_setting_with_its_default() {
+        use std::collections::BTreeMap;
+        let readme = include_str!("../README.md");
+        let rows: BTreeMap<&str, (&str, &str)> = readme
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                let is_variable = name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+                (is_variable && cells.len() >= 5).then(|| (name, (cells[2], cells[3])))
+            })
+            .collect();
+        let command = Settings::augment_args(clap::Command::new("aftercare"));
+        let mut documented = 0;
+        for arg in command.get_arguments() {
+            let Some(env) = arg.get_env().and_then(|e| e.to_str()) else {
+                continue;
+            };
+            let (default, meaning) = rows
+                .get(env)
+                .unwrap_or_else(|| panic!("{env} is not in the README's configuration table"));
+            documented += 1;
+            if let Some(value) = arg.get_default_values().first() {
+                let expected = format!("`{}`", value.to_string_lossy());
+                assert!(
+                    default.starts_with(&expected),
+                    "README says {env} defaults to {default}, the code says {expected}"
+                );
+            }
+            if !arg.get_possible_values().is_empty() {
+                for mentioned in meaning.split('`').skip(1).step_by(2) {
+                    let long = format!("--{}", arg.get_long().expect("settings have flags"));
+                    let parsed = Settings::augment_args(clap::Command::new("aftercare"))
+                        .mut_args(|a| a.env(None::<&str>))
+                        .try_get_matches_from(["aftercare", long.as_str(), mentioned]);
+                    assert!(
+                        parsed.is_ok(),
+                        "README offers {env}={mentioned}, which is refused"
+                    );
+                }
+            }
+        }
+        // RUST_LOG belongs to the log filter, not to these settings.
+        assert_eq!(
+            documented + 1,
+            rows.len(),
+            "the table documents a setting that does not exist"
+        );
+        assert!(rows.contains_key("RUST_LOG"));
     }
 }
