@@ -101,7 +101,7 @@ pub struct CustomerView {
     pub notes: String,
     pub tags: Vec<TagView>,
     pub orders: OrderSummary,
-    pub tickets: crate::tickets::store::TicketSummary,
+    pub tickets: crate::tickets::TicketSummary,
     /// Value tier, lifecycle stage and at-risk flag, with the reasons; computed, never edited.
     pub standing: crate::tiers::Standing,
     /// The latest tier changes, newest first (the single-customer view only).

@@ -543,6 +543,16 @@ pub struct TicketView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A customer's tickets in brief, for the customer file.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct TicketSummary {
+    /// Tickets not yet resolved or closed.
+    pub open: i64,
+    pub resolved: i64,
+    pub closed: i64,
+    pub last_opened_at: Option<DateTime<Utc>>,
+}
+
 fn check_title(title: &str) -> Result<(), ValidationError> {
     let trimmed = title.trim();
     if trimmed.is_empty() || trimmed.chars().count() > 200 {

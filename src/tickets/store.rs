@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{EventKind, NewContact, NewTicket, State};
+use super::{EventKind, NewContact, NewTicket, State, TicketSummary};
 use super::{Priority, ReviewPlatform, Ticket, TicketKind};
 use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
@@ -424,16 +424,6 @@ pub fn due_for(
         .limit(limit)
         .select(Ticket::as_select())
         .load(conn)?)
-}
-
-/// A customer's tickets in brief, for the customer file.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct TicketSummary {
-    /// Tickets not yet resolved or closed.
-    pub open: i64,
-    pub resolved: i64,
-    pub closed: i64,
-    pub last_opened_at: Option<DateTime<Utc>>,
 }
 
 pub fn summaries(
