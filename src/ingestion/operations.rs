@@ -17,6 +17,7 @@ use crate::customers::{CreateCustomerRequest, CustomerSort, Source, UpdateCustom
 use crate::db::DbConnection;
 use crate::error::{ApiError, FieldError, ProblemKind};
 use crate::extract::validate;
+use crate::ids::ShopId;
 use crate::orders::store as order_store;
 use crate::orders::{CreateOrderRequest, UpdateOrderRequest};
 use crate::tags::store as tag_store;
@@ -30,7 +31,7 @@ use crate::tiers::engine::TierSettings;
 /// given in the row replace those on file, handles and tags are added, nothing is removed.
 pub fn upsert_customer(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     request: &CreateCustomerRequest,
 ) -> Result<(UpsertOutcome, i64), ApiError> {
     let handles = normalized_handles(&request.contacts)?;
@@ -74,7 +75,7 @@ pub fn upsert_customer(
 /// customer is the one `customer_handles` all point to.
 pub fn upsert_order(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     customer_handles: &[(ContactKind, String)],
     request: &CreateOrderRequest,
     tiers: &TierSettings,
@@ -138,7 +139,7 @@ pub fn upsert_order(
 /// feed's terms (`customer_contacts`).
 pub fn upsert_feed_order(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     item: &OrderFeedItem,
     tiers: &TierSettings,
 ) -> Result<(UpsertOutcome, i64), ApiError> {
@@ -163,7 +164,11 @@ pub fn upsert_feed_order(
 }
 
 /// The reviewer's customer id: by handle, or a new customer when a name is given.
-fn reviewer(conn: &mut DbConnection, shop_id: i64, item: &ReviewFeedItem) -> Result<i64, ApiError> {
+fn reviewer(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    item: &ReviewFeedItem,
+) -> Result<i64, ApiError> {
     let handles = normalized_handles(&item.customer_contacts)?;
     if let Some(owner) = customer_store::owner_by_handles(conn, shop_id, &handles)? {
         return Ok(owner);
@@ -189,7 +194,7 @@ fn reviewer(conn: &mut DbConnection, shop_id: i64, item: &ReviewFeedItem) -> Res
 
 fn reviewed_order(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     customer_id: i64,
     reference: &OrderReference,
 ) -> Result<i64, ApiError> {

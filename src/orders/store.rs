@@ -14,6 +14,7 @@ use super::{
 use crate::customers::store as customer_store;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
+use crate::ids::ShopId;
 use crate::schema::{customers, order_items, orders};
 use crate::tiers::engine::TierSettings;
 
@@ -56,7 +57,7 @@ fn insert_items(
 
 pub fn find_by_external(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     channel: Channel,
     external_order_no: &str,
 ) -> Result<Option<Order>, ApiError> {
@@ -72,7 +73,7 @@ pub fn find_by_external(
 /// Inserts an order for a live customer and refreshes the customer's summary.
 pub fn create(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     customer_id: i64,
     request: &CreateOrderRequest,
     tiers: &TierSettings,
@@ -114,7 +115,7 @@ pub fn create(
     Ok(order)
 }
 
-pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Order, ApiError> {
+pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Order, ApiError> {
     orders::table
         .filter(orders::shop_id.eq(shop_id))
         .find(id)

@@ -7,12 +7,13 @@ use super::{BulkTagRequest, BulkTagResult, TagView, store};
 use crate::customers::store as customer_store;
 use crate::db::DbConnection;
 use crate::error::ApiError;
+use crate::ids::ShopId;
 
 /// Adds and removes tags on many customers. All or nothing: an unknown or archived
 /// customer refuses the whole request before anything is written.
 pub fn bulk(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     request: &BulkTagRequest,
 ) -> Result<BulkTagResult, ApiError> {
     let ids: Vec<i64> = request
@@ -59,7 +60,7 @@ pub fn bulk(
 /// Puts tags on one live customer (unknown tags are created); returns the customer's tags.
 pub fn add_to_customer(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     customer_id: i64,
     names: &[String],
 ) -> Result<Vec<TagView>, ApiError> {
@@ -79,7 +80,7 @@ pub fn add_to_customer(
 /// Takes one tag off one live customer; the customer counts as changed only if it had it.
 pub fn remove_from_customer(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     customer_id: i64,
     tag_id: i64,
 ) -> Result<(), ApiError> {

@@ -17,6 +17,7 @@ use crate::auth::{Caller, Principal};
 use crate::customers::store as customer_queries;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
+use crate::ids::ShopId;
 use crate::ingestion::UpsertOutcome;
 use crate::orders::store as orders;
 use crate::tiers::engine::TierSettings;
@@ -161,7 +162,7 @@ fn with_due(mut ticket: Ticket) -> Result<Ticket, ApiError> {
 
 fn check_order(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     customer_id: i64,
     order_id: i64,
 ) -> Result<(), ApiError> {

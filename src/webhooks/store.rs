@@ -13,6 +13,7 @@ use super::{
 };
 use crate::db::{Backend, DbConnection, raw_sql};
 use crate::error::ApiError;
+use crate::ids::ShopId;
 use crate::schema::{webhook_deliveries, webhook_endpoints, webhook_events};
 
 /// Events one dispatch takes from the outbox.
@@ -23,7 +24,7 @@ const MAX_ERROR_LEN: usize = 500;
 /// Writes an event to the outbox, in the caller's transaction.
 pub fn emit(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     event: EventType,
     data: &Value,
     now: NaiveDateTime,
@@ -40,7 +41,7 @@ pub fn emit(
 }
 
 /// The shop's endpoints, oldest first.
-pub fn list_endpoints(conn: &mut DbConnection, shop_id: i64) -> Result<Vec<Endpoint>, ApiError> {
+pub fn list_endpoints(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<Endpoint>, ApiError> {
     Ok(webhook_endpoints::table
         .filter(webhook_endpoints::shop_id.eq(shop_id))
         .select(Endpoint::as_select())
@@ -49,7 +50,11 @@ pub fn list_endpoints(conn: &mut DbConnection, shop_id: i64) -> Result<Vec<Endpo
 }
 
 /// The endpoint `id` of `shop_id`, or 404: other shops' endpoints do not exist for the caller.
-pub fn get_endpoint(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Endpoint, ApiError> {
+pub fn get_endpoint(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    id: i64,
+) -> Result<Endpoint, ApiError> {
     webhook_endpoints::table
         .filter(webhook_endpoints::shop_id.eq(shop_id))
         .find(id)
@@ -61,7 +66,7 @@ pub fn get_endpoint(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<En
 
 /// What a new endpoint is registered with (trimmed by the store).
 pub struct NewEndpoint<'a> {
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub url: &'a str,
     pub events: &'a [EventType],
     pub secret: &'a str,
