@@ -80,8 +80,12 @@ id_type!(
     UserId
 );
 id_type!(
-    /// A ticket.
-    TicketId
+    /// A webhook endpoint of a shop.
+    EndpointId
+);
+id_type!(
+    /// One delivery of a webhook event to one endpoint.
+    DeliveryId
 );
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::{ApiError, ProblemKind};
-use crate::ids::ShopId;
+use crate::ids::{CustomerId, ShopId, TagId};
 use crate::schema::{customer_contacts, customer_tags, customers, tags as tags_table};
 use crate::tags::store as tag_store;
 
@@ -104,12 +104,12 @@ pub fn owner_by_handles(
 pub fn set_contacts(
     conn: &mut DbConnection,
     shop_id: ShopId,
-    customer_id: i64,
+    customer_id: CustomerId,
     handles: &[(ContactKind, String)],
 ) -> Result<(), ApiError> {
     for (kind, value) in handles {
         if let Some(owner) = owner_of(conn, shop_id, *kind, value)?
-            && owner != customer_id
+            && owner != customer_id.0
         {
             let mut error = ApiError::conflict(
                 ProblemKind::DuplicateContact,
@@ -165,13 +165,13 @@ pub fn create(
         ))
         .returning(customers::all_columns)
         .get_result(conn)?;
-    set_contacts(conn, shop_id, customer.id, &handles)?;
+    set_contacts(conn, shop_id, CustomerId(customer.id), &handles)?;
     if !request.tags.is_empty() {
-        let tag_ids: Vec<i64> = tag_store::ensure(conn, shop_id, &request.tags)?
+        let tag_ids: Vec<TagId> = tag_store::ensure(conn, shop_id, &request.tags)?
             .iter()
-            .map(|t| t.id)
+            .map(|t| TagId(t.id))
             .collect();
-        tag_store::attach(conn, &tag_ids, &[customer.id])?;
+        tag_store::attach(conn, &tag_ids, &[CustomerId(customer.id)])?;
     }
     Ok(customer)
 }
@@ -232,7 +232,7 @@ pub fn update(
         sorted_wanted.sort();
         current.sort();
         if sorted_wanted != current {
-            set_contacts(conn, customer.shop_id, customer.id, &wanted)?;
+            set_contacts(conn, customer.shop_id, CustomerId(customer.id), &wanted)?;
             changed = true;
         }
     }

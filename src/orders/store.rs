@@ -14,12 +14,12 @@ use super::{
 use crate::customers::store as customer_store;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
-use crate::ids::ShopId;
+use crate::ids::{CustomerId, ShopId};
 use crate::schema::{customers, order_items, orders};
 use crate::tiers::engine::TierSettings;
 
 /// Recomputes `customers.order_count`, `total_spent_cents`, `first_order_at`, `last_order_at`.
-pub fn refresh_summary(conn: &mut DbConnection, customer_id: i64) -> Result<(), ApiError> {
+pub fn refresh_summary(conn: &mut DbConnection, customer_id: CustomerId) -> Result<(), ApiError> {
     let rows: Vec<(OrderStatus, i64, NaiveDateTime)> = orders::table
         .filter(orders::customer_id.eq(customer_id))
         .select((orders::status, orders::total_cents, orders::ordered_at))
@@ -74,11 +74,11 @@ pub fn find_by_external(
 pub fn create(
     conn: &mut DbConnection,
     shop_id: ShopId,
-    customer_id: i64,
+    customer_id: CustomerId,
     request: &CreateOrderRequest,
     tiers: &TierSettings,
 ) -> Result<Order, ApiError> {
-    let customer = customer_store::get(conn, shop_id, customer_id)?;
+    let customer = customer_store::get(conn, shop_id, customer_id.0)?;
     customer.ensure_live()?;
     let total = match request.total_cents {
         Some(total) => total,
@@ -170,8 +170,14 @@ pub fn update(
         ))
         .returning(orders::all_columns)
         .get_result(conn)?;
-    refresh_summary(conn, order.customer_id)?;
-    crate::tiers::operations::refresh(conn, order.shop_id, order.customer_id, tiers, "order")?;
+    refresh_summary(conn, CustomerId(order.customer_id))?;
+    crate::tiers::operations::refresh(
+        conn,
+        order.shop_id,
+        CustomerId(order.customer_id),
+        tiers,
+        "order",
+    )?;
     Ok(Some(updated))
 }
 
@@ -247,6 +253,12 @@ pub fn delete(
     tiers: &TierSettings,
 ) -> Result<(), ApiError> {
     diesel::delete(orders::table.find(order.id)).execute(conn)?;
-    refresh_summary(conn, order.customer_id)?;
-    crate::tiers::operations::refresh(conn, order.shop_id, order.customer_id, tiers, "order")
+    refresh_summary(conn, CustomerId(order.customer_id))?;
+    crate::tiers::operations::refresh(
+        conn,
+        order.shop_id,
+        CustomerId(order.customer_id),
+        tiers,
+        "order",
+    )
 }

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use super::{Tag, TagView, TagWithCount, UpdateTagRequest};
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::ids::ShopId;
+use crate::ids::{CustomerId, ShopId, TagId};
 use crate::schema::{customer_tags, customers, tags};
 
 pub fn find_by_name(
@@ -78,14 +78,14 @@ pub fn ensure(
 /// Puts each tag on each customer; returns how many (customer, tag) pairs were new.
 pub fn attach(
     conn: &mut DbConnection,
-    tag_ids: &[i64],
-    customer_ids: &[i64],
+    tag_ids: &[TagId],
+    customer_ids: &[CustomerId],
 ) -> Result<usize, ApiError> {
-    let existing: BTreeSet<(i64, i64)> = customer_tags::table
+    let existing: BTreeSet<(CustomerId, TagId)> = customer_tags::table
         .filter(customer_tags::customer_id.eq_any(customer_ids))
         .filter(customer_tags::tag_id.eq_any(tag_ids))
         .select((customer_tags::customer_id, customer_tags::tag_id))
-        .load::<(i64, i64)>(conn)?
+        .load::<(CustomerId, TagId)>(conn)?
         .into_iter()
         .collect();
     let mut added = 0;
@@ -107,8 +107,8 @@ pub fn attach(
 
 pub fn detach(
     conn: &mut DbConnection,
-    tag_ids: &[i64],
-    customer_ids: &[i64],
+    tag_ids: &[TagId],
+    customer_ids: &[CustomerId],
 ) -> Result<usize, ApiError> {
     Ok(diesel::delete(
         customer_tags::table

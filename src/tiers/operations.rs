@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{CareEvent, KeyThresholds, RecomputeReport, TierSettings, engine, store};
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
-use crate::ids::ShopId;
+use crate::ids::{CustomerId, ShopId};
 use crate::webhooks::{self, EventType};
 
 /// Batch size of a full recomputation: each batch is its own short transaction, so
@@ -93,7 +93,7 @@ fn apply(
 pub fn refresh(
     conn: &mut DbConnection,
     shop_id: ShopId,
-    customer_id: i64,
+    customer_id: CustomerId,
     settings: &TierSettings,
     cause: &str,
 ) -> Result<(), ApiError> {
@@ -102,7 +102,7 @@ pub fn refresh(
     apply(
         conn,
         shop_id,
-        &[customer_id],
+        &[customer_id.0],
         thresholds,
         settings,
         cause,

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::db::{DbConnection, raw_sql};
 use crate::error::ApiError;
-use crate::ids::ShopId;
+use crate::ids::{CustomerId, ShopId};
 use crate::schema::{customers, orders, tickets, tier_changes, tier_thresholds};
 
 /// The purchase statuses as an SQL list, `('paid', 'partially_refunded')`. Only the
@@ -295,7 +295,7 @@ pub fn history(
 pub fn list_changes(
     conn: &mut DbConnection,
     shop_id: ShopId,
-    customer_id: Option<i64>,
+    customer_id: Option<CustomerId>,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<TierChange>, ApiError> {

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::db::{Backend, DbConnection, raw_sql};
 use crate::error::ApiError;
-use crate::ids::ShopId;
+use crate::ids::{DeliveryId, EndpointId, ShopId};
 use crate::schema::{webhook_deliveries, webhook_endpoints, webhook_events};
 
 /// Events one dispatch takes from the outbox.
@@ -148,8 +148,8 @@ pub fn list_deliveries(
 /// One of an endpoint's deliveries, or 404.
 pub fn get_delivery(
     conn: &mut DbConnection,
-    endpoint_id: i64,
-    delivery_id: i64,
+    endpoint_id: EndpointId,
+    delivery_id: DeliveryId,
 ) -> Result<DeliveryRow, ApiError> {
     webhook_deliveries::table
         .inner_join(webhook_events::table)
@@ -164,7 +164,7 @@ pub fn get_delivery(
 /// Puts a delivery back to `pending` with a fresh set of attempts, due `now`, unclaimed.
 pub fn requeue_delivery(
     conn: &mut DbConnection,
-    delivery_id: i64,
+    delivery_id: DeliveryId,
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
     diesel::update(webhook_deliveries::table.find(delivery_id))
