@@ -25,6 +25,7 @@ use aftercare::customers::rules::birthday_windows;
 use aftercare::customers::store::{self as customer_queries, CustomerFilter};
 use aftercare::db::{Db, DbConnection};
 use aftercare::error::ApiError;
+use aftercare::ids::ShopId;
 use aftercare::stats::GroupBy;
 use aftercare::tickets::store::{self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort};
 use aftercare::tiers::engine::TierSettings;
@@ -56,7 +57,7 @@ fn time<T>(runs: usize, mut work: impl FnMut() -> Result<T, ApiError>) -> Result
 fn time_queries(db: &Db) -> Result<String, ApiError> {
     let mut out = String::new();
     let settings = TierSettings::default();
-    let report = aftercare::tiers::operations::recompute_all(db, 1, &settings)?;
+    let report = aftercare::tiers::operations::recompute_all(db, ShopId(1), &settings)?;
     let _ = writeln!(
         out,
         "full tier recomputation: {:.1} s for {} customers ({} changed; key from {} cents or {} orders)",
@@ -90,7 +91,7 @@ fn time_queries(db: &Db) -> Result<String, ApiError> {
             GroupBy::Month,
         ] {
             let ms = time(5, || {
-                aftercare::stats::store::ticket_stats(conn, 1, &p, group_by)
+                aftercare::stats::store::ticket_stats(conn, ShopId(1), &p, group_by)
             })?;
             let _ = writeln!(
                 out,
@@ -100,14 +101,13 @@ fn time_queries(db: &Db) -> Result<String, ApiError> {
             );
         }
     }
-    let ms = time(5, || aftercare::stats::store::backlog(conn, 1, now, 3))?;
+    let ms = time(5, || {
+        aftercare::stats::store::backlog(conn, ShopId(1), now, 3)
+    })?;
     let _ = writeln!(out, "{:<48} {:>10.1}", "stats/backlog", ms);
 
     let customers = |f: &dyn Fn(&mut CustomerFilter)| {
-        let mut filter = CustomerFilter {
-            shop_id: 1,
-            ..CustomerFilter::default()
-        };
+        let mut filter = CustomerFilter::of_shop(ShopId(1));
         f(&mut filter);
         filter
     };
@@ -167,10 +167,7 @@ fn time_queries(db: &Db) -> Result<String, ApiError> {
         let _ = writeln!(out, "{:<48} {:>10.1}", label, ms);
     }
     let tickets = |f: &dyn Fn(&mut TicketFilter)| {
-        let mut filter = TicketFilter {
-            shop_id: 1,
-            ..TicketFilter::default()
-        };
+        let mut filter = TicketFilter::of_shop(ShopId(1));
         f(&mut filter);
         filter
     };

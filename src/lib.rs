@@ -12,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod housekeeping;
 pub mod idempotency;
+pub mod ids;
 pub mod ingestion;
 pub mod openapi;
 pub mod orders;

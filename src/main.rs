@@ -124,8 +124,12 @@ async fn serve(settings: Settings) -> Result<(), String> {
 
 fn recompute_tiers(settings: &Settings) -> Result<(), String> {
     let db = Db::connect(&settings.server.database_url, 2)?;
-    let report = aftercare::tiers::operations::recompute_all(&db, 1, &settings.tiers)
-        .map_err(|e| e.to_string())?;
+    let report = aftercare::tiers::operations::recompute_all(
+        &db,
+        aftercare::ids::ShopId(1),
+        &settings.tiers,
+    )
+    .map_err(|e| e.to_string())?;
     println!(
         "recomputed {} customers in {} ms: {} changed (key tier from {} cents or {} orders in 12 months)",
         report.customers,
@@ -173,7 +177,7 @@ fn create_admin(
     let db = Db::connect(&settings.server.database_url, 1)?;
     let hash = password::hash(&request.password).map_err(|e| e.to_string())?;
     let user = db
-        .write_blocking(|conn| user_store::create(conn, 1, &request, &hash))
+        .write_blocking(|conn| user_store::create(conn, aftercare::ids::ShopId(1), &request, &hash))
         .map_err(|e| e.to_string())?;
     println!("created admin {} (id {})", user.email, user.id);
     Ok(())

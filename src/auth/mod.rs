@@ -11,6 +11,7 @@ pub mod throttle;
 pub mod token;
 
 use crate::error::ApiError;
+use crate::ids::ShopId;
 use roles::{Permission, Role, Scope, allows, scope_for};
 
 /// The header integrations send their API key in (`Authorization: Bearer ak_...` works too).
@@ -21,7 +22,7 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub role: Role,
 }
 
@@ -44,7 +45,7 @@ impl Caller {
 #[derive(Debug, Clone)]
 pub struct KeyCaller {
     pub key_id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub name: String,
     pub scopes: Vec<Scope>,
 }
@@ -76,7 +77,7 @@ pub enum Principal {
 }
 
 impl Principal {
-    pub fn shop_id(&self) -> i64 {
+    pub fn shop_id(&self) -> ShopId {
         match self {
             Principal::Staff(caller) => caller.shop_id,
             Principal::Integration(key) => key.shop_id,

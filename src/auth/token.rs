@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::roles::Role;
 use crate::error::ApiError;
+use crate::ids::ShopId;
 
 /// Shortest accepted `JWT_SECRET`: HS256 is only as strong as its key.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -105,7 +106,7 @@ impl TokenKeys {
     pub fn issue(
         &self,
         user_id: i64,
-        shop_id: i64,
+        shop_id: ShopId,
         role: Role,
         generation: i64,
         now: DateTime<Utc>,
@@ -115,7 +116,7 @@ impl TokenKeys {
                 .map_err(|e| ApiError::Internal(format!("token lifetime: {e}")))?;
         let claims = Claims {
             sub: user_id.to_string(),
-            shop: shop_id,
+            shop: shop_id.0,
             role,
             generation,
             iat: now.timestamp(),
@@ -153,7 +154,7 @@ mod tests {
     #[test]
     fn issued_token_verifies_with_its_claims() {
         let now = Utc::now();
-        let (token, expires_at) = keys().issue(42, 1, Role::Lead, 3, now).unwrap();
+        let (token, expires_at) = keys().issue(42, ShopId(1), Role::Lead, 3, now).unwrap();
         let claims = keys().verify(&token).unwrap();
         assert_eq!(claims.user_id(), Some(42));
         assert_eq!(claims.role, Role::Lead);
@@ -165,7 +166,9 @@ mod tests {
     #[test]
     fn expired_token_is_refused() {
         let long_ago = Utc::now() - chrono::Duration::hours(2);
-        let (token, _) = keys().issue(42, 1, Role::Agent, 0, long_ago).unwrap();
+        let (token, _) = keys()
+            .issue(42, ShopId(1), Role::Agent, 0, long_ago)
+            .unwrap();
         let err = keys().verify(&token).unwrap_err();
         assert!(err.to_string().contains("expired"));
     }
@@ -173,7 +176,9 @@ mod tests {
     #[test]
     fn token_signed_with_another_secret_is_refused() {
         let other = TokenKeys::new(&[8u8; 32], Duration::from_secs(3600));
-        let (token, _) = other.issue(42, 1, Role::Admin, 0, Utc::now()).unwrap();
+        let (token, _) = other
+            .issue(42, ShopId(1), Role::Admin, 0, Utc::now())
+            .unwrap();
         assert!(keys().verify(&token).is_err());
     }
 

@@ -15,6 +15,7 @@ use validator::{Validate, ValidationError};
 
 use crate::error::{ApiError, ProblemKind};
 use crate::extract::{message, present};
+use crate::ids::ShopId;
 use crate::tags::TagView;
 use crate::tiers::{Stage, Tier};
 // The contact-handle vocabulary is a leaf: it imports nothing from this module.
@@ -34,7 +35,7 @@ text_enum! {
 #[diesel(table_name = crate::schema::customers)]
 pub struct Customer {
     pub id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub name: String,
     pub name_key: String,
     pub address: Option<String>,

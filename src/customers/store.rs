@@ -17,6 +17,7 @@ use super::{
 };
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::{ApiError, ProblemKind};
+use crate::ids::{CustomerId, ShopId, TagId};
 use crate::schema::{customer_contacts, customer_tags, customers, tags as tags_table};
 use crate::tags::store as tag_store;
 
@@ -24,7 +25,7 @@ use crate::tags::store as tag_store;
 /// an index range can serve, on both backends (PostgreSQL columns use the "C" collation).
 const PREFIX_END: char = '\u{10FFFF}';
 
-pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Customer, ApiError> {
+pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Customer, ApiError> {
     customers::table
         .filter(customers::shop_id.eq(shop_id))
         .find(id)
@@ -35,7 +36,11 @@ pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Customer, A
 }
 
 /// Those of `ids` that are live customers of the shop.
-pub fn live_ids(conn: &mut DbConnection, shop_id: i64, ids: &[i64]) -> Result<Vec<i64>, ApiError> {
+pub fn live_ids(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    ids: &[i64],
+) -> Result<Vec<i64>, ApiError> {
     Ok(customers::table
         .filter(customers::shop_id.eq(shop_id))
         .filter(customers::id.eq_any(ids))
@@ -55,7 +60,7 @@ pub fn touch(conn: &mut DbConnection, ids: &[i64]) -> Result<(), ApiError> {
 /// The customer owning a (normalised) handle, archived or not.
 pub fn owner_of(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     kind: ContactKind,
     value: &str,
 ) -> Result<Option<i64>, ApiError> {
@@ -72,7 +77,7 @@ pub fn owner_of(
 /// when they point to several.
 pub fn owner_by_handles(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     handles: &[(ContactKind, String)],
 ) -> Result<Option<i64>, ApiError> {
     let mut owners = BTreeSet::new();
@@ -98,13 +103,13 @@ pub fn owner_by_handles(
 /// naming that customer, so the caller can open the existing file instead.
 pub fn set_contacts(
     conn: &mut DbConnection,
-    shop_id: i64,
-    customer_id: i64,
+    shop_id: ShopId,
+    customer_id: CustomerId,
     handles: &[(ContactKind, String)],
 ) -> Result<(), ApiError> {
     for (kind, value) in handles {
         if let Some(owner) = owner_of(conn, shop_id, *kind, value)?
-            && owner != customer_id
+            && owner != customer_id.0
         {
             let mut error = ApiError::conflict(
                 ProblemKind::DuplicateContact,
@@ -138,7 +143,7 @@ pub fn set_contacts(
 
 pub fn create(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     request: &CreateCustomerRequest,
 ) -> Result<Customer, ApiError> {
     let handles = normalized_handles(&request.contacts)?;
@@ -160,13 +165,13 @@ pub fn create(
         ))
         .returning(customers::all_columns)
         .get_result(conn)?;
-    set_contacts(conn, shop_id, customer.id, &handles)?;
+    set_contacts(conn, shop_id, CustomerId(customer.id), &handles)?;
     if !request.tags.is_empty() {
-        let tag_ids: Vec<i64> = tag_store::ensure(conn, shop_id, &request.tags)?
+        let tag_ids: Vec<TagId> = tag_store::ensure(conn, shop_id, &request.tags)?
             .iter()
-            .map(|t| t.id)
+            .map(|t| TagId(t.id))
             .collect();
-        tag_store::attach(conn, &tag_ids, &[customer.id])?;
+        tag_store::attach(conn, &tag_ids, &[CustomerId(customer.id)])?;
     }
     Ok(customer)
 }
@@ -227,7 +232,7 @@ pub fn update(
         sorted_wanted.sort();
         current.sort();
         if sorted_wanted != current {
-            set_contacts(conn, customer.shop_id, customer.id, &wanted)?;
+            set_contacts(conn, customer.shop_id, CustomerId(customer.id), &wanted)?;
             changed = true;
         }
     }
@@ -336,9 +341,9 @@ pub fn views(conn: &mut DbConnection, list: Vec<Customer>) -> Result<Vec<Custome
 }
 
 /// A customer list's filters, resolved against "now" (which tests can fix).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CustomerFilter {
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub archived: bool,
     pub name_prefix: Option<String>,
     pub handle_prefix: Option<String>,
@@ -358,8 +363,32 @@ pub struct CustomerFilter {
 }
 
 impl CustomerFilter {
+    /// Everything in the shop: no condition but the shop's.
+    pub fn of_shop(shop_id: ShopId) -> Self {
+        CustomerFilter {
+            shop_id,
+            archived: false,
+            name_prefix: None,
+            handle_prefix: None,
+            tags_all: Vec::new(),
+            tags_any: Vec::new(),
+            source: None,
+            contacted_before: None,
+            never_contacted: None,
+            bought_before: None,
+            never_purchased: None,
+            birthday_ranges: Vec::new(),
+            tier: None,
+            stage: None,
+            at_risk: None,
+            ticket_assignee: None,
+        }
+    }
+}
+
+impl CustomerFilter {
     pub fn from_query(
-        shop_id: i64,
+        shop_id: ShopId,
         query: &ListCustomersQuery,
         now: NaiveDateTime,
     ) -> Result<Self, ApiError> {

@@ -17,6 +17,7 @@ use crate::customers::{CreateCustomerRequest, CustomerSort, Source, UpdateCustom
 use crate::db::DbConnection;
 use crate::error::{ApiError, FieldError, ProblemKind};
 use crate::extract::validate;
+use crate::ids::{CustomerId, ShopId, TagId};
 use crate::orders::store as order_store;
 use crate::orders::{CreateOrderRequest, UpdateOrderRequest};
 use crate::tags::store as tag_store;
@@ -30,7 +31,7 @@ use crate::tiers::engine::TierSettings;
 /// given in the row replace those on file, handles and tags are added, nothing is removed.
 pub fn upsert_customer(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     request: &CreateCustomerRequest,
 ) -> Result<(UpsertOutcome, i64), ApiError> {
     let handles = normalized_handles(&request.contacts)?;
@@ -54,11 +55,11 @@ pub fn upsert_customer(
         notes: Some(request.notes.clone()).filter(|n| !n.is_empty()),
     };
     let (_, changed) = customer_store::update(conn, &customer, &update)?;
-    let tag_ids: Vec<i64> = tag_store::ensure(conn, shop_id, &request.tags)?
+    let tag_ids: Vec<TagId> = tag_store::ensure(conn, shop_id, &request.tags)?
         .iter()
-        .map(|t| t.id)
+        .map(|t| TagId(t.id))
         .collect();
-    let tagged = tag_store::attach(conn, &tag_ids, &[owner])? > 0;
+    let tagged = tag_store::attach(conn, &tag_ids, &[CustomerId(owner)])? > 0;
     if tagged && !changed {
         customer_store::touch(conn, &[owner])?;
     }
@@ -74,7 +75,7 @@ pub fn upsert_customer(
 /// customer is the one `customer_handles` all point to.
 pub fn upsert_order(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     customer_handles: &[(ContactKind, String)],
     request: &CreateOrderRequest,
     tiers: &TierSettings,
@@ -107,7 +108,8 @@ pub fn upsert_order(
         request.external_order_no.trim(),
     )? {
         None => {
-            let order = order_store::create(conn, shop_id, customer_id, request, tiers)?;
+            let order =
+                order_store::create(conn, shop_id, CustomerId(customer_id), request, tiers)?;
             Ok((UpsertOutcome::Created, order.id))
         }
         Some(existing) if existing.customer_id != customer_id => Err(ApiError::conflict(
@@ -138,7 +140,7 @@ pub fn upsert_order(
 /// feed's terms (`customer_contacts`).
 pub fn upsert_feed_order(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     item: &OrderFeedItem,
     tiers: &TierSettings,
 ) -> Result<(UpsertOutcome, i64), ApiError> {
@@ -163,7 +165,11 @@ pub fn upsert_feed_order(
 }
 
 /// The reviewer's customer id: by handle, or a new customer when a name is given.
-fn reviewer(conn: &mut DbConnection, shop_id: i64, item: &ReviewFeedItem) -> Result<i64, ApiError> {
+fn reviewer(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    item: &ReviewFeedItem,
+) -> Result<i64, ApiError> {
     let handles = normalized_handles(&item.customer_contacts)?;
     if let Some(owner) = customer_store::owner_by_handles(conn, shop_id, &handles)? {
         return Ok(owner);
@@ -189,8 +195,8 @@ fn reviewer(conn: &mut DbConnection, shop_id: i64, item: &ReviewFeedItem) -> Res
 
 fn reviewed_order(
     conn: &mut DbConnection,
-    shop_id: i64,
-    customer_id: i64,
+    shop_id: ShopId,
+    customer_id: CustomerId,
     reference: &OrderReference,
 ) -> Result<i64, ApiError> {
     match order_store::find_by_external(
@@ -199,7 +205,7 @@ fn reviewed_order(
         reference.channel,
         reference.external_order_no.trim(),
     )? {
-        Some(order) if order.customer_id == customer_id => Ok(order.id),
+        Some(order) if order.customer_id == customer_id.0 => Ok(order.id),
         Some(_) => Err(ApiError::field("order", "is an order of another customer")),
         None => Err(ApiError::field("order", "no such order")),
     }
@@ -226,7 +232,7 @@ pub fn upsert_review(
     let order_id = item
         .order
         .as_ref()
-        .map(|r| reviewed_order(conn, shop_id, customer_id, r))
+        .map(|r| reviewed_order(conn, shop_id, CustomerId(customer_id), r))
         .transpose()?;
     let title = item.title.clone().unwrap_or_else(|| {
         let platform = serde_json::to_value(item.platform)

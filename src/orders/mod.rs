@@ -17,6 +17,7 @@ use validator::{Validate, ValidationError};
 use crate::db::text_enum;
 use crate::error::ApiError;
 use crate::extract::message;
+use crate::ids::ShopId;
 use crate::schema::{order_items, orders};
 
 text_enum! {
@@ -51,7 +52,7 @@ impl OrderStatus {
 #[diesel(table_name = orders)]
 pub struct Order {
     pub id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub customer_id: i64,
     pub channel: Channel,
     pub external_order_no: String,

@@ -9,6 +9,7 @@ use crate::auth::{Principal, roles::Permission};
 use crate::customers::store as customer_store;
 use crate::error::ApiError;
 use crate::extract::{Body, Query};
+use crate::ids::CustomerId;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -85,7 +86,13 @@ pub async fn create_order(
     let view = state
         .db
         .write(move |conn| {
-            let order = store::create(conn, caller.shop_id(), customer_id, &request, &tiers)?;
+            let order = store::create(
+                conn,
+                caller.shop_id(),
+                CustomerId(customer_id),
+                &request,
+                &tiers,
+            )?;
             Ok(store::views(conn, vec![order])?.remove(0))
         })
         .await?;

@@ -14,11 +14,12 @@ use super::{
 use crate::customers::store as customer_store;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
+use crate::ids::{CustomerId, ShopId};
 use crate::schema::{customers, order_items, orders};
 use crate::tiers::engine::TierSettings;
 
 /// Recomputes `customers.order_count`, `total_spent_cents`, `first_order_at`, `last_order_at`.
-pub fn refresh_summary(conn: &mut DbConnection, customer_id: i64) -> Result<(), ApiError> {
+pub fn refresh_summary(conn: &mut DbConnection, customer_id: CustomerId) -> Result<(), ApiError> {
     let rows: Vec<(OrderStatus, i64, NaiveDateTime)> = orders::table
         .filter(orders::customer_id.eq(customer_id))
         .select((orders::status, orders::total_cents, orders::ordered_at))
@@ -56,7 +57,7 @@ fn insert_items(
 
 pub fn find_by_external(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     channel: Channel,
     external_order_no: &str,
 ) -> Result<Option<Order>, ApiError> {
@@ -72,12 +73,12 @@ pub fn find_by_external(
 /// Inserts an order for a live customer and refreshes the customer's summary.
 pub fn create(
     conn: &mut DbConnection,
-    shop_id: i64,
-    customer_id: i64,
+    shop_id: ShopId,
+    customer_id: CustomerId,
     request: &CreateOrderRequest,
     tiers: &TierSettings,
 ) -> Result<Order, ApiError> {
-    let customer = customer_store::get(conn, shop_id, customer_id)?;
+    let customer = customer_store::get(conn, shop_id, customer_id.0)?;
     customer.ensure_live()?;
     let total = match request.total_cents {
         Some(total) => total,
@@ -114,7 +115,7 @@ pub fn create(
     Ok(order)
 }
 
-pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Order, ApiError> {
+pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Order, ApiError> {
     orders::table
         .filter(orders::shop_id.eq(shop_id))
         .find(id)
@@ -169,8 +170,14 @@ pub fn update(
         ))
         .returning(orders::all_columns)
         .get_result(conn)?;
-    refresh_summary(conn, order.customer_id)?;
-    crate::tiers::operations::refresh(conn, order.shop_id, order.customer_id, tiers, "order")?;
+    refresh_summary(conn, CustomerId(order.customer_id))?;
+    crate::tiers::operations::refresh(
+        conn,
+        order.shop_id,
+        CustomerId(order.customer_id),
+        tiers,
+        "order",
+    )?;
     Ok(Some(updated))
 }
 
@@ -246,6 +253,12 @@ pub fn delete(
     tiers: &TierSettings,
 ) -> Result<(), ApiError> {
     diesel::delete(orders::table.find(order.id)).execute(conn)?;
-    refresh_summary(conn, order.customer_id)?;
-    crate::tiers::operations::refresh(conn, order.shop_id, order.customer_id, tiers, "order")
+    refresh_summary(conn, CustomerId(order.customer_id))?;
+    crate::tiers::operations::refresh(
+        conn,
+        order.shop_id,
+        CustomerId(order.customer_id),
+        tiers,
+        "order",
+    )
 }

@@ -52,14 +52,12 @@ pub async fn reminders(
     let limit = i64::from(query.limit.unwrap_or(20));
     let days_ago = |days: u32| now - Duration::days(i64::from(days));
     let tickets = TicketFilter {
-        shop_id: caller.shop_id,
         assignee: mine.map(AssigneeFilter::Staff),
-        ..TicketFilter::default()
+        ..TicketFilter::of_shop(caller.shop_id)
     };
     let customers = CustomerFilter {
-        shop_id: caller.shop_id,
         ticket_assignee: mine,
-        ..CustomerFilter::default()
+        ..CustomerFilter::of_shop(caller.shop_id)
     };
     let no_contact_since = days_ago(query.no_contact_days.unwrap_or(3));
     let contacted_before = days_ago(query.not_contacted_days.unwrap_or(30));

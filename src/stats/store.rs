@@ -13,6 +13,7 @@ use super::{
 };
 use crate::db::{Backend, DbConnection, raw_sql};
 use crate::error::ApiError;
+use crate::ids::ShopId;
 
 /// SQL for `b - a` in seconds, per backend.
 fn seconds_between(backend: Backend, a: &str, b: &str) -> String {
@@ -119,7 +120,7 @@ fn percentiles(
     conn: &mut DbConnection,
     base: &str,
     column: &str,
-    shop_id: i64,
+    shop_id: ShopId,
     p: &Period,
 ) -> Result<BTreeMap<String, Quantiles>, ApiError> {
     let sql = format!(
@@ -144,7 +145,7 @@ fn percentiles(
 
 pub fn ticket_stats(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     p: &Period,
     group_by: GroupBy,
 ) -> Result<Vec<TicketStats>, ApiError> {
@@ -224,7 +225,7 @@ struct BacklogRow {
 
 pub fn backlog(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     now: NaiveDateTime,
     no_contact_days: u32,
 ) -> Result<(Backlog, Vec<Backlog>), ApiError> {

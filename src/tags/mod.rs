@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
 use crate::extract::{message, present};
+use crate::ids::ShopId;
 use crate::schema::tags;
 
 pub const MAX_TAG_CHARS: usize = 50;
@@ -23,7 +24,7 @@ pub const MAX_TAG_CHARS: usize = 50;
 #[diesel(table_name = tags)]
 pub struct Tag {
     pub id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub name: String,
     pub tag_group: Option<String>,
     pub created_at: NaiveDateTime,

@@ -10,6 +10,7 @@ use super::{
 use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::Body;
+use crate::ids::{CustomerId, TagId};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -183,7 +184,9 @@ pub async fn add_customer_tags(
     let request = body.into_inner();
     let tags = state
         .db
-        .write(move |conn| operations::add_to_customer(conn, caller.shop_id, id, &request.tags))
+        .write(move |conn| {
+            operations::add_to_customer(conn, caller.shop_id, CustomerId(id), &request.tags)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(tags))
 }
@@ -204,7 +207,9 @@ pub async fn remove_customer_tag(
     let (id, tag_id) = path.into_inner();
     state
         .db
-        .write(move |conn| operations::remove_from_customer(conn, caller.shop_id, id, tag_id))
+        .write(move |conn| {
+            operations::remove_from_customer(conn, caller.shop_id, CustomerId(id), TagId(tag_id))
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

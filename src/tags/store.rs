@@ -8,11 +8,12 @@ use diesel::prelude::*;
 use super::{Tag, TagView, TagWithCount, UpdateTagRequest};
 use crate::db::DbConnection;
 use crate::error::ApiError;
+use crate::ids::{CustomerId, ShopId, TagId};
 use crate::schema::{customer_tags, customers, tags};
 
 pub fn find_by_name(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     name: &str,
 ) -> Result<Option<Tag>, ApiError> {
     Ok(tags::table
@@ -23,7 +24,7 @@ pub fn find_by_name(
         .optional()?)
 }
 
-pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Tag, ApiError> {
+pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Tag, ApiError> {
     tags::table
         .filter(tags::shop_id.eq(shop_id))
         .find(id)
@@ -35,7 +36,7 @@ pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Tag, ApiErr
 
 pub fn insert(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     name: &str,
     group: Option<&str>,
 ) -> Result<Tag, ApiError> {
@@ -53,7 +54,7 @@ pub fn insert(
 /// The tags with these names, creating the missing ones (without a group).
 pub fn ensure(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     names: &[String],
 ) -> Result<Vec<Tag>, ApiError> {
     let mut found = Vec::with_capacity(names.len());
@@ -77,14 +78,14 @@ pub fn ensure(
 /// Puts each tag on each customer; returns how many (customer, tag) pairs were new.
 pub fn attach(
     conn: &mut DbConnection,
-    tag_ids: &[i64],
-    customer_ids: &[i64],
+    tag_ids: &[TagId],
+    customer_ids: &[CustomerId],
 ) -> Result<usize, ApiError> {
-    let existing: BTreeSet<(i64, i64)> = customer_tags::table
+    let existing: BTreeSet<(CustomerId, TagId)> = customer_tags::table
         .filter(customer_tags::customer_id.eq_any(customer_ids))
         .filter(customer_tags::tag_id.eq_any(tag_ids))
         .select((customer_tags::customer_id, customer_tags::tag_id))
-        .load::<(i64, i64)>(conn)?
+        .load::<(CustomerId, TagId)>(conn)?
         .into_iter()
         .collect();
     let mut added = 0;
@@ -106,8 +107,8 @@ pub fn attach(
 
 pub fn detach(
     conn: &mut DbConnection,
-    tag_ids: &[i64],
-    customer_ids: &[i64],
+    tag_ids: &[TagId],
+    customer_ids: &[CustomerId],
 ) -> Result<usize, ApiError> {
     Ok(diesel::delete(
         customer_tags::table
@@ -137,7 +138,7 @@ pub fn of_customers(
 
 pub fn list_with_counts(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
 ) -> Result<Vec<TagWithCount>, ApiError> {
     let all: Vec<Tag> = tags::table
         .filter(tags::shop_id.eq(shop_id))

@@ -17,6 +17,7 @@ use validator::{Validate, ValidationError};
 use crate::db::{MultiBackend, text_enum};
 use crate::error::ApiError;
 use crate::extract::{message, parse_value, present};
+use crate::ids::ShopId;
 use crate::webhooks::EventType;
 
 text_enum! {
@@ -419,7 +420,7 @@ text_enum! {
 #[diesel(table_name = crate::schema::tickets)]
 pub struct Ticket {
     pub id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub customer_id: i64,
     pub order_id: Option<i64>,
     pub kind: TicketKind,
@@ -455,7 +456,7 @@ pub struct Ticket {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = crate::schema::tickets, treat_none_as_default_value = false)]
 pub struct NewTicket<'a> {
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub customer_id: i64,
     pub order_id: Option<i64>,
     pub kind: TicketKind,
@@ -478,7 +479,7 @@ pub struct NewTicket<'a> {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = crate::schema::ticket_contacts, treat_none_as_default_value = false)]
 pub struct NewContact<'a> {
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub ticket_id: i64,
     pub staff_id: i64,
     pub channel: ContactChannel,

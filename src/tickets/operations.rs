@@ -17,6 +17,7 @@ use crate::auth::{Caller, Principal};
 use crate::customers::store as customer_queries;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
+use crate::ids::{CustomerId, OrderId, ShopId, UserId};
 use crate::ingestion::UpsertOutcome;
 use crate::orders::store as orders;
 use crate::tiers::engine::TierSettings;
@@ -49,7 +50,7 @@ impl Context<'_> {
         crate::tiers::operations::refresh(
             conn,
             ticket.shop_id,
-            ticket.customer_id,
+            CustomerId(ticket.customer_id),
             &self.tiers,
             cause,
         )
@@ -127,7 +128,11 @@ fn transition(ticket: &Ticket, action: Action) -> Result<(State, State), ApiErro
 
 fn ensure_may_work(ctx: &Context<'_>, ticket: &Ticket) -> Result<(), ApiError> {
     let staff = ctx.staff()?;
-    if workflow::may_work_on(staff.role, staff.user_id, ticket.assignee_id) {
+    if workflow::may_work_on(
+        staff.role,
+        UserId(staff.user_id),
+        ticket.assignee_id.map(UserId),
+    ) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!(
@@ -161,12 +166,12 @@ fn with_due(mut ticket: Ticket) -> Result<Ticket, ApiError> {
 
 fn check_order(
     conn: &mut DbConnection,
-    shop_id: i64,
-    customer_id: i64,
-    order_id: i64,
+    shop_id: ShopId,
+    customer_id: CustomerId,
+    order_id: OrderId,
 ) -> Result<(), ApiError> {
-    match orders::get(conn, shop_id, order_id) {
-        Ok(order) if order.customer_id == customer_id => Ok(()),
+    match orders::get(conn, shop_id, order_id.0) {
+        Ok(order) if order.customer_id == customer_id.0 => Ok(()),
         Ok(_) => Err(ApiError::field(
             "order_id",
             "is an order of another customer",
@@ -201,7 +206,7 @@ pub fn create(
     };
     customer.ensure_live()?;
     if let Some(order_id) = request.order_id {
-        check_order(conn, shop_id, customer.id, order_id)?;
+        check_order(conn, shop_id, CustomerId(customer.id), OrderId(order_id))?;
     }
     let details = TicketDetails::parse(request.kind, request.details.clone())?;
     let review_key = details.review_key();
@@ -213,7 +218,7 @@ pub fn create(
     let (assignee, automatic) = match request.assignee_id {
         Some(id) => {
             let staff = ctx.caller.require_staff("assign tickets")?;
-            if !workflow::may_assign(staff.role, staff.user_id, None, Some(id)) {
+            if !workflow::may_assign(staff.role, UserId(staff.user_id), None, Some(UserId(id))) {
                 return Err(ApiError::Forbidden(
                     "agents may only assign tickets to themselves".into(),
                 ));
@@ -328,7 +333,12 @@ pub fn edit(
     }
     if let Some(order_id) = request.order_id {
         if let Some(order_id) = order_id {
-            check_order(conn, ticket.shop_id, ticket.customer_id, order_id)?;
+            check_order(
+                conn,
+                ticket.shop_id,
+                CustomerId(ticket.customer_id),
+                OrderId(order_id),
+            )?;
         }
         after.order_id = order_id;
         note("order_id", json!(ticket.order_id), json!(order_id));
@@ -527,9 +537,9 @@ pub fn assign(
     let staff = ctx.staff()?;
     if !workflow::may_assign(
         staff.role,
-        staff.user_id,
-        ticket.assignee_id,
-        request.assignee_id,
+        UserId(staff.user_id),
+        ticket.assignee_id.map(UserId),
+        request.assignee_id.map(UserId),
     ) {
         return Err(ApiError::Forbidden(
             "agents may only take unassigned tickets for themselves; leads assign and reassign"
@@ -574,7 +584,12 @@ pub fn record_satisfaction(
     }
     let already = ticket.satisfaction_score.is_some();
     let staff = ctx.staff()?;
-    if !workflow::may_record_satisfaction(staff.role, staff.user_id, ticket.assignee_id, already) {
+    if !workflow::may_record_satisfaction(
+        staff.role,
+        UserId(staff.user_id),
+        ticket.assignee_id.map(UserId),
+        already,
+    ) {
         return Err(if already {
             ApiError::conflict(
                 ProblemKind::SatisfactionRecorded,

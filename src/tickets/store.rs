@@ -13,9 +13,10 @@ use super::{Priority, ReviewPlatform, Ticket, TicketKind};
 use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
+use crate::ids::ShopId;
 use crate::schema::{ticket_contacts, ticket_events, tickets, users};
 
-pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Ticket, ApiError> {
+pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Ticket, ApiError> {
     tickets::table
         .filter(tickets::shop_id.eq(shop_id))
         .find(id)
@@ -28,7 +29,7 @@ pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Ticket, Api
 /// Reads the ticket for a change, holding its row until the transaction ends: a no-op
 /// update takes PostgreSQL's row lock (SQLite writers already take turns), so two
 /// concurrent changes are applied one after the other, never over each other.
-pub fn lock(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Ticket, ApiError> {
+pub fn lock(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Ticket, ApiError> {
     diesel::update(tickets::table.filter(tickets::shop_id.eq(shop_id)).find(id))
         .set(tickets::version.eq(tickets::version))
         .execute(conn)?;
@@ -87,7 +88,7 @@ pub fn insert_contact(conn: &mut DbConnection, new: &NewContact<'_>) -> Result<(
 /// per shop (`tickets_review_key`).
 pub fn review_ticket(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     platform: ReviewPlatform,
     review_id: &str,
 ) -> Result<Option<Ticket>, ApiError> {
@@ -129,7 +130,7 @@ pub fn insert_event(
 #[diesel(table_name = ticket_events)]
 pub struct Event {
     pub id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub ticket_id: i64,
     pub actor_id: Option<i64>,
     pub kind: EventKind,
@@ -176,7 +177,7 @@ pub fn events(conn: &mut DbConnection, ticket_id: i64) -> Result<Vec<EventView>,
 /// An active staff member of the shop who may hold tickets, or 422.
 pub fn check_assignable(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     user_id: i64,
 ) -> Result<(), ApiError> {
     let found: Option<(String, bool)> = users::table
@@ -196,7 +197,10 @@ pub fn check_assignable(
 }
 
 /// The active agent with the fewest open tickets (lowest id on ties), for automatic assignment.
-pub fn least_loaded_agent(conn: &mut DbConnection, shop_id: i64) -> Result<Option<i64>, ApiError> {
+pub fn least_loaded_agent(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+) -> Result<Option<i64>, ApiError> {
     let agents: Vec<i64> = users::table
         .filter(users::shop_id.eq(shop_id))
         .filter(users::role.eq(Role::Agent.as_str()))
@@ -230,9 +234,9 @@ pub enum AssigneeFilter {
     Staff(i64),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TicketFilter {
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub states: Vec<State>,
     pub kind: Option<TicketKind>,
     pub assignee: Option<AssigneeFilter>,
@@ -246,6 +250,25 @@ pub struct TicketFilter {
     pub created_to: Option<NaiveDateTime>,
     /// Open tickets with no contact attempt since this instant (or, never contacted, opened before it).
     pub no_contact_since: Option<NaiveDateTime>,
+}
+
+impl TicketFilter {
+    /// Everything in the shop: no condition but the shop's.
+    pub fn of_shop(shop_id: ShopId) -> Self {
+        TicketFilter {
+            shop_id,
+            states: Vec::new(),
+            kind: None,
+            assignee: None,
+            customer_id: None,
+            priority: None,
+            first_call_overdue_at: None,
+            follow_up_due_before: None,
+            created_from: None,
+            created_to: None,
+            no_contact_since: None,
+        }
+    }
 }
 
 type TicketQuery = tickets::BoxedQuery<'static, MultiBackend>;
@@ -411,7 +434,7 @@ pub fn count(conn: &mut DbConnection, filter: &TicketFilter) -> Result<i64, ApiE
 /// Open tickets assigned to `user_id` that fall due before `until`, soonest first.
 pub fn due_for(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     user_id: i64,
     until: NaiveDateTime,
     limit: i64,

@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 
 use super::{Action, State, TicketKind};
 use crate::auth::roles::Role;
+use crate::ids::UserId;
 
 /// The transition table. `None`: the action is not allowed in that state.
 pub fn next_state(state: State, action: Action) -> Option<State> {
@@ -32,7 +33,7 @@ pub fn allowed_from(state: State) -> Vec<(Action, State)> {
 
 /// Who may change a ticket: leads and admins any ticket; an agent only tickets assigned
 /// to them (and may take an unassigned one, see [`may_assign`]).
-pub fn may_work_on(role: Role, caller_id: i64, assignee_id: Option<i64>) -> bool {
+pub fn may_work_on(role: Role, caller_id: UserId, assignee_id: Option<UserId>) -> bool {
     match role {
         Role::Lead | Role::Admin => true,
         Role::Agent => assignee_id == Some(caller_id),
@@ -41,7 +42,12 @@ pub fn may_work_on(role: Role, caller_id: i64, assignee_id: Option<i64>) -> bool
 
 /// Who may set the assignee: leads and admins anyone (or nobody); an agent may only take
 /// an unassigned ticket for themselves.
-pub fn may_assign(role: Role, caller_id: i64, current: Option<i64>, new: Option<i64>) -> bool {
+pub fn may_assign(
+    role: Role,
+    caller_id: UserId,
+    current: Option<UserId>,
+    new: Option<UserId>,
+) -> bool {
     match role {
         Role::Lead | Role::Admin => true,
         Role::Agent => current.is_none() && new == Some(caller_id),
@@ -56,8 +62,8 @@ pub fn may_reopen(role: Role) -> bool {
 /// Satisfaction is recorded once; only a lead may correct it afterwards.
 pub fn may_record_satisfaction(
     role: Role,
-    caller_id: i64,
-    assignee_id: Option<i64>,
+    caller_id: UserId,
+    assignee_id: Option<UserId>,
     already_recorded: bool,
 ) -> bool {
     match (role, already_recorded) {
@@ -225,31 +231,61 @@ mod tests {
 
     #[test]
     fn agents_work_their_own_tickets_leads_any() {
-        assert!(may_work_on(Role::Agent, 7, Some(7)));
-        assert!(!may_work_on(Role::Agent, 7, Some(8)));
-        assert!(!may_work_on(Role::Agent, 7, None));
-        assert!(may_work_on(Role::Lead, 7, Some(8)));
-        assert!(may_work_on(Role::Admin, 7, None));
+        assert!(may_work_on(Role::Agent, UserId(7), Some(UserId(7))));
+        assert!(!may_work_on(Role::Agent, UserId(7), Some(UserId(8))));
+        assert!(!may_work_on(Role::Agent, UserId(7), None));
+        assert!(may_work_on(Role::Lead, UserId(7), Some(UserId(8))));
+        assert!(may_work_on(Role::Admin, UserId(7), None));
     }
 
     #[test]
     fn agents_only_take_unassigned_tickets_for_themselves() {
-        assert!(may_assign(Role::Agent, 7, None, Some(7)));
-        assert!(!may_assign(Role::Agent, 7, None, Some(8)));
-        assert!(!may_assign(Role::Agent, 7, Some(8), Some(7)));
-        assert!(!may_assign(Role::Agent, 7, Some(7), None));
-        assert!(may_assign(Role::Lead, 7, Some(8), Some(9)));
-        assert!(may_assign(Role::Lead, 7, Some(8), None));
+        assert!(may_assign(Role::Agent, UserId(7), None, Some(UserId(7))));
+        assert!(!may_assign(Role::Agent, UserId(7), None, Some(UserId(8))));
+        assert!(!may_assign(
+            Role::Agent,
+            UserId(7),
+            Some(UserId(8)),
+            Some(UserId(7))
+        ));
+        assert!(!may_assign(Role::Agent, UserId(7), Some(UserId(7)), None));
+        assert!(may_assign(
+            Role::Lead,
+            UserId(7),
+            Some(UserId(8)),
+            Some(UserId(9))
+        ));
+        assert!(may_assign(Role::Lead, UserId(7), Some(UserId(8)), None));
         assert!(!may_reopen(Role::Agent));
         assert!(may_reopen(Role::Lead));
     }
 
     #[test]
     fn satisfaction_is_recorded_once_and_corrected_by_leads() {
-        assert!(may_record_satisfaction(Role::Agent, 7, Some(7), false));
-        assert!(!may_record_satisfaction(Role::Agent, 7, Some(7), true));
-        assert!(!may_record_satisfaction(Role::Agent, 7, Some(8), false));
-        assert!(may_record_satisfaction(Role::Lead, 7, Some(8), true));
+        assert!(may_record_satisfaction(
+            Role::Agent,
+            UserId(7),
+            Some(UserId(7)),
+            false
+        ));
+        assert!(!may_record_satisfaction(
+            Role::Agent,
+            UserId(7),
+            Some(UserId(7)),
+            true
+        ));
+        assert!(!may_record_satisfaction(
+            Role::Agent,
+            UserId(7),
+            Some(UserId(8)),
+            false
+        ));
+        assert!(may_record_satisfaction(
+            Role::Lead,
+            UserId(7),
+            Some(UserId(8)),
+            true
+        ));
     }
 
     #[test]

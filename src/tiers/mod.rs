@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::text_enum;
+use crate::ids::ShopId;
 use crate::orders::OrderStatus;
 use crate::schema::tier_changes;
 use crate::tickets::{CloseReason, Outcome};
@@ -201,7 +202,7 @@ pub struct TicketFacts {
 #[derive(Debug, Clone, Queryable)]
 pub struct CurrentStanding {
     pub id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub tier: Tier,
     pub lifecycle_stage: Stage,
     pub at_risk: bool,
@@ -250,7 +251,7 @@ pub fn standing(
 #[diesel(table_name = tier_changes)]
 pub struct TierChange {
     pub id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub customer_id: i64,
     pub from_tier: Tier,
     pub to_tier: Tier,

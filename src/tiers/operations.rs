@@ -11,6 +11,7 @@ use serde_json::json;
 use super::{CareEvent, KeyThresholds, RecomputeReport, TierSettings, engine, store};
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
+use crate::ids::{CustomerId, ShopId};
 use crate::webhooks::{self, EventType};
 
 /// Batch size of a full recomputation: each batch is its own short transaction, so
@@ -21,7 +22,7 @@ pub const RECOMPUTE_BATCH: i64 = 1000;
 /// an hour, or taken when the shop had no buyers yet.
 fn thresholds(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     settings: &TierSettings,
     now: NaiveDateTime,
 ) -> Result<KeyThresholds, ApiError> {
@@ -38,7 +39,7 @@ fn thresholds(
 /// Assesses `ids` and writes what changed; returns how many customers changed.
 fn apply(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     ids: &[i64],
     thresholds: KeyThresholds,
     settings: &TierSettings,
@@ -91,8 +92,8 @@ fn apply(
 /// Recomputes one customer in the caller's transaction, after `cause` changed their history.
 pub fn refresh(
     conn: &mut DbConnection,
-    shop_id: i64,
-    customer_id: i64,
+    shop_id: ShopId,
+    customer_id: CustomerId,
     settings: &TierSettings,
     cause: &str,
 ) -> Result<(), ApiError> {
@@ -101,7 +102,7 @@ pub fn refresh(
     apply(
         conn,
         shop_id,
-        &[customer_id],
+        &[customer_id.0],
         thresholds,
         settings,
         cause,
@@ -114,7 +115,7 @@ pub fn refresh(
 /// async workers).
 pub fn recompute_all(
     db: &Db,
-    shop_id: i64,
+    shop_id: ShopId,
     settings: &TierSettings,
 ) -> Result<RecomputeReport, ApiError> {
     let started = Instant::now();

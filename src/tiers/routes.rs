@@ -9,6 +9,7 @@ use super::{RecomputeReport, TierChange, TierChangeView, store};
 use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::ids::CustomerId;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -76,7 +77,13 @@ pub async fn list_changes(
             request.load_uncounted(
                 conn,
                 |conn, before, n| {
-                    store::list_changes(conn, caller.shop_id, query.customer_id, before, n)
+                    store::list_changes(
+                        conn,
+                        caller.shop_id,
+                        query.customer_id.map(CustomerId),
+                        before,
+                        n,
+                    )
                 },
                 |c: &TierChange| c.id,
                 |_, rows| Ok(rows.iter().map(TierChange::view).collect()),

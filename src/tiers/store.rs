@@ -14,6 +14,7 @@ use super::{
 };
 use crate::db::{DbConnection, raw_sql};
 use crate::error::ApiError;
+use crate::ids::{CustomerId, ShopId};
 use crate::schema::{customers, orders, tickets, tier_changes, tier_thresholds};
 
 /// The purchase statuses as an SQL list, `('paid', 'partially_refunded')`. Only the
@@ -35,7 +36,7 @@ struct Value64 {
 /// The 12-month cut-offs for the key tier, computed by the database.
 pub fn compute_thresholds(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     settings: &TierSettings,
     now: NaiveDateTime,
 ) -> Result<KeyThresholds, ApiError> {
@@ -83,7 +84,7 @@ pub fn compute_thresholds(
 /// Stores the shop's cut-offs, computed at `now`.
 pub fn save_thresholds(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     t: KeyThresholds,
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
@@ -115,7 +116,7 @@ pub fn save_thresholds(
 /// The shop's stored cut-offs and when they were computed, if any.
 pub fn stored_thresholds(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
 ) -> Result<Option<(KeyThresholds, NaiveDateTime)>, ApiError> {
     let stored: Option<(i64, i64, NaiveDateTime)> = tier_thresholds::table
         .find(shop_id)
@@ -183,7 +184,7 @@ pub fn ticket_facts(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<TicketFa
 /// The stored standing of those of `ids` in `shop_id`.
 pub fn current_standings(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     ids: &[i64],
 ) -> Result<Vec<CurrentStanding>, ApiError> {
     Ok(customers::table
@@ -250,7 +251,7 @@ pub fn insert_change(
 /// Up to `limit` of the shop's customer ids after `after`, in id order.
 pub fn customer_ids_after(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     after: i64,
     limit: i64,
 ) -> Result<Vec<i64>, ApiError> {
@@ -293,8 +294,8 @@ pub fn history(
 /// optionally of one customer.
 pub fn list_changes(
     conn: &mut DbConnection,
-    shop_id: i64,
-    customer_id: Option<i64>,
+    shop_id: ShopId,
+    customer_id: Option<CustomerId>,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<TierChange>, ApiError> {

@@ -14,13 +14,14 @@ use validator::Validate;
 
 use crate::auth::roles::Role;
 use crate::error::ApiError;
+use crate::ids::ShopId;
 
 /// A row of `users`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = crate::schema::users)]
 pub struct User {
     pub id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub email: String,
     pub display_name: String,
     pub role: Role,

@@ -8,12 +8,13 @@ use super::{CreateUserRequest, UpdateUserRequest, User, normalize_email, removes
 use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::{ApiError, ProblemKind};
+use crate::ids::ShopId;
 use crate::schema::users;
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub email: &'a str,
     pub display_name: &'a str,
     pub role: &'a str,
@@ -49,7 +50,7 @@ pub fn find_by_id(conn: &mut DbConnection, id: i64) -> Result<Option<User>, ApiE
 }
 
 /// The staff member `id` of `shop_id`, or 404: other shops' staff do not exist for the caller.
-pub fn get_in_shop(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<User, ApiError> {
+pub fn get_in_shop(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<User, ApiError> {
     users::table
         .filter(users::shop_id.eq(shop_id))
         .find(id)
@@ -68,7 +69,7 @@ pub fn find_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<User
 }
 
 pub struct UserFilter {
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub role: Option<Role>,
     pub active: Option<bool>,
 }
@@ -106,7 +107,7 @@ pub fn count(conn: &mut DbConnection, filter: &UserFilter) -> Result<i64, ApiErr
     Ok(filtered(filter).count().get_result(conn)?)
 }
 
-pub fn count_active_admins(conn: &mut DbConnection, shop_id: i64) -> Result<i64, ApiError> {
+pub fn count_active_admins(conn: &mut DbConnection, shop_id: ShopId) -> Result<i64, ApiError> {
     Ok(users::table
         .filter(users::shop_id.eq(shop_id))
         .filter(users::role.eq(Role::Admin.as_str()))
@@ -136,7 +137,7 @@ pub fn update(conn: &mut DbConnection, id: i64, changes: &UserChanges) -> Result
 /// Creates a staff account (email normalised, password hashed by the caller).
 pub fn create(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     request: &CreateUserRequest,
     password_hash: &str,
 ) -> Result<User, ApiError> {
@@ -178,7 +179,7 @@ pub fn set_password(
 /// Applies an admin's change to a staff account, keeping at least one active admin.
 pub fn apply_update(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     id: i64,
     request: &UpdateUserRequest,
 ) -> Result<User, ApiError> {

@@ -59,6 +59,7 @@ pub struct WebhookSettings {
 }
 
 use crate::db::text_enum;
+use crate::ids::ShopId;
 use crate::schema::{webhook_deliveries, webhook_endpoints, webhook_events};
 
 text_enum! {
@@ -109,7 +110,7 @@ pub fn envelope(event_id: i64, event_type: &str, created_at: NaiveDateTime, data
 #[diesel(table_name = webhook_endpoints)]
 pub struct Endpoint {
     pub id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub url: String,
     pub events: String,
     pub secret: String,

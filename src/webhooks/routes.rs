@@ -12,6 +12,7 @@ use super::{
 use crate::auth::{Caller, roles::Permission};
 use crate::error::{ApiError, ProblemKind};
 use crate::extract::{Body, Query};
+use crate::ids::{DeliveryId, EndpointId};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -236,12 +237,13 @@ pub async fn redeliver(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageIntegrations)?;
     let (id, delivery_id) = path.into_inner();
+    let delivery_id = DeliveryId(delivery_id);
     let now = Utc::now().naive_utc();
     let row = state
         .db
         .write(move |conn| {
             let endpoint = store::get_endpoint(conn, caller.shop_id, id)?;
-            let current = store::get_delivery(conn, endpoint.id, delivery_id)?;
+            let current = store::get_delivery(conn, EndpointId(endpoint.id), delivery_id)?;
             if current.status == DeliveryStatus::Pending {
                 return Err(ApiError::conflict(
                     ProblemKind::DeliveryPending,
@@ -249,7 +251,7 @@ pub async fn redeliver(
                 ));
             }
             store::requeue_delivery(conn, delivery_id, now)?;
-            store::get_delivery(conn, endpoint.id, delivery_id)
+            store::get_delivery(conn, EndpointId(endpoint.id), delivery_id)
         })
         .await?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(row.view()))

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::db::{Backend, DbConnection, raw_sql};
 use crate::error::ApiError;
+use crate::ids::{DeliveryId, EndpointId, ShopId};
 use crate::schema::{webhook_deliveries, webhook_endpoints, webhook_events};
 
 /// Events one dispatch takes from the outbox.
@@ -23,7 +24,7 @@ const MAX_ERROR_LEN: usize = 500;
 /// Writes an event to the outbox, in the caller's transaction.
 pub fn emit(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     event: EventType,
     data: &Value,
     now: NaiveDateTime,
@@ -40,7 +41,7 @@ pub fn emit(
 }
 
 /// The shop's endpoints, oldest first.
-pub fn list_endpoints(conn: &mut DbConnection, shop_id: i64) -> Result<Vec<Endpoint>, ApiError> {
+pub fn list_endpoints(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<Endpoint>, ApiError> {
     Ok(webhook_endpoints::table
         .filter(webhook_endpoints::shop_id.eq(shop_id))
         .select(Endpoint::as_select())
@@ -49,7 +50,11 @@ pub fn list_endpoints(conn: &mut DbConnection, shop_id: i64) -> Result<Vec<Endpo
 }
 
 /// The endpoint `id` of `shop_id`, or 404: other shops' endpoints do not exist for the caller.
-pub fn get_endpoint(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<Endpoint, ApiError> {
+pub fn get_endpoint(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    id: i64,
+) -> Result<Endpoint, ApiError> {
     webhook_endpoints::table
         .filter(webhook_endpoints::shop_id.eq(shop_id))
         .find(id)
@@ -61,7 +66,7 @@ pub fn get_endpoint(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<En
 
 /// What a new endpoint is registered with (trimmed by the store).
 pub struct NewEndpoint<'a> {
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub url: &'a str,
     pub events: &'a [EventType],
     pub secret: &'a str,
@@ -143,8 +148,8 @@ pub fn list_deliveries(
 /// One of an endpoint's deliveries, or 404.
 pub fn get_delivery(
     conn: &mut DbConnection,
-    endpoint_id: i64,
-    delivery_id: i64,
+    endpoint_id: EndpointId,
+    delivery_id: DeliveryId,
 ) -> Result<DeliveryRow, ApiError> {
     webhook_deliveries::table
         .inner_join(webhook_events::table)
@@ -159,7 +164,7 @@ pub fn get_delivery(
 /// Puts a delivery back to `pending` with a fresh set of attempts, due `now`, unclaimed.
 pub fn requeue_delivery(
     conn: &mut DbConnection,
-    delivery_id: i64,
+    delivery_id: DeliveryId,
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
     diesel::update(webhook_deliveries::table.find(delivery_id))

@@ -2,6 +2,7 @@
 
 use actix_web::http::{Method, StatusCode};
 use aftercare::auth::{roles::Role, token::TokenKeys};
+use aftercare::ids::ShopId;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
@@ -84,7 +85,7 @@ async fn expired_forged_and_unsigned_tokens_are_refused(app: TestApp) {
     let id = app.create_staff("agent@shop.example", Role::Agent);
     let ours = TokenKeys::new(TEST_SECRET, Duration::from_secs(3600));
     let (valid, _) = ours
-        .issue(id, 1, Role::Agent, 0, chrono::Utc::now())
+        .issue(id, ShopId(1), Role::Agent, 0, chrono::Utc::now())
         .unwrap();
     assert_eq!(
         app.get("/api/v1/auth/me", &valid).await.status,
@@ -94,7 +95,7 @@ async fn expired_forged_and_unsigned_tokens_are_refused(app: TestApp) {
     let (expired, _) = ours
         .issue(
             id,
-            1,
+            ShopId(1),
             Role::Agent,
             0,
             chrono::Utc::now() - chrono::Duration::hours(2),
@@ -109,7 +110,7 @@ async fn expired_forged_and_unsigned_tokens_are_refused(app: TestApp) {
         Duration::from_secs(3600),
     );
     let (forged, _) = theirs
-        .issue(id, 1, Role::Admin, 0, chrono::Utc::now())
+        .issue(id, ShopId(1), Role::Admin, 0, chrono::Utc::now())
         .unwrap();
     assert_eq!(
         app.get("/api/v1/auth/me", &forged).await.status,

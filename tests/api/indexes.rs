@@ -25,6 +25,7 @@ use diesel::sql_types::Text;
 use diesel::{QueryableByName, RunQueryDsl};
 
 use crate::support::{TestApp, backend_tests};
+use aftercare::ids::ShopId;
 
 /// Tables that grow with the shop; small ones (staff, tags, thresholds) may be scanned.
 const LARGE_TABLES: &[&str] = &[
@@ -159,10 +160,7 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
     }
     let now = Utc::now().naive_utc();
     let customers = |f: &dyn Fn(&mut CustomerFilter)| {
-        let mut filter = CustomerFilter {
-            shop_id: 1,
-            ..CustomerFilter::default()
-        };
+        let mut filter = CustomerFilter::of_shop(ShopId(1));
         f(&mut filter);
         filter
     };
@@ -240,10 +238,7 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
         ),
     ];
     let tickets = |f: &dyn Fn(&mut TicketFilter)| {
-        let mut filter = TicketFilter {
-            shop_id: 1,
-            ..TicketFilter::default()
-        };
+        let mut filter = TicketFilter::of_shop(ShopId(1));
         f(&mut filter);
         filter
     };

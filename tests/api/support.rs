@@ -19,6 +19,7 @@ use aftercare::{
     auth::{roles::Role, token::TokenKeys},
     config::Settings,
     db::Db,
+    ids::ShopId,
     router::build_app,
     state::AppState,
     users::{CreateUserRequest, store as users},
@@ -242,7 +243,7 @@ impl TestApp {
         let hash = aftercare::auth::password::hash(PASSWORD).expect("hash");
         self.state
             .db
-            .write_blocking(|conn| users::create(conn, 1, &request, &hash))
+            .write_blocking(|conn| users::create(conn, ShopId(1), &request, &hash))
             .expect("create staff")
             .id
     }

@@ -21,6 +21,7 @@ use validator::{Validate, ValidationError};
 use super::KeyCaller;
 use super::roles::Scope;
 use crate::error::ApiError;
+use crate::ids::ShopId;
 use crate::schema::api_keys;
 
 const KEY_MARK: &str = "ak_";
@@ -36,7 +37,7 @@ const LAST_USED_GRANULARITY_SECS: i64 = 60;
 #[diesel(table_name = api_keys)]
 pub struct ApiKey {
     pub id: i64,
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub name: String,
     pub key_prefix: String,
     pub secret_hash: String,

@@ -7,6 +7,7 @@ use super::{ApiKey, invalid_key, prefix_of, verify};
 use crate::auth::KeyCaller;
 use crate::db::DbConnection;
 use crate::error::ApiError;
+use crate::ids::ShopId;
 use crate::schema::api_keys;
 
 /// The integration `key` authenticates, if it is a valid, unrevoked key, and whether its
@@ -35,7 +36,7 @@ pub fn touch(conn: &mut DbConnection, key_id: i64, now: NaiveDateTime) -> Result
 }
 
 /// The key `id` of `shop_id`, or 404: other shops' keys do not exist for the caller.
-pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<ApiKey, ApiError> {
+pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<ApiKey, ApiError> {
     api_keys::table
         .filter(api_keys::shop_id.eq(shop_id))
         .find(id)
@@ -49,7 +50,7 @@ pub fn get(conn: &mut DbConnection, shop_id: i64, id: i64) -> Result<ApiKey, Api
 /// only unless `active_only`.
 pub fn list(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     active_only: bool,
     before: Option<i64>,
     limit: i64,
@@ -71,7 +72,7 @@ pub fn list(
 
 /// What a new key is stored with: never the key itself, only its hash.
 pub struct NewApiKey<'a> {
-    pub shop_id: i64,
+    pub shop_id: ShopId,
     pub name: &'a str,
     pub key_prefix: &'a str,
     pub secret_hash: &'a str,
@@ -101,7 +102,7 @@ pub fn insert(
 /// Revokes the shop's key `id` (404 if it has none); revoking twice keeps the first time.
 pub fn revoke(
     conn: &mut DbConnection,
-    shop_id: i64,
+    shop_id: ShopId,
     id: i64,
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
