@@ -18,6 +18,7 @@ use crate::db::DbConnection;
 use crate::error::{ApiError, FieldError, ProblemKind};
 use crate::extract::validate;
 use crate::ids::{CustomerId, ShopId, TagId};
+use crate::orders::operations as order_operations;
 use crate::orders::store as order_store;
 use crate::orders::{CreateOrderRequest, UpdateOrderRequest};
 use crate::tags::store as tag_store;
@@ -109,7 +110,7 @@ pub fn upsert_order(
     )? {
         None => {
             let order =
-                order_store::create(conn, shop_id, CustomerId(customer_id), request, tiers)?;
+                order_operations::create(conn, shop_id, CustomerId(customer_id), request, tiers)?;
             Ok((UpsertOutcome::Created, order.id))
         }
         Some(existing) if existing.customer_id != customer_id => Err(ApiError::conflict(
@@ -127,7 +128,7 @@ pub fn upsert_order(
                 total_cents: request.total_cents,
                 ordered_at: Some(request.ordered_at),
             };
-            let outcome = match order_store::update(conn, &existing, &change, tiers)? {
+            let outcome = match order_operations::update(conn, &existing, &change, tiers)? {
                 Some(_) => UpsertOutcome::Updated,
                 None => UpsertOutcome::Unchanged,
             };

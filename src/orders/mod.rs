@@ -4,6 +4,7 @@
 //! This module holds the vocabulary (channels, statuses, rows, requests, views); pure
 //! rules are in `rules`, SQL in `store`, HTTP in `routes`.
 
+pub mod operations;
 pub mod routes;
 pub mod rules;
 pub mod store;

@@ -4,7 +4,9 @@
 use actix_web::{HttpResponse, http::header, web};
 use chrono::NaiveDateTime;
 
-use super::{CreateOrderRequest, ListOrdersQuery, OrderView, UpdateOrderRequest, store};
+use super::{
+    CreateOrderRequest, ListOrdersQuery, OrderView, UpdateOrderRequest, operations, store,
+};
 use crate::auth::{Principal, roles::Permission};
 use crate::customers::store as customer_store;
 use crate::error::ApiError;
@@ -86,7 +88,7 @@ pub async fn create_order(
     let view = state
         .db
         .write(move |conn| {
-            let order = store::create(
+            let order = operations::create(
                 conn,
                 caller.shop_id(),
                 CustomerId(customer_id),
@@ -150,7 +152,7 @@ pub async fn update_order(
         .write(move |conn| {
             let order = store::get(conn, caller.shop_id(), id)?;
             customer_store::get(conn, caller.shop_id(), order.customer_id)?.ensure_live()?;
-            let order = store::update(conn, &order, &request, &tiers)?.unwrap_or(order);
+            let order = operations::update(conn, &order, &request, &tiers)?.unwrap_or(order);
             Ok(store::views(conn, vec![order])?.remove(0))
         })
         .await?;
@@ -178,7 +180,7 @@ pub async fn delete_order(
         .write(move |conn| {
             let order = store::get(conn, caller.shop_id(), id)?;
             customer_store::get(conn, caller.shop_id(), order.customer_id)?.ensure_live()?;
-            store::delete(conn, &order, &tiers)
+            operations::delete(conn, &order, &tiers)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -11,12 +11,10 @@ use super::{
     Channel, CreateOrderRequest, Order, OrderItem, OrderItemInput, OrderStatus, OrderView,
     UpdateOrderRequest,
 };
-use crate::customers::store as customer_store;
 use crate::db::DbConnection;
-use crate::error::{ApiError, ProblemKind};
+use crate::error::ApiError;
 use crate::ids::{CustomerId, ShopId};
 use crate::schema::{customers, order_items, orders};
-use crate::tiers::engine::TierSettings;
 
 /// Recomputes `customers.order_count`, `total_spent_cents`, `first_order_at`, `last_order_at`.
 pub fn refresh_summary(conn: &mut DbConnection, customer_id: CustomerId) -> Result<(), ApiError> {
@@ -70,39 +68,23 @@ pub fn find_by_external(
         .optional()?)
 }
 
-/// Inserts an order for a live customer and refreshes the customer's summary.
-pub fn create(
+/// Inserts an order with its items and refreshes the customer's summary.
+pub fn insert(
     conn: &mut DbConnection,
     shop_id: ShopId,
     customer_id: CustomerId,
     request: &CreateOrderRequest,
-    tiers: &TierSettings,
+    total_cents: i64,
 ) -> Result<Order, ApiError> {
-    let customer = customer_store::get(conn, shop_id, customer_id.0)?;
-    customer.ensure_live()?;
-    let total = match request.total_cents {
-        Some(total) => total,
-        None => items_total(&request.items)?,
-    };
-    let order_no = request.external_order_no.trim();
-    if find_by_external(conn, shop_id, request.channel, order_no)?.is_some() {
-        return Err(ApiError::conflict(
-            ProblemKind::Duplicate,
-            format!(
-                "{} order {order_no} is already recorded",
-                request.channel.as_str()
-            ),
-        ));
-    }
     let now = Utc::now().naive_utc();
     let order: Order = diesel::insert_into(orders::table)
         .values((
             orders::shop_id.eq(shop_id),
             orders::customer_id.eq(customer_id),
-            orders::channel.eq(request.channel.as_str()),
-            orders::external_order_no.eq(order_no),
-            orders::status.eq(request.status.unwrap_or(OrderStatus::Paid).as_str()),
-            orders::total_cents.eq(total),
+            orders::channel.eq(request.channel),
+            orders::external_order_no.eq(request.external_order_no.trim()),
+            orders::status.eq(request.status.unwrap_or(OrderStatus::Paid)),
+            orders::total_cents.eq(total_cents),
             orders::ordered_at.eq(request.ordered_at.naive_utc()),
             orders::created_at.eq(now),
             orders::updated_at.eq(now),
@@ -111,7 +93,6 @@ pub fn create(
         .get_result(conn)?;
     insert_items(conn, order.id, &request.items)?;
     refresh_summary(conn, customer_id)?;
-    crate::tiers::operations::refresh(conn, shop_id, customer_id, tiers, "order")?;
     Ok(order)
 }
 
@@ -130,7 +111,6 @@ pub fn update(
     conn: &mut DbConnection,
     order: &Order,
     request: &UpdateOrderRequest,
-    tiers: &TierSettings,
 ) -> Result<Option<Order>, ApiError> {
     let current_items = items_of(conn, &[order.id])?
         .remove(&order.id)
@@ -171,13 +151,6 @@ pub fn update(
         .returning(orders::all_columns)
         .get_result(conn)?;
     refresh_summary(conn, CustomerId(order.customer_id))?;
-    crate::tiers::operations::refresh(
-        conn,
-        order.shop_id,
-        CustomerId(order.customer_id),
-        tiers,
-        "order",
-    )?;
     Ok(Some(updated))
 }
 
@@ -246,19 +219,8 @@ pub fn count_of_customer(conn: &mut DbConnection, customer_id: i64) -> Result<i6
         .get_result(conn)?)
 }
 
-/// Deletes an order and refreshes the customer's summary and tier.
-pub fn delete(
-    conn: &mut DbConnection,
-    order: &Order,
-    tiers: &TierSettings,
-) -> Result<(), ApiError> {
+/// Deletes an order and refreshes the customer's summary.
+pub fn delete(conn: &mut DbConnection, order: &Order) -> Result<(), ApiError> {
     diesel::delete(orders::table.find(order.id)).execute(conn)?;
-    refresh_summary(conn, CustomerId(order.customer_id))?;
-    crate::tiers::operations::refresh(
-        conn,
-        order.shop_id,
-        CustomerId(order.customer_id),
-        tiers,
-        "order",
-    )
+    refresh_summary(conn, CustomerId(order.customer_id))
 }

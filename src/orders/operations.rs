@@ -1,0 +1,79 @@
+//! What can be done to a customer's purchase history: each change checked, stored, and
+//! followed by the customer's tier, in the caller's transaction.
+
+use super::rules::items_total;
+use super::store;
+use super::{CreateOrderRequest, Order, UpdateOrderRequest};
+use crate::customers::store as customer_store;
+use crate::db::DbConnection;
+use crate::error::{ApiError, ProblemKind};
+use crate::ids::{CustomerId, ShopId};
+use crate::tiers::engine::TierSettings;
+
+/// Records an order of a live customer (409 `duplicate` when the channel already has that
+/// order number).
+pub fn create(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    customer_id: CustomerId,
+    request: &CreateOrderRequest,
+    tiers: &TierSettings,
+) -> Result<Order, ApiError> {
+    let customer = customer_store::get(conn, shop_id, customer_id.0)?;
+    customer.ensure_live()?;
+    let total = match request.total_cents {
+        Some(total) => total,
+        None => items_total(&request.items)?,
+    };
+    let order_no = request.external_order_no.trim();
+    if store::find_by_external(conn, shop_id, request.channel, order_no)?.is_some() {
+        return Err(ApiError::conflict(
+            ProblemKind::Duplicate,
+            format!(
+                "{} order {order_no} is already recorded",
+                request.channel.as_str()
+            ),
+        ));
+    }
+    let order = store::insert(conn, shop_id, customer_id, request, total)?;
+    crate::tiers::operations::refresh(conn, shop_id, customer_id, tiers, "order")?;
+    Ok(order)
+}
+
+/// Applies a change; `None` when nothing would change (so re-imports are no-ops).
+pub fn update(
+    conn: &mut DbConnection,
+    order: &Order,
+    request: &UpdateOrderRequest,
+    tiers: &TierSettings,
+) -> Result<Option<Order>, ApiError> {
+    let updated = store::update(conn, order, request)?;
+    if updated.is_some() {
+        refresh_tier(conn, order, tiers)?;
+    }
+    Ok(updated)
+}
+
+/// Deletes an order; the customer's summary and tier follow.
+pub fn delete(
+    conn: &mut DbConnection,
+    order: &Order,
+    tiers: &TierSettings,
+) -> Result<(), ApiError> {
+    store::delete(conn, order)?;
+    refresh_tier(conn, order, tiers)
+}
+
+fn refresh_tier(
+    conn: &mut DbConnection,
+    order: &Order,
+    tiers: &TierSettings,
+) -> Result<(), ApiError> {
+    crate::tiers::operations::refresh(
+        conn,
+        order.shop_id,
+        CustomerId(order.customer_id),
+        tiers,
+        "order",
+    )
+}
