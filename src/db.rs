@@ -26,7 +26,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x4166_7465_7263_6172; // "Aftercar"
 /// Declares a vocabulary enum stored in a TEXT column: its wire name, written once per
 /// variant, is what serde and the OpenAPI document show and what the database holds. Row
 /// structs then carry the enum itself, never a string, on both backends (the conversions
-/// go through the `MultiBackend`'s own `str`/`String` ones).
+/// go through each backend's own `str`/`String` ones).
 ///
 /// It derives `Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord` (declaration
 /// order), `Serialize, Deserialize, ToSchema` and diesel's `AsExpression, FromSqlRow`, and
@@ -81,25 +81,33 @@ macro_rules! text_enum {
             }
         }
 
-        impl diesel::serialize::ToSql<diesel::sql_types::Text, $crate::db::MultiBackend> for $name {
+        // For every backend, not only the `MultiBackend`: some statements (`= ANY`, insert
+        // forms) are built by the connection's concrete backend.
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
+        where
+            DB: diesel::backend::Backend,
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
             fn to_sql<'b>(
                 &'b self,
-                out: &mut diesel::serialize::Output<'b, '_, $crate::db::MultiBackend>,
+                out: &mut diesel::serialize::Output<'b, '_, DB>,
             ) -> diesel::serialize::Result {
-                <str as diesel::serialize::ToSql<diesel::sql_types::Text, $crate::db::MultiBackend>>::to_sql(
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, DB>>::to_sql(
                     self.as_str(),
                     out,
                 )
             }
         }
 
-        impl diesel::deserialize::FromSql<diesel::sql_types::Text, $crate::db::MultiBackend> for $name {
-            fn from_sql(
-                bytes: <$crate::db::MultiBackend as diesel::backend::Backend>::RawValue<'_>,
-            ) -> diesel::deserialize::Result<Self> {
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $name
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
                 let text = <String as diesel::deserialize::FromSql<
                     diesel::sql_types::Text,
-                    $crate::db::MultiBackend,
+                    DB,
                 >>::from_sql(bytes)?;
                 $name::parse(&text).ok_or_else(|| {
                     format!("{text:?} is not a {} value", stringify!($name)).into()

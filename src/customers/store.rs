@@ -66,7 +66,7 @@ pub fn owner_of(
 ) -> Result<Option<i64>, ApiError> {
     Ok(customer_contacts::table
         .filter(customer_contacts::shop_id.eq(shop_id))
-        .filter(customer_contacts::kind.eq(kind.as_str()))
+        .filter(customer_contacts::kind.eq(kind))
         .filter(customer_contacts::value.eq(value))
         .select(customer_contacts::customer_id)
         .first(conn)
@@ -132,7 +132,7 @@ pub fn set_contacts(
             .values((
                 customer_contacts::shop_id.eq(shop_id),
                 customer_contacts::customer_id.eq(customer_id),
-                customer_contacts::kind.eq(kind.as_str()),
+                customer_contacts::kind.eq(kind),
                 customer_contacts::value.eq(value),
                 customer_contacts::created_at.eq(now),
             ))
@@ -156,7 +156,7 @@ pub fn create(
             customers::address.eq(request.address.as_deref().map(str::trim)),
             customers::birthday.eq(request.birthday),
             customers::birthday_mmdd.eq(request.birthday.map(birthday_mmdd)),
-            customers::source.eq(request.source.as_str()),
+            customers::source.eq(request.source),
             customers::notes.eq(request.notes.trim()),
             customers::created_at.eq(now),
             customers::updated_at.eq(now),
@@ -475,7 +475,7 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
         query = query.filter(customers::id.eq_any(tagged));
     }
     if let Some(source) = filter.source {
-        query = query.filter(customers::source.eq(source.as_str()));
+        query = query.filter(customers::source.eq(source));
     }
     if let Some(before) = filter.contacted_before {
         query = query.filter(customers::last_contacted_at.lt(before));
@@ -494,10 +494,10 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
         None => {}
     }
     if let Some(tier) = filter.tier {
-        query = query.filter(customers::tier.eq(tier.as_str()));
+        query = query.filter(customers::tier.eq(tier));
     }
     if let Some(stage) = filter.stage {
-        query = query.filter(customers::lifecycle_stage.eq(stage.as_str()));
+        query = query.filter(customers::lifecycle_stage.eq(stage));
     }
     if let Some(at_risk) = filter.at_risk {
         query = query.filter(customers::at_risk.eq(at_risk));

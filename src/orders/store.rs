@@ -61,7 +61,7 @@ pub fn find_by_external(
 ) -> Result<Option<Order>, ApiError> {
     Ok(orders::table
         .filter(orders::shop_id.eq(shop_id))
-        .filter(orders::channel.eq(channel.as_str()))
+        .filter(orders::channel.eq(channel))
         .filter(orders::external_order_no.eq(external_order_no))
         .select(Order::as_select())
         .first(conn)

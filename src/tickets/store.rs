@@ -203,7 +203,7 @@ pub fn least_loaded_agent(
 ) -> Result<Option<i64>, ApiError> {
     let agents: Vec<i64> = users::table
         .filter(users::shop_id.eq(shop_id))
-        .filter(users::role.eq(Role::Agent.as_str()))
+        .filter(users::role.eq(Role::Agent))
         .filter(users::active.eq(true))
         .order(users::id.asc())
         .select(users::id)
@@ -211,10 +211,9 @@ pub fn least_loaded_agent(
     if agents.is_empty() {
         return Ok(None);
     }
-    let open: Vec<&str> = State::OPEN.iter().map(|s| s.as_str()).collect();
     let loads: BTreeMap<i64, i64> = tickets::table
         .filter(tickets::shop_id.eq(shop_id))
-        .filter(tickets::state.eq_any(open))
+        .filter(tickets::state.eq_any(State::OPEN))
         .filter(tickets::assignee_id.eq_any(&agents))
         .group_by(tickets::assignee_id)
         .select((tickets::assignee_id, diesel::dsl::count_star()))
@@ -290,11 +289,10 @@ fn filtered(filter: &TicketFilter) -> TicketQuery {
         .filter(tickets::shop_id.eq(filter.shop_id))
         .into_boxed();
     if !filter.states.is_empty() {
-        let states: Vec<&'static str> = filter.states.iter().map(|s| s.as_str()).collect();
-        query = query.filter(tickets::state.eq_any(states));
+        query = query.filter(tickets::state.eq_any(filter.states.clone()));
     }
     if let Some(kind) = filter.kind {
-        query = query.filter(tickets::kind.eq(kind.as_str()));
+        query = query.filter(tickets::kind.eq(kind));
     }
     match filter.assignee {
         Some(AssigneeFilter::Nobody) => query = query.filter(tickets::assignee_id.is_null()),
@@ -309,7 +307,7 @@ fn filtered(filter: &TicketFilter) -> TicketQuery {
     }
     if let Some(now) = filter.first_call_overdue_at {
         query = query
-            .filter(tickets::state.eq(State::New.as_str()))
+            .filter(tickets::state.eq(State::New))
             .filter(tickets::first_call_due_at.lt(now));
     }
     if let Some(before) = filter.follow_up_due_before {
@@ -318,8 +316,7 @@ fn filtered(filter: &TicketFilter) -> TicketQuery {
             .filter(tickets::next_follow_up_at.lt(before));
     }
     if let Some(since) = filter.no_contact_since {
-        let open: Vec<&'static str> = State::OPEN.iter().map(|s| s.as_str()).collect();
-        query = query.filter(tickets::state.eq_any(open)).filter(
+        query = query.filter(tickets::state.eq_any(State::OPEN)).filter(
             tickets::last_contact_at
                 .lt(since)
                 .or(tickets::last_contact_at

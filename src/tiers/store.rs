@@ -211,8 +211,8 @@ pub fn save_standing(
 ) -> Result<(), ApiError> {
     diesel::update(customers::table.find(customer_id))
         .set((
-            customers::tier.eq(assessment.tier.as_str()),
-            customers::lifecycle_stage.eq(assessment.stage.as_str()),
+            customers::tier.eq(assessment.tier),
+            customers::lifecycle_stage.eq(assessment.stage),
             customers::at_risk.eq(assessment.at_risk),
             customers::tier_reasons.eq(reasons_json),
             customers::tier_computed_at.eq(now),
@@ -235,9 +235,9 @@ pub fn insert_change(
             tier_changes::shop_id.eq(before.shop_id),
             tier_changes::customer_id.eq(before.id),
             tier_changes::from_tier.eq(&before.tier),
-            tier_changes::to_tier.eq(after.tier.as_str()),
+            tier_changes::to_tier.eq(after.tier),
             tier_changes::from_stage.eq(&before.lifecycle_stage),
-            tier_changes::to_stage.eq(after.stage.as_str()),
+            tier_changes::to_stage.eq(after.stage),
             tier_changes::from_at_risk.eq(before.at_risk),
             tier_changes::to_at_risk.eq(after.at_risk),
             tier_changes::reasons.eq(reasons_json),

@@ -17,7 +17,7 @@ pub struct NewUser<'a> {
     pub shop_id: ShopId,
     pub email: &'a str,
     pub display_name: &'a str,
-    pub role: &'a str,
+    pub role: Role,
     pub active: bool,
     pub password_hash: &'a str,
     pub created_at: NaiveDateTime,
@@ -79,7 +79,7 @@ fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, MultiBackend> {
         .filter(users::shop_id.eq(filter.shop_id))
         .into_boxed();
     if let Some(role) = filter.role {
-        query = query.filter(users::role.eq(role.as_str()));
+        query = query.filter(users::role.eq(role));
     }
     if let Some(active) = filter.active {
         query = query.filter(users::active.eq(active));
@@ -110,7 +110,7 @@ pub fn count(conn: &mut DbConnection, filter: &UserFilter) -> Result<i64, ApiErr
 pub fn count_active_admins(conn: &mut DbConnection, shop_id: ShopId) -> Result<i64, ApiError> {
     Ok(users::table
         .filter(users::shop_id.eq(shop_id))
-        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::role.eq(Role::Admin))
         .filter(users::active.eq(true))
         .count()
         .get_result(conn)?)
@@ -120,7 +120,7 @@ pub fn count_active_admins(conn: &mut DbConnection, shop_id: ShopId) -> Result<i
 #[diesel(table_name = users)]
 pub struct UserChanges {
     pub display_name: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub active: Option<bool>,
     pub password_hash: Option<String>,
     pub token_generation: Option<i64>,
@@ -149,7 +149,7 @@ pub fn create(
             shop_id,
             email: &email,
             display_name: request.display_name.trim(),
-            role: request.role.as_str(),
+            role: request.role,
             active: true,
             password_hash,
             created_at: now,
@@ -201,7 +201,7 @@ pub fn apply_update(
         id,
         &UserChanges {
             display_name: request.display_name.as_ref().map(|n| n.trim().to_owned()),
-            role: request.role.map(|r| r.as_str().to_owned()),
+            role: request.role,
             active: request.active,
             // Deactivation revokes tokens for good: reactivating must not revive them.
             token_generation: deactivated.then_some(user.token_generation + 1),

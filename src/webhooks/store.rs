@@ -32,7 +32,7 @@ pub fn emit(
     diesel::insert_into(webhook_events::table)
         .values((
             webhook_events::shop_id.eq(shop_id),
-            webhook_events::event_type.eq(event.as_str()),
+            webhook_events::event_type.eq(event),
             webhook_events::payload.eq(data.to_string()),
             webhook_events::created_at.eq(now),
         ))
@@ -137,7 +137,7 @@ pub fn list_deliveries(
         .limit(limit)
         .into_boxed();
     if let Some(status) = status {
-        list = list.filter(webhook_deliveries::status.eq(status.as_str()));
+        list = list.filter(webhook_deliveries::status.eq(status));
     }
     if let Some(before) = before {
         list = list.filter(webhook_deliveries::id.lt(before));
@@ -169,7 +169,7 @@ pub fn requeue_delivery(
 ) -> Result<(), ApiError> {
     diesel::update(webhook_deliveries::table.find(delivery_id))
         .set((
-            webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
+            webhook_deliveries::status.eq(DeliveryStatus::Pending),
             webhook_deliveries::attempts.eq(0),
             webhook_deliveries::next_attempt_at.eq(now),
             webhook_deliveries::locked_until.eq(None::<NaiveDateTime>),
@@ -239,7 +239,7 @@ pub fn dispatch(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, Ap
                     webhook_deliveries::shop_id.eq(shop_id),
                     webhook_deliveries::endpoint_id.eq(endpoint_id),
                     webhook_deliveries::event_id.eq(event_id),
-                    webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
+                    webhook_deliveries::status.eq(DeliveryStatus::Pending),
                     webhook_deliveries::attempts.eq(0),
                     webhook_deliveries::next_attempt_at.eq(now),
                     webhook_deliveries::created_at.eq(now),
@@ -335,7 +335,7 @@ pub fn record(
     let updated = match attempt {
         Attempt::Delivered { status } => diesel::update(row)
             .set((
-                webhook_deliveries::status.eq(DeliveryStatus::Delivered.as_str()),
+                webhook_deliveries::status.eq(DeliveryStatus::Delivered),
                 webhook_deliveries::attempts.eq(attempts),
                 webhook_deliveries::next_attempt_at.eq(None::<NaiveDateTime>),
                 webhook_deliveries::locked_until.eq(None::<NaiveDateTime>),
@@ -356,7 +356,7 @@ pub fn record(
             };
             diesel::update(row)
                 .set((
-                    webhook_deliveries::status.eq(status_after.as_str()),
+                    webhook_deliveries::status.eq(status_after),
                     webhook_deliveries::attempts.eq(attempts),
                     webhook_deliveries::next_attempt_at.eq(next),
                     webhook_deliveries::locked_until.eq(None::<NaiveDateTime>),
