@@ -334,6 +334,14 @@ where
     }
 }
 
+/// A vocabulary's values as an SQL list, `('paid', 'partially_refunded')`, for hand-written
+/// SQL: only enum names go in, never input, so the literal is safe and partial indexes
+/// whose predicates spell the same list still match.
+pub fn sql_list(values: impl IntoIterator<Item = &'static str>) -> String {
+    let quoted: Vec<String> = values.into_iter().map(|v| format!("'{v}'")).collect();
+    format!("({})", quoted.join(", "))
+}
+
 /// Hand-written SQL is written with PostgreSQL's `$1` placeholders; SQLite reads `$1` as a
 /// *named* parameter numbered by first appearance, so it gets the explicit `?1` form.
 pub fn raw_sql(backend: Backend, sql: &str) -> String {

@@ -11,9 +11,10 @@ use super::rules::{hours, minutes, ratio};
 use super::{
     Backlog, FirstCallStats, GroupBy, Period, ResolveTimeStats, SatisfactionStats, TicketStats,
 };
-use crate::db::{Backend, DbConnection, raw_sql};
+use crate::db::{Backend, DbConnection, raw_sql, sql_list};
 use crate::error::ApiError;
 use crate::ids::ShopId;
+use crate::tickets::{Outcome, State, TicketKind};
 
 /// SQL for `b - a` in seconds, per backend.
 fn seconds_between(backend: Backend, a: &str, b: &str) -> String {
@@ -66,13 +67,14 @@ fn base_cte(backend: Backend, group_by: GroupBy, offset_minutes: i32) -> String 
             SELECT {group} AS grp, t.kind, t.state, t.outcome, t.satisfaction_score AS score,
                    {first_call} AS first_call_secs,
                    CASE WHEN t.first_contact_at IS NOT NULL AND t.first_contact_at <= t.first_call_due_at THEN 1 ELSE 0 END AS in_time,
-                   CASE WHEN t.state = 'resolved' THEN {resolve} END AS resolve_secs
+                   CASE WHEN t.state = '{resolved}' THEN {resolve} END AS resolve_secs
             FROM tickets t
             WHERE t.shop_id = $1 AND t.created_at >= $2 AND t.created_at < $3
         )",
         group = group_expression(backend, group_by, offset_minutes),
         first_call = seconds_between(backend, "t.created_at", "t.first_contact_at"),
         resolve = seconds_between(backend, "t.created_at", "t.resolved_at"),
+        resolved = State::Resolved,
     )
 }
 
@@ -155,17 +157,21 @@ pub fn ticket_stats(
         "{base}
         SELECT grp,
                CAST(COUNT(*) AS BIGINT) AS opened,
-               CAST(SUM(CASE WHEN state = 'resolved' THEN 1 ELSE 0 END) AS BIGINT) AS resolved,
-               CAST(SUM(CASE WHEN state = 'closed' THEN 1 ELSE 0 END) AS BIGINT) AS closed,
+               CAST(SUM(CASE WHEN state = '{resolved}' THEN 1 ELSE 0 END) AS BIGINT) AS resolved,
+               CAST(SUM(CASE WHEN state = '{closed}' THEN 1 ELSE 0 END) AS BIGINT) AS closed,
                CAST(SUM(CASE WHEN first_call_secs IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS first_calls,
                CAST(SUM(in_time) AS BIGINT) AS first_calls_in_time,
-               CAST(SUM(CASE WHEN kind = 'negative_review' AND state = 'resolved' THEN 1 ELSE 0 END) AS BIGINT) AS reviews_resolved,
-               CAST(SUM(CASE WHEN kind = 'negative_review' AND state = 'resolved'
-                             AND outcome IN ('review_revised', 'review_withdrawn') THEN 1 ELSE 0 END) AS BIGINT) AS reviews_revised,
+               CAST(SUM(CASE WHEN kind = '{review}' AND state = '{resolved}' THEN 1 ELSE 0 END) AS BIGINT) AS reviews_resolved,
+               CAST(SUM(CASE WHEN kind = '{review}' AND state = '{resolved}'
+                             AND outcome IN {revised} THEN 1 ELSE 0 END) AS BIGINT) AS reviews_revised,
                CAST(COUNT(score) AS BIGINT) AS scores,
                CAST(SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END) AS BIGINT) AS satisfied,
                CAST(AVG(score) AS DOUBLE PRECISION) AS mean_score
-        FROM base GROUP BY grp ORDER BY grp"
+        FROM base GROUP BY grp ORDER BY grp",
+        resolved = State::Resolved,
+        closed = State::Closed,
+        review = TicketKind::NegativeReview,
+        revised = sql_list(Outcome::REVISES_REVIEW.map(Outcome::as_str)),
     )))
     .bind::<BigInt, _>(shop_id)
     .bind::<Timestamp, _>(p.start)
@@ -232,17 +238,23 @@ pub fn backlog(
     let stale_before = now - Duration::days(i64::from(no_contact_days));
     let sql = raw_sql(
         conn.backend(),
-        "SELECT COALESCE(CAST(assignee_id AS TEXT), 'unassigned') AS grp,
-                CAST(SUM(CASE WHEN state = 'new' THEN 1 ELSE 0 END) AS BIGINT) AS new,
-                CAST(SUM(CASE WHEN state = 'first_call' THEN 1 ELSE 0 END) AS BIGINT) AS first_call,
-                CAST(SUM(CASE WHEN state = 'follow_up' THEN 1 ELSE 0 END) AS BIGINT) AS follow_up,
-                CAST(SUM(CASE WHEN state = 'new' AND first_call_due_at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS overdue_first_calls,
-                CAST(SUM(CASE WHEN state <> 'new' AND next_follow_up_at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS overdue_follow_ups,
+        &format!(
+            "SELECT COALESCE(CAST(assignee_id AS TEXT), 'unassigned') AS grp,
+                CAST(SUM(CASE WHEN state = '{new}' THEN 1 ELSE 0 END) AS BIGINT) AS new,
+                CAST(SUM(CASE WHEN state = '{first_call}' THEN 1 ELSE 0 END) AS BIGINT) AS first_call,
+                CAST(SUM(CASE WHEN state = '{follow_up}' THEN 1 ELSE 0 END) AS BIGINT) AS follow_up,
+                CAST(SUM(CASE WHEN state = '{new}' AND first_call_due_at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS overdue_first_calls,
+                CAST(SUM(CASE WHEN state <> '{new}' AND next_follow_up_at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS overdue_follow_ups,
                 CAST(SUM(CASE WHEN COALESCE(last_contact_at, created_at) < $3 THEN 1 ELSE 0 END) AS BIGINT) AS no_contact
          FROM tickets
-         WHERE shop_id = $1 AND state IN ('new', 'first_call', 'follow_up')
+         WHERE shop_id = $1 AND state IN {open}
          GROUP BY COALESCE(CAST(assignee_id AS TEXT), 'unassigned')
          ORDER BY grp",
+            new = State::New,
+            first_call = State::FirstCall,
+            follow_up = State::FollowUp,
+            open = sql_list(State::OPEN.map(State::as_str)),
+        ),
     );
     let rows: Vec<BacklogRow> = diesel::sql_query(sql)
         .bind::<BigInt, _>(shop_id)

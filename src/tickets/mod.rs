@@ -346,6 +346,10 @@ impl Outcome {
         }
     }
 
+    /// The endings of a negative review that count as the review revised (the review
+    /// revision rate).
+    pub const REVISES_REVIEW: [Outcome; 2] = [Outcome::ReviewRevised, Outcome::ReviewWithdrawn];
+
     /// Outcomes that hand money back carry the refunded amount.
     pub fn carries_refund(self) -> bool {
         matches!(

@@ -17,14 +17,9 @@ use crate::error::ApiError;
 use crate::ids::{CustomerId, ShopId};
 use crate::schema::{customers, orders, tickets, tier_changes, tier_thresholds};
 
-/// The purchase statuses as an SQL list, `('paid', 'partially_refunded')`. Only the
-/// enum's own names go in, never input.
+/// The purchase statuses as an SQL list, `('paid', 'partially_refunded')`.
 fn purchase_statuses_sql() -> String {
-    let quoted: Vec<String> = purchase_statuses()
-        .into_iter()
-        .map(|status| format!("'{}'", status.as_str()))
-        .collect();
-    format!("({})", quoted.join(", "))
+    crate::db::sql_list(purchase_statuses().into_iter().map(|s| s.as_str()))
 }
 
 #[derive(QueryableByName)]

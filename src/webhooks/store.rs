@@ -263,11 +263,12 @@ pub fn claim(
     let sql = format!(
         "UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN (
             SELECT id FROM webhook_deliveries
-            WHERE status = 'pending' AND next_attempt_at <= $2
+            WHERE status = '{pending}' AND next_attempt_at <= $2
               AND (locked_until IS NULL OR locked_until <= $2)
               AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE active)
-            ORDER BY next_attempt_at, id LIMIT $3{}) RETURNING id",
-        skip_locked(backend)
+            ORDER BY next_attempt_at, id LIMIT $3{skip_locked}) RETURNING id",
+        pending = DeliveryStatus::Pending,
+        skip_locked = skip_locked(backend)
     );
     let ids: Vec<i64> = diesel::sql_query(raw_sql(backend, &sql))
         .bind::<Timestamp, _>(lease_until)
