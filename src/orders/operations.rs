@@ -40,13 +40,15 @@ pub fn create(
     Ok(order)
 }
 
-/// Applies a change; `None` when nothing would change (so re-imports are no-ops).
+/// Applies a change to an order of a live customer; `None` when nothing would change (so
+/// re-imports are no-ops).
 pub fn update(
     conn: &mut DbConnection,
     order: &Order,
     request: &UpdateOrderRequest,
     tiers: &TierSettings,
 ) -> Result<Option<Order>, ApiError> {
+    ensure_customer_live(conn, order)?;
     let updated = store::update(conn, order, request)?;
     if updated.is_some() {
         refresh_tier(conn, order, tiers)?;
@@ -60,8 +62,14 @@ pub fn delete(
     order: &Order,
     tiers: &TierSettings,
 ) -> Result<(), ApiError> {
+    ensure_customer_live(conn, order)?;
     store::delete(conn, order)?;
     refresh_tier(conn, order, tiers)
+}
+
+/// An archived customer's file is read-only, orders included.
+fn ensure_customer_live(conn: &mut DbConnection, order: &Order) -> Result<(), ApiError> {
+    customer_store::get(conn, order.shop_id, order.customer_id)?.ensure_live()
 }
 
 fn refresh_tier(

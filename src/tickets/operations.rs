@@ -232,7 +232,8 @@ pub fn create(
         None => (None, false),
     };
     // Key and at-risk customers go first: a tighter first-call deadline and a higher default priority.
-    let priority_customer = crate::tiers::store::is_priority_customer(conn, customer.id)?;
+    let (tier, at_risk) = crate::tiers::store::standing_of(conn, customer.id)?;
+    let priority_customer = crate::tiers::engine::is_priority_customer(tier, at_risk);
     let default_priority = request.kind.default_priority();
     let priority = request.priority.unwrap_or(if priority_customer {
         default_priority.raised()

@@ -18,6 +18,12 @@ pub const THRESHOLDS_MAX_AGE_MINUTES: i64 = 60;
 
 /// Whether stored key thresholds computed at `computed_at` may still serve: fresh, and
 /// not taken when the shop had no buyers yet (`i64::MAX`).
+/// Key and at-risk customers' tickets go first: a tighter first-call deadline and a
+/// higher default priority.
+pub fn is_priority_customer(tier: Tier, at_risk: bool) -> bool {
+    tier == Tier::Key || at_risk
+}
+
 pub fn thresholds_usable(spend_cents: i64, computed_at: NaiveDateTime, now: NaiveDateTime) -> bool {
     now - computed_at < Duration::minutes(THRESHOLDS_MAX_AGE_MINUTES) && spend_cents != i64::MAX
 }

@@ -260,12 +260,12 @@ pub fn customer_ids_after(
 }
 
 /// Whether a customer's tickets go first: key customers and those at risk.
-pub fn is_priority_customer(conn: &mut DbConnection, customer_id: i64) -> Result<bool, ApiError> {
-    let (tier, at_risk): (String, bool) = customers::table
+/// The customer's stored tier and at-risk flag.
+pub fn standing_of(conn: &mut DbConnection, customer_id: i64) -> Result<(Tier, bool), ApiError> {
+    Ok(customers::table
         .find(customer_id)
         .select((customers::tier, customers::at_risk))
-        .first(conn)?;
-    Ok(tier == Tier::Key.as_str() || at_risk)
+        .first(conn)?)
 }
 
 /// A customer's latest tier changes, newest first.

@@ -3,6 +3,7 @@
 //! This file holds the account's types and rules; every query, and the changes built on
 //! them (create, set a password, an admin's update), is in [`store`].
 
+pub mod operations;
 pub mod routes;
 pub mod store;
 

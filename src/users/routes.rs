@@ -3,7 +3,8 @@
 use actix_web::{HttpResponse, http::header, web};
 
 use super::{
-    CreateUserRequest, ListUsersQuery, ResetPasswordRequest, UpdateUserRequest, UserView, store,
+    CreateUserRequest, ListUsersQuery, ResetPasswordRequest, UpdateUserRequest, UserView,
+    operations, store,
 };
 use crate::auth::{Caller, password, roles::Permission};
 use crate::error::ApiError;
@@ -165,7 +166,7 @@ pub async fn update_user(
     }
     let user = state
         .db
-        .write(move |conn| store::apply_update(conn, caller.shop_id, id, &request))
+        .write(move |conn| operations::apply_update(conn, caller.shop_id, id, &request))
         .await?;
     tracing::info!(user_id = id, by = caller.user_id, "staff account updated");
     Ok(HttpResponse::Ok().json(user.view()?))

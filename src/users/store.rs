@@ -4,7 +4,7 @@
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::{CreateUserRequest, UpdateUserRequest, User, normalize_email, removes_active_admin};
+use super::{CreateUserRequest, User, normalize_email};
 use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::{ApiError, ProblemKind};
@@ -170,41 +170,6 @@ pub fn set_password(
         &UserChanges {
             password_hash: Some(password_hash),
             token_generation: Some(user.token_generation + 1),
-            updated_at: Some(Utc::now().naive_utc()),
-            ..Default::default()
-        },
-    )
-}
-
-/// Applies an admin's change to a staff account, keeping at least one active admin.
-pub fn apply_update(
-    conn: &mut DbConnection,
-    shop_id: ShopId,
-    id: i64,
-    request: &UpdateUserRequest,
-) -> Result<User, ApiError> {
-    let user = get_in_shop(conn, shop_id, id)?;
-    let before = (user.role, user.active);
-    let after = (
-        request.role.unwrap_or(before.0),
-        request.active.unwrap_or(before.1),
-    );
-    if removes_active_admin(before, after) && count_active_admins(conn, shop_id)? <= 1 {
-        return Err(ApiError::conflict(
-            ProblemKind::LastAdmin,
-            "this is the shop's last active admin; make another admin first",
-        ));
-    }
-    let deactivated = before.1 && !after.1;
-    update(
-        conn,
-        id,
-        &UserChanges {
-            display_name: request.display_name.as_ref().map(|n| n.trim().to_owned()),
-            role: request.role,
-            active: request.active,
-            // Deactivation revokes tokens for good: reactivating must not revive them.
-            token_generation: deactivated.then_some(user.token_generation + 1),
             updated_at: Some(Utc::now().naive_utc()),
             ..Default::default()
         },
