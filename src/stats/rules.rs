@@ -3,6 +3,22 @@
 
 use chrono::{Duration, FixedOffset, NaiveDate, TimeZone};
 
+/// The days a report may cover: what both backends store and a shop's records can hold.
+/// Outside it, day arithmetic would overflow (chrono panics on that).
+const FIRST_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+const LAST_DAY: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 30).expect("a date");
+
+fn within_range(day: NaiveDate, field: &str) -> Result<NaiveDate, ApiError> {
+    if (FIRST_DAY..=LAST_DAY).contains(&day) {
+        Ok(day)
+    } else {
+        Err(ApiError::field(
+            field,
+            "must be a date between 1970-01-01 and 9999-12-30, e.g. 2026-11-01",
+        ))
+    }
+}
+
 use super::Period;
 use crate::error::ApiError;
 
@@ -12,8 +28,11 @@ pub fn period(
     offset: FixedOffset,
     today: NaiveDate,
 ) -> Result<Period, ApiError> {
-    let to = to.unwrap_or(today);
-    let from = from.unwrap_or(to - Duration::days(29));
+    let to = within_range(to.unwrap_or(today), "to")?;
+    let from = match from {
+        Some(from) => within_range(from, "from")?,
+        None => (to - Duration::days(29)).max(FIRST_DAY),
+    };
     if from > to {
         return Err(ApiError::field("from", "must not be after to"));
     }
@@ -54,6 +73,27 @@ pub fn hours(seconds: Option<f64>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_outside_what_can_be_stored_are_refused_not_panicked_on() {
+        let utc = FixedOffset::east_opt(0).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        for (from, to) in [
+            (None, Some(NaiveDate::MIN)),
+            (None, Some(NaiveDate::MAX)),
+            (Some(NaiveDate::MIN), None),
+            (Some(LAST_DAY + Duration::days(1)), None),
+        ] {
+            let refused = period(from, to, utc, today);
+            assert!(
+                matches!(refused, Err(ApiError::Validation(_))),
+                "{from:?}..{to:?}"
+            );
+        }
+        let earliest = period(None, Some(FIRST_DAY), utc, today).unwrap();
+        assert_eq!(earliest.from, FIRST_DAY);
+        assert!(period(Some(LAST_DAY), Some(LAST_DAY), utc, today).is_ok());
+    }
 
     #[test]
     fn periods_are_local_days_in_utc() {

@@ -310,6 +310,11 @@ async fn local_days_decide_periods_and_buckets(app: TestApp) {
         "utc_offset=8",
         "group_by=year",
         "from=yesterday",
+        // Dates chrono can parse but no period can span: 422, never a panic.
+        "to=-262143-01-01",
+        "to=%2B262142-12-31",
+        "from=0001-01-01&to=0001-01-02",
+        "from=9999-12-31",
     ] {
         let res = app
             .get(&format!("/api/v1/stats/tickets?{bad}"), &f.lead)
