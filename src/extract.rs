@@ -119,6 +119,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
     let document: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::MalformedBody(format!("request body is not valid JSON: {e}")))?;
+    // serde would also fill a struct from an array of its fields in order (`["a@b", "pw"]`
+    // as a login): every body of this API is an object, so anything else is refused whole.
+    if !document.is_object() {
+        return Err(ApiError::field("body", "must be a JSON object ({...})"));
+    }
     let mut nul_fields = Vec::new();
     find_nul_characters(&document, "", &mut nul_fields);
     if !nul_fields.is_empty() {
@@ -190,6 +195,12 @@ pub fn parse_value<T: DeserializeOwned + Validate>(
                 .collect(),
         )
     };
+    if !value.is_object() {
+        return Err(prefixed(vec![FieldError::new(
+            "",
+            "must be a JSON object ({...})",
+        )]));
+    }
     let parsed: T = serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         prefixed(vec![field_error_from_serde(
@@ -392,6 +403,26 @@ mod tests {
             ApiError::Validation(list) => list.into_iter().map(|f| f.field).collect(),
             other => panic!("expected validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn bodies_and_details_must_be_objects_not_arrays_of_fields() {
+        // serde's sequence form of a struct: the fields in declaration order.
+        assert_eq!(
+            fields(parse_json::<Sample>(br#"["abc", 3]"#).unwrap_err()),
+            ["body"]
+        );
+        assert_eq!(fields(parse_json::<Sample>(b"null").unwrap_err()), ["body"]);
+        assert_eq!(
+            fields(parse_json::<Sample>(b"\"x\"").unwrap_err()),
+            ["body"]
+        );
+        let details = parse_value::<Sample>(serde_json::json!(["abc", 3]), "details");
+        assert_eq!(fields(details.unwrap_err()), ["details"]);
+        assert!(
+            parse_value::<Sample>(serde_json::json!({"name": "abc", "score": 3}), "details")
+                .is_ok()
+        );
     }
 
     #[test]

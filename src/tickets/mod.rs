@@ -9,7 +9,7 @@ pub mod workflow;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
@@ -668,8 +668,17 @@ pub struct ReopenRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"assignee_id": 7}))]
 pub struct AssignRequest {
-    /// The staff member to assign, or `null` to unassign.
+    /// The staff member to assign, or `null` to unassign. Required: a body without it
+    /// (`{}`) is refused rather than read as "unassign".
+    #[serde(deserialize_with = "required_nullable")]
+    #[schema(required = true)]
     pub assignee_id: Option<i64>,
+}
+
+/// A field that must be present but may be `null` (serde would read a missing `Option` as
+/// `None`; a `deserialize_with` field has no such default).
+fn required_nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Option::<i64>::deserialize(d)
 }
 
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]

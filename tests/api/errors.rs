@@ -16,7 +16,46 @@ backend_tests!(
     unknown_routes_and_methods_are_problems,
     refused_input_writes_nothing,
     sql_in_every_filter_is_just_text,
+    array_bodies_are_refused,
 );
+
+/// serde fills a struct from an array of its fields in order; no body of this API is one.
+async fn array_bodies_are_refused(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let login = app
+        .send(
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .set_json(json!(["admin@shop.example", crate::support::PASSWORD])),
+        )
+        .await;
+    assert_eq!(
+        login.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        login.body
+    );
+    assert_eq!(login.problem_type(), "validation");
+    assert_eq!(login.error_fields(), ["body"]);
+    let tag = app
+        .post(
+            "/api/v1/tags",
+            &admin,
+            json!({"name": "VIP", "group": "value"}),
+        )
+        .await;
+    assert_eq!(tag.status, StatusCode::CREATED, "{:?}", tag.body);
+    let path = format!("/api/v1/tags/{}", tag.body["id"]);
+    let patched = app.patch(&path, &admin, json!([null, null])).await;
+    assert_eq!(patched.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(patched.error_fields(), ["body"]);
+    let kept = app.get("/api/v1/tags", &admin).await;
+    assert!(
+        kept.body.to_string().contains("\"value\""),
+        "the group is kept: {:?}",
+        kept.body
+    );
+}
 
 fn create_user_request(token: &str) -> TestRequest {
     TestRequest::post()

@@ -359,6 +359,10 @@ async fn assignment_rules(app: TestApp) {
         .as_i64()
         .unwrap();
     let path = format!("/api/v1/tickets/{unassigned}/assignee");
+    // Unassigning is an explicit null; a body that forgets the field is refused.
+    let forgot = d.app.put(&path, &d.lead, json!({})).await;
+    assert_eq!(forgot.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(forgot.error_fields(), ["assignee_id"]);
     let other_id = d.app.get("/api/v1/auth/me", &d.other_agent).await.body["id"]
         .as_i64()
         .unwrap();
