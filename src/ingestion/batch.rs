@@ -117,25 +117,6 @@ fn failed_lines(errors: &[RowError]) -> usize {
     errors.iter().map(|e| e.line).collect::<BTreeSet<_>>().len()
 }
 
-impl BatchReport {
-    pub fn new() -> BatchReport {
-        BatchReport {
-            created: 0,
-            updated: 0,
-            unchanged: 0,
-            failed: 0,
-            results: Vec::new(),
-            rolled_back: false,
-        }
-    }
-}
-
-impl Default for BatchReport {
-    fn default() -> Self {
-        BatchReport::new()
-    }
-}
-
 /// Feed items are named by their index in `items`.
 impl Report for BatchReport {
     type Key = usize;
@@ -237,7 +218,7 @@ mod tests {
 
     #[test]
     fn batch_reports_name_items_by_index() {
-        let mut report = BatchReport::new();
+        let mut report = BatchReport::default();
         report.record(0, Ok((UpsertOutcome::Unchanged, 3)));
         report.record(1, Err(ApiError::not_found("customer")));
         assert_eq!((report.unchanged, report.failed), (1, 1));

@@ -259,7 +259,7 @@ pub struct BatchItemResult {
     pub error: Option<Problem>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct BatchReport {
     pub created: usize,
     pub updated: usize,

@@ -218,7 +218,14 @@ where
         .db
         .write(move |conn| {
             let items = items.into_iter().enumerate();
-            batch::run(conn, items, atomic, BatchReport::new(), validate, upsert)
+            batch::run(
+                conn,
+                items,
+                atomic,
+                BatchReport::default(),
+                validate,
+                upsert,
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(report))
