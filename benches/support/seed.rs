@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use aftercare::db::{Backend, Db, DbConnection};
 use aftercare::error::ApiError;
+use aftercare::orders::OrderStatus;
 use chrono::{Duration, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -137,12 +138,12 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
                 let at = now - Duration::minutes(rng.below(2 * 365 * 24 * 60) as i64);
                 let cents = 990 + (rng.unit().powi(3) * 200_000.0) as i64;
                 let status = match rng.below(100) {
-                    0..=89 => "paid",
-                    90..=94 => "refunded",
-                    95..=97 => "partially_refunded",
-                    _ => "cancelled",
+                    0..=89 => OrderStatus::Paid,
+                    90..=94 => OrderStatus::Refunded,
+                    95..=97 => OrderStatus::PartiallyRefunded,
+                    _ => OrderStatus::Cancelled,
                 };
-                if matches!(status, "paid" | "partially_refunded") {
+                if status.counts_as_purchase() {
                     spent += cents;
                     kept += 1;
                     first = Some(first.map_or(at, |f: NaiveDateTime| f.min(at)));
