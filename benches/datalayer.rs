@@ -22,13 +22,13 @@ use std::time::Instant;
 
 use aftercare::customers::CustomerSort;
 use aftercare::customers::rules::birthday_windows;
-use aftercare::customers::store::{self as customer_queries, CustomerFilter};
+use aftercare::customers::store::{self as customer_store, CustomerFilter};
 use aftercare::db::{Db, DbConnection};
 use aftercare::error::ApiError;
 use aftercare::ids::ShopId;
 use aftercare::stats::GroupBy;
-use aftercare::tickets::store::{self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort};
-use aftercare::tiers::engine::TierSettings;
+use aftercare::tickets::store::{self as ticket_store, AssigneeFilter, TicketFilter, TicketSort};
+use aftercare::tiers::TierSettings;
 use chrono::{Duration, Utc};
 
 use seed::BenchOptions;
@@ -150,7 +150,7 @@ fn time_queries(db: &Db) -> Result<String, ApiError> {
         ),
         (
             "customers: tier=key, by name",
-            customers(&|f| f.tier = Some(aftercare::tiers::engine::Tier::Key)),
+            customers(&|f| f.tier = Some(aftercare::tiers::Tier::Key)),
             CustomerSort::Name,
         ),
         (
@@ -161,8 +161,8 @@ fn time_queries(db: &Db) -> Result<String, ApiError> {
     ];
     for (label, filter, sort) in lists {
         let ms = time(5, || {
-            let rows = customer_queries::list(conn, &filter, sort, None, 51)?;
-            customer_queries::views(conn, rows)
+            let rows = customer_store::list(conn, &filter, sort, None, 51)?;
+            customer_store::views(conn, rows)
         })?;
         let _ = writeln!(out, "{:<48} {:>10.1}", label, ms);
     }
@@ -197,7 +197,7 @@ fn time_queries(db: &Db) -> Result<String, ApiError> {
     ];
     for (label, filter, sort) in queues {
         let ms = time(5, || {
-            ticket_queries::list(conn, &filter, sort, None, 51)?
+            ticket_store::list(conn, &filter, sort, None, 51)?
                 .iter()
                 .map(|t| t.view(now))
                 .collect::<Result<Vec<_>, _>>()

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::customers;
-use crate::tickets::{self, routes as ticket_routes, store as ticket_queries};
+use crate::tickets::{self, routes as ticket_routes, store as ticket_store};
 use crate::{
     auth, error, health, ingestion, orders, pagination, reminders, stats, tags, tiers, users,
     webhooks,
@@ -102,7 +102,7 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         tickets::NegativeReviewDetails,
         tickets::ReturnDetails,
         tickets::RepairDetails,
-        ticket_queries::TicketSort,
+        ticket_store::TicketSort,
         pagination::Page<tiers::TierChangeView>,
     )),
     modifiers(&BearerAuth, &Conventions),

@@ -276,8 +276,8 @@ pub struct ListCustomersQuery {
     /// Birthday today or within the next N days (0 = today).
     #[validate(range(min = 0, max = 366))]
     pub birthday_within_days: Option<u32>,
-    pub tier: Option<crate::tiers::engine::Tier>,
-    pub stage: Option<crate::tiers::engine::Stage>,
+    pub tier: Option<crate::tiers::Tier>,
+    pub stage: Option<crate::tiers::Stage>,
     pub at_risk: Option<bool>,
     /// `true` lists archived customers instead of live ones.
     pub archived: Option<bool>,

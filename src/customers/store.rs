@@ -178,7 +178,8 @@ pub fn create(
 
 /// A new customer has no history: the engine's verdict on nothing (potential, small).
 fn initial_reasons() -> String {
-    use crate::tiers::engine::{KeyThresholds, TierSettings, assess};
+    use crate::tiers::engine::assess;
+    use crate::tiers::{KeyThresholds, TierSettings};
     let verdict = assess(
         &[],
         &[],
@@ -355,8 +356,8 @@ pub struct CustomerFilter {
     pub bought_before: Option<NaiveDateTime>,
     pub never_purchased: Option<bool>,
     pub birthday_ranges: Vec<(i32, i32)>,
-    pub tier: Option<crate::tiers::engine::Tier>,
-    pub stage: Option<crate::tiers::engine::Stage>,
+    pub tier: Option<crate::tiers::Tier>,
+    pub stage: Option<crate::tiers::Stage>,
     pub at_risk: Option<bool>,
     /// Only customers with a ticket assigned to this staff member.
     pub ticket_assignee: Option<i64>,

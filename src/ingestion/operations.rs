@@ -26,7 +26,7 @@ use crate::tickets::operations::{self as ticket_operations, Context, ReviewRepor
 use crate::tickets::workflow::AutoAssign;
 use crate::tickets::workflow::DeadlinePolicy;
 use crate::tickets::{NegativeReviewDetails, TicketView};
-use crate::tiers::engine::TierSettings;
+use crate::tiers::TierSettings;
 
 /// Creates the customer, or merges the row into the one its handles point to: fields
 /// given in the row replace those on file, handles and tags are added, nothing is removed.

@@ -8,7 +8,7 @@ use crate::customers::store as customer_store;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
 use crate::ids::{CustomerId, ShopId};
-use crate::tiers::engine::TierSettings;
+use crate::tiers::TierSettings;
 
 /// Records an order of a live customer (409 `duplicate` when the channel already has that
 /// order number).

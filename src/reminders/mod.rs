@@ -14,7 +14,7 @@ use validator::Validate;
 
 use crate::customers::Customer;
 use crate::tickets::TicketView;
-use crate::tiers::engine::{Stage, Tier};
+use crate::tiers::{Stage, Tier};
 
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

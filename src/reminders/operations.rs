@@ -5,10 +5,10 @@ use chrono::NaiveDateTime;
 
 use super::{CustomerBrief, CustomerReminders, Reminders, TicketReminders};
 use crate::customers::CustomerSort;
-use crate::customers::store::{self as customer_queries, CustomerFilter};
+use crate::customers::store::{self as customer_store, CustomerFilter};
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::tickets::store::{self as ticket_queries, TicketFilter, TicketSort};
+use crate::tickets::store::{self as ticket_store, TicketFilter, TicketSort};
 
 /// What to remind of, worked out from the request: whose tickets and customers, and the
 /// cut-off instants of each list.
@@ -31,8 +31,8 @@ pub fn ticket_section(
     limit: i64,
     now: NaiveDateTime,
 ) -> Result<TicketReminders, ApiError> {
-    let count = ticket_queries::count(conn, &filter)?;
-    let items = ticket_queries::list(conn, &filter, TicketSort::Due, None, limit)?
+    let count = ticket_store::count(conn, &filter)?;
+    let items = ticket_store::list(conn, &filter, TicketSort::Due, None, limit)?
         .iter()
         .map(|t| t.view(now))
         .collect::<Result<_, _>>()?;
@@ -44,8 +44,8 @@ pub fn customer_section(
     filter: CustomerFilter,
     limit: i64,
 ) -> Result<CustomerReminders, ApiError> {
-    let count = customer_queries::count(conn, &filter)?;
-    let items = customer_queries::list(conn, &filter, CustomerSort::Oldest, None, limit)?
+    let count = customer_store::count(conn, &filter)?;
+    let items = customer_store::list(conn, &filter, CustomerSort::Oldest, None, limit)?
         .iter()
         .map(CustomerBrief::of)
         .collect();

@@ -5,8 +5,7 @@ use chrono::{NaiveDateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::store;
-use super::workflow::AutoAssign;
-use super::workflow::{self, DeadlinePolicy};
+use super::workflow::{self, AutoAssign, DeadlinePolicy};
 use super::{Action, EventKind, NewContact, NewTicket, State};
 use super::{
     AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, ReopenRequest,
@@ -14,13 +13,13 @@ use super::{
     UpdateTicketRequest, check_outcome,
 };
 use crate::auth::{Caller, Principal};
-use crate::customers::store as customer_queries;
+use crate::customers::store as customer_store;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
 use crate::ids::{CustomerId, OrderId, ShopId, UserId};
 use crate::ingestion::UpsertOutcome;
 use crate::orders::store as orders;
-use crate::tiers::engine::TierSettings;
+use crate::tiers::TierSettings;
 
 /// What every operation needs besides its request.
 pub struct Context<'a> {
@@ -198,7 +197,7 @@ pub fn create(
     auto_assign: AutoAssign,
 ) -> Result<Ticket, ApiError> {
     let shop_id = ctx.caller.shop_id();
-    let customer = match customer_queries::get(conn, shop_id, request.customer_id) {
+    let customer = match customer_store::get(conn, shop_id, request.customer_id) {
         Err(ApiError::NotFound(_)) => {
             return Err(ApiError::field("customer_id", "no such customer"));
         }
@@ -409,7 +408,7 @@ pub fn log_contact(
             created_at: ctx.now,
         },
     )?;
-    customer_queries::touch_last_contacted(conn, ticket.customer_id, ctx.now)?;
+    customer_store::touch_last_contacted(conn, ticket.customer_id, ctx.now)?;
     let mut after = ticket.clone();
     after.state = to;
     after.first_contact_at = ticket.first_contact_at.or(Some(ctx.now));

@@ -4,12 +4,10 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-// The vocabulary lives in `super`; re-exported so `tiers::engine::Tier` and friends keep
-// naming what they always named.
-pub use super::{
-    Assessment, CareEvent, CareKind, KeyThresholds, Purchase, Reason, Stage, Tier, TierSettings,
+use super::{
+    Assessment, CareEvent, CareKind, KeyThresholds, Purchase, Reason, Stage, TicketFacts, Tier,
+    TierSettings, UNHAPPY_CLOSE_REASONS, UNHAPPY_OUTCOMES,
 };
-use super::{TicketFacts, UNHAPPY_CLOSE_REASONS, UNHAPPY_OUTCOMES};
 use crate::tickets::TicketKind;
 
 /// How long stored key thresholds serve single-customer refreshes before they are

@@ -14,11 +14,11 @@
 use std::sync::{Arc, Mutex};
 
 use aftercare::customers::CustomerSort;
-use aftercare::customers::store::{self as customer_queries, CustomerFilter};
+use aftercare::customers::store::{self as customer_store, CustomerFilter};
 use aftercare::db::{Backend, DbConnection};
 use aftercare::tickets::State;
-use aftercare::tickets::store::{self as ticket_queries, AssigneeFilter, TicketFilter, TicketSort};
-use aftercare::tiers::engine::{Stage, Tier};
+use aftercare::tickets::store::{self as ticket_store, AssigneeFilter, TicketFilter, TicketSort};
+use aftercare::tiers::{Stage, Tier};
 use chrono::{Duration, Utc};
 use diesel::connection::{Connection, InstrumentationEvent, SimpleConnection};
 use diesel::sql_types::Text;
@@ -303,15 +303,15 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
     let mut statements: Vec<(String, String)> = Vec::new();
     for (label, filter, sort) in &customer_lists {
         for sql in statements_of(conn, |c| {
-            let rows = customer_queries::list(c, filter, *sort, None, 51).unwrap();
-            customer_queries::views(c, rows).unwrap();
+            let rows = customer_store::list(c, filter, *sort, None, 51).unwrap();
+            customer_store::views(c, rows).unwrap();
         }) {
             statements.push((format!("customers: {label}"), sql));
         }
     }
     for (label, filter, sort) in &ticket_lists {
         for sql in statements_of(conn, |c| {
-            ticket_queries::list(c, filter, *sort, None, 51).unwrap();
+            ticket_store::list(c, filter, *sort, None, 51).unwrap();
         }) {
             statements.push((format!("tickets: {label}"), sql));
         }
