@@ -1,6 +1,6 @@
 //! The `aftercare` command: serves the API (default) and runs administrative tasks.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use actix_web::{HttpServer, web};
@@ -49,8 +49,10 @@ enum Command {
 
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only on a terminal: in a file, a pipe or a log collector they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -68,10 +70,7 @@ fn main() -> ExitCode {
             name,
             password_stdin,
         } => create_admin(&cli.settings, email, name, password_stdin),
-        Command::Openapi => {
-            print!("{}", aftercare::openapi::document());
-            Ok(())
-        }
+        Command::Openapi => print_document(),
         Command::Migrate => Db::connect(&cli.settings.server.database_url, 1).map(|_| ()),
         Command::RecomputeTiers => recompute_tiers(&cli.settings),
     };
@@ -81,6 +80,21 @@ fn main() -> ExitCode {
             eprintln!("aftercare: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes the document to stdout. A reader that stops early (`aftercare openapi | head`) is
+/// not an error: `print!` would panic on the broken pipe.
+fn print_document() -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out
+        .write_all(aftercare::openapi::document().as_bytes())
+        .and_then(|()| out.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the document: {e}"))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Tests that need whole server processes: killed mid-write, or several replicas.
 
+mod cli;
 mod durability;
 mod receiver;
 mod replicas;

@@ -18,7 +18,7 @@ pub const ADMIN_EMAIL: &str = "admin@aftercare.test";
 pub const PASSWORD: &str = "correct horse battery";
 pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-fn binary() -> &'static str {
+pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_aftercare")
 }
 
