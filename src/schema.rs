@@ -67,6 +67,8 @@ diesel::table! {
         reasons -> Text,
         cause -> Text,
         created_at -> Timestamp,
+        from_reasons -> Text,
+        from_computed_at -> Nullable<Timestamp>,
     }
 }
 

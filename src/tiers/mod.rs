@@ -207,6 +207,7 @@ pub struct CurrentStanding {
     pub lifecycle_stage: Stage,
     pub at_risk: bool,
     pub tier_reasons: String,
+    pub tier_computed_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -262,6 +263,8 @@ pub struct TierChange {
     pub reasons: String,
     pub cause: String,
     pub created_at: NaiveDateTime,
+    pub from_reasons: String,
+    pub from_computed_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -284,8 +287,8 @@ impl TierChange {
                 self.from_tier,
                 self.from_stage,
                 self.from_at_risk,
-                "[]",
-                None,
+                &self.from_reasons,
+                self.from_computed_at,
             ),
             to: standing(
                 self.to_tier,

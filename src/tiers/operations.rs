@@ -71,8 +71,9 @@ fn apply(
             store::insert_change(conn, &before, &after, &reasons_json, cause, now)?;
             let event = json!({
                 "customer_id": before.id,
-                "before": {"tier": before.tier, "lifecycle_stage": before.lifecycle_stage, "at_risk": before.at_risk},
-                "after": {"tier": after.tier, "lifecycle_stage": after.stage, "at_risk": after.at_risk},
+                // The API's names (`stage`, as in a customer's standing), not the column's.
+                "before": {"tier": before.tier, "stage": before.lifecycle_stage, "at_risk": before.at_risk},
+                "after": {"tier": after.tier, "stage": after.stage, "at_risk": after.at_risk},
                 "reasons": after.reasons,
                 "cause": cause,
             });

@@ -192,6 +192,7 @@ pub fn current_standings(
             customers::lifecycle_stage,
             customers::at_risk,
             customers::tier_reasons,
+            customers::tier_computed_at,
         ))
         .load(conn)?)
 }
@@ -238,6 +239,8 @@ pub fn insert_change(
             tier_changes::reasons.eq(reasons_json),
             tier_changes::cause.eq(cause),
             tier_changes::created_at.eq(now),
+            tier_changes::from_reasons.eq(&before.tier_reasons),
+            tier_changes::from_computed_at.eq(before.tier_computed_at),
         ))
         .execute(conn)?;
     Ok(())

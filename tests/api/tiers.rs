@@ -194,6 +194,13 @@ async fn every_trigger_moves_the_tier_and_records_why(app: TestApp) {
     assert_eq!(changes.body["items"][0]["to"]["tier"], "small");
     assert_eq!(changes.body["items"][0]["from"]["tier"], "key");
     assert!(changes.body["next_cursor"].is_string());
+    // The side left is recorded as fully as the side reached: it is the previous change's
+    // `to`, with its reasons and time.
+    let (newest, previous) = (&changes.body["items"][0], &changes.body["items"][1]);
+    assert_eq!(newest["from"]["reasons"], previous["to"]["reasons"]);
+    assert!(!newest["from"]["reasons"].as_array().unwrap().is_empty());
+    assert_eq!(newest["from"]["computed_at"], previous["to"]["computed_at"]);
+    assert!(newest["from"]["computed_at"].is_string());
 }
 
 async fn full_recompute_ranks_the_shop_and_follows_time(app: TestApp) {

@@ -161,7 +161,9 @@ async fn events_are_delivered_signed_and_once(app: TestApp) {
     assert_eq!(moved["data"]["change"]["to_state"], "first_call");
     let tier = received[3].json();
     assert_eq!(tier["data"]["customer_id"], customer);
-    assert_eq!(tier["data"]["after"]["lifecycle_stage"], "new");
+    assert_eq!(tier["data"]["after"]["stage"], "new");
+    assert!(tier["data"]["before"]["stage"].is_string());
+    assert!(tier["data"]["after"].get("lifecycle_stage").is_none());
 
     // Nothing is sent twice.
     let second = round(&app, &settings);
