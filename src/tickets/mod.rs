@@ -234,12 +234,16 @@ fn validate_ticket_items(items: &[TicketItem]) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// The most stars a review may have and still be negative, on every platform.
+pub const NEGATIVE_REVIEW_MAX_STARS: u8 = 3;
+
 /// `details` of a `negative_review` ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NegativeReviewDetails {
     pub platform: ReviewPlatform,
-    /// The review's rating, 1 (worst) to 5.
+    /// The review's rating, 1 (worst) to 5. A ticket is opened for 1 to 3 stars (a negative
+    /// review on every platform); a review the buyer later revises may reach 4 or 5.
     #[validate(range(min = 1, max = 5))]
     pub rating: u8,
     #[serde(default)]
@@ -301,6 +305,20 @@ impl TicketDetails {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Why these details cannot open a ticket, if they cannot: a 4- or 5-star review is not
+    /// negative. (Stored tickets may hold one: the buyer revised the review upwards.)
+    pub fn refuses_opening(&self) -> Option<String> {
+        match self {
+            TicketDetails::NegativeReview(review) if review.rating > NEGATIVE_REVIEW_MAX_STARS => {
+                Some(format!(
+                    "a negative review has 1 to {NEGATIVE_REVIEW_MAX_STARS} stars; a {}-star review opens no ticket",
+                    review.rating
+                ))
+            }
+            _ => None,
+        }
     }
 
     /// (platform, review id) for negative reviews that carry one.
@@ -695,6 +713,23 @@ pub struct SatisfactionRequest {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_one_to_three_stars_open_a_negative_review_ticket() {
+        let with = |rating: u8| {
+            TicketDetails::parse(
+                TicketKind::NegativeReview,
+                json!({"platform": "douyin", "rating": rating}),
+            )
+            .unwrap()
+        };
+        for rating in 1..=3 {
+            assert_eq!(with(rating).refuses_opening(), None, "{rating}");
+        }
+        for rating in 4..=5 {
+            assert!(with(rating).refuses_opening().is_some(), "{rating}");
+        }
+    }
 
     #[test]
     fn details_are_validated_by_kind() {

@@ -208,6 +208,9 @@ pub fn create(
         check_order(conn, shop_id, CustomerId(customer.id), OrderId(order_id))?;
     }
     let details = TicketDetails::parse(request.kind, request.details.clone())?;
+    if let Some(why) = details.refuses_opening() {
+        return Err(ApiError::field("details.rating", why));
+    }
     let review_key = details.review_key();
     if let Some((platform, review_id)) = &review_key
         && let Some(existing) = store::review_ticket(conn, shop_id, *platform, review_id)?
@@ -517,14 +520,23 @@ pub fn reopen(
     after.resolution_note = None;
     after.resolved_at = None;
     after.closed_at = None;
+    // The buyer's satisfaction belonged to the episode that ended: the next resolution gets
+    // its own score, and the old one stays in the timeline (here and in its own event).
+    after.satisfaction_score = None;
+    after.satisfaction_comment = None;
+    after.satisfaction_at = None;
     after.next_follow_up_at = Some(ctx.now);
+    let previous_satisfaction = ticket
+        .satisfaction_score
+        .map(|score| json!({"score": score, "comment": ticket.satisfaction_comment}));
     settle(
         conn,
         ctx,
         after,
         (from, to),
         json!({"action": Action::Reopen, "reason": request.reason.trim(),
-               "previous": {"outcome": ticket.outcome, "refund_cents": ticket.refund_cents, "close_reason": ticket.close_reason}}),
+               "previous": {"outcome": ticket.outcome, "refund_cents": ticket.refund_cents,
+                            "close_reason": ticket.close_reason, "satisfaction": previous_satisfaction}}),
     )
 }
 
@@ -659,6 +671,9 @@ pub fn upsert_review(
     };
     let existing = store::review_ticket(conn, ctx.caller.shop_id(), platform, &review_id)?;
     let Some(ticket) = existing else {
+        if let Some(why) = details.refuses_opening() {
+            return Err(ApiError::field("rating", why));
+        }
         let request = CreateTicketRequest {
             kind: super::TicketKind::NegativeReview,
             customer_id: report.customer_id,

@@ -505,28 +505,46 @@ pub async fn record_satisfaction(
     .await
 }
 
-/// The ticket's timeline: every change, oldest first, with who and when.
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Page size, 1 to 200 (default 50).
+    #[validate(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The ticket's timeline: every change, oldest first, with who and when, a page at a time.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/events", tag = "tickets", security(("bearer" = []), ("api_key" = [])),
-    params(("id" = i64, Path, description = "Ticket id")),
+    params(("id" = i64, Path, description = "Ticket id"), EventsQuery),
     responses(
-        (status = 200, body = Vec<EventView>),
+        (status = 200, body = Page<EventView>),
         (status = 404),
+        (status = 422),
     ))]
 pub async fn ticket_events(
     state: web::Data<AppState>,
     caller: Principal,
     id: web::Path<i64>,
+    query: Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewTickets)?;
-    let id = id.into_inner();
-    let events = state
+    let (id, query) = (id.into_inner(), query.into_inner());
+    let request = PageRequest::<i64>::parse(query.cursor.as_deref(), query.limit, false)?;
+    let page = state
         .db
         .read(move |conn| {
             let ticket = store::get(conn, caller.shop_id(), id)?;
-            store::events(conn, ticket.id)
+            request.load_uncounted(
+                conn,
+                |conn, after, n| store::events(conn, ticket.id, after, n),
+                |event: &store::Event| event.id,
+                |_, rows| Ok(rows.iter().map(store::Event::view).collect()),
+            )
         })
         .await?;
-    Ok(HttpResponse::Ok().json(events))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]

@@ -154,24 +154,37 @@ pub struct EventView {
     pub at: DateTime<Utc>,
 }
 
-pub fn events(conn: &mut DbConnection, ticket_id: i64) -> Result<Vec<EventView>, ApiError> {
-    let rows: Vec<Event> = ticket_events::table
+/// A ticket's events after the event `after` (oldest first), at most `limit`.
+pub fn events(
+    conn: &mut DbConnection,
+    ticket_id: i64,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Event>, ApiError> {
+    let mut query = ticket_events::table
         .filter(ticket_events::ticket_id.eq(ticket_id))
         .order(ticket_events::id.asc())
         .select(Event::as_select())
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|e| EventView {
-            id: e.id,
-            kind: e.kind,
-            actor_id: e.actor_id,
-            from_state: e.from_state,
-            to_state: e.to_state,
-            data: serde_json::from_str(&e.data).unwrap_or(Value::Null),
-            at: e.created_at.and_utc(),
-        })
-        .collect())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(ticket_events::id.gt(after));
+    }
+    Ok(query.load(conn)?)
+}
+
+impl Event {
+    pub fn view(&self) -> EventView {
+        EventView {
+            id: self.id,
+            kind: self.kind,
+            actor_id: self.actor_id,
+            from_state: self.from_state,
+            to_state: self.to_state,
+            data: serde_json::from_str(&self.data).unwrap_or(Value::Null),
+            at: self.created_at.and_utc(),
+        }
+    }
 }
 
 /// An active staff member of the shop who may hold tickets, or 422.

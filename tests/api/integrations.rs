@@ -268,9 +268,9 @@ async fn keys_work_within_their_scopes_only(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!(events.body[0]["kind"], "created");
+    assert_eq!(events.body["items"][0]["kind"], "created");
     assert_eq!(
-        events.body[0]["data"]["api_key"]["name"],
+        events.body["items"][0]["data"]["api_key"]["name"],
         "Tmall order feed"
     );
     let contact = send(
@@ -552,6 +552,12 @@ async fn review_feed_opens_one_ticket_per_review(app: TestApp) {
     .await;
     assert_eq!(stranger.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(stranger.error_fields(), ["customer_contacts"]);
+    // A review first seen at 4 or 5 stars is not negative: no ticket, and it says why.
+    let praise = post(json!({"platform": "douyin", "review_id": "D-5", "rating": 5,
+                             "customer_contacts": [{"kind": "shop_account", "value": "lina的小店"}]}))
+    .await;
+    assert_eq!(praise.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(praise.error_fields(), ["rating"]);
 
     let (_, reader) = api_key(&app, &admin, &["tickets:read"]).await;
     let res = post_with_key(&app, &reader, "/api/v1/feeds/reviews", review(2)).await;

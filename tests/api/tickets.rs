@@ -23,7 +23,9 @@ backend_tests!(
     timeline_records_every_change,
     bad_ticket_input_names_each_field,
     satisfaction_is_recorded_once_and_corrected_by_leads,
+    each_resolution_gets_its_own_satisfaction,
     the_same_review_never_opens_two_tickets,
+    four_and_five_star_reviews_open_no_ticket,
 );
 
 struct Desk {
@@ -508,11 +510,7 @@ async fn racing_clients_never_lose_a_change(app: TestApp) {
         ))
         .await;
     assert_eq!(retry.status, StatusCode::OK);
-    let edits: Vec<Value> = d
-        .app
-        .get(&format!("{path}/events"), &d.lead)
-        .await
-        .body
+    let edits: Vec<Value> = d.app.get(&format!("{path}/events"), &d.lead).await.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -534,11 +532,7 @@ async fn racing_clients_never_lose_a_change(app: TestApp) {
         .collect();
     let results = futures_util::future::join_all(contacts).await;
     assert!(results.iter().all(|r| r.status == StatusCode::OK));
-    let logged = d
-        .app
-        .get(&format!("{path}/events"), &d.lead)
-        .await
-        .body
+    let logged = d.app.get(&format!("{path}/events"), &d.lead).await.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -795,8 +789,7 @@ async fn timeline_records_every_change(app: TestApp) {
         .get(&format!("/api/v1/tickets/{id}/events"), &d.agent)
         .await;
     assert_eq!(events.status, StatusCode::OK);
-    let kinds: Vec<&str> = events
-        .body
+    let kinds: Vec<&str> = events.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -816,7 +809,7 @@ async fn timeline_records_every_change(app: TestApp) {
             "state_changed"
         ]
     );
-    let e = events.body.as_array().unwrap();
+    let e = events.body["items"].as_array().unwrap();
     assert_eq!(
         e[1]["data"],
         json!({"before": null, "after": d.agent_id, "automatic": false})
@@ -847,6 +840,34 @@ async fn timeline_records_every_change(app: TestApp) {
         e.iter()
             .all(|e| e["actor_id"].is_i64() && e["at"].is_string())
     );
+    assert_eq!(e[8]["data"]["previous"]["satisfaction"]["score"], 5);
+    assert!(events.body["next_cursor"].is_null());
+
+    // The timeline is a page like every other list: walked four events at a time, it is
+    // the same nine events in the same order.
+    let (mut walked, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let query = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
+        let page = d
+            .app
+            .get(
+                &format!("/api/v1/tickets/{id}/events?limit=4{query}"),
+                &d.agent,
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+        walked.extend(page.body["items"].as_array().unwrap().iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(&walked, e);
+    let bad = d
+        .app
+        .get(&format!("/api/v1/tickets/{id}/events?limit=0"), &d.agent)
+        .await;
+    assert_eq!(bad.error_fields(), ["limit"]);
 }
 
 async fn bad_ticket_input_names_each_field(app: TestApp) {
@@ -1010,6 +1031,69 @@ async fn satisfaction_is_recorded_once_and_corrected_by_leads(app: TestApp) {
     );
 }
 
+async fn each_resolution_gets_its_own_satisfaction(app: TestApp) {
+    let d = desk(app).await;
+    let id = d.mine(repair(d.customer)).await;
+    let path = format!("/api/v1/tickets/{id}/satisfaction");
+    d.contact(id, true).await;
+    d.act(&d.agent, id, "resolve", json!({"outcome": "repaired"}))
+        .await;
+    let first = d.app.put(&path, &d.agent, json!({"score": 5})).await;
+    assert_eq!(first.status, StatusCode::OK);
+    // The kettle broke again: reopened, the old score no longer describes the ticket.
+    let reopened = d
+        .act(&d.lead, id, "reopen", json!({"reason": "broke again"}))
+        .await;
+    assert_eq!(reopened.status, StatusCode::OK, "{:?}", reopened.body);
+    assert_eq!(reopened.body["satisfaction"], Value::Null);
+    d.contact(id, true).await;
+    d.act(&d.agent, id, "resolve", json!({"outcome": "replaced"}))
+        .await;
+    // The assignee records the second episode's score: no 409, no lead needed.
+    let second = d
+        .app
+        .put(
+            &path,
+            &d.agent,
+            json!({"score": 2, "comment": "took too long"}),
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::OK, "{:?}", second.body);
+    assert_eq!(second.body["satisfaction"]["score"], 2);
+    // Both scores are on record.
+    let events = d
+        .app
+        .get(&format!("/api/v1/tickets/{id}/events"), &d.lead)
+        .await;
+    let events = events.body["items"].clone();
+    let scores: Vec<Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "satisfaction_recorded")
+        .map(|e| e["data"]["after"]["score"].clone())
+        .collect();
+    assert_eq!(scores, [json!(5), json!(2)]);
+    let reopen = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["data"]["action"] == "reopen")
+        .unwrap();
+    assert_eq!(reopen["data"]["previous"]["satisfaction"]["score"], 5);
+}
+
+async fn four_and_five_star_reviews_open_no_ticket(app: TestApp) {
+    let d = desk(app).await;
+    let mut body = review(d.customer);
+    body["details"]["rating"] = json!(5);
+    let refused = d.app.post("/api/v1/tickets", &d.lead, body.clone()).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.error_fields(), ["details.rating"]);
+    body["details"]["rating"] = json!(3);
+    d.open(&d.lead, body, None).await;
+}
+
 async fn the_same_review_never_opens_two_tickets(app: TestApp) {
     let d = desk(app).await;
     let body = json!({"kind": "negative_review", "customer_id": d.customer, "title": "1 star",
@@ -1064,8 +1148,8 @@ async fn least_loaded(app: TestApp) {
             &lead,
         )
         .await;
-    assert_eq!(events.body[1]["data"]["automatic"], true);
-    assert_eq!(events.body[1]["actor_id"], Value::Null);
+    assert_eq!(events.body["items"][1]["data"]["automatic"], true);
+    assert_eq!(events.body["items"][1]["actor_id"], Value::Null);
 }
 
 #[actix_web::test]
