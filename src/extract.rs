@@ -8,6 +8,7 @@ use std::ops::Deref;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use futures_util::{StreamExt, future::LocalBoxFuture};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
@@ -281,6 +282,25 @@ pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, Api
     })?;
     validate(&value)?;
     Ok(value)
+}
+
+/// For endpoints that take no query parameters: any parameter is refused with a 422 naming
+/// it, as lists refuse parameters they do not know, rather than silently ignored (a client
+/// that sends `?group=segment` to a list that cannot filter must not get the whole list).
+#[derive(Debug)]
+pub struct NoQuery;
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
+impl FromRequest for NoQuery {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(parse_query::<NoParams>(req.query_string()).map(|_| NoQuery))
+    }
 }
 
 fn url_form(input: &[u8]) -> form_urlencoded::Parse<'_> {

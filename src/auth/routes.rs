@@ -10,6 +10,7 @@ use validator::Validate;
 use super::{Caller, password, store, throttle};
 use crate::error::ApiError;
 use crate::extract::Body;
+use crate::extract::NoQuery;
 use crate::response::SecretResponse;
 use crate::state::AppState;
 use crate::users::{User, UserView, normalize_email, store as user_store};
@@ -151,7 +152,11 @@ pub async fn login(
         (status = 401),
     )
 )]
-pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn me(
+    state: web::Data<AppState>,
+    caller: Caller,
+    _: NoQuery,
+) -> Result<HttpResponse, ApiError> {
     let user = state
         .db
         .read(move |conn| user_store::get_in_shop(conn, caller.shop_id, caller.user_id))

@@ -8,6 +8,7 @@ use super::store::{self, CustomerCursor, CustomerFilter};
 use super::{CreateCustomerRequest, CustomerView, ListCustomersQuery, UpdateCustomerRequest};
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::error::ApiError;
+use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -105,6 +106,7 @@ pub async fn get_customer(
     state: web::Data<AppState>,
     caller: Principal,
     id: web::Path<i64>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewCustomers)?;
     let id = id.into_inner();

@@ -10,6 +10,7 @@ use super::{
 use crate::auth::{Principal, roles::Permission};
 use crate::customers::store as customer_store;
 use crate::error::ApiError;
+use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
 use crate::ids::CustomerId;
 use crate::pagination::{Page, PageRequest};
@@ -114,6 +115,7 @@ pub async fn get_order(
     state: web::Data<AppState>,
     caller: Principal,
     id: web::Path<i64>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewCustomers)?;
     let id = id.into_inner();

@@ -2,6 +2,8 @@
 //! call the store or an operation, respond.
 
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use validator::Validate;
 
 use super::{
     AddTagsRequest, BulkTagRequest, BulkTagResult, CreateTagRequest, TagList, TagView,
@@ -9,7 +11,7 @@ use super::{
 };
 use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
-use crate::extract::Body;
+use crate::extract::{Body, Query};
 use crate::ids::{CustomerId, TagId};
 use crate::state::AppState;
 
@@ -31,20 +33,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// All tags with the number of live customers carrying each.
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListTagsQuery {
+    /// Only the tags of this group (e.g. `segment`).
+    #[validate(length(min = 1, max = 50))]
+    pub group: Option<String>,
+}
+
+/// All tags (or one group's) with the number of live customers carrying each.
 #[utoipa::path(get, path = "/api/v1/tags", tag = "tags", security(("bearer" = [])),
+    params(ListTagsQuery),
     responses(
         (status = 200, body = TagList),
         (status = 401),
+        (status = 422),
     ))]
 pub async fn list_tags(
     state: web::Data<AppState>,
     caller: Caller,
+    query: Query<ListTagsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewCustomers)?;
+    let group = query.into_inner().group.map(|g| g.trim().to_owned());
     let items = state
         .db
-        .read(move |conn| store::list_with_counts(conn, caller.shop_id))
+        .read(move |conn| store::list_with_counts(conn, caller.shop_id, group.as_deref()))
         .await?;
     Ok(HttpResponse::Ok().json(TagList { items }))
 }

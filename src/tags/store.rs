@@ -139,12 +139,17 @@ pub fn of_customers(
 pub fn list_with_counts(
     conn: &mut DbConnection,
     shop_id: ShopId,
+    group: Option<&str>,
 ) -> Result<Vec<TagWithCount>, ApiError> {
-    let all: Vec<Tag> = tags::table
+    let mut query = tags::table
         .filter(tags::shop_id.eq(shop_id))
         .order(tags::name)
         .select(Tag::as_select())
-        .load(conn)?;
+        .into_boxed();
+    if let Some(group) = group {
+        query = query.filter(tags::tag_group.eq(group.to_owned()));
+    }
+    let all: Vec<Tag> = query.load(conn)?;
     let counts: BTreeMap<i64, i64> = customer_tags::table
         .inner_join(customers::table)
         .inner_join(tags::table)

@@ -19,6 +19,7 @@ use super::{
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::db::DbConnection;
 use crate::error::ApiError;
+use crate::extract::NoQuery;
 use crate::extract::{Body, Query, utc_offset};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -281,6 +282,7 @@ pub async fn get_ticket(
     state: web::Data<AppState>,
     caller: Principal,
     id: web::Path<i64>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewTickets)?;
     let id = id.into_inner();

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::auth::{Caller, password, roles::Permission};
 use crate::error::ApiError;
+use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -119,6 +120,7 @@ pub async fn get_user(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     if id != caller.user_id {

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::auth::{Caller, roles::Permission};
 use crate::error::{ApiError, ProblemKind};
+use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
 use crate::ids::{DeliveryId, EndpointId};
 use crate::pagination::{Page, PageRequest};
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn list_webhooks(
     state: web::Data<AppState>,
     caller: Caller,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageIntegrations)?;
     let rows: Vec<Endpoint> = state
@@ -102,6 +104,7 @@ pub async fn get_webhook(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageIntegrations)?;
     let id = id.into_inner();

@@ -17,7 +17,37 @@ backend_tests!(
     refused_input_writes_nothing,
     sql_in_every_filter_is_just_text,
     array_bodies_are_refused,
+    unknown_query_parameters_are_refused_everywhere,
 );
+
+/// A parameter an endpoint does not take is a 422 naming it, on every GET: a client that
+/// believes it filtered must not silently get everything.
+async fn unknown_query_parameters_are_refused_everywhere(app: TestApp) {
+    let (admin_id, admin) = app.admin().await;
+    let customer = app
+        .customer(&admin, json!({"name": "李娜", "contacts": [{"kind": "phone", "value": "13800138000"}], "source": "online"}))
+        .await;
+    for path in [
+        "/api/v1/auth/me".to_owned(),
+        format!("/api/v1/customers/{customer}"),
+        format!("/api/v1/users/{admin_id}"),
+        "/api/v1/webhooks".to_owned(),
+        "/api/v1/tags".to_owned(),
+        "/api/v1/customers".to_owned(),
+        "/api/v1/tickets".to_owned(),
+    ] {
+        let ok = app.get(&path, &admin).await;
+        assert_eq!(ok.status, StatusCode::OK, "{path}: {:?}", ok.body);
+        let refused = app.get(&format!("{path}?shop_id=2"), &admin).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {:?}",
+            refused.body
+        );
+        assert_eq!(refused.error_fields(), ["shop_id"], "{path}");
+    }
+}
 
 /// serde fills a struct from an array of its fields in order; no body of this API is one.
 async fn array_bodies_are_refused(app: TestApp) {

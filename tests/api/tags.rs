@@ -49,6 +49,16 @@ async fn tags_are_added_counted_renamed_and_removed(app: TestApp) {
         StatusCode::CONFLICT
     );
 
+    // A group is a filter; a parameter no list knows is refused, not ignored.
+    let interest = app.get("/api/v1/tags?group=interest", &agent).await;
+    assert_eq!(interest.status, StatusCode::OK);
+    assert_eq!(names(&interest.body["items"]), ["interested in teapots"]);
+    let none = app.get("/api/v1/tags?group=segment", &agent).await;
+    assert_eq!(names(&none.body["items"]), Vec::<String>::new());
+    let unknown = app.get("/api/v1/tags?kind=segment", &agent).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.error_fields(), ["kind"]);
+
     let list = app.get("/api/v1/tags", &agent).await;
     let counts: Vec<(String, i64)> = list.body["items"]
         .as_array()

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
+use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, PageRequest};
 use crate::response::SecretResponse;
@@ -119,6 +120,7 @@ pub async fn get_api_key(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageIntegrations)?;
     let id = id.into_inner();
