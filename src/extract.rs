@@ -64,8 +64,14 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
             .unwrap_or(1_048_576);
         let json = is_json_content_type(req);
         let declared_length = content_length(req);
+        let no_body = matches!(declared_length, None | Some(0))
+            && !req.headers().contains_key(header::TRANSFER_ENCODING);
         let mut payload = payload.take();
         Box::pin(async move {
+            if !json && no_body {
+                // Nothing was sent at all: say that, not that its type is wrong.
+                return Err(body_required());
+            }
             if !json {
                 return Err(ApiError::UnsupportedMediaType(
                     "request body must be JSON (Content-Type: application/json)".into(),
@@ -77,6 +83,13 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
             Ok(Body(value))
         })
     }
+}
+
+fn body_required() -> ApiError {
+    ApiError::field(
+        "body",
+        "is required: send a JSON object with Content-Type: application/json",
+    )
 }
 
 /// Reads a whole request body, refusing (413) anything over `limit` bytes before

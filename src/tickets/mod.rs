@@ -518,6 +518,31 @@ impl Ticket {
     }
 }
 
+/// The versions an `If-Match` header accepts: `None` for `*` (any version), else the
+/// versions named by a comma-separated list of this API's ETags (`"3"`, weak `W/"3"`
+/// alike). Anything else (empty, unquoted, a tag this API never issued) is refused: the
+/// client holds no validator of ours, and a 412 would wrongly say the ticket changed.
+pub fn parse_if_match(raw: &str) -> Result<Option<Vec<i64>>, String> {
+    const EXPECTED: &str =
+        "must be the ticket's ETag as returned (e.g. \"3\"), a comma-separated list of them, or *";
+    if raw.trim() == "*" {
+        return Ok(None);
+    }
+    raw.split(',')
+        .map(|tag| {
+            let tag = tag.trim();
+            let opaque = tag.strip_prefix("W/").unwrap_or(tag);
+            opaque
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|digits| digits.parse::<i64>().ok())
+                .ok_or_else(|| EXPECTED.to_owned())
+        })
+        .collect::<Result<Vec<i64>, String>>()
+        .map(Some)
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Satisfaction {
     /// 1 (very unhappy) to 5 (very happy).
@@ -713,6 +738,18 @@ pub struct SatisfactionRequest {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn if_match_takes_our_etags_or_star_and_refuses_the_rest() {
+        assert_eq!(parse_if_match("*"), Ok(None));
+        assert_eq!(parse_if_match("\"3\""), Ok(Some(vec![3])));
+        assert_eq!(parse_if_match("W/\"3\", \"5\""), Ok(Some(vec![3, 5])));
+        for garbage in [
+            "", " ", "abc", "3", "\"abc\"", "\"\"", "\"3", "\"3\",", "\"-1\"",
+        ] {
+            assert!(parse_if_match(garbage).is_err(), "{garbage:?}");
+        }
+    }
 
     #[test]
     fn only_one_to_three_stars_open_a_negative_review_ticket() {

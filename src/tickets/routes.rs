@@ -45,24 +45,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/me/queue").route(web::get().to(my_queue)));
 }
 
-/// The versions an `If-Match` header accepts (`None`: no header, no condition).
-/// `*` matches any version; an unparsable header matches none.
-fn if_match(req: &HttpRequest) -> Option<Vec<i64>> {
-    let raw = req.headers().get(header::IF_MATCH)?.to_str().unwrap_or("");
-    if raw.trim() == "*" {
-        return None;
-    }
-    Some(
-        raw.split(',')
-            .filter_map(|tag| {
-                tag.trim()
-                    .trim_start_matches("W/")
-                    .trim_matches('"')
-                    .parse()
-                    .ok()
-            })
-            .collect(),
-    )
+/// The versions an `If-Match` header accepts (`None`: no header or `*`, no condition);
+/// a malformed header is a 422 naming it.
+fn if_match(req: &HttpRequest) -> Result<Option<Vec<i64>>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let raw = value.to_str().unwrap_or("");
+    super::parse_if_match(raw).map_err(|why| ApiError::field("If-Match", why))
 }
 
 fn with_etag(
@@ -86,7 +76,7 @@ where
     F: FnOnce(&mut DbConnection, &Context<'_>, Ticket) -> Result<Ticket, ApiError> + Send + 'static,
 {
     caller.require(Permission::WorkTickets)?;
-    let expected = if_match(req);
+    let expected = if_match(req)?;
     let policy = state.settings.tickets.deadlines;
     let tiers = state.settings.tiers;
     let ticket = state
@@ -296,7 +286,7 @@ pub async fn get_ticket(
 /// Edit title, description, details, priority or order. Each change is in the timeline
 /// with its before and after.
 #[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on (e.g. `\"3\"`), or `*`; anything else is a 422")),
     request_body = UpdateTicketRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
@@ -335,7 +325,7 @@ pub async fn update_ticket(
 /// stamps `first_contact_at`; later ones keep it in `follow_up`. `next_follow_up_at`
 /// defaults to 24 h after an unreached attempt and 72 h after a reached one.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/contacts", tag = "tickets", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on (e.g. `\"3\"`), or `*`; anything else is a 422")),
     request_body = LogContactRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
@@ -364,7 +354,7 @@ pub async fn log_contact(
 
 /// Resolve with an outcome valid for the ticket's kind (`first_call` or `follow_up` only).
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/resolve", tag = "tickets", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on (e.g. `\"3\"`), or `*`; anything else is a 422")),
     request_body = ResolveRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
@@ -393,7 +383,7 @@ pub async fn resolve_ticket(
 
 /// Close without resolution, with a reason (any open state).
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/close", tag = "tickets", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on (e.g. `\"3\"`), or `*`; anything else is a 422")),
     request_body = CloseRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
@@ -422,7 +412,7 @@ pub async fn close_ticket(
 
 /// Reopen a resolved or closed ticket into `follow_up` (leads), with a reason. It is due at once.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/reopen", tag = "tickets", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on (e.g. `\"3\"`), or `*`; anything else is a 422")),
     request_body = ReopenRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
@@ -451,7 +441,7 @@ pub async fn reopen_ticket(
 
 /// Assign, reassign or unassign (leads); an agent may take an unassigned ticket for themselves.
 #[utoipa::path(put, path = "/api/v1/tickets/{id}/assignee", tag = "tickets", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on (e.g. `\"3\"`), or `*`; anything else is a 422")),
     request_body = AssignRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),
@@ -480,7 +470,7 @@ pub async fn assign_ticket(
 /// Record the buyer's satisfaction (1-5) on a resolved ticket, once; a lead may correct it
 /// later (the correction is in the timeline).
 #[utoipa::path(put, path = "/api/v1/tickets/{id}/satisfaction", tag = "tickets", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on (e.g. `\"3\"`), or `*`; anything else is a 422")),
     request_body = SatisfactionRequest,
     responses(
         (status = 200, body = TicketView, headers(("ETag" = String))),

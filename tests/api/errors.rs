@@ -137,6 +137,16 @@ async fn wrong_content_type_is_415(app: TestApp) {
         );
         assert_eq!(res.problem_type(), "unsupported-media-type");
     }
+    // No body at all is not a wrong type: the body is missing, and the answer says so.
+    let empty = app.send(create_user_request(&admin)).await;
+    assert_eq!(
+        empty.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        empty.body
+    );
+    assert_eq!(empty.error_fields(), ["body"]);
+    // (Declared JSON that is empty is malformed JSON: see malformed_json_is_400.)
     // A charset parameter is fine.
     let req = create_user_request(&admin)
         .insert_header(("content-type", "application/json; charset=utf-8"))

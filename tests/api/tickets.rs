@@ -543,6 +543,17 @@ async fn racing_clients_never_lose_a_change(app: TestApp) {
     assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
     let star = d.app.send(patch(&d.lead, "any version", "*")).await;
     assert_eq!(star.status, StatusCode::OK);
+    // A header that is no validator of ours says so; it does not claim the ticket changed.
+    for garbage in ["abc", "", "\"abc\"", "7"] {
+        let bad = d.app.send(patch(&d.lead, "garbage", garbage)).await;
+        assert_eq!(
+            bad.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{garbage:?}: {:?}",
+            bad.body
+        );
+        assert_eq!(bad.error_fields(), ["If-Match"], "{garbage:?}");
+    }
 }
 
 fn ids(res: &Response) -> Vec<i64> {
