@@ -300,18 +300,77 @@ impl From<diesel::result::Error> for ApiError {
         use diesel::result::{DatabaseErrorKind, Error};
         match err {
             Error::NotFound => ApiError::NotFound("resource not found".into()),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => ApiError::conflict(
-                ProblemKind::Duplicate,
-                format!(
-                    "a record with the same unique value already exists ({})",
-                    info.constraint_name().unwrap_or_else(|| info.message())
-                ),
-            ),
-            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                ApiError::conflict(ProblemKind::Reference, "a referenced record does not exist")
+            // No database text reaches a client: each constraint gets a sentence, and the
+            // database's own words go to the log.
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                tracing::info!(
+                    message = info.message(),
+                    "unique constraint refused a write"
+                );
+                ApiError::conflict(
+                    ProblemKind::Duplicate,
+                    duplicate_sentence(info.constraint_name(), info.message()),
+                )
+            }
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                tracing::info!(message = info.message(), "foreign key refused a write");
+                ApiError::conflict(ProblemKind::Reference, reference_sentence(info.message()))
             }
             other => ApiError::Internal(format!("database: {other}")),
         }
+    }
+}
+
+/// Unique constraints a client can run into, by PostgreSQL index name and by the columns
+/// SQLite names ("UNIQUE constraint failed: tags.shop_id, tags.name"), with what to tell
+/// a person.
+const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
+    (
+        "users_email_key",
+        "users.email",
+        "a staff account with this email already exists",
+    ),
+    (
+        "customer_contacts_handle_key",
+        "customer_contacts.shop_id, customer_contacts.kind, customer_contacts.value",
+        "another customer already has this contact",
+    ),
+    (
+        "tags_shop_name_key",
+        "tags.shop_id, tags.name",
+        "a tag with this name already exists",
+    ),
+    (
+        "orders_external_key",
+        "orders.shop_id, orders.channel, orders.external_order_no",
+        "an order with this channel and order number already exists",
+    ),
+    (
+        "tickets_review_key",
+        "tickets.shop_id, tickets.review_platform, tickets.review_external_id",
+        "this review already has a ticket",
+    ),
+];
+
+pub fn duplicate_sentence(constraint: Option<&str>, message: &str) -> &'static str {
+    UNIQUE_CONSTRAINTS
+        .iter()
+        .find(|(index, columns, _)| {
+            constraint == Some(*index) || message.ends_with(&format!("failed: {columns}"))
+        })
+        .map_or("a record with the same unique value already exists", |c| {
+            c.2
+        })
+}
+
+/// PostgreSQL says which side of a reference failed; SQLite only that one did.
+pub fn reference_sentence(message: &str) -> &'static str {
+    if message.starts_with("update or delete on table") {
+        "other records still refer to this one; remove those references first"
+    } else if message.starts_with("insert or update on table") {
+        "the change refers to a record that does not exist"
+    } else {
+        "the change refers to a record that does not exist, or removes one that other records still refer to"
     }
 }
 
@@ -395,6 +454,27 @@ pub fn problem_for_framework_errors<B>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constraint_failures_are_sentences_not_database_text() {
+        assert_eq!(
+            duplicate_sentence(None, "UNIQUE constraint failed: tags.shop_id, tags.name"),
+            "a tag with this name already exists"
+        );
+        assert_eq!(
+            duplicate_sentence(
+                Some("tags_shop_name_key"),
+                "duplicate key value violates..."
+            ),
+            "a tag with this name already exists"
+        );
+        assert!(!duplicate_sentence(None, "UNIQUE constraint failed: x.y").contains('.'));
+        assert!(
+            reference_sentence("update or delete on table \"orders\" violates foreign key")
+                .starts_with("other records still refer")
+        );
+        assert!(!reference_sentence("FOREIGN KEY constraint failed").contains("FOREIGN"));
+    }
 
     #[test]
     fn validation_problem_lists_fields_and_uses_stable_type() {

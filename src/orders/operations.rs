@@ -63,6 +63,22 @@ pub fn delete(
     tiers: &TierSettings,
 ) -> Result<(), ApiError> {
     ensure_customer_live(conn, order)?;
+    // A ticket's evidence may not vanish under it: say which tickets hold the order.
+    let tickets = store::referring_tickets(conn, order.id)?;
+    if !tickets.is_empty() {
+        let mut extensions = serde_json::Map::new();
+        extensions.insert("ticket_ids".into(), tickets.clone().into());
+        let listed: Vec<String> = tickets.iter().map(i64::to_string).collect();
+        return Err(ApiError::Conflict {
+            kind: ProblemKind::Reference,
+            detail: format!(
+                "order {} is linked to ticket {}; it cannot be deleted while a ticket refers to it",
+                order.id,
+                listed.join(", ")
+            ),
+            extensions,
+        });
+    }
     store::delete(conn, order)?;
     refresh_tier(conn, order, tiers)
 }

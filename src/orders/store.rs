@@ -14,7 +14,7 @@ use super::{
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::ids::{CustomerId, ShopId};
-use crate::schema::{customers, order_items, orders};
+use crate::schema::{customers, order_items, orders, tickets};
 
 /// Recomputes `customers.order_count`, `total_spent_cents`, `first_order_at`, `last_order_at`.
 pub fn refresh_summary(conn: &mut DbConnection, customer_id: CustomerId) -> Result<(), ApiError> {
@@ -220,6 +220,15 @@ pub fn count_of_customer(conn: &mut DbConnection, customer_id: i64) -> Result<i6
 }
 
 /// Deletes an order and refreshes the customer's summary.
+/// Tickets about an order (a return, a repair, a review of it), oldest first.
+pub fn referring_tickets(conn: &mut DbConnection, order_id: i64) -> Result<Vec<i64>, ApiError> {
+    Ok(tickets::table
+        .filter(tickets::order_id.eq(order_id))
+        .order(tickets::id.asc())
+        .select(tickets::id)
+        .load(conn)?)
+}
+
 pub fn delete(conn: &mut DbConnection, order: &Order) -> Result<(), ApiError> {
     diesel::delete(orders::table.find(order.id)).execute(conn)?;
     refresh_summary(conn, CustomerId(order.customer_id))

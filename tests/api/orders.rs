@@ -109,6 +109,26 @@ async fn orders_update_the_customer_summary(app: TestApp) {
             .status,
         StatusCode::NOT_FOUND
     );
+    // An order a ticket is about cannot vanish under the ticket; the answer says which.
+    let ticket = app
+        .post("/api/v1/tickets", &agent, json!({"kind": "return", "customer_id": id, "order_id": order_id, "title": "too small",
+               "details": {"reason": "too small", "items": [{"product_name": "Shoes", "quantity": 1}]}}))
+        .await;
+    assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
+    let held = app
+        .delete(&format!("/api/v1/orders/{order_id}"), &agent)
+        .await;
+    assert_eq!(held.status, StatusCode::CONFLICT);
+    assert_eq!(held.problem_type(), "reference");
+    assert_eq!(held.body["ticket_ids"], json!([ticket.body["id"]]));
+    assert!(
+        held.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("ticket {}", ticket.body["id"])),
+        "{:?}",
+        held.body
+    );
     let got = app.get(&format!("/api/v1/orders/{order_id}"), &agent).await;
     assert_eq!(got.body["items"][0]["product_name"], "茶壶");
 }

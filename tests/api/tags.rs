@@ -42,11 +42,15 @@ async fn tags_are_added_counted_renamed_and_removed(app: TestApp) {
         .await;
     assert_eq!(grouped.status, StatusCode::CREATED);
     assert_eq!(grouped.body["group"], "interest");
+    let duplicate = app
+        .post("/api/v1/tags", &agent, json!({"name": "vip"}))
+        .await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    assert_eq!(duplicate.problem_type(), "duplicate");
+    // A sentence for a person, never the database's words.
     assert_eq!(
-        app.post("/api/v1/tags", &agent, json!({"name": "vip"}))
-            .await
-            .status,
-        StatusCode::CONFLICT
+        duplicate.body["detail"],
+        "a tag with this name already exists"
     );
 
     // A group is a filter; a parameter no list knows is refused, not ignored.
