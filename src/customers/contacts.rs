@@ -51,9 +51,27 @@ pub fn normalize(kind: ContactKind, raw: &str) -> Result<String, String> {
     }
 }
 
-/// Digits only, with a leading `+` for international numbers. Mainland numbers written
-/// with the country code (+86, 0086) are stored without it: that is how buyers give them.
+/// Full-width forms (typed with a Chinese input method) and dash variants, as ASCII.
+fn ascii_form(c: char) -> char {
+    match c {
+        '\u{FF10}'..='\u{FF19}' => char::from(b'0' + (c as u32 - 0xFF10) as u8),
+        '\u{FF0B}' => '+',
+        '\u{FF08}' => '(',
+        '\u{FF09}' => ')',
+        '\u{FF0D}' | '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+        '\u{3000}' | '\u{00A0}' => ' ',
+        '\u{FF0E}' => '.',
+        other => other,
+    }
+}
+
+/// Digits only, with a leading `+` for international numbers (E.164). Mainland numbers
+/// written with the country code (+86, 0086) are stored without it: that is how buyers give
+/// them. A mainland mobile is 11 digits, `1` then `3`-`9`; a landline with its area code
+/// starts with `0` (10 to 12 digits); a local landline is 7 or 8 digits; 400/800 service
+/// numbers are 10.
 fn normalize_phone(raw: &str) -> Result<String, String> {
+    let raw: String = raw.chars().map(ascii_form).collect();
     let international = raw.starts_with('+');
     let mut digits = String::with_capacity(raw.len());
     for (i, c) in raw.chars().enumerate() {
@@ -63,28 +81,49 @@ fn normalize_phone(raw: &str) -> Result<String, String> {
             ' ' | '-' | '(' | ')' | '.' => {}
             _ => {
                 return Err(
-                    "may contain only digits, spaces, dashes, brackets and a leading +".into(),
+                    "may contain only digits, spaces, dashes, brackets and a leading +, e.g. 138 0013 8000 or +852 9123 4567".into(),
                 );
             }
         }
     }
-    let mainland_mobile = |d: &str| d.len() == 11 && d.starts_with('1');
-    let digits = match digits.as_str() {
-        d if international && d.starts_with("86") && mainland_mobile(&d[2..]) => d[2..].to_owned(),
-        d if !international && d.starts_with("0086") && mainland_mobile(&d[4..]) => {
-            d[4..].to_owned()
+    let national = match digits.as_str() {
+        d if international && d.starts_with("86") => mainland(&d[2..]),
+        d if !international && d.starts_with("0086") => mainland(&d[4..]),
+        _ if international => {
+            // E.164: a country code (never starting with 0) and at most 15 digits in all.
+            if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
+                return Err(
+                    "an international number has a country code and 8 to 15 digits, e.g. +852 9123 4567"
+                        .into(),
+                );
+            }
+            return Ok(format!("+{digits}"));
         }
-        d if international => format!("+{d}"),
         d => d.to_owned(),
     };
-    let count = digits.trim_start_matches('+').len();
-    if !(5..=20).contains(&count) {
-        return Err("must have between 5 and 20 digits".into());
+    let valid = match national.as_bytes() {
+        [b'1', second, ..] => national.len() == 11 && matches!(second, b'3'..=b'9'),
+        [b'0', ..] => (10..=12).contains(&national.len()),
+        [b'4' | b'8', b'0', b'0', ..] if national.len() == 10 => true,
+        _ => (7..=8).contains(&national.len()),
+    };
+    if !valid {
+        return Err(if national.starts_with('1') {
+            "is not a mainland mobile number: 11 digits starting 13 to 19, e.g. 13800138000".into()
+        } else {
+            "is not a phone number: a mobile has 11 digits (13800138000), a landline its area code and 7 or 8 digits (021-6123 4567)".into()
+        });
     }
-    if mainland_mobile(&digits) && !matches!(digits.as_bytes()[1], b'3'..=b'9') {
-        return Err("is not a valid mainland mobile number".into());
+    Ok(national)
+}
+
+/// A mainland number after the country code: a landline drops its area code's leading 0
+/// there (+86 21 6123 4567), and gets it back.
+fn mainland(after_country_code: &str) -> String {
+    match after_country_code.as_bytes().first() {
+        Some(b'0' | b'1') | None => after_country_code.to_owned(),
+        Some(_) => format!("0{after_country_code}"),
     }
-    Ok(digits)
 }
 
 #[cfg(test)]
@@ -114,6 +153,30 @@ mod tests {
             normalize(ContactKind::Phone, "021-6123 4567").unwrap(),
             "02161234567"
         );
+        // Typed with a Chinese input method: full-width digits, plus and dashes.
+        for raw in [
+            "１３８００１３８０００",
+            "＋８６ １３８－００１３－８０００",
+            "138\u{3000}0013\u{3000}8000",
+        ] {
+            assert_eq!(
+                normalize(ContactKind::Phone, raw).unwrap(),
+                "13800138000",
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            normalize(ContactKind::Phone, "+852 9123 4567").unwrap(),
+            "+85291234567"
+        );
+        assert_eq!(
+            normalize(ContactKind::Phone, "+86 21 6123 4567").unwrap(),
+            "02161234567"
+        );
+        assert_eq!(
+            normalize(ContactKind::Phone, "400-800-8888").unwrap(),
+            "4008008888"
+        );
     }
 
     #[test]
@@ -125,6 +188,13 @@ mod tests {
             "phone: 138",
             "12800138000",
             "1+3800138000",
+            // A mobile with a digit missing, or one too many.
+            "1380013800",
+            "138001380001",
+            "+86 1380013800",
+            // Not E.164: too short, too long.
+            "+1234",
+            "+1234567890123456",
         ] {
             assert!(normalize(ContactKind::Phone, raw).is_err(), "{raw}");
         }

@@ -71,7 +71,7 @@ impl Customer {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactHandle {
     pub kind: ContactKind,
@@ -79,6 +79,22 @@ pub struct ContactHandle {
     /// WeChat IDs lower-cased.
     #[schema(example = "13800138000")]
     pub value: String,
+}
+
+/// A handle's value is checked against its kind, and a bad one is named by its own path
+/// (`contacts[1].value`), not by the whole list.
+impl Validate for ContactHandle {
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        let mut errors = validator::ValidationErrors::new();
+        if let Err(reason) = contacts::normalize(self.kind, &self.value) {
+            errors.add("value", message("contact_invalid", &reason));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
 }
 
 /// Purchase history in brief. Refunded and cancelled orders do not count.
@@ -148,14 +164,6 @@ fn check_contacts(list: &[ContactHandle]) -> Result<(), ValidationError> {
     if list.len() > 20 {
         return Err(message("contacts_many", "at most 20 contact handles"));
     }
-    for handle in list {
-        if let Err(reason) = contacts::normalize(handle.kind, &handle.value) {
-            return Err(message(
-                "contact_invalid",
-                &format!("{} {:?} {reason}", handle.kind.as_str(), handle.value),
-            ));
-        }
-    }
     Ok(())
 }
 
@@ -186,7 +194,7 @@ pub struct CreateCustomerRequest {
     #[validate(custom(function = "check_name"))]
     pub name: String,
     /// One or more handles; each is unique per kind within the shop.
-    #[validate(custom(function = "check_contacts"))]
+    #[validate(custom(function = "check_contacts"), nested)]
     pub contacts: Vec<ContactHandle>,
     #[validate(length(max = 500))]
     pub address: Option<String>,
@@ -209,7 +217,7 @@ pub struct UpdateCustomerRequest {
     #[validate(custom(function = "check_name"))]
     pub name: Option<String>,
     /// Replaces the whole set of handles.
-    #[validate(custom(function = "check_contacts"))]
+    #[validate(custom(function = "check_contacts"), nested)]
     pub contacts: Option<Vec<ContactHandle>>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "present")]

@@ -210,11 +210,15 @@ async fn bad_customer_input_names_each_field(app: TestApp) {
     let cases: Vec<(Value, &str)> = vec![
         (
             json!({"name": "A", "contacts": [{"kind": "phone", "value": "12"}], "source": "online"}),
-            "contacts",
+            "contacts[0].value",
+        ),
+        (
+            json!({"name": "A", "contacts": [{"kind": "phone", "value": "13800138000"}, {"kind": "phone", "value": "1380013800"}], "source": "online"}),
+            "contacts[1].value",
         ),
         (
             json!({"name": "A", "contacts": [{"kind": "email", "value": "a@"}], "source": "online"}),
-            "contacts",
+            "contacts[0].value",
         ),
         (
             json!({"name": "A", "contacts": [], "source": "online"}),
