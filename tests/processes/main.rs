@@ -1,6 +1,7 @@
 //! Tests that need whole server processes: killed mid-write, or several replicas.
 
 mod durability;
+mod import_memory;
 mod receiver;
 mod replicas;
 mod server;
