@@ -589,7 +589,7 @@ struct OrderRun {
 
 fn order_fingerprint(key: &(Channel, String)) -> u64 {
     // A fixed-key SipHash: the same in both readings of a file. Two orders sharing a
-    // fingerprint (odds about 1 in 10^8 for a million orders) would refuse the second, with
+    // fingerprint (odds about 3 in 10^8 for a million orders) would refuse the second, with
     // its rows reported, never merge them.
     let mut hasher = std::hash::DefaultHasher::new();
     key.hash(&mut hasher);
