@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use crate::auth::throttle::ThrottlePolicy;
 use crate::auth::token::TokenSettings;
 use crate::defaults::defaults;
+use crate::ingestion::ImportSettings;
 use crate::tickets::workflow::TicketSettings;
 use crate::tiers::TierSettings;
 use crate::webhooks::WebhookSettings;
@@ -38,10 +39,6 @@ pub struct ServerSettings {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
-
-    /// Largest accepted CSV import, in bytes.
-    #[arg(long, env = "IMPORT_MAX_BYTES", default_value_t = 20 * 1_048_576)]
-    pub import_max_bytes: usize,
 
     /// HTTP worker threads (0: one per CPU core).
     #[arg(long, env = "HTTP_WORKERS", default_value_t = 0)]
@@ -87,6 +84,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub webhooks: WebhookSettings,
+
+    #[command(flatten)]
+    pub import: ImportSettings,
 }
 
 impl Settings {
@@ -126,6 +126,8 @@ mod tests {
         assert!(settings.webhooks.worker);
         assert_eq!(settings.tiers.key_share, 0.2);
         assert_eq!(settings.login_throttle.max_per_account, 5);
+        assert_eq!(settings.import.max_bytes, 20 * 1_048_576);
+        assert_eq!(settings.import.batch_rows, 500);
     }
 
     /// The README's configuration table against the settings themselves: every setting is

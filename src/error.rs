@@ -316,6 +316,12 @@ impl From<diesel::result::Error> for ApiError {
                 tracing::info!(message = info.message(), "foreign key refused a write");
                 ApiError::conflict(ProblemKind::Reference, reference_sentence(info.message()))
             }
+            // The server went away (restart, failover, network): the database is
+            // unreachable, as when the pool cannot connect, not a bug in the request.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => ApiError::Unavailable("database unavailable: the connection was lost".into()),
             other => ApiError::Internal(format!("database: {other}")),
         }
     }
@@ -489,6 +495,26 @@ mod tests {
         let problem = ApiError::Internal("password=hunter2 in SQL".into()).to_problem();
         assert!(!problem.detail.contains("hunter2"));
         assert_eq!(problem.status, 500);
+    }
+
+    #[test]
+    fn a_lost_connection_is_unavailable_not_a_bug() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        for kind in [
+            DatabaseErrorKind::ClosedConnection,
+            DatabaseErrorKind::UnableToSendCommand,
+        ] {
+            let error = ApiError::from(Error::DatabaseError(
+                kind,
+                Box::new("server closed the connection unexpectedly".to_owned()),
+            ));
+            assert_eq!(error.kind(), ProblemKind::Unavailable);
+        }
+        let other = ApiError::from(Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("syntax error".to_owned()),
+        ));
+        assert_eq!(other.kind(), ProblemKind::Internal);
     }
 
     #[test]

@@ -117,6 +117,67 @@ where
     Ok(body)
 }
 
+/// How much of an upload [`spool_body`] keeps in memory before it moves to a temporary file.
+const SPOOL_IN_MEMORY_BYTES: usize = 1_048_576;
+
+/// How much of an upload is gathered before it is handed to the spool (off the async
+/// workers, since the spool may be a file).
+const SPOOL_WRITE_BYTES: usize = 256 * 1024;
+
+/// Receives a whole request body into a spool, refusing (413) anything over `limit` bytes
+/// like [`read_body`]: up to 1 MiB stays in memory, a larger body goes to an unnamed
+/// temporary file (in `TMPDIR`) that the operating system removes when it is closed, even
+/// if the process is killed. For bodies read more than once (a CSV import is checked, then
+/// written) without holding them in memory. The spool is returned rewound.
+pub async fn spool_body<S, E>(
+    payload: &mut S,
+    declared_length: Option<usize>,
+    limit: usize,
+) -> Result<tempfile::SpooledTempFile, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    use std::io::{Seek, Write};
+    if declared_length.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let stored =
+        |e: std::io::Error| ApiError::Unavailable(format!("no room to receive the upload: {e}"));
+    let mut spool = tempfile::spooled_tempfile(SPOOL_IN_MEMORY_BYTES);
+    let mut pending = web::BytesMut::new();
+    let mut received = 0usize;
+    loop {
+        let chunk = payload
+            .next()
+            .await
+            .transpose()
+            .map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
+        let done = chunk.is_none();
+        if let Some(chunk) = chunk {
+            received += chunk.len();
+            if received > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            pending.extend_from_slice(&chunk);
+        }
+        if pending.len() >= SPOOL_WRITE_BYTES || (done && !pending.is_empty()) {
+            let bytes = pending.split().freeze();
+            spool = web::block(move || {
+                spool.write_all(&bytes)?;
+                Ok::<_, std::io::Error>(spool)
+            })
+            .await?
+            .map_err(stored)?;
+        }
+        if done {
+            break;
+        }
+    }
+    spool.rewind().map_err(stored)?;
+    Ok(spool)
+}
+
 /// The declared `Content-Length`, if any.
 pub fn content_length(req: &HttpRequest) -> Option<usize> {
     req.headers()

@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 use crate::customers;
 use crate::tickets::{self, routes as ticket_routes, store as ticket_store};
 use crate::{
-    auth, error, health, ingestion, orders, pagination, reminders, stats, tags, tiers, users,
-    webhooks,
+    audit, auth, error, health, ingestion, orders, pagination, reminders, stats, tags, tiers,
+    users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -34,6 +34,7 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         auth::api_keys::routes::create_api_key,
         auth::api_keys::routes::get_api_key,
         auth::api_keys::routes::revoke_api_key,
+        audit::routes::list_audit,
         users::routes::list_users,
         users::routes::create_user,
         users::routes::get_user,
@@ -94,6 +95,7 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         error::FieldError,
         pagination::Page<users::UserView>,
         pagination::Page<auth::api_keys::ApiKeyView>,
+        pagination::Page<audit::AuditEntryView>,
         pagination::Page<webhooks::DeliveryView>,
         pagination::Page<customers::CustomerView>,
         pagination::Page<orders::OrderView>,
@@ -119,6 +121,7 @@ Changes return an ETag; send it as If-Match to make a change conditional (412 wh
         (name = "stats", description = "Team figures for leads: resolution, first-call speed, time to resolve, review revisions, satisfaction, backlog"),
         (name = "reminders", description = "Who needs a call today"),
         (name = "integrations", description = "API keys for integrations, webhooks and the customer, order and review feeds"),
+        (name = "audit", description = "Who did what in bulk (exports of the customer file): the audit log, for admins"),
         (name = "operations", description = "Health and readiness probes"),
     )
 )]

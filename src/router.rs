@@ -20,8 +20,8 @@ use crate::extract::BodyLimit;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
-    auth, customers, health, idempotency, ingestion, orders, reminders, stats, tags, tickets,
-    tiers, users, webhooks,
+    audit, auth, customers, health, idempotency, ingestion, orders, reminders, stats, tags,
+    tickets, tiers, users, webhooks,
 };
 
 /// Every route of the service.
@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::redirect("/docs", "/docs/"))
         .service(
             web::scope("/api/v1")
+                .configure(audit::routes::configure)
                 .configure(auth::routes::configure)
                 .configure(auth::api_keys::routes::configure)
                 .configure(users::routes::configure)

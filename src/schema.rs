@@ -312,3 +312,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoints,
     webhook_events
 );
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        actor -> Text,
+        action -> Text,
+        details -> Text,
+        row_count -> Nullable<BigInt>,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(audit_log -> shops (shop_id));

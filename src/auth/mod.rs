@@ -27,6 +27,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// `user:<id>`, as [`Principal::subject`] names a staff member.
+    pub fn subject(&self) -> String {
+        format!("user:{}", self.user_id)
+    }
+
     /// 403 unless the caller's role grants `permission`.
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
         if allows(self.role, permission) {
@@ -109,10 +114,11 @@ impl Principal {
         self.staff().map(|c| c.user_id)
     }
 
-    /// Who the request is from, as stored with idempotency keys: `user:<id>` or `api_key:<id>`.
+    /// Who the request is from, as stored with idempotency keys and in the audit log:
+    /// `user:<id>` or `api_key:<id>`.
     pub fn subject(&self) -> String {
         match self {
-            Principal::Staff(caller) => format!("user:{}", caller.user_id),
+            Principal::Staff(caller) => caller.subject(),
             Principal::Integration(key) => format!("api_key:{}", key.key_id),
         }
     }

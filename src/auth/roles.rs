@@ -29,6 +29,9 @@ pub enum Permission {
     RecordOrders,
     /// Import customers and orders from CSV.
     ImportCustomers,
+    /// Export the customer file (or a filtered part of it) as CSV: the whole file leaves
+    /// the service, so it is a lead's job, and every export is audited.
+    ExportCustomers,
     /// Tag or untag many customers at once; rename and delete tags.
     ManageTags,
     /// Archive (soft-delete) and restore customers.
@@ -47,6 +50,8 @@ pub enum Permission {
     ViewTeamStats,
     /// Create and revoke API keys; register webhooks and see their deliveries.
     ManageIntegrations,
+    /// Read the audit log (who exported what).
+    ViewAuditLog,
 }
 
 impl Permission {
@@ -59,6 +64,7 @@ impl Permission {
             Permission::EditCustomers => "edit customers",
             Permission::RecordOrders => "record orders",
             Permission::ImportCustomers => "import customers and orders",
+            Permission::ExportCustomers => "export the customer file",
             Permission::ManageTags => "manage tags across customers",
             Permission::ArchiveCustomers => "archive customers",
             Permission::ViewTickets => "view tickets",
@@ -67,6 +73,7 @@ impl Permission {
             Permission::RecomputeTiers => "recompute customer tiers",
             Permission::ViewTeamStats => "see the team's statistics",
             Permission::ManageIntegrations => "manage API keys and webhooks",
+            Permission::ViewAuditLog => "read the audit log",
         }
     }
 }
@@ -75,14 +82,13 @@ pub fn allows(role: Role, permission: Permission) -> bool {
     use Permission::*;
     use Role::*;
     match permission {
-        ManageStaff | ManageIntegrations => matches!(role, Admin),
+        ManageStaff | ManageIntegrations | ViewAuditLog => matches!(role, Admin),
         ViewStaff => matches!(role, Lead | Admin),
         ViewCustomers | EditCustomers | RecordOrders | ViewTickets | OpenTickets | WorkTickets => {
             matches!(role, Agent | Lead | Admin)
         }
-        ImportCustomers | ManageTags | ArchiveCustomers | RecomputeTiers | ViewTeamStats => {
-            matches!(role, Lead | Admin)
-        }
+        ImportCustomers | ExportCustomers | ManageTags | ArchiveCustomers | RecomputeTiers
+        | ViewTeamStats => matches!(role, Lead | Admin),
     }
 }
 
@@ -109,8 +115,10 @@ pub fn scope_for(permission: Permission) -> Option<Scope> {
         ViewTickets => Some(Scope::TicketsRead),
         OpenTickets => Some(Scope::TicketsWrite),
         ViewTeamStats => Some(Scope::StatsRead),
-        ManageStaff | ViewStaff | ImportCustomers | ManageTags | ArchiveCustomers | WorkTickets
-        | RecomputeTiers | ManageIntegrations => None,
+        ManageStaff | ViewStaff | ImportCustomers | ExportCustomers | ManageTags
+        | ArchiveCustomers | WorkTickets | RecomputeTiers | ManageIntegrations | ViewAuditLog => {
+            None
+        }
     }
 }
 
@@ -140,6 +148,7 @@ mod tests {
         }
         for permission in [
             Permission::ImportCustomers,
+            Permission::ExportCustomers,
             Permission::ManageTags,
             Permission::ArchiveCustomers,
             Permission::RecomputeTiers,
@@ -152,12 +161,22 @@ mod tests {
     }
 
     #[test]
+    fn only_admins_read_the_audit_log() {
+        assert!(allows(Role::Admin, Permission::ViewAuditLog));
+        assert!(!allows(Role::Lead, Permission::ViewAuditLog));
+        assert!(!allows(Role::Agent, Permission::ViewAuditLog));
+    }
+
+    #[test]
     fn keys_never_manage_staff_keys_or_work_tickets() {
         for permission in [
             Permission::ManageStaff,
             Permission::ManageIntegrations,
             Permission::WorkTickets,
             Permission::ViewStaff,
+            // The customer file leaves only with a person, and on the record.
+            Permission::ExportCustomers,
+            Permission::ViewAuditLog,
         ] {
             assert_eq!(scope_for(permission), None, "{permission:?}");
         }

@@ -3,8 +3,10 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use super::ContactHandle;
+use serde_json::{Map, Value, json};
+
 use super::contacts::{self, ContactKind};
+use super::{ContactHandle, ListCustomersQuery};
 use crate::error::ApiError;
 
 /// Month and day as one sortable number (May 17 is 517), the key of the birthday index.
@@ -86,6 +88,62 @@ pub fn normalized_handles(
     Ok(out)
 }
 
+/// A list filter as the audit log records it: every filter by name with its value, except
+/// the text search, whose text is a buyer's name or phone number and is recorded only as
+/// having been used. Paging (`sort`, `limit`, `cursor`, `with_total`) is left out: a cursor
+/// holds a row's sort key, a name when sorted by name.
+pub fn filter_for_audit(query: &ListCustomersQuery) -> Value {
+    // No `..`: a new filter does not compile until it is decided here whether its value
+    // may be kept.
+    let ListCustomersQuery {
+        q,
+        tags_all,
+        tags_any,
+        source,
+        not_contacted_days,
+        never_contacted,
+        no_purchase_days,
+        never_purchased,
+        birthday_within_days,
+        tier,
+        stage,
+        at_risk,
+        archived,
+        sort: _,
+        limit: _,
+        cursor: _,
+        with_total: _,
+    } = query;
+    let tags = |field: &str, raw: &Option<String>| {
+        raw.as_ref()
+            .map(|_| json!(tag_list(field, raw.as_deref()).unwrap_or_default()))
+    };
+    let entries = [
+        ("text_search", q.as_ref().map(|_| json!(true))),
+        ("tags_all", tags("tags_all", tags_all)),
+        ("tags_any", tags("tags_any", tags_any)),
+        ("source", source.map(|v| json!(v))),
+        ("not_contacted_days", not_contacted_days.map(|v| json!(v))),
+        ("never_contacted", never_contacted.map(|v| json!(v))),
+        ("no_purchase_days", no_purchase_days.map(|v| json!(v))),
+        ("never_purchased", never_purchased.map(|v| json!(v))),
+        (
+            "birthday_within_days",
+            birthday_within_days.map(|v| json!(v)),
+        ),
+        ("tier", tier.map(|v| json!(v))),
+        ("stage", stage.map(|v| json!(v))),
+        ("at_risk", at_risk.map(|v| json!(v))),
+        ("archived", Some(json!(archived.unwrap_or(false)))),
+    ];
+    Value::Object(
+        entries
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+            .collect::<Map<_, _>>(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +184,33 @@ mod tests {
         assert_eq!(handle_search_key("Li.Na@"), "li.na@");
         assert_eq!(handle_search_key("小明"), "小明");
         assert_eq!(name_key("  Li Na "), "li na");
+    }
+
+    #[test]
+    fn an_audited_filter_says_a_text_search_was_used_never_its_text() {
+        let query = ListCustomersQuery {
+            q: Some("138 0013".into()),
+            tags_any: Some("key customer, 北京".into()),
+            never_purchased: Some(false),
+            cursor: Some("eyJuYW1lIjoi5p2O5aicIn0".into()),
+            limit: Some(10),
+            ..ListCustomersQuery::default()
+        };
+        let details = filter_for_audit(&query);
+        assert_eq!(
+            details,
+            json!({
+                "text_search": true,
+                "tags_any": ["key customer", "北京"],
+                "never_purchased": false,
+                "archived": false,
+            })
+        );
+        assert!(!details.to_string().contains("138"));
+        assert_eq!(
+            filter_for_audit(&ListCustomersQuery::default()),
+            json!({"archived": false}),
+            "a full export"
+        );
     }
 }

@@ -79,8 +79,8 @@ pub async fn middleware(
     };
     let limit = state
         .settings
-        .server
-        .import_max_bytes
+        .import
+        .max_bytes
         .max(state.settings.server.max_body_bytes);
     let declared = content_length(req.request());
     let mut payload = req.take_payload();

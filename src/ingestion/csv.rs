@@ -1,14 +1,25 @@
-//! CSV files in and out: parsing, validation and planning of an import, and the export's
-//! rows. Pure functions (no HTTP, no database), unit-tested here.
+//! CSV files in and out: reading an import row by row (parsing, validation, grouping an
+//! order's rows), the export's rows, and the formula rule both share. Pure functions over
+//! `io::Read` (no HTTP, no database), unit-tested here.
 //!
-//! Every row is parsed and validated before anything is written, so a file is planned in
-//! full first; the plan is then applied by the batch runner. Upserts key on contact
-//! handles (customers) and on channel + order number (orders), so importing the same file
-//! twice changes nothing the second time.
+//! A file is read as a stream: one row in memory at a time, never the whole file. The
+//! import reads it twice (`operations::import_csv`): once to check every row before
+//! anything is written, once to write. Upserts key on contact handles (customers) and on
+//! channel + order number (orders), so importing the same file twice changes nothing the
+//! second time.
+//!
+//! Spreadsheet programs run a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage
+//! return as a formula, so every cell the service writes passes through
+//! [`neutralise_formula`], and every cell it reads through [`restore_formula`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use csv::{ByteRecord, StringRecord};
 use validator::Validate;
 
 use super::{CUSTOMER_COLUMNS, EXPORT_ONLY_COLUMNS, Handles, ImportFile, ORDER_COLUMNS, RowError};
@@ -72,38 +83,97 @@ pub fn parse_time(raw: &str, offset: FixedOffset) -> Result<DateTime<Utc>, Strin
         .ok_or_else(|| format!("{raw:?} is not a valid local time"))
 }
 
-/// The file as UTF-8 text without its byte-order mark, or the line where it stops being UTF-8.
-pub fn decode(body: &[u8]) -> Result<&str, ApiError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    // No text column takes NUL; a file holding one is binary or damaged.
-    if let Some(at) = body.iter().position(|b| *b == 0) {
-        let line = body[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        return Err(ApiError::field(
-            "body",
-            format!("the file contains a NUL byte (line {line}); is it a text file?"),
-        ));
+// ---- formulas -------------------------------------------------------------------------
+
+/// First characters that make a spreadsheet program run a cell as a formula (OWASP's list).
+const FORMULA_TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether a cell, past any leading `'`, starts like a formula.
+fn starts_like_formula(cell: &str) -> bool {
+    cell.trim_start_matches('\'').starts_with(FORMULA_TRIGGERS)
+}
+
+/// A cell as every CSV the service writes holds it: one that a spreadsheet program would
+/// run as a formula (`=HYPERLINK(...)`, `@SUM(...)`, `+1+cmd|...`, `-2+3`) gets a leading
+/// `'`, which makes it text. A cell that already starts with `'` before such a character
+/// gets one more, so that [`restore_formula`] takes off exactly what was added.
+pub fn neutralise_formula(cell: &str) -> Cow<'_, str> {
+    if starts_like_formula(cell) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
     }
-    std::str::from_utf8(body).map_err(|e| {
-        let line = body[..e.valid_up_to()]
+}
+
+/// An imported cell as it was before [`neutralise_formula`]: an export re-imports
+/// unchanged, phone numbers such as `+852...` and negative numbers included.
+pub fn restore_formula(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if starts_like_formula(rest) => rest,
+        _ => cell,
+    }
+}
+
+// ---- reading a file row by row ------------------------------------------------------------
+
+/// A record as text, or why the file is not text: no text column takes NUL, so a file
+/// holding one is binary or damaged. Either is the file's fault, named by its line.
+fn record_text(record: ByteRecord, first_line: u64) -> Result<StringRecord, ApiError> {
+    let line_at = |record: &ByteRecord, offset: usize| {
+        let newlines = record.as_slice()[..offset]
             .iter()
             .filter(|b| **b == b'\n')
-            .count()
-            + 1;
-        ApiError::field("body", format!("the file is not UTF-8 text (line {line})"))
+            .count();
+        first_line + newlines as u64
+    };
+    if let Some(at) = record.as_slice().iter().position(|b| *b == 0) {
+        return Err(ApiError::field(
+            "body",
+            format!(
+                "the file contains a NUL byte (line {}); is it a text file?",
+                line_at(&record, at)
+            ),
+        ));
+    }
+    StringRecord::from_byte_record(record).map_err(|e| {
+        let field = e.utf8_error().field();
+        let valid_up_to = e.utf8_error().valid_up_to();
+        let record = e.into_byte_record();
+        let start = record.range(field).map_or(0, |r| r.start);
+        ApiError::field(
+            "body",
+            format!(
+                "the file is not UTF-8 text (line {})",
+                line_at(&record, start + valid_up_to)
+            ),
+        )
     })
 }
 
-/// One data row by column name, with its line number.
+fn row_too_long(line: u64) -> ApiError {
+    ApiError::field(
+        "body",
+        format!(
+            "the row at line {line} is longer than {} KiB; is a quote left open?",
+            MAX_ROW_BYTES / 1024
+        ),
+    )
+}
+
+/// One data row: its cells by column name, and its line number.
 struct Row {
     line: u64,
-    cells: BTreeMap<String, String>,
+    record: StringRecord,
+    columns: Arc<[String]>,
 }
 
 impl Row {
+    /// The cell, unless empty, as it was before an export neutralised it.
     fn get(&self, column: &str) -> Option<&str> {
-        self.cells
-            .get(column)
-            .map(String::as_str)
+        let at = self.columns.iter().position(|c| c == column)?;
+        self.record
+            .get(at)
+            .map(restore_formula)
             .filter(|v| !v.is_empty())
     }
 
@@ -116,56 +186,124 @@ impl Row {
     }
 }
 
-/// Reads the header and rows; unknown or repeated columns refuse the whole file.
-fn read_rows(text: &str, known: &[&str]) -> Result<Vec<Result<Row, RowError>>, ApiError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| ApiError::field("body", format!("cannot read the header line: {e}")))?
-        .iter()
-        .map(|h| h.trim().to_lowercase())
-        .collect();
-    let mut seen = BTreeSet::new();
-    let mut problems = Vec::new();
-    for header in &headers {
-        if !known.contains(&header.as_str()) && !EXPORT_ONLY_COLUMNS.contains(&header.as_str()) {
-            problems.push(FieldError::new(
-                format!("column {header:?}"),
-                format!("unknown column; known columns: {}", known.join(", ")),
-            ));
-        } else if !seen.insert(header.clone()) {
-            problems.push(FieldError::new(
-                format!("column {header:?}"),
-                "appears twice",
+/// Longest row an import reads. Valid rows are far shorter (a note is at most 5,000
+/// characters); a quote left open makes the rest of the file one cell, which would
+/// otherwise be read into memory whole, and several times over.
+pub const MAX_ROW_BYTES: usize = 256 * 1024;
+
+/// The CSV reader's input, cut off once one row has taken more than [`MAX_ROW_BYTES`]
+/// (give or take the reader's 8 KiB buffer): `Rows` resets the count after every row.
+struct RowLimit<R> {
+    inner: R,
+    taken: usize,
+    exceeded: bool,
+}
+
+impl<R: Read> Read for RowLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.taken > MAX_ROW_BYTES {
+            self.exceeded = true;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "row too long",
             ));
         }
+        let read = self.inner.read(buf)?;
+        self.taken += read;
+        Ok(read)
     }
-    if !problems.is_empty() {
-        return Err(ApiError::Validation(problems));
-    }
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        rows.push(match record {
-            Ok(record) => {
-                let line = record.position().map_or(0, |p| p.line());
-                let cells = headers
-                    .iter()
-                    .zip(record.iter())
-                    .map(|(h, v)| (h.clone(), v.to_owned()))
-                    .collect();
-                Ok(Row { line, cells })
+}
+
+/// A CSV file read one row at a time: only the current row is in memory. The header line
+/// is checked when the file is opened; unknown or repeated columns refuse the whole file.
+struct Rows<R> {
+    reader: csv::Reader<RowLimit<R>>,
+    columns: Arc<[String]>,
+}
+
+impl<R: Read> Rows<R> {
+    fn open(input: R, known: &[&str]) -> Result<Self, ApiError> {
+        // The byte-order mark, if any, is dropped by the reader.
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(false)
+            .from_reader(RowLimit {
+                inner: input,
+                taken: 0,
+                exceeded: false,
+            });
+        let header = reader.byte_headers().cloned();
+        let header = match header {
+            Ok(header) => header,
+            Err(_) if reader.get_ref().exceeded => return Err(row_too_long(1)),
+            Err(e) => {
+                return Err(ApiError::field(
+                    "body",
+                    format!("cannot read the header line: {e}"),
+                ));
             }
-            Err(e) => Err(RowError {
+        };
+        reader.get_mut().taken = 0;
+        let columns: Vec<String> = record_text(header, 1)?
+            .iter()
+            .map(|h| h.trim().to_lowercase())
+            .collect();
+        let mut seen = BTreeSet::new();
+        let mut problems = Vec::new();
+        for column in &columns {
+            if !known.contains(&column.as_str()) && !EXPORT_ONLY_COLUMNS.contains(&column.as_str())
+            {
+                problems.push(FieldError::new(
+                    format!("column {column:?}"),
+                    format!("unknown column; known columns: {}", known.join(", ")),
+                ));
+            } else if !seen.insert(column.clone()) {
+                problems.push(FieldError::new(
+                    format!("column {column:?}"),
+                    "appears twice",
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::Validation(problems));
+        }
+        Ok(Rows {
+            reader,
+            columns: columns.into(),
+        })
+    }
+
+    /// The next row (`None` at the end of the file). A row the reader cannot split into
+    /// the header's columns is a bad row; a file that stops being text, or a row longer
+    /// than [`MAX_ROW_BYTES`], refuses the file whole.
+    fn next_row(&mut self) -> Result<Option<Result<Row, RowError>>, ApiError> {
+        let mut record = ByteRecord::new();
+        let read = self.reader.read_byte_record(&mut record);
+        self.reader.get_mut().taken = 0;
+        match read {
+            Ok(false) => Ok(None),
+            Ok(true) => {
+                let line = record.position().map_or(0, |p| p.line());
+                let mut record = record_text(record, line)?;
+                record.trim();
+                Ok(Some(Ok(Row {
+                    line,
+                    record,
+                    columns: self.columns.clone(),
+                })))
+            }
+            Err(_) if self.reader.get_ref().exceeded => {
+                Err(row_too_long(record.position().map_or(0, |p| p.line())))
+            }
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => Err(ApiError::Internal(
+                format!("reading the uploaded file: {e}"),
+            )),
+            Err(e) => Ok(Some(Err(RowError {
                 line: e.position().map_or(0, |p| p.line()),
                 column: None,
                 message: format!("unreadable row: {e}"),
-            }),
-        });
+            }))),
+        }
     }
-    Ok(rows)
 }
 
 fn validation_errors(row: &Row, errors: &validator::ValidationErrors) -> Vec<RowError> {
@@ -401,102 +539,215 @@ fn merge_into(
 
 // ---- the plan ------------------------------------------------------------------------
 
-/// What to write, prepared entirely before the database is touched.
-pub enum Plan {
-    Customers(Vec<(u64, CreateCustomerRequest)>),
-    Orders(Vec<OrderGroup>),
+/// What an import writes: one customer row, or all the rows of one order.
+pub enum ImportItem {
+    Customer(CreateCustomerRequest),
+    Order(OrderGroup),
 }
 
-pub fn plan(
-    file: ImportFile,
-    text: &str,
+/// What an import does with the next part of the file.
+pub enum Planned {
+    /// Ready to write. `line` is its (first) line, `rows` how many rows it covers.
+    Item {
+        line: u64,
+        rows: usize,
+        item: ImportItem,
+    },
+    /// Rows that cannot be imported, and why.
+    Refused { rows: usize, errors: Vec<RowError> },
+}
+
+/// A file read as the items to write and the rows refused, one at a time, in file order
+/// (an order's items once its last row is read). Reading the same file twice plans it the
+/// same way twice, which is what lets an import check a file in full before writing it
+/// without keeping any of it in memory.
+pub struct Plan<R> {
+    rows: Rows<R>,
+    orders: Option<OrderRuns>,
+}
+
+/// Orders are planned run by run: the rows of one order follow each other, as shop
+/// platforms export them, so an order is complete when a row of another order comes.
+struct OrderRuns {
     offset: FixedOffset,
-) -> Result<(Plan, usize, Vec<RowError>), ApiError> {
-    let known: &[&str] = match file {
-        ImportFile::Customers => &CUSTOMER_COLUMNS,
-        ImportFile::Orders => &ORDER_COLUMNS,
-    };
-    let rows = read_rows(text, known)?;
-    let count = rows.len();
-    let mut errors = Vec::new();
-    match file {
-        ImportFile::Customers => {
-            let mut valid = Vec::new();
-            for row in rows {
-                match row
-                    .map_err(|e| vec![e])
-                    .and_then(|row| parse_customer_row(&row).map(|r| (row.line, r)))
-                {
-                    Ok(parsed) => valid.push(parsed),
-                    Err(row_errors) => errors.extend(row_errors),
-                }
+    current: Option<OrderRun>,
+    /// Fingerprints of the orders already planned: an order number that comes back after
+    /// other orders is refused rather than written twice (its second part would replace the
+    /// first). Eight bytes an order, where a set of the numbers themselves would be tens.
+    ended: HashSet<u64>,
+    ready: VecDeque<Planned>,
+    at_end: bool,
+}
+
+struct OrderRun {
+    key: (Channel, String),
+    group: Option<OrderGroup>,
+    bad_rows: usize,
+    /// The order already appeared, and ended, further up the file.
+    repeated: bool,
+}
+
+fn order_fingerprint(key: &(Channel, String)) -> u64 {
+    // A fixed-key SipHash: the same in both readings of a file. Two orders sharing a
+    // fingerprint (odds about 3 in 10^8 for a million orders) would refuse the second, with
+    // its rows reported, never merge them.
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl<R: Read> Plan<R> {
+    /// Opens the file: 422 when its header names unknown or repeated columns.
+    pub fn open(input: R, file: ImportFile, offset: FixedOffset) -> Result<Self, ApiError> {
+        let known: &[&str] = match file {
+            ImportFile::Customers => &CUSTOMER_COLUMNS,
+            ImportFile::Orders => &ORDER_COLUMNS,
+        };
+        Ok(Plan {
+            rows: Rows::open(input, known)?,
+            orders: (file == ImportFile::Orders).then(|| OrderRuns {
+                offset,
+                current: None,
+                ended: HashSet::new(),
+                ready: VecDeque::new(),
+                at_end: false,
+            }),
+        })
+    }
+
+    fn next_customer(&mut self) -> Result<Option<Planned>, ApiError> {
+        Ok(self.rows.next_row()?.map(|row| {
+            match row
+                .map_err(|e| vec![e])
+                .and_then(|row| parse_customer_row(&row).map(|r| (row.line, r)))
+            {
+                Ok((line, request)) => Planned::Item {
+                    line,
+                    rows: 1,
+                    item: ImportItem::Customer(request),
+                },
+                Err(errors) => Planned::Refused { rows: 1, errors },
             }
-            Ok((Plan::Customers(valid), count, errors))
+        }))
+    }
+}
+
+impl OrderRuns {
+    fn next<R: Read>(&mut self, rows: &mut Rows<R>) -> Result<Option<Planned>, ApiError> {
+        loop {
+            if let Some(planned) = self.ready.pop_front() {
+                return Ok(Some(planned));
+            }
+            if self.at_end {
+                return Ok(None);
+            }
+            match rows.next_row()? {
+                None => {
+                    self.at_end = true;
+                    self.end_run();
+                }
+                Some(Err(error)) => self.ready.push_back(Planned::Refused {
+                    rows: 1,
+                    errors: vec![error],
+                }),
+                Some(Ok(row)) => self.add(&row),
+            }
         }
-        ImportFile::Orders => {
-            let mut groups: Vec<OrderGroup> = Vec::new();
-            let mut index: BTreeMap<(Channel, String), usize> = BTreeMap::new();
-            let mut failed_orders: BTreeSet<(Channel, String)> = BTreeSet::new();
-            for row in rows {
-                let row = match row {
-                    Ok(row) => row,
-                    Err(e) => {
-                        errors.push(e);
-                        continue;
-                    }
-                };
-                let key = row
-                    .get("channel")
-                    .and_then(Channel::parse)
-                    .zip(row.get("order_no").map(str::to_owned));
-                match parse_order_row(&row, offset) {
-                    Ok((request, handles)) => {
-                        let key = (request.channel, request.external_order_no.trim().to_owned());
-                        match index.get(&key) {
-                            Some(&i) => {
-                                if let Err(e) =
-                                    merge_into(&mut groups[i], row.line, request, handles)
-                                {
-                                    errors.push(e);
-                                    failed_orders.insert(key);
-                                }
-                            }
-                            None => {
-                                index.insert(key, groups.len());
-                                groups.push(OrderGroup {
-                                    lines: vec![row.line],
-                                    customer_handles: handles,
-                                    request,
-                                });
-                            }
-                        }
-                    }
-                    Err(row_errors) => {
-                        errors.extend(row_errors);
-                        if let Some(key) = key {
-                            failed_orders.insert(key);
-                        }
-                    }
-                }
-            }
-            // An order with one bad row is not imported with the others' items only.
-            groups.retain(|g| {
-                let key = (
-                    g.request.channel,
-                    g.request.external_order_no.trim().to_owned(),
-                );
-                let keep = !failed_orders.contains(&key);
-                if !keep {
-                    errors.push(RowError {
-                        line: g.lines[0],
-                        column: None,
-                        message: format!("order {} skipped: another of its rows is bad", key.1),
-                    });
-                }
-                keep
+    }
+
+    fn add(&mut self, row: &Row) {
+        let parsed = parse_order_row(row, self.offset);
+        let key = row
+            .get("channel")
+            .and_then(Channel::parse)
+            .zip(row.get("order_no").map(str::to_owned));
+        let Some(key) = key else {
+            // Without channel and number the row belongs to no order; it cannot be good.
+            let errors = parsed
+                .err()
+                .unwrap_or_else(|| vec![row.error(None, "give the order's channel and order_no")]);
+            self.ready.push_back(Planned::Refused { rows: 1, errors });
+            return;
+        };
+        if self.current.as_ref().is_none_or(|run| run.key != key) {
+            self.end_run();
+            let repeated = !self.ended.insert(order_fingerprint(&key));
+            self.current = Some(OrderRun {
+                key,
+                group: None,
+                bad_rows: 0,
+                repeated,
             });
-            Ok((Plan::Orders(groups), count, errors))
         }
+        let Some(run) = self.current.as_mut() else {
+            return;
+        };
+        let refused = |errors| Planned::Refused { rows: 1, errors };
+        if run.repeated {
+            self.ready.push_back(refused(vec![row.error(
+                None,
+                format!(
+                    "order {} appeared further up, before other orders: the rows of one order must follow each other",
+                    run.key.1
+                ),
+            )]));
+            return;
+        }
+        let merged = parsed.and_then(|(request, handles)| match &mut run.group {
+            None => {
+                run.group = Some(OrderGroup {
+                    lines: vec![row.line],
+                    customer_handles: handles,
+                    request,
+                });
+                Ok(())
+            }
+            Some(group) => merge_into(group, row.line, request, handles).map_err(|e| vec![e]),
+        });
+        if let Err(errors) = merged {
+            run.bad_rows += 1;
+            self.ready.push_back(refused(errors));
+        }
+    }
+
+    /// The order whose rows have all been read: written, or (one row bad) refused whole.
+    fn end_run(&mut self) {
+        let Some(run) = self.current.take() else {
+            return;
+        };
+        let Some(group) = run.group else {
+            return;
+        };
+        let rows = group.lines.len();
+        self.ready.push_back(if run.bad_rows > 0 {
+            // An order with one bad row is not imported with the others' items only.
+            Planned::Refused {
+                rows,
+                errors: vec![RowError {
+                    line: group.lines[0],
+                    column: None,
+                    message: format!("order {} skipped: another of its rows is bad", run.key.1),
+                }],
+            }
+        } else {
+            Planned::Item {
+                line: group.lines[0],
+                rows,
+                item: ImportItem::Order(group),
+            }
+        });
+    }
+}
+
+impl<R: Read> Iterator for Plan<R> {
+    type Item = Result<Planned, ApiError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.orders {
+            Some(orders) => orders.next(&mut self.rows),
+            None => self.next_customer(),
+        }
+        .transpose()
     }
 }
 
@@ -521,11 +772,12 @@ pub fn export_header() -> Vec<u8> {
     header
 }
 
-/// Customers as export rows, in the header's column order.
+/// Customers as export rows, in the header's column order, every cell neutralised.
 pub fn export_rows(views: &[CustomerView]) -> Result<Vec<u8>, ApiError> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
+    let failed = |e: csv::Error| ApiError::Internal(format!("csv: {e}"));
     for view in views {
         let handles = |kind: ContactKind| {
             view.contacts
@@ -541,28 +793,32 @@ pub fn export_rows(views: &[CustomerView]) -> Result<Vec<u8>, ApiError> {
             .map(|t| t.name.as_str())
             .collect::<Vec<_>>()
             .join(";");
-        writer
-            .write_record([
-                view.id.to_string(),
-                view.name.clone(),
-                handles(ContactKind::Phone),
-                handles(ContactKind::Wechat),
-                handles(ContactKind::ShopAccount),
-                handles(ContactKind::Email),
-                view.address.clone().unwrap_or_default(),
-                view.birthday.map(|b| b.to_string()).unwrap_or_default(),
-                view.source.as_str().to_owned(),
-                tag_names,
-                view.notes.clone(),
-                view.orders.count.to_string(),
-                money(view.orders.total_spent_cents),
-                view.orders
-                    .last_order_at
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default(),
-                view.created_at.to_rfc3339(),
-            ])
-            .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+        let cells = [
+            view.id.to_string(),
+            view.name.clone(),
+            handles(ContactKind::Phone),
+            handles(ContactKind::Wechat),
+            handles(ContactKind::ShopAccount),
+            handles(ContactKind::Email),
+            view.address.clone().unwrap_or_default(),
+            view.birthday.map(|b| b.to_string()).unwrap_or_default(),
+            view.source.as_str().to_owned(),
+            tag_names,
+            view.notes.clone(),
+            view.orders.count.to_string(),
+            money(view.orders.total_spent_cents),
+            view.orders
+                .last_order_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
+            view.created_at.to_rfc3339(),
+        ];
+        for cell in &cells {
+            writer
+                .write_field(neutralise_formula(cell).as_bytes())
+                .map_err(failed)?;
+        }
+        writer.write_record(None::<&[u8]>).map_err(failed)?;
     }
     writer
         .into_inner()
@@ -609,17 +865,84 @@ mod tests {
         assert!(parse_time("20/11/2026", cst).is_err());
     }
 
+    /// Every row read from `text`, and the file's problem if it has one.
+    fn rows_of(text: &[u8], known: &[&str]) -> Result<Vec<Result<Row, RowError>>, ApiError> {
+        let mut rows = Rows::open(text, known)?;
+        let mut all = Vec::new();
+        while let Some(row) = rows.next_row()? {
+            all.push(row);
+        }
+        Ok(all)
+    }
+
+    fn plan_of(file: ImportFile, text: &str) -> Vec<Planned> {
+        let cst = FixedOffset::east_opt(8 * 3600).unwrap();
+        Plan::open(text.as_bytes(), file, cst)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// (first line, rows) of each item, and the lines of each refusal's errors.
+    fn shape(plan: &[Planned]) -> (Vec<(u64, usize)>, Vec<Vec<u64>>) {
+        let mut items = Vec::new();
+        let mut refused = Vec::new();
+        for planned in plan {
+            match planned {
+                Planned::Item { line, rows, .. } => items.push((*line, *rows)),
+                Planned::Refused { errors, .. } => {
+                    refused.push(errors.iter().map(|e| e.line).collect())
+                }
+            }
+        }
+        (items, refused)
+    }
+
     #[test]
-    fn byte_order_mark_is_dropped_and_bad_utf8_located() {
-        assert_eq!(decode(b"\xEF\xBB\xBFname\n").unwrap(), "name\n");
-        let err = decode(b"name\nok\n\xFF\n").unwrap_err();
-        assert!(matches!(err, ApiError::Validation(ref f) if f[0].message.contains("line 3")));
+    fn byte_order_mark_is_dropped_and_bad_text_located() {
+        let rows = rows_of(b"\xEF\xBB\xBFname,phone\nA,1\n", &CUSTOMER_COLUMNS).unwrap();
+        assert_eq!(rows[0].as_ref().unwrap().get("name"), Some("A"));
+        let message = |e: ApiError| match e {
+            ApiError::Validation(f) => f[0].message.clone(),
+            other => panic!("{other:?}"),
+        };
+        let latin1 = rows_of(b"name,notes\nok,ok\nJos\xE9,x\n", &CUSTOMER_COLUMNS);
+        assert!(message(latin1.err().unwrap()).contains("line 3"));
+        // A quoted cell spanning lines: the line of the bad byte, not of the row.
+        let spanning = rows_of(b"name,notes\nok,\"one\ntwo\n\xFF\"\n", &CUSTOMER_COLUMNS);
+        assert!(message(spanning.err().unwrap()).contains("line 4"));
+        let nul = rows_of(b"name,notes\nok,a\x00b\n", &CUSTOMER_COLUMNS);
+        assert!(message(nul.err().unwrap()).contains("NUL byte (line 2)"));
+        let header = rows_of(b"na\xFFme\n", &CUSTOMER_COLUMNS);
+        assert!(message(header.err().unwrap()).contains("line 1"));
+    }
+
+    #[test]
+    fn a_quote_left_open_refuses_the_file_without_reading_it_whole() {
+        let mut file = b"name,phone\nA,13800000001\nB,\"".to_vec();
+        file.resize(4 * MAX_ROW_BYTES, b'x');
+        let message = match rows_of(&file, &CUSTOMER_COLUMNS) {
+            Err(ApiError::Validation(f)) => f[0].message.clone(),
+            other => panic!("{:?}", other.map(|rows| rows.len())),
+        };
+        assert!(message.contains("line 3"), "{message}");
+        assert!(message.contains("quote left open"), "{message}");
+        let mut header = b"name,".to_vec();
+        header.resize(2 * MAX_ROW_BYTES, b'x');
+        assert!(rows_of(&header, &CUSTOMER_COLUMNS).is_err());
+        // Long rows short of the limit are read as usual.
+        let long = format!("name,notes\nA,{}\n", "x".repeat(MAX_ROW_BYTES / 2));
+        assert_eq!(
+            rows_of(long.as_bytes(), &CUSTOMER_COLUMNS).unwrap().len(),
+            1
+        );
     }
 
     #[test]
     fn customer_rows_are_validated_column_by_column() {
-        let rows = read_rows(
-            "name,phone,birthday,source\n李娜,13800138000,1990-05-17,online\n,12,17/05/1990,web\n",
+        let rows = rows_of(
+            "name,phone,birthday,source\n李娜,13800138000,1990-05-17,online\n,12,17/05/1990,web\n"
+                .as_bytes(),
             &CUSTOMER_COLUMNS,
         )
         .unwrap();
@@ -637,9 +960,153 @@ mod tests {
     }
 
     #[test]
+    fn cells_are_trimmed_of_any_white_space() {
+        // U+3000, the ideographic space, is common in Chinese text.
+        let rows = rows_of(
+            "\u{3000}Name ,phone\n\u{3000}李娜 , 13800138000\n".as_bytes(),
+            &CUSTOMER_COLUMNS,
+        )
+        .unwrap();
+        let row = rows[0].as_ref().unwrap();
+        assert_eq!(row.get("name"), Some("李娜"));
+        assert_eq!(row.get("phone"), Some("13800138000"));
+    }
+
+    #[test]
     fn unknown_columns_refuse_the_file() {
-        assert!(read_rows("name,phone,favourite_colour\n", &CUSTOMER_COLUMNS).is_err());
-        assert!(read_rows("name,phone,phone\n", &CUSTOMER_COLUMNS).is_err());
-        assert!(read_rows("id,name,phone,order_count\n", &CUSTOMER_COLUMNS).is_ok());
+        assert!(rows_of(b"name,phone,favourite_colour\n", &CUSTOMER_COLUMNS).is_err());
+        assert!(rows_of(b"name,phone,phone\n", &CUSTOMER_COLUMNS).is_err());
+        assert!(rows_of(b"id,name,phone,order_count\n", &CUSTOMER_COLUMNS).is_ok());
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_restored_exactly() {
+        for formula in [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "@SUM(A1:A9)",
+            "+1+cmd|' /C calc'!A0",
+            "-2+3",
+            "\t=1",
+            "\r=1",
+            "+85291234567",
+            "-5",
+        ] {
+            let written = neutralise_formula(formula);
+            assert_eq!(written, format!("'{formula}"), "{formula:?}");
+            assert_eq!(restore_formula(&written), formula);
+        }
+        for plain in [
+            "李娜",
+            "13800138000",
+            "a=b",
+            "",
+            "'",
+            "'quoted'",
+            "''x",
+            "' =1",
+        ] {
+            assert_eq!(neutralise_formula(plain), plain, "{plain:?}");
+            assert_eq!(restore_formula(plain), plain, "{plain:?}");
+        }
+        // A value that already looks neutralised keeps its own quotes through a round trip.
+        for quoted in ["'=1", "''=1", "'-2"] {
+            let written = neutralise_formula(quoted);
+            assert_eq!(written, format!("'{quoted}"));
+            assert_eq!(restore_formula(&written), quoted);
+        }
+    }
+
+    #[test]
+    fn an_import_reads_cells_as_they_were_before_the_export() {
+        let plan = plan_of(
+            ImportFile::Customers,
+            "name,phone,notes\n'=HYPERLINK(\"http://x\"),'+85291234567,'-2+3\n",
+        );
+        let Planned::Item {
+            item: ImportItem::Customer(request),
+            ..
+        } = &plan[0]
+        else {
+            panic!("the row is good");
+        };
+        assert_eq!(request.name, "=HYPERLINK(\"http://x\")");
+        assert_eq!(request.contacts[0].value, "+85291234567");
+        assert_eq!(request.notes, "-2+3");
+    }
+
+    #[test]
+    fn customer_files_plan_one_item_or_refusal_per_row() {
+        let plan = plan_of(
+            ImportFile::Customers,
+            "name,phone\nA,13800000001\nB,12\nC,13800000003,extra\nD,13800000004\n",
+        );
+        let (items, refused) = shape(&plan);
+        assert_eq!(items, [(2, 1), (5, 1)]);
+        assert_eq!(refused, [vec![3], vec![4]]);
+    }
+
+    const ORDER_HEADER: &str = "channel,order_no,ordered_at,product,unit_price,customer_phone\n";
+
+    #[test]
+    fn an_order_is_planned_once_its_rows_end() {
+        let text = format!(
+            "{ORDER_HEADER}taobao,T1,2026-11-20,Pot,1,13800000001\n\
+             taobao,T1,2026-11-20,Cup,2,13800000001\n\
+             ebay,E1,2026-11-20,Cup,2,13800000001\n\
+             taobao,T2,2026-11-20,Pot,1,13800000001\n"
+        );
+        let plan = plan_of(ImportFile::Orders, &text);
+        let (items, refused) = shape(&plan);
+        assert_eq!(items, [(2, 2), (5, 1)]);
+        assert_eq!(refused, [vec![4]]);
+        let Planned::Item {
+            item: ImportItem::Order(group),
+            ..
+        } = plan
+            .iter()
+            .find(|p| matches!(p, Planned::Item { .. }))
+            .unwrap()
+        else {
+            panic!("an order");
+        };
+        assert_eq!(group.request.items.len(), 2);
+    }
+
+    #[test]
+    fn an_order_with_a_bad_row_is_refused_whole() {
+        let text = format!(
+            "{ORDER_HEADER}taobao,T1,2026-11-20,Pot,1,13800000001\n\
+             taobao,T1,2026-11-20,Cup,x,13800000001\n\
+             taobao,T1,2026-11-20,Lid,1,13800000001\n"
+        );
+        let plan = plan_of(ImportFile::Orders, &text);
+        let (items, refused) = shape(&plan);
+        assert!(items.is_empty());
+        assert_eq!(refused, [vec![3], vec![2]]);
+        let refused_rows: usize = plan
+            .iter()
+            .map(|p| match p {
+                Planned::Refused { rows, .. } => *rows,
+                Planned::Item { .. } => 0,
+            })
+            .sum();
+        assert_eq!(refused_rows, 3, "every row of the order is not imported");
+    }
+
+    #[test]
+    fn an_order_that_comes_back_after_others_is_refused_there() {
+        let text = format!(
+            "{ORDER_HEADER}taobao,T1,2026-11-20,Pot,1,13800000001\n\
+             taobao,T2,2026-11-20,Pot,1,13800000001\n\
+             taobao,T1,2026-11-20,Cup,2,13800000001\n"
+        );
+        let plan = plan_of(ImportFile::Orders, &text);
+        let (items, refused) = shape(&plan);
+        assert_eq!(items, [(2, 1), (3, 1)]);
+        assert_eq!(refused, [vec![4]]);
+        let Planned::Refused { errors, .. } = &plan[2] else {
+            panic!("refused");
+        };
+        assert!(errors[0].message.contains("must follow each other"));
     }
 }

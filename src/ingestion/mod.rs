@@ -6,7 +6,9 @@
 //! contact handle, orders by channel + external order number, reviews by platform + review
 //! id (a review never opens two tickets). Batches (a CSV file, a feed batch of up to 1,000
 //! items) are applied item by item, each in its own savepoint and reported on its own;
-//! atomic mode turns one failed item into no change at all.
+//! atomic mode turns one failed item into no change at all. A CSV file is written in
+//! transactions of `IMPORT_BATCH_ROWS` rows, so it never holds the writer for long; an
+//! atomic import is one transaction.
 //!
 //! This module holds the vocabulary (requests, reports, outcomes); CSV parsing and
 //! planning are in `csv`, the one batch runner in `batch`, the upserts in `operations`,
@@ -18,6 +20,7 @@ pub mod operations;
 pub mod routes;
 
 use chrono::{DateTime, Utc};
+use clap::Args;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
@@ -72,6 +75,14 @@ pub struct RowError {
     pub message: String,
 }
 
+/// How many row errors an import report lists. A 20 MiB file of bad rows holds hundreds of
+/// thousands of them; the first hundred show what is wrong, `failed` counts every row.
+pub const IMPORT_ERRORS_LISTED: usize = 100;
+
+/// Longest error message a report keeps: a message quoting a cell quotes at most this much
+/// of it (an unterminated quote can make one cell of the rest of the file).
+pub const ROW_ERROR_MAX_CHARS: usize = 300;
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ImportReport {
     pub file: ImportFile,
@@ -82,9 +93,25 @@ pub struct ImportReport {
     pub updated: usize,
     /// Rows identical to what is on file.
     pub unchanged: usize,
-    /// Rows not imported; each is in `errors`.
+    /// Rows not imported (every row of an order that was not imported counts).
     pub failed: usize,
+    /// The first 100 problems by line (a row may have several); see `errors_truncated`.
     pub errors: Vec<RowError>,
+    /// `true` when more problems were found than `errors` lists.
+    pub errors_truncated: bool,
+}
+
+/// What a CSV import may take, and how it writes.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ImportSettings {
+    /// Largest accepted CSV import, in bytes.
+    #[arg(long = "import-max-bytes", env = "IMPORT_MAX_BYTES", default_value_t = 20 * 1_048_576)]
+    pub max_bytes: usize,
+
+    /// Rows a CSV import writes per transaction: other writers (a login, a contact attempt)
+    /// get their turn between two batches. `atomic=true` imports are one transaction.
+    #[arg(long = "import-batch-rows", env = "IMPORT_BATCH_ROWS", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_rows: u32,
 }
 
 /// Customer CSV columns. Handle columns may hold several values separated by `;`.

@@ -1,20 +1,27 @@
 //! Ingestion use cases: upserts by natural key, shared by the CSV import and the feeds
 //! (customers by contact handle, orders by channel + external order number, reviews by
-//! platform + review id), and the export's pages. They span the customer, tag, order and
-//! ticket stores and write no SQL of their own. Run each upsert in its own savepoint: a
-//! refused upsert leaves nothing behind.
+//! platform + review id), the CSV import itself, and the export's audit record and pages.
+//! They span the customer, tag, order, ticket and audit stores and write no SQL of their
+//! own. Run each upsert in its own savepoint: a refused upsert leaves nothing behind.
 
 use std::collections::BTreeSet;
+use std::io::{Read, Seek};
 
-use chrono::Utc;
+use chrono::{FixedOffset, Utc};
 
-use super::{OrderFeedItem, OrderReference, ReviewFeedItem, UpsertOutcome, csv};
+use super::batch::{self, FileRows, Report};
+use super::csv::{self, ImportItem, Plan, Planned};
+use super::{
+    ImportFile, ImportReport, OrderFeedItem, OrderReference, ReviewFeedItem, UpsertOutcome,
+};
+use crate::audit::store as audit_store;
+use crate::audit::{AuditAction, NewAuditEntry};
 use crate::auth::Principal;
 use crate::customers::contacts::ContactKind;
 use crate::customers::rules::normalized_handles;
 use crate::customers::store::{self as customer_store, CustomerCursor, CustomerFilter};
 use crate::customers::{CreateCustomerRequest, CustomerSort, Source, UpdateCustomerRequest};
-use crate::db::DbConnection;
+use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, FieldError, ProblemKind};
 use crate::extract::validate;
 use crate::ids::{CustomerId, ShopId, TagId};
@@ -281,4 +288,128 @@ pub fn export_page(
         .flatten();
     let views = customer_store::views(conn, rows)?;
     Ok((csv::export_rows(&views)?, last))
+}
+
+/// How a CSV import runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    pub file: ImportFile,
+    /// All or nothing: one transaction, and one bad row imports nothing.
+    pub atomic: bool,
+    /// Offset of order times written without one.
+    pub offset: FixedOffset,
+    /// Rows per transaction when not atomic.
+    pub batch_rows: usize,
+}
+
+/// Imports a CSV file (blocking; run it off the async workers), reading it twice and
+/// holding one row, one batch and the report's first errors in memory, whatever its size.
+///
+/// The first reading checks every row and writes nothing: a file that is not text is
+/// refused whole, and an atomic import with a bad row is refused before the database is
+/// touched. The second writes the good rows, in transactions of `batch_rows` rows
+/// (other writers, SQLite's included, take their turn between two), or in one transaction
+/// when atomic. Should the database become unreachable, the import stops there with a 503
+/// saying which lines were imported; re-sending the file is safe, since rows already on
+/// file come back as unchanged.
+pub fn import_csv<F: Read + Seek>(
+    db: &Db,
+    shop_id: ShopId,
+    tiers: &TierSettings,
+    mut file: F,
+    options: ImportOptions,
+) -> Result<ImportReport, ApiError> {
+    let mut report = ImportReport::new(options.file, options.atomic);
+    for planned in Plan::open(&mut file, options.file, options.offset)? {
+        match planned? {
+            Planned::Item { rows, .. } => report.rows += rows,
+            Planned::Refused { rows, errors } => {
+                report.rows += rows;
+                report.refuse(rows, errors);
+            }
+        }
+    }
+    if options.atomic && report.has_failures() {
+        return Err(report.rejected());
+    }
+    file.rewind()
+        .map_err(|e| ApiError::Internal(format!("rewinding the uploaded file: {e}")))?;
+    // Refused rows are in the report already; this reading only writes.
+    let items =
+        Plan::open(&mut file, options.file, options.offset)?.filter_map(|planned| match planned {
+            Ok(Planned::Item { line, rows, item }) => Some(Ok((FileRows { line, rows }, item))),
+            Ok(Planned::Refused { .. }) => None,
+            Err(e) => Some(Err(e)),
+        });
+    let apply = |conn: &mut DbConnection, item: &ImportItem| match item {
+        ImportItem::Customer(request) => upsert_customer(conn, shop_id, request),
+        ImportItem::Order(group) => upsert_order(
+            conn,
+            shop_id,
+            &group.customer_handles,
+            &group.request,
+            tiers,
+        ),
+    };
+    let no_check = |_: &ImportItem| Ok(());
+    if options.atomic {
+        return db
+            .write_blocking(|conn| {
+                let mut unreadable = None;
+                let items = items.map_while(|item| item.map_err(|e| unreadable = Some(e)).ok());
+                let report = batch::run(conn, items, true, report, no_check, apply)?;
+                unreadable.map_or(Ok(report), Err)
+            })
+            .map_err(|e| import_stopped(e, None));
+    }
+    let mut first_batch = true;
+    batch::in_batches(items, options.batch_rows, |rows| {
+        // Items come in file order, an order's rows all before the next item's first line.
+        let from = rows.first().map(|(at, _)| at.line).filter(|_| !first_batch);
+        db.write_blocking(|conn| batch::apply_each(conn, rows, &mut report, no_check, apply))
+            .map_err(|e| import_stopped(e, from))?;
+        first_batch = false;
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+/// The database went away in the middle of an import: the answer is a 503 saying what is
+/// on file, never a report with the rest of the rows marked failed.
+fn import_stopped(error: ApiError, imported_before_line: Option<u64>) -> ApiError {
+    let ApiError::Unavailable(cause) = error else {
+        return error;
+    };
+    let done = match imported_before_line {
+        None => "nothing was imported".to_owned(),
+        Some(line) => format!("the good rows before line {line} were imported, none after"),
+    };
+    ApiError::Unavailable(format!(
+        "{cause}; the import stopped: {done}. Re-sending the file is safe: rows already \
+         imported come back as unchanged"
+    ))
+}
+
+/// Records an export of the customer file before any of it leaves: who, with which
+/// filter (never a search text, see `customers::rules::filter_for_audit`), and how many
+/// customers matched. An export that cannot be recorded does not start.
+pub fn record_export(
+    conn: &mut DbConnection,
+    actor: &str,
+    filter: &CustomerFilter,
+    details: &serde_json::Value,
+) -> Result<i64, ApiError> {
+    let row_count = customer_store::count(conn, filter)?;
+    audit_store::record(
+        conn,
+        &NewAuditEntry {
+            shop_id: filter.shop_id,
+            actor,
+            action: AuditAction::CustomersExport,
+            details,
+            row_count: Some(row_count),
+        },
+        Utc::now().naive_utc(),
+    )?;
+    Ok(row_count)
 }

@@ -7,21 +7,23 @@ use chrono::Utc;
 use futures_util::stream;
 use validator::Validate;
 
-use super::batch::{self, Report};
-use super::csv::{self, Plan};
+use super::batch;
+use super::csv;
 use super::operations::{
-    self, ReviewSettings, export_page, upsert_customer, upsert_feed_order, upsert_order,
+    self, ImportOptions, ReviewSettings, export_page, import_csv, record_export, upsert_customer,
+    upsert_feed_order,
 };
 use super::{
     BatchReport, CustomerBatch, CustomerUpserted, ImportQuery, ImportReport, OrderBatch,
     OrderFeedItem, OrderUpserted, ReviewFeedItem, ReviewUpserted, UpsertOutcome,
 };
 use crate::auth::{Caller, Principal, roles::Permission};
+use crate::customers::rules::filter_for_audit;
 use crate::customers::store::{self as customer_store, CustomerFilter};
 use crate::customers::{CreateCustomerRequest, ListCustomersQuery};
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
-use crate::extract::{Body, Query, content_length, read_body, utc_offset, validate};
+use crate::extract::{Body, Query, content_length, spool_body, utc_offset, validate};
 use crate::orders::store as order_store;
 use crate::state::AppState;
 
@@ -38,7 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Import customers or orders from CSV (leads and admins).
 ///
 /// The body is the CSV file itself (`Content-Type: text/csv`), UTF-8 with or without a
-/// byte-order mark, a header line first.
+/// byte-order mark, a header line first, at most `IMPORT_MAX_BYTES` (20 MiB by default).
 ///
 /// **Customers** (`file=customers`): `name` (required), `phone`, `wechat`, `shop_account`,
 /// `email` (at least one handle; several values separated by `;`), `address`, `birthday`
@@ -49,12 +51,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// **Orders** (`file=orders`): `channel`, `order_no`, `ordered_at`, `status` (default `paid`),
 /// `total` (e.g. 129.90; default: sum of items), `product`, `sku`, `quantity` (default 1),
 /// `unit_price`, and the customer's `customer_phone`, `customer_wechat`,
-/// `customer_shop_account` or `customer_email`. Rows with the same channel and order_no are
-/// one order with several items. An order already on file (same channel and number) is updated.
+/// `customer_shop_account` or `customer_email`. Consecutive rows with the same channel and
+/// order_no are one order with several items; an order number that comes back after other
+/// orders is refused there (rows of one order must follow each other). An order already on
+/// file (same channel and number) is updated.
 ///
-/// Every row is validated; bad rows are reported by line. With `atomic=true` one bad row
-/// imports nothing (422 `import-rejected`, with the report under `report`). Importing the
-/// same file again reports every row as `unchanged`.
+/// A cell starting with `'` followed by `=`, `+`, `-`, `@`, a tab or a carriage return is
+/// read without that `'`, which the export adds so that spreadsheet programs do not run
+/// such cells as formulas: an export imports back unchanged.
+///
+/// Every row is checked before any is written; bad rows are reported by line (the first
+/// 100 problems in `errors`, every bad row counted in `failed`, `errors_truncated` when
+/// more were found). Good rows are written in transactions of `IMPORT_BATCH_ROWS` rows (500
+/// by default), so other work is not held up by a long file. With `atomic=true` the file
+/// is one transaction and one bad row imports nothing (422 `import-rejected`, with the
+/// report under `report`). Importing the same file again reports every row as `unchanged`.
+/// If the database becomes unreachable the import stops with a 503 saying which lines were
+/// imported; sending the file again is safe.
 #[utoipa::path(post, path = "/api/v1/customers/import", tag = "customers", security(("bearer" = [])),
     params(ImportQuery),
     request_body(content = String, content_type = "text/csv",
@@ -65,6 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 413),
         (status = 415),
         (status = 422, description = "Unknown columns, not UTF-8, or (atomic) bad rows: nothing imported"),
+        (status = 503, description = "The database became unreachable: the import stopped (the detail says which lines were imported)"),
     ))]
 pub async fn import(
     state: web::Data<AppState>,
@@ -94,61 +108,39 @@ pub async fn import(
             "send the file as Content-Type: text/csv".into(),
         ));
     }
-    let body = read_body(
-        &mut payload,
-        content_length(&req),
-        state.settings.server.import_max_bytes,
-    )
-    .await?;
-    let text = csv::decode(&body)?;
-    let (plan, rows, errors) = csv::plan(query.file, text, offset)?;
-    let atomic = query.atomic.unwrap_or(false);
-    let report = ImportReport {
+    let settings = state.settings.import;
+    let upload = spool_body(&mut payload, content_length(&req), settings.max_bytes).await?;
+    let options = ImportOptions {
         file: query.file,
-        atomic,
-        rows,
-        created: 0,
-        updated: 0,
-        unchanged: 0,
-        failed: 0,
-        errors,
+        atomic: query.atomic.unwrap_or(false),
+        offset,
+        batch_rows: settings.batch_rows as usize,
     };
-    if atomic && report.has_failures() {
-        return Err(report.rejected());
-    }
-    let shop_id = caller.shop_id;
-    let tiers = state.settings.tiers;
-    let report = state
-        .db
-        .write(move |conn| match plan {
-            Plan::Customers(rows) => batch::run(conn, rows, atomic, report, no_check, |c, r| {
-                upsert_customer(c, shop_id, r)
-            }),
-            Plan::Orders(groups) => {
-                let groups = groups.into_iter().map(|g| (g.lines[0], g));
-                batch::run(conn, groups, atomic, report, no_check, |c, g| {
-                    upsert_order(c, shop_id, &g.customer_handles, &g.request, &tiers)
-                })
-            }
-        })
-        .await?;
+    let (db, tiers, shop_id) = (state.db.clone(), state.settings.tiers, caller.shop_id);
+    let report = web::block(move || import_csv(&db, shop_id, &tiers, upload, options)).await??;
     tracing::info!(
-        file = ?report.file, created = report.created, updated = report.updated,
-        unchanged = report.unchanged, failed = report.failed, by = caller.user_id,
-        "CSV import"
+        file = ?report.file, rows = report.rows, created = report.created,
+        updated = report.updated, unchanged = report.unchanged, failed = report.failed,
+        by = caller.user_id, "CSV import"
     );
     Ok(HttpResponse::Ok().json(report))
 }
 
-/// Export customers matching the list filters as CSV (UTF-8 with a byte-order mark, so
-/// spreadsheet programs show Chinese text correctly). The columns are the import's plus
-/// `id`, `order_count`, `total_spent`, `last_order_at`, `created_at`, which an import
-/// ignores: an export can be edited and imported back. `sort`, `limit`, `cursor` and
-/// `with_total` do not apply; rows come oldest first, streamed.
+/// Export customers matching the list filters as CSV (leads and admins; every export is
+/// recorded in the audit log, with its filters but never a search text).
+///
+/// UTF-8 with a byte-order mark, so spreadsheet programs show Chinese text correctly. The
+/// columns are the import's plus `id`, `order_count`, `total_spent`, `last_order_at`,
+/// `created_at`, which an import ignores: an export can be edited and imported back. A cell
+/// that a spreadsheet program would run as a formula (starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return) is written with a leading `'`, which the import takes off
+/// again. `sort`, `limit`, `cursor` and `with_total` do not apply; rows come oldest first,
+/// streamed.
 #[utoipa::path(get, path = "/api/v1/customers/export", tag = "customers", security(("bearer" = [])),
     params(ListCustomersQuery),
     responses(
         (status = 200, description = "CSV file", body = String, content_type = "text/csv"),
+        (status = 403, description = "Agents: exporting the customer file is a lead's job"),
         (status = 422),
     ))]
 pub async fn export(
@@ -156,8 +148,15 @@ pub async fn export(
     caller: Caller,
     query: Query<ListCustomersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::ViewCustomers)?;
+    caller.require(Permission::ExportCustomers)?;
     let filter = CustomerFilter::from_query(caller.shop_id, &query, Utc::now().naive_utc())?;
+    let details = filter_for_audit(&query);
+    let (actor, audited) = (caller.subject(), filter.clone());
+    let rows = state
+        .db
+        .write(move |conn| record_export(conn, &actor, &audited, &details))
+        .await?;
+    tracing::info!(by = caller.user_id, rows, "customer file exported");
     let header = csv::export_header();
     // Each page is read only when the client has taken the previous one.
     enum Next {
@@ -229,11 +228,6 @@ where
         })
         .await?;
     Ok(HttpResponse::Ok().json(report))
-}
-
-/// CSV rows are validated while the file is planned, before the runner sees them.
-fn no_check<T>(_: &T) -> Result<(), ApiError> {
-    Ok(())
 }
 
 fn status_for(outcome: UpsertOutcome) -> StatusCode {

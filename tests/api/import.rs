@@ -1,8 +1,9 @@
 //! CSV import (customers and orders) and export.
 
 use actix_web::http::StatusCode;
+use actix_web::test::TestRequest;
 use aftercare::auth::roles::Role;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{TestApp, backend_tests};
 
@@ -13,6 +14,10 @@ backend_tests!(
     bad_files_are_refused_whole,
     order_import_groups_items_and_upserts,
     export_follows_the_filter_and_re_imports_unchanged,
+    exported_formulas_are_neutralised_and_re_import_unchanged,
+    a_report_lists_the_first_hundred_errors_and_counts_every_bad_row,
+    orders_whose_rows_are_split_up_are_refused_where_they_come_back,
+    exports_are_for_leads_and_recorded_without_search_text,
 );
 
 const CUSTOMERS: &str = "\u{FEFF}name,phone,wechat,email,address,birthday,source,tags,notes\n\
@@ -330,4 +335,353 @@ async fn export_follows_the_filter_and_re_imports_unchanged(app: TestApp) {
     assert_eq!(again.body["failed"], 0);
     let bad = app.get("/api/v1/customers/export?limit=9999", &lead).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// The export as rows of cells (header first), without the byte-order mark.
+fn exported_cells(raw: &[u8]) -> Vec<Vec<String>> {
+    let text = std::str::from_utf8(raw)
+        .unwrap()
+        .trim_start_matches('\u{FEFF}');
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+async fn exported_formulas_are_neutralised_and_re_import_unchanged(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    // The review feed needs only a tickets:write key to name a new customer.
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "Review monitor", "scopes": ["tickets:write"]}),
+        )
+        .await
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hyperlink = r#"=HYPERLINK("http://x","y")"#;
+    let review = app
+        .send(
+            TestRequest::post()
+                .uri("/api/v1/feeds/reviews")
+                .insert_header(("x-api-key", key))
+                .set_json(
+                    json!({"platform": "taobao", "review_id": "R-1", "rating": 1,
+                    "customer_contacts": [{"kind": "shop_account", "value": "@lina的小店"}],
+                    "customer_name": hyperlink}),
+                ),
+        )
+        .await;
+    assert_eq!(review.status, StatusCode::CREATED, "{:?}", review.body);
+    let dde = "+1+cmd|' /C calc'!A0";
+    let second = app
+        .customer(
+            &lead,
+            json!({"name": dde, "source": "online", "notes": "-2+3",
+            "contacts": [{"kind": "phone", "value": "+852 9123 4567"}],
+            "tags": ["@SUM(A1:A9)"]}),
+        )
+        .await;
+    let third = app
+        .customer(
+            &lead,
+            json!({"name": "王芳", "source": "online", "notes": "-5",
+            "address": "=1+1",
+            "contacts": [{"kind": "phone", "value": "+8613800138000"}]}),
+        )
+        .await;
+    let before: Vec<Value> = {
+        let list = app.get("/api/v1/customers?sort=oldest", &lead).await;
+        list.body["items"].as_array().unwrap().clone()
+    };
+    assert_eq!(before.len(), 3);
+
+    let export = app.get("/api/v1/customers/export", &lead).await;
+    assert_eq!(export.status, StatusCode::OK);
+    let cells = exported_cells(&export.raw);
+    let triggers = ['=', '+', '-', '@', '\t', '\r'];
+    for row in &cells {
+        for cell in row {
+            assert!(
+                !cell.starts_with(triggers),
+                "{cell:?} would run as a formula"
+            );
+        }
+    }
+    let column = |name: &str| cells[0].iter().position(|c| c == name).unwrap();
+    assert_eq!(cells[1][column("name")], format!("'{hyperlink}"));
+    assert_eq!(cells[1][column("shop_account")], "'@lina的小店");
+    assert_eq!(cells[2][column("name")], format!("'{dde}"));
+    assert_eq!(cells[2][column("phone")], "'+85291234567");
+    assert_eq!(cells[2][column("notes")], "'-2+3");
+    assert_eq!(cells[2][column("tags")], "'@SUM(A1:A9)");
+    assert_eq!(cells[3][column("phone")], "13800138000");
+    assert_eq!(cells[3][column("notes")], "'-5");
+    assert_eq!(cells[3][column("address")], "'=1+1");
+
+    // Imported back over the same customers (update mode): nothing changes.
+    let again = app.post_csv(IMPORT, &lead, export.raw.clone()).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(
+        (
+            again.body["unchanged"].as_i64(),
+            again.body["failed"].as_i64()
+        ),
+        (Some(3), Some(0)),
+        "{:?}",
+        again.body
+    );
+    let after = app.get("/api/v1/customers?sort=oldest", &lead).await;
+    for (old, new) in before.iter().zip(after.body["items"].as_array().unwrap()) {
+        for field in ["name", "notes", "address", "contacts", "tags", "updated_at"] {
+            assert_eq!(old[field], new[field], "{field} of customer {}", old["id"]);
+        }
+    }
+    assert_eq!(after.body["items"][1]["id"], second);
+    assert_eq!(after.body["items"][2]["notes"], "-5");
+    assert_eq!(after.body["items"][2]["id"], third);
+}
+
+async fn a_report_lists_the_first_hundred_errors_and_counts_every_bad_row(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let mut file = String::from("name,phone\nFirst,13800000001\n");
+    for i in 0..1000 {
+        file.push_str(&format!("Bad {i},12\n"));
+    }
+    file.push_str("Last,13800000002\n");
+    let res = app.post_csv(IMPORT, &lead, file).await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert_eq!(res.body["rows"], 1002);
+    assert_eq!(res.body["created"], 2);
+    assert_eq!(res.body["failed"], 1000);
+    assert_eq!(res.body["errors_truncated"], true);
+    let lines: Vec<i64> = res.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lines, (3..103).collect::<Vec<_>>());
+    assert!(res.raw.len() < 30_000, "{} bytes", res.raw.len());
+
+    let few = app
+        .post_csv(IMPORT, &lead, "name,phone\nBad,12\nGood,13800000003\n")
+        .await;
+    assert_eq!(few.body["errors_truncated"], false);
+    assert_eq!(few.body["errors"].as_array().unwrap().len(), 1);
+
+    let atomic = app
+        .post_csv(&format!("{IMPORT}&atomic=true"), &lead, bad_rows_file(500))
+        .await;
+    assert_eq!(atomic.problem_type(), "import-rejected");
+    assert_eq!(atomic.body["report"]["failed"], 500);
+    assert_eq!(
+        atomic.body["report"]["errors"].as_array().unwrap().len(),
+        100
+    );
+}
+
+fn bad_rows_file(count: usize) -> String {
+    let mut file = String::from("name,phone\n");
+    for i in 0..count {
+        file.push_str(&format!("Bad {i},12\n"));
+    }
+    file
+}
+
+async fn orders_whose_rows_are_split_up_are_refused_where_they_come_back(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let id = app
+        .customer(&lead, json!({"name": "李娜", "contacts": [{"kind": "phone", "value": "13800138000"}], "source": "online"}))
+        .await;
+    let orders = "channel,order_no,ordered_at,product,unit_price,customer_phone\n\
+taobao,TB-1,2026-11-20,茶壶,129.90,13800138000\n\
+taobao,TB-2,2026-11-20,茶杯,19.90,13800138000\n\
+taobao,TB-1,2026-11-20,茶杯,19.90,13800138000\n";
+    let res = app
+        .post_csv("/api/v1/customers/import?file=orders", &lead, orders)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert_eq!(
+        (res.body["created"].as_i64(), res.body["failed"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(res.body["errors"][0]["line"], 4);
+    let list = app
+        .get(&format!("/api/v1/customers/{id}/orders"), &lead)
+        .await;
+    let tb1 = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["external_order_no"] == "TB-1")
+        .unwrap();
+    assert_eq!(tb1["items"].as_array().unwrap().len(), 1);
+}
+
+async fn exports_are_for_leads_and_recorded_without_search_text(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (lead_id, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let (_, agent) = app.staff_token("agent@shop.example", Role::Agent).await;
+    assert_eq!(
+        app.post_csv(IMPORT, &lead, CUSTOMERS).await.body["created"],
+        3
+    );
+
+    let refused = app.get("/api/v1/customers/export", &agent).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.problem_type(), "forbidden");
+
+    let search = "%E6%9D%8E"; // 李, a buyer's name
+    let export = app
+        .get(
+            &format!("/api/v1/customers/export?q={search}&tags_any=key%20customer&source=online"),
+            &lead,
+        )
+        .await;
+    assert_eq!(export.status, StatusCode::OK);
+    let full = app.get("/api/v1/customers/export", &admin).await;
+    assert_eq!(full.status, StatusCode::OK);
+
+    assert_eq!(
+        app.get("/api/v1/audit", &lead).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let log = app.get("/api/v1/audit", &admin).await;
+    assert_eq!(log.status, StatusCode::OK, "{:?}", log.body);
+    let entries = log.body["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "the agent's refused export is not one");
+    assert_eq!(
+        entries[0]["details"],
+        json!({"archived": false}),
+        "newest first"
+    );
+    assert_eq!(entries[0]["row_count"], 3);
+    let searched = &entries[1];
+    assert_eq!(searched["actor"], format!("user:{lead_id}"));
+    assert_eq!(searched["action"], "customers.export");
+    assert_eq!(searched["row_count"], 1);
+    assert_eq!(
+        searched["details"],
+        json!({"text_search": true, "tags_any": ["key customer"], "source": "online", "archived": false})
+    );
+    assert!(!String::from_utf8_lossy(&log.raw).contains('李'));
+
+    let exports_only = app
+        .get("/api/v1/audit?action=customers.export&limit=1", &admin)
+        .await;
+    assert_eq!(exports_only.body["items"].as_array().unwrap().len(), 1);
+    let next = exports_only.body["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get(&format!("/api/v1/audit?limit=1&cursor={next}"), &admin)
+        .await;
+    assert_eq!(rest.body["items"][0]["id"], searched["id"]);
+}
+
+/// With batches of two rows, files come out as they do in one go: rows, orders and errors
+/// straddle batches.
+async fn small_batches(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let customers = "name,phone,email\n\
+A,13800000001,\n\
+Bad,12,\n\
+B,13800000002,\n\
+C,13800000003,\n\
+A again,13800000001,a@example.com\n";
+    let res = app.post_csv(IMPORT, &lead, customers).await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert_eq!(
+        (
+            res.body["created"].as_i64(),
+            res.body["updated"].as_i64(),
+            res.body["failed"].as_i64()
+        ),
+        (Some(3), Some(1), Some(1))
+    );
+    let orders = "channel,order_no,ordered_at,product,unit_price,customer_phone\n\
+taobao,T1,2026-11-20,Pot,1,13800000001\n\
+taobao,T2,2026-11-20,Pot,1,13800000002\n\
+taobao,T2,2026-11-20,Cup,2,13800000002\n\
+taobao,T2,2026-11-20,Lid,3,13800000002\n\
+taobao,T3,2026-11-20,Pot,1,13900000000\n\
+taobao,T4,2026-11-20,Pot,1,13800000003\n";
+    let res = app
+        .post_csv("/api/v1/customers/import?file=orders", &lead, orders)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert_eq!(
+        (res.body["created"].as_i64(), res.body["failed"].as_i64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(res.body["errors"][0]["line"], 6);
+    let b = app.get("/api/v1/customers?q=B", &lead).await.body["items"][0]["id"].clone();
+    let summary = app.get(&format!("/api/v1/customers/{b}"), &lead).await.body["orders"].clone();
+    assert_eq!(summary["total_spent_cents"], 600);
+    let again = app
+        .post_csv("/api/v1/customers/import?file=orders", &lead, orders)
+        .await;
+    assert_eq!(again.body["unchanged"], 3);
+}
+
+#[actix_web::test]
+async fn sqlite_small_batches_import_like_one() {
+    small_batches(TestApp::sqlite_with(|s| s.import.batch_rows = 2).await).await;
+}
+
+#[actix_web::test]
+async fn postgres_small_batches_import_like_one() {
+    if let Some(app) = TestApp::postgres_with(|s| s.import.batch_rows = 2).await {
+        small_batches(app).await;
+    }
+}
+
+/// PostgreSQL going away mid-import (here: the server ends the import's own session when
+/// a given row is written): the import stops there with a 503, batches already written
+/// stay, nothing after them is tried or reported. SQLite is embedded and has no connection
+/// to lose; the runner's stop is unit-tested in `ingestion::batch`.
+#[actix_web::test]
+async fn postgres_import_stops_at_a_lost_connection() {
+    let Some(app) = TestApp::postgres_with(|s| s.import.batch_rows = 2).await else {
+        return;
+    };
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    app.sql(
+        "CREATE FUNCTION lose_connection() RETURNS trigger AS $$
+         BEGIN
+             IF NEW.name = 'Outage' THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+             RETURN NEW;
+         END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER lose_connection BEFORE INSERT ON customers
+             FOR EACH ROW EXECUTE FUNCTION lose_connection();",
+    );
+    let file = "name,phone\n\
+A,13800000001\n\
+B,13800000002\n\
+C,13800000003\n\
+Outage,13800000004\n\
+D,13800000005\n";
+    let res = app.post_csv(IMPORT, &lead, file).await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        res.body
+    );
+    assert_eq!(res.problem_type(), "unavailable");
+    let detail = res.body["detail"].as_str().unwrap();
+    assert!(detail.contains("before line 4 were imported"), "{detail}");
+    assert!(res.body.get("report").is_none(), "nothing half-reported");
+    // The pool drops the dead connection: the service answers again at once.
+    let list = app.get("/api/v1/customers?with_total=true", &lead).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(
+        list.body["total"], 2,
+        "the first batch stays, the second was rolled back"
+    );
 }

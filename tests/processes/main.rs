@@ -2,6 +2,7 @@
 
 mod cli;
 mod durability;
+mod import_memory;
 mod receiver;
 mod replicas;
 mod server;

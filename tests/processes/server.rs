@@ -165,6 +165,11 @@ impl Server {
         Client::new(&self.base)
     }
 
+    /// The process id, to read its memory figures in `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown hook, no flush, requests in flight cut off.
     pub fn kill(mut self) {
         let _ = self.child.kill();
@@ -280,7 +285,25 @@ impl Client {
                 request.send_json(body.cloned().unwrap_or(json!({})))
             }
         };
-        let mut response = response?;
+        Self::reply(response?)
+    }
+
+    /// POSTs a CSV file as it is, waiting up to ten minutes (a large import in a debug build).
+    pub fn post_csv(&self, path: &str, csv: &[u8]) -> Result<Reply, ureq::Error> {
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .config()
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .header("content-type", "text/csv");
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        Self::reply(request.send(csv)?)
+    }
+
+    fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, ureq::Error> {
         let header = |name: &str| {
             response
                 .headers()

@@ -1,0 +1,47 @@
+//! `/api/v1/audit`: reading the audit log (admins). HTTP only: the queries are in
+//! [`super::store`].
+
+use actix_web::{HttpResponse, web};
+
+use super::{AuditEntry, AuditEntryView, ListAuditQuery, store};
+use crate::auth::{Caller, roles::Permission};
+use crate::error::ApiError;
+use crate::extract::Query;
+use crate::pagination::{Page, PageRequest};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/audit").route(web::get().to(list_audit)));
+}
+
+/// The shop's audit log, newest first (admins): who exported the customer file, with
+/// which filters and how many customers.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])),
+    params(ListAuditQuery),
+    responses(
+        (status = 200, body = Page<AuditEntryView>),
+        (status = 401),
+        (status = 403),
+        (status = 422),
+    ))]
+pub async fn list_audit(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListAuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ViewAuditLog)?;
+    let query = query.into_inner();
+    let request = PageRequest::<i64>::parse(query.cursor.as_deref(), query.limit, false)?;
+    let page = state
+        .db
+        .read(move |conn| {
+            request.load_uncounted(
+                conn,
+                |conn, before, n| store::list(conn, caller.shop_id, query.action, before, n),
+                |e: &AuditEntry| e.id,
+                |_, rows| Ok(rows.iter().map(AuditEntry::view).collect()),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
