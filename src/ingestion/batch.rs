@@ -243,6 +243,13 @@ impl Report for BatchReport {
 
     fn rejected(mut self) -> ApiError {
         self.rolled_back = true;
+        // The report says what would have happened; a row it would have created was rolled
+        // back, and its id may be given to another row later: it is not shown.
+        for entry in &mut self.results {
+            if entry.outcome == Some(UpsertOutcome::Created) {
+                entry.id = None;
+            }
+        }
         let mut extensions = Map::new();
         extensions.insert(
             "report".into(),

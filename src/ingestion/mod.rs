@@ -280,7 +280,8 @@ pub struct BatchItemResult {
     pub index: usize,
     /// Absent when the item failed.
     pub outcome: Option<UpsertOutcome>,
-    /// The customer's or order's id.
+    /// The customer's or order's id. Absent when the item failed, and in a rolled-back
+    /// batch for an item it would have created (that row does not exist).
     pub id: Option<i64>,
     /// Why the item failed (field names relative to the item).
     pub error: Option<Problem>,

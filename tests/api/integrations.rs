@@ -391,6 +391,10 @@ async fn customer_batches_report_each_item_and_atomic_ones_roll_back(app: TestAp
     assert_eq!(atomic.problem_type(), "batch-rejected");
     assert_eq!(atomic.body["report"]["failed"], 1);
     assert_eq!(atomic.body["report"]["rolled_back"], true);
+    // What would have happened, without ids of rows that were rolled back.
+    let first = &atomic.body["report"]["results"][0];
+    assert_eq!(first["outcome"], "created");
+    assert!(first["id"].is_null(), "{first}");
     assert_eq!(
         count(&app, "SELECT COUNT(*) AS n FROM customers"),
         0,
