@@ -5,6 +5,7 @@
 //! `validator` rules, so handlers only ever see well-formed, in-range input.
 
 use std::ops::Deref;
+use std::time::Duration;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use futures_util::{StreamExt, future::LocalBoxFuture};
@@ -16,6 +17,13 @@ use crate::error::{ApiError, FieldError};
 /// Largest accepted body; set from `MAX_BODY_BYTES` as app data.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
+
+/// Longest wait for a whole body; set from `BODY_READ_TIMEOUT_SECS` as app data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub Duration);
+
+/// Without app data (a bare test app), the setting's default.
+const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A JSON request body, deserialised strictly and validated.
 #[derive(Debug)]
@@ -61,6 +69,9 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
             .app_data::<BodyLimit>()
             .map(|l| l.0)
             .unwrap_or(1_048_576);
+        let timeout = req
+            .app_data::<BodyReadTimeout>()
+            .map_or(DEFAULT_BODY_READ_TIMEOUT, |t| t.0);
         let json = is_json_content_type(req);
         let declared_length = content_length(req);
         let mut payload = payload.take();
@@ -70,7 +81,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
                     "request body must be JSON (Content-Type: application/json)".into(),
                 ));
             }
-            let body = read_body(&mut payload, declared_length, limit).await?;
+            let body = read_body(&mut payload, declared_length, limit, timeout).await?;
             let value = parse_json::<T>(&body)?;
             validate(&value)?;
             Ok(Body(value))
@@ -80,10 +91,14 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
 
 /// Reads a whole request body, refusing (413) anything over `limit` bytes before
 /// buffering it where the length is declared, and as soon as it is exceeded otherwise.
+/// A body that has not arrived in full within `timeout` is refused (408): actix's own
+/// `client_request_timeout` covers the headers only, so a client that stops halfway
+/// through a body (a login included) would otherwise hold its request open for good.
 pub async fn read_body<S, E>(
     payload: &mut S,
     declared_length: Option<usize>,
     limit: usize,
+    timeout: Duration,
 ) -> Result<web::BytesMut, ApiError>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
@@ -92,15 +107,21 @@ where
     if declared_length.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        Ok(body)
+    };
+    actix_web::rt::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(ApiError::RequestTimeout(timeout.as_secs())))
 }
 
 /// The declared `Content-Length`, if any.
@@ -388,6 +409,28 @@ fn describe(error: &validator::ValidationError) -> String {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn a_body_that_stops_arriving_is_refused_with_408() {
+        use futures_util::stream;
+        let half = web::Bytes::from_static(br#"{"email": "li.na@"#);
+        let mut stalled =
+            stream::iter([Ok::<_, std::convert::Infallible>(half)]).chain(stream::pending());
+        let read = read_body(&mut stalled, Some(64), 1024, Duration::from_millis(20));
+        let result = actix_web::rt::System::new().block_on(read);
+        assert!(
+            matches!(result, Err(ApiError::RequestTimeout(_))),
+            "{result:?}"
+        );
+
+        let whole = web::Bytes::from_static(b"{}");
+        let mut complete = stream::iter([Ok::<_, std::convert::Infallible>(whole)]);
+        let read = read_body(&mut complete, Some(2), 1024, Duration::from_secs(5));
+        let body = actix_web::rt::System::new()
+            .block_on(read)
+            .expect("a whole body");
+        assert_eq!(&body[..], b"{}");
+    }
 
     #[derive(Debug, Deserialize, Validate)]
     #[serde(deny_unknown_fields)]

@@ -72,7 +72,12 @@ fn main() -> ExitCode {
             print!("{}", aftercare::openapi::document());
             Ok(())
         }
-        Command::Migrate => Db::connect(&cli.settings.server.database_url, 1).map(|_| ()),
+        Command::Migrate => Db::connect(
+            &cli.settings.server.database_url,
+            1,
+            cli.settings.server.db_checkout_timeout(),
+        )
+        .map(|_| ()),
         Command::RecomputeTiers => recompute_tiers(&cli.settings),
     };
     match result {
@@ -87,7 +92,11 @@ fn main() -> ExitCode {
 #[actix_web::main]
 async fn serve(settings: Settings) -> Result<(), String> {
     let tokens = settings.tokens.keys()?;
-    let db = Db::connect(&settings.server.database_url, settings.server.db_pool_size)?;
+    let db = Db::connect(
+        &settings.server.database_url,
+        settings.server.db_pool_size,
+        settings.server.db_checkout_timeout(),
+    )?;
     tracing::info!(backend = ?db.backend(), "database ready");
     let bind_addr = settings.server.bind_addr.clone();
     let workers = match settings.server.http_workers {
@@ -123,7 +132,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
 }
 
 fn recompute_tiers(settings: &Settings) -> Result<(), String> {
-    let db = Db::connect(&settings.server.database_url, 2)?;
+    let db = Db::connect(
+        &settings.server.database_url,
+        2,
+        settings.server.db_checkout_timeout(),
+    )?;
     let report = aftercare::tiers::operations::recompute_all(
         &db,
         aftercare::ids::ShopId(1),
@@ -174,7 +187,11 @@ fn create_admin(
             .join("; "),
         other => other.to_string(),
     })?;
-    let db = Db::connect(&settings.server.database_url, 1)?;
+    let db = Db::connect(
+        &settings.server.database_url,
+        1,
+        settings.server.db_checkout_timeout(),
+    )?;
     let hash = password::hash(&request.password).map_err(|e| e.to_string())?;
     let user = db
         .write_blocking(|conn| user_store::create(conn, aftercare::ids::ShopId(1), &request, &hash))

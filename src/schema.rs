@@ -310,3 +310,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoints,
     webhook_events
 );
+
+diesel::table! {
+    /// One row that `/readyz` updates to prove the database takes writes.
+    readiness_heartbeat (id) {
+        id -> Integer,
+        checks -> BigInt,
+        checked_at -> Nullable<Timestamp>,
+    }
+}

@@ -84,7 +84,8 @@ pub async fn middleware(
         .max(state.settings.server.max_body_bytes);
     let declared = content_length(req.request());
     let mut payload = req.take_payload();
-    let body = match read_body(&mut payload, declared, limit).await {
+    let timeout = state.settings.server.body_read_timeout();
+    let body = match read_body(&mut payload, declared, limit, timeout).await {
         Ok(body) => body.freeze(),
         Err(error) => return Ok(problem(req, error)),
     };

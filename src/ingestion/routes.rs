@@ -98,6 +98,7 @@ pub async fn import(
         &mut payload,
         content_length(&req),
         state.settings.server.import_max_bytes,
+        state.settings.server.body_read_timeout(),
     )
     .await?;
     let text = csv::decode(&body)?;
