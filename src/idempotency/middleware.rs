@@ -143,7 +143,7 @@ pub async fn middleware(
             .write(move |conn| store::release(conn, row_id))
             .await
         {
-            tracing::warn!(%error, "could not release an idempotency key");
+            tracing::warn!(?error, "could not release an idempotency key");
         }
     };
     let response = match next.call(req).await {
@@ -170,7 +170,7 @@ pub async fn middleware(
             .write(move |conn| store::finish(conn, row_id, &stored))
             .await
         {
-            tracing::error!(%error, "could not store an idempotent response");
+            tracing::error!(?error, "could not store an idempotent response");
         }
         return Ok(response.map_into_boxed_body());
     }
@@ -205,7 +205,7 @@ pub async fn middleware(
     {
         // The work is done and answered, but a retry finds only the claim: 409 until the
         // claim counts as abandoned (ABANDONED_AFTER_SECS), then the work runs again.
-        tracing::error!(%error, "could not store an idempotent response");
+        tracing::error!(?error, "could not store an idempotent response");
     }
     let res = head.set_body(bytes).map_into_boxed_body();
     Ok(ServiceResponse::new(http_req, res))

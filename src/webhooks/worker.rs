@@ -208,7 +208,7 @@ pub fn spawn(db: Db, settings: WorkerSettings) -> std::io::Result<std::thread::J
                 let busy = match run_once(&db, &settings, &agent) {
                     Ok(round) => round.dispatched + round.delivered + round.failed_attempts > 0,
                     Err(error) => {
-                        tracing::error!(%error, "webhook worker round failed");
+                        tracing::error!(?error, "webhook worker round failed");
                         false
                     }
                 };
