@@ -30,8 +30,11 @@ use aftercare::stats::GroupBy;
 use aftercare::tickets::store::{self as ticket_store, AssigneeFilter, TicketFilter, TicketSort};
 use aftercare::tiers::TierSettings;
 use chrono::{Duration, Utc};
-
 use seed::BenchOptions;
+
+/// Seeding and timing are no requests to fail fast: they wait for a connection as long
+/// as the server used to.
+const SEEDING_CHECKOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -232,7 +235,7 @@ fn main() -> std::process::ExitCode {
             scratch.as_ref().expect("a scratch path").display()
         )
     });
-    let result = Db::connect(&url, 2).and_then(|db| {
+    let result = Db::connect(&url, 2, SEEDING_CHECKOUT_TIMEOUT).and_then(|db| {
         let seeded = seed::seed(&db, &options).map_err(|e| e.to_string())?;
         print!("{seeded}");
         if !seed_only {

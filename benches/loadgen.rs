@@ -332,7 +332,9 @@ fn run_backend(backend: &str, options: &Options) -> Option<f64> {
     // Seeded in-process, through the same module as the data-layer benchmark; the pool is
     // dropped before the server starts, so only the server's connections remain.
     let seeded = {
-        let pool = Db::connect(db.url(), 2).expect("connect to the scratch database");
+        // Seeding is no request to fail fast: it waits for a connection as the server used to.
+        let pool = Db::connect(db.url(), 2, std::time::Duration::from_secs(10))
+            .expect("connect to the scratch database");
         let options = BenchOptions {
             customers: options.customers,
             orders: options.orders,

@@ -36,6 +36,15 @@ pub struct ServerSettings {
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=512))]
     pub db_pool_size: u32,
 
+    /// Longest wait for a database connection, in milliseconds: past it a request answers
+    /// 503 at once instead of queueing behind an outage; `/readyz` is bounded by it too.
+    #[arg(long, env = "DB_CHECKOUT_TIMEOUT_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub db_checkout_timeout_ms: u64,
+
+    /// Longest wait for a request body to arrive in full, in seconds (408 after it).
+    #[arg(long, env = "BODY_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub body_read_timeout_secs: u64,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
@@ -51,6 +60,16 @@ pub struct ServerSettings {
     /// Log output: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+impl ServerSettings {
+    pub fn db_checkout_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.db_checkout_timeout_ms)
+    }
+
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.body_read_timeout_secs)
+    }
 }
 
 /// How long idempotency keys are kept.
@@ -116,6 +135,8 @@ mod tests {
         let settings: Settings = defaults();
         assert_eq!(settings.server.database_url, "sqlite://aftercare.db");
         assert_eq!(settings.server.bind_addr, "127.0.0.1:8080");
+        assert_eq!(settings.server.db_checkout_timeout_ms, 2_000);
+        assert_eq!(settings.server.body_read_timeout_secs, 30);
         assert_eq!(settings.tokens.jwt_ttl_minutes, 720);
         assert_eq!(
             settings.tickets.deadlines.first_call_hours_negative_review,

@@ -3,9 +3,10 @@
 //! [`DbConnection`] is a diesel `MultiConnection`: every query in the service is written
 //! once against it. The backend is chosen by `DATABASE_URL`. Blocking diesel calls run
 //! on actix's blocking pool ([`Db::read`], [`Db::write`]), never on the async workers.
+//! [`Db::ready`] is the readiness check: the database takes writes.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use diesel::connection::SimpleConnection;
@@ -16,6 +17,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::ApiError;
+use crate::schema::readiness_heartbeat;
 
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -218,6 +220,10 @@ impl r2d2::ManageConnection for ConnectionManager {
 
 pub type DbPool = Pool<ConnectionManager>;
 
+/// How long a readiness verdict is reused: a burst of probes (several load balancers,
+/// each probing every replica) costs one check a second.
+const READINESS_REUSE: Duration = Duration::from_secs(1);
+
 /// Shared handle to the database: a pool plus the rules for running work on it.
 #[derive(Clone)]
 pub struct Db {
@@ -226,22 +232,37 @@ pub struct Db {
     /// SQLite admits one writer at a time; taking turns here, rather than inside SQLite,
     /// avoids SQLITE_BUSY when two deferred transactions both try to upgrade to writing.
     sqlite_writer: Arc<Mutex<()>>,
+    /// The longest wait for a connection; bounds a readiness check too.
+    checkout_timeout: Duration,
+    /// The last readiness verdict. An async lock, so that probes arriving during a check
+    /// wait for its verdict instead of starting checks of their own.
+    readiness: Arc<futures_util::lock::Mutex<Option<Verdict>>>,
 }
 
+/// A readiness verdict (the cause when not ready) and when it was reached.
+type Verdict = (Instant, Result<(), String>);
+
 impl Db {
-    /// Opens the pool and applies pending migrations.
-    pub fn connect(database_url: &str, pool_size: u32) -> Result<Db, String> {
+    /// Opens the pool and applies pending migrations. A request waits at most
+    /// `checkout_timeout` for a connection before it fails with 503.
+    pub fn connect(
+        database_url: &str,
+        pool_size: u32,
+        checkout_timeout: Duration,
+    ) -> Result<Db, String> {
         let target = DbTarget::parse(database_url)?;
         let backend = target.backend();
         let pool = Pool::builder()
             .max_size(pool_size)
-            .connection_timeout(Duration::from_secs(10))
+            .connection_timeout(checkout_timeout)
             .build(ConnectionManager { target })
             .map_err(|e| format!("cannot open database: {e}"))?;
         let db = Db {
             pool,
             backend,
             sqlite_writer: Arc::new(Mutex::new(())),
+            checkout_timeout,
+            readiness: Arc::new(futures_util::lock::Mutex::new(None)),
         };
         let mut conn = db
             .pool
@@ -298,27 +319,99 @@ impl Db {
             Backend::Postgres => None,
         };
         let mut pooled = self.pool.get()?;
-        let conn: &mut DbConnection = &mut pooled;
-        match conn {
-            DbConnection::Pg(_) => conn.transaction(work),
-            DbConnection::Sqlite(_) => immediate_transaction(conn, work),
+        transaction(&mut pooled, work)
+    }
+
+    /// Whether the database takes writes (`Err` carries the cause, for the log). The
+    /// verdict is reused for [`READINESS_REUSE`], and a check that has no verdict within
+    /// the checkout timeout counts as a failure.
+    pub async fn ready(&self) -> Result<(), ApiError> {
+        let mut last = self.readiness.lock().await;
+        if let Some((reached, verdict)) = last.as_ref()
+            && reached.elapsed() < READINESS_REUSE
+        {
+            return verdict.clone().map_err(ApiError::Unavailable);
         }
+        let db = self.clone();
+        let check = web::block(move || db.prove_writable());
+        let verdict = match actix_web::rt::time::timeout(self.checkout_timeout, check).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(ApiError::Unavailable(cause) | ApiError::Internal(cause)))) => Err(cause),
+            Ok(Ok(Err(other))) => Err(other.to_string()),
+            Ok(Err(_cancelled)) => Err("the readiness check was cancelled".to_owned()),
+            Err(_elapsed) => Err(format!(
+                "no readiness verdict within {} ms",
+                self.checkout_timeout.as_millis()
+            )),
+        };
+        *last = Some((Instant::now(), verdict.clone()));
+        verdict.map_err(ApiError::Unavailable)
+    }
+
+    /// Writes the heartbeat row and commits. Blocking.
+    fn prove_writable(&self) -> Result<(), ApiError> {
+        let _turn = match self.backend {
+            // A write of this process holds the turn: the database took its write lock,
+            // and whether it commits is reported to that write's caller. Queueing behind
+            // a long import would only make a busy server look dead.
+            Backend::Sqlite => match self.sqlite_writer.try_lock() {
+                Ok(turn) => Some(turn),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => return Ok(()),
+            },
+            Backend::Postgres => None,
+        };
+        let bound_ms = self.checkout_timeout.as_millis();
+        let mut pooled = self.pool.get()?;
+        transaction(&mut pooled, |conn| {
+            if conn.backend() == Backend::Postgres {
+                // Bounded on the server as well, so an abandoned check does not hold a
+                // connection (or the heartbeat row) for long.
+                conn.batch_execute(&format!(
+                    "SET LOCAL statement_timeout = {bound_ms}; SET LOCAL lock_timeout = {bound_ms};"
+                ))?;
+            }
+            let now = chrono::Utc::now().naive_utc();
+            let updated = diesel::update(readiness_heartbeat::table.find(1))
+                .set((
+                    readiness_heartbeat::checks.eq(readiness_heartbeat::checks + 1),
+                    readiness_heartbeat::checked_at.eq(now),
+                ))
+                .execute(conn)?;
+            if updated == 0 {
+                diesel::insert_into(readiness_heartbeat::table)
+                    .values((
+                        readiness_heartbeat::id.eq(1),
+                        readiness_heartbeat::checks.eq(1),
+                        readiness_heartbeat::checked_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
     }
 }
 
-/// A SQLite write transaction that takes the write lock at `BEGIN IMMEDIATE`. With the
-/// default deferred `BEGIN`, two processes on one file (replicas, or the webhook worker of
-/// another process) can both read and then both try to upgrade to writing; SQLite answers
-/// one of them "database is locked" at once instead of waiting. Taking the lock first lets
+/// One transaction around `work`: it all commits, or none of it. SQLite's begins with
+/// `BEGIN IMMEDIATE`, which takes the write lock first: with the default deferred `BEGIN`,
+/// two processes on one file (replicas, or the webhook worker of another process) can
+/// both read and then both try to upgrade to writing, and SQLite answers one of them
+/// "database is locked" at once instead of waiting; taking the lock first lets
 /// `busy_timeout` queue writers instead. Savepoints inside `work` nest as usual.
-fn immediate_transaction<T, F>(conn: &mut DbConnection, work: F) -> Result<T, ApiError>
+///
+/// When `work` fails and the rollback fails too (the connection is gone), the answer is
+/// `work`'s error, not the rollback's: that is what happened to the request.
+fn transaction<T, F>(conn: &mut DbConnection, work: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError>,
 {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     type Manager = <DbConnection as Connection>::TransactionManager;
-    if let DbConnection::Sqlite(inner) = conn {
-        AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Pg(_) => Manager::begin_transaction(conn)?,
     }
     match work(conn) {
         Ok(value) => {
@@ -388,6 +481,14 @@ fn run_migrations(conn: &mut DbConnection) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_is_waited_for_as_long_as_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let db = Db::connect(&url, 1, Duration::from_millis(250)).unwrap();
+        assert_eq!(db.pool.connection_timeout(), Duration::from_millis(250));
+    }
 
     #[test]
     fn database_url_selects_backend() {

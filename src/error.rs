@@ -83,10 +83,14 @@ problem_kinds! {
     IdempotencyInProgress = "idempotency-in-progress", CONFLICT, "Conflict";
     IdempotencySecretNotReplayed = "idempotency-secret-not-replayed", CONFLICT, "Conflict";
     DeliveryPending = "delivery-pending", CONFLICT, "Conflict";
+    /// The body did not arrive in full within `BODY_READ_TIMEOUT_SECS`.
+    RequestTimeout = "request-timeout", REQUEST_TIMEOUT, "Request timeout";
     PayloadTooLarge = "payload-too-large", PAYLOAD_TOO_LARGE, "Payload too large";
     UnsupportedMediaType = "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE,
         "Unsupported media type";
     TooManyRequests = "too-many-requests", TOO_MANY_REQUESTS, "Too many requests";
+    /// The database cannot be reached or cannot store changes (full, read-only, I/O
+    /// errors, locked, a connection lost mid-request): worth retrying, never a bug.
     Unavailable = "unavailable", SERVICE_UNAVAILABLE, "Service unavailable";
     Internal = "internal", INTERNAL_SERVER_ERROR, "Internal error";
 }
@@ -173,13 +177,16 @@ pub enum ApiError {
     },
     #[error("{0}")]
     PreconditionFailed(String),
+    #[error("the request body did not arrive within {0} s")]
+    RequestTimeout(u64),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("too many failed attempts; try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
-    #[error("{0}")]
+    /// The cause goes to the log; the client gets one fixed sentence, never database text.
+    #[error("the database is unavailable or cannot store changes right now; try again shortly")]
     Unavailable(String),
     /// Details go to the log, never to the client.
     #[error("internal error: {0}")]
@@ -239,6 +246,7 @@ impl ApiError {
                 *kind
             }
             ApiError::PreconditionFailed(_) => ProblemKind::PreconditionFailed,
+            ApiError::RequestTimeout(_) => ProblemKind::RequestTimeout,
             ApiError::PayloadTooLarge(_) => ProblemKind::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ProblemKind::UnsupportedMediaType,
             ApiError::TooManyRequests { .. } => ProblemKind::TooManyRequests,
@@ -277,10 +285,17 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(cause) = self {
-            tracing::error!(%cause, "request failed");
+        match self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
+            ApiError::Unavailable(cause) => tracing::warn!(%cause, "database unavailable"),
+            _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::RequestTimeout(_) = self {
+            // The rest of the body may still be on its way: it must not be read as the
+            // next request on this connection.
+            response.force_close();
+        }
         response.content_type(PROBLEM_CONTENT_TYPE);
         if matches!(
             self,
@@ -316,12 +331,9 @@ impl From<diesel::result::Error> for ApiError {
                 tracing::info!(message = info.message(), "foreign key refused a write");
                 ApiError::conflict(ProblemKind::Reference, reference_sentence(info.message()))
             }
-            // The server went away (restart, failover, network): the database is
-            // unreachable, as when the pool cannot connect, not a bug in the request.
-            Error::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            ) => ApiError::Unavailable("database unavailable: the connection was lost".into()),
+            other if is_storage_failure(&other) => {
+                ApiError::Unavailable(format!("database: {other}"))
+            }
             other => ApiError::Internal(format!("database: {other}")),
         }
     }
@@ -380,9 +392,61 @@ pub fn reference_sentence(message: &str) -> &'static str {
     }
 }
 
+/// How SQLite and libpq word the failures of the storage or of the connection that
+/// diesel hands over as `DatabaseErrorKind::Unknown` (lower case).
+const STORAGE_FAILURE_MESSAGES: &[&str] = &[
+    // SQLite: SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR, SQLITE_BUSY after busy_timeout,
+    // SQLITE_LOCKED, SQLITE_CANTOPEN.
+    "database or disk is full",
+    "readonly database",
+    "disk i/o error",
+    "database is locked",
+    "database table is locked",
+    "unable to open database file",
+    // libpq and the PostgreSQL server: a backend terminated (pg_terminate_backend, a
+    // restart), a connection gone, a server shutting down or a disk full.
+    "terminating connection",
+    "server closed the connection",
+    "no connection to the server",
+    "connection to server",
+    "could not receive data from server",
+    "could not send data to server",
+    "the database system is",
+    "no space left on device",
+    "could not extend file",
+    "read-only transaction",
+    "canceling statement due to statement timeout",
+    "canceling statement due to lock timeout",
+];
+
+/// Whether a database error is the storage or the connection failing (the request may
+/// succeed later: 503) rather than the request or the code (500). Decided on the error
+/// itself, so a failure anywhere (a query, a commit, a rollback) is judged the same way.
+pub fn is_storage_failure(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::ReadOnlyTransaction,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            STORAGE_FAILURE_MESSAGES
+                .iter()
+                .any(|known| message.contains(known))
+        }
+        // A transaction whose connection broke under it cannot even be rolled back.
+        Error::BrokenTransactionManager => true,
+        Error::RollbackErrorOnCommit { commit_error, .. } => is_storage_failure(commit_error),
+        _ => false,
+    }
+}
+
 impl From<diesel::r2d2::PoolError> for ApiError {
     fn from(err: diesel::r2d2::PoolError) -> Self {
-        ApiError::Unavailable(format!("database unavailable: {err}"))
+        ApiError::Unavailable(format!("no database connection: {err}"))
     }
 }
 
@@ -495,6 +559,83 @@ mod tests {
         let problem = ApiError::Internal("password=hunter2 in SQL".into()).to_problem();
         assert!(!problem.detail.contains("hunter2"));
         assert_eq!(problem.status, 500);
+    }
+
+    fn database_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> ApiError {
+        diesel::result::Error::DatabaseError(kind, Box::new(message.to_owned())).into()
+    }
+
+    #[test]
+    fn storage_failures_are_503_without_database_text() {
+        use diesel::result::DatabaseErrorKind::{
+            ClosedConnection, ReadOnlyTransaction, UnableToSendCommand, Unknown,
+        };
+        for (kind, message) in [
+            (Unknown, "database or disk is full"),
+            (Unknown, "attempt to write a readonly database"),
+            (Unknown, "disk I/O error"),
+            (Unknown, "database is locked"),
+            (Unknown, "unable to open database file"),
+            (
+                Unknown,
+                "FATAL:  terminating connection due to administrator command",
+            ),
+            (
+                Unknown,
+                "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally",
+            ),
+            (Unknown, "FATAL:  the database system is shutting down"),
+            (
+                Unknown,
+                "could not extend file \"base/1/2\": No space left on device",
+            ),
+            (ClosedConnection, "anything"),
+            (UnableToSendCommand, "no connection to the server"),
+            (
+                ReadOnlyTransaction,
+                "cannot execute UPDATE in a read-only transaction",
+            ),
+        ] {
+            let problem = database_error(kind, message).to_problem();
+            assert_eq!(problem.status, 503, "{message}");
+            assert_eq!(problem.problem_type, "urn:aftercare:problem:unavailable");
+            assert!(
+                !problem.detail.contains(message),
+                "the detail never repeats the database's words: {message}"
+            );
+        }
+        let lost_commit = diesel::result::Error::RollbackErrorOnCommit {
+            rollback_error: Box::new(diesel::result::Error::BrokenTransactionManager),
+            commit_error: Box::new(diesel::result::Error::DatabaseError(
+                Unknown,
+                Box::new("disk I/O error".to_owned()),
+            )),
+        };
+        assert_eq!(ApiError::from(lost_commit).to_problem().status, 503);
+        assert_eq!(
+            ApiError::from(diesel::result::Error::BrokenTransactionManager)
+                .to_problem()
+                .status,
+            503
+        );
+    }
+
+    #[test]
+    fn other_database_errors_stay_internal() {
+        use diesel::result::DatabaseErrorKind::Unknown;
+        for message in [
+            "no such column: nmae",
+            "syntax error at or near \"FROM\"",
+            "value too long for type character varying(20)",
+        ] {
+            assert_eq!(database_error(Unknown, message).to_problem().status, 500);
+        }
+        assert_eq!(
+            ApiError::from(diesel::result::Error::RollbackTransaction)
+                .to_problem()
+                .status,
+            500
+        );
     }
 
     #[test]

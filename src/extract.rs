@@ -5,6 +5,7 @@
 //! `validator` rules, so handlers only ever see well-formed, in-range input.
 
 use std::ops::Deref;
+use std::time::Duration;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use futures_util::{StreamExt, future::LocalBoxFuture};
@@ -17,6 +18,13 @@ use crate::error::{ApiError, FieldError};
 /// Largest accepted body; set from `MAX_BODY_BYTES` as app data.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
+
+/// Longest wait for a whole body; set from `BODY_READ_TIMEOUT_SECS` as app data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub Duration);
+
+/// Without app data (a bare test app), the setting's default.
+const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A JSON request body, deserialised strictly and validated.
 #[derive(Debug)]
@@ -62,6 +70,9 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
             .app_data::<BodyLimit>()
             .map(|l| l.0)
             .unwrap_or(1_048_576);
+        let timeout = req
+            .app_data::<BodyReadTimeout>()
+            .map_or(DEFAULT_BODY_READ_TIMEOUT, |t| t.0);
         let json = is_json_content_type(req);
         let declared_length = content_length(req);
         let no_body = matches!(declared_length, None | Some(0))
@@ -77,7 +88,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
                     "request body must be JSON (Content-Type: application/json)".into(),
                 ));
             }
-            let body = read_body(&mut payload, declared_length, limit).await?;
+            let body = read_body(&mut payload, declared_length, limit, timeout).await?;
             let value = parse_json::<T>(&body)?;
             validate(&value)?;
             Ok(Body(value))
@@ -94,10 +105,14 @@ fn body_required() -> ApiError {
 
 /// Reads a whole request body, refusing (413) anything over `limit` bytes before
 /// buffering it where the length is declared, and as soon as it is exceeded otherwise.
+/// A body that has not arrived in full within `timeout` is refused (408): actix's own
+/// `client_request_timeout` covers the headers only, so a client that stops halfway
+/// through a body (a login included) would otherwise hold its request open for good.
 pub async fn read_body<S, E>(
     payload: &mut S,
     declared_length: Option<usize>,
     limit: usize,
+    timeout: Duration,
 ) -> Result<web::BytesMut, ApiError>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
@@ -106,15 +121,21 @@ where
     if declared_length.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        Ok(body)
+    };
+    actix_web::rt::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(ApiError::RequestTimeout(timeout.as_secs())))
 }
 
 /// How much of an upload [`spool_body`] keeps in memory before it moves to a temporary file.
@@ -133,6 +154,7 @@ pub async fn spool_body<S, E>(
     payload: &mut S,
     declared_length: Option<usize>,
     limit: usize,
+    timeout: Duration,
 ) -> Result<tempfile::SpooledTempFile, ApiError>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
@@ -147,35 +169,40 @@ where
     let mut spool = tempfile::spooled_tempfile(SPOOL_IN_MEMORY_BYTES);
     let mut pending = web::BytesMut::new();
     let mut received = 0usize;
-    loop {
-        let chunk = payload
-            .next()
-            .await
-            .transpose()
-            .map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
-        let done = chunk.is_none();
-        if let Some(chunk) = chunk {
-            received += chunk.len();
-            if received > limit {
-                return Err(ApiError::PayloadTooLarge(limit));
+    let receive = async {
+        loop {
+            let chunk = payload
+                .next()
+                .await
+                .transpose()
+                .map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
+            let done = chunk.is_none();
+            if let Some(chunk) = chunk {
+                received += chunk.len();
+                if received > limit {
+                    return Err(ApiError::PayloadTooLarge(limit));
+                }
+                pending.extend_from_slice(&chunk);
             }
-            pending.extend_from_slice(&chunk);
+            if pending.len() >= SPOOL_WRITE_BYTES || (done && !pending.is_empty()) {
+                let bytes = pending.split().freeze();
+                spool = web::block(move || {
+                    spool.write_all(&bytes)?;
+                    Ok::<_, std::io::Error>(spool)
+                })
+                .await?
+                .map_err(stored)?;
+            }
+            if done {
+                break;
+            }
         }
-        if pending.len() >= SPOOL_WRITE_BYTES || (done && !pending.is_empty()) {
-            let bytes = pending.split().freeze();
-            spool = web::block(move || {
-                spool.write_all(&bytes)?;
-                Ok::<_, std::io::Error>(spool)
-            })
-            .await?
-            .map_err(stored)?;
-        }
-        if done {
-            break;
-        }
-    }
-    spool.rewind().map_err(stored)?;
-    Ok(spool)
+        spool.rewind().map_err(stored)?;
+        Ok(spool)
+    };
+    actix_web::rt::time::timeout(timeout, receive)
+        .await
+        .unwrap_or(Err(ApiError::RequestTimeout(timeout.as_secs())))
 }
 
 /// The declared `Content-Length`, if any.
@@ -482,6 +509,28 @@ fn describe(error: &validator::ValidationError) -> String {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn a_body_that_stops_arriving_is_refused_with_408() {
+        use futures_util::stream;
+        let half = web::Bytes::from_static(br#"{"email": "li.na@"#);
+        let mut stalled =
+            stream::iter([Ok::<_, std::convert::Infallible>(half)]).chain(stream::pending());
+        let read = read_body(&mut stalled, Some(64), 1024, Duration::from_millis(20));
+        let result = actix_web::rt::System::new().block_on(read);
+        assert!(
+            matches!(result, Err(ApiError::RequestTimeout(_))),
+            "{result:?}"
+        );
+
+        let whole = web::Bytes::from_static(b"{}");
+        let mut complete = stream::iter([Ok::<_, std::convert::Infallible>(whole)]);
+        let read = read_body(&mut complete, Some(2), 1024, Duration::from_secs(5));
+        let body = actix_web::rt::System::new()
+            .block_on(read)
+            .expect("a whole body");
+        assert_eq!(&body[..], b"{}");
+    }
 
     #[derive(Debug, Deserialize, Validate)]
     #[serde(deny_unknown_fields)]

@@ -1,7 +1,6 @@
 //! Liveness and readiness probes for process supervisors and load balancers.
 
 use actix_web::{HttpResponse, web};
-use diesel::r2d2::R2D2Connection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -28,20 +27,17 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// The service can reach its database.
+/// The service can serve: its database answers and takes writes.
+///
+/// Each check updates a heartbeat row and commits. The verdict is reused for one second,
+/// so a burst of probes costs one check; a check takes at most `DB_CHECKOUT_TIMEOUT_MS`.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, body = HealthStatus),
-        (status = 503, description = "Database unreachable"),
+        (status = 503, description = "Database unreachable, or it does not take writes (read-only, full, I/O errors)"),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state
-        .db
-        .read(|conn| {
-            conn.ping()
-                .map_err(|e| ApiError::Unavailable(format!("database unreachable: {e}")))
-        })
-        .await?;
+    state.db.ready().await?;
     let database = match state.db.backend() {
         Backend::Postgres => "postgres",
         Backend::Sqlite => "sqlite",

@@ -21,7 +21,7 @@ pub fn run_once(db: &Db) {
     match db.write_blocking(|conn| crate::idempotency::store::purge_expired(conn, now)) {
         Ok(0) => {}
         Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
-        Err(error) => tracing::warn!(%error, "idempotency purge failed"),
+        Err(error) => tracing::warn!(?error, "idempotency purge failed"),
     }
 }
 

@@ -71,7 +71,12 @@ fn main() -> ExitCode {
             password_stdin,
         } => create_admin(&cli.settings, email, name, password_stdin),
         Command::Openapi => print_document(),
-        Command::Migrate => Db::connect(&cli.settings.server.database_url, 1).map(|_| ()),
+        Command::Migrate => Db::connect(
+            &cli.settings.server.database_url,
+            1,
+            cli.settings.server.db_checkout_timeout(),
+        )
+        .map(|_| ()),
         Command::RecomputeTiers => recompute_tiers(&cli.settings),
     };
     match result {
@@ -101,7 +106,11 @@ fn print_document() -> Result<(), String> {
 #[actix_web::main]
 async fn serve(settings: Settings) -> Result<(), String> {
     let tokens = settings.tokens.keys()?;
-    let db = Db::connect(&settings.server.database_url, settings.server.db_pool_size)?;
+    let db = Db::connect(
+        &settings.server.database_url,
+        settings.server.db_pool_size,
+        settings.server.db_checkout_timeout(),
+    )?;
     tracing::info!(backend = ?db.backend(), "database ready");
     let bind_addr = settings.server.bind_addr.clone();
     let workers = match settings.server.http_workers {
@@ -137,7 +146,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
 }
 
 fn recompute_tiers(settings: &Settings) -> Result<(), String> {
-    let db = Db::connect(&settings.server.database_url, 2)?;
+    let db = Db::connect(
+        &settings.server.database_url,
+        2,
+        settings.server.db_checkout_timeout(),
+    )?;
     let report = aftercare::tiers::operations::recompute_all(
         &db,
         aftercare::ids::ShopId(1),
@@ -188,7 +201,11 @@ fn create_admin(
             .join("; "),
         other => other.to_string(),
     })?;
-    let db = Db::connect(&settings.server.database_url, 1)?;
+    let db = Db::connect(
+        &settings.server.database_url,
+        1,
+        settings.server.db_checkout_timeout(),
+    )?;
     let hash = password::hash(&request.password).map_err(|e| e.to_string())?;
     let user = db
         .write_blocking(|conn| user_store::create(conn, aftercare::ids::ShopId(1), &request, &hash))

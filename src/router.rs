@@ -16,7 +16,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{ApiError, FieldError, problem_for_framework_errors};
-use crate::extract::BodyLimit;
+use crate::extract::{BodyLimit, BodyReadTimeout};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
@@ -64,9 +64,11 @@ pub fn build_app(
     >,
 > {
     let body_limit = BodyLimit(state.settings.server.max_body_bytes);
+    let body_read_timeout = BodyReadTimeout(state.settings.server.body_read_timeout());
     App::new()
         .app_data(state)
         .app_data(body_limit)
+        .app_data(body_read_timeout)
         .app_data(web::PathConfig::default().error_handler(|err, _| {
             ApiError::Validation(vec![FieldError::new("path", err.to_string())]).into()
         }))

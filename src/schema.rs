@@ -326,3 +326,12 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_log -> shops (shop_id));
+
+diesel::table! {
+    /// One row that `/readyz` updates to prove the database takes writes.
+    readiness_heartbeat (id) {
+        id -> Integer,
+        checks -> BigInt,
+        checked_at -> Nullable<Timestamp>,
+    }
+}

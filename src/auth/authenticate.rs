@@ -77,7 +77,7 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
                     .write(move |conn| api_keys::store::touch(conn, key_id, now))
                     .await
                 {
-                    tracing::warn!(%error, key_id, "could not record an API key's last use");
+                    tracing::warn!(?error, key_id, "could not record an API key's last use");
                 }
             }
             Principal::Integration(caller)

@@ -84,7 +84,8 @@ pub async fn middleware(
         .max(state.settings.server.max_body_bytes);
     let declared = content_length(req.request());
     let mut payload = req.take_payload();
-    let body = match read_body(&mut payload, declared, limit).await {
+    let timeout = state.settings.server.body_read_timeout();
+    let body = match read_body(&mut payload, declared, limit, timeout).await {
         Ok(body) => body.freeze(),
         Err(error) => return Ok(problem(req, error)),
     };
@@ -142,7 +143,7 @@ pub async fn middleware(
             .write(move |conn| store::release(conn, row_id))
             .await
         {
-            tracing::warn!(%error, "could not release an idempotency key");
+            tracing::warn!(?error, "could not release an idempotency key");
         }
     };
     let response = match next.call(req).await {
@@ -169,7 +170,7 @@ pub async fn middleware(
             .write(move |conn| store::finish(conn, row_id, &stored))
             .await
         {
-            tracing::error!(%error, "could not store an idempotent response");
+            tracing::error!(?error, "could not store an idempotent response");
         }
         return Ok(response.map_into_boxed_body());
     }
@@ -204,7 +205,7 @@ pub async fn middleware(
     {
         // The work is done and answered, but a retry finds only the claim: 409 until the
         // claim counts as abandoned (ABANDONED_AFTER_SECS), then the work runs again.
-        tracing::error!(%error, "could not store an idempotent response");
+        tracing::error!(?error, "could not store an idempotent response");
     }
     let res = head.set_body(bytes).map_into_boxed_body();
     Ok(ServiceResponse::new(http_req, res))

@@ -109,7 +109,13 @@ pub async fn import(
         ));
     }
     let settings = state.settings.import;
-    let upload = spool_body(&mut payload, content_length(&req), settings.max_bytes).await?;
+    let upload = spool_body(
+        &mut payload,
+        content_length(&req),
+        settings.max_bytes,
+        state.settings.server.body_read_timeout(),
+    )
+    .await?;
     let options = ImportOptions {
         file: query.file,
         atomic: query.atomic.unwrap_or(false),

@@ -10,19 +10,24 @@ use crate::error::{ApiError, ProblemKind};
 use crate::ids::ShopId;
 
 /// Applies an admin's change to a staff account, keeping at least one active admin.
+///
+/// The admins are locked before anything is read: two admins removing each other at the
+/// same moment are then served one after the other, and the second sees that it would
+/// remove the last one.
 pub fn apply_update(
     conn: &mut DbConnection,
     shop_id: ShopId,
     id: i64,
     request: &UpdateUserRequest,
 ) -> Result<User, ApiError> {
+    let active_admins = store::lock_active_admins(conn, shop_id)?;
     let user = store::get_in_shop(conn, shop_id, id)?;
     let before = (user.role, user.active);
     let after = (
         request.role.unwrap_or(before.0),
         request.active.unwrap_or(before.1),
     );
-    if removes_active_admin(before, after) && store::count_active_admins(conn, shop_id)? <= 1 {
+    if removes_active_admin(before, after) && active_admins.len() <= 1 {
         return Err(ApiError::conflict(
             ProblemKind::LastAdmin,
             "this is the shop's last active admin; make another admin first",

@@ -6,7 +6,9 @@ use diesel::prelude::*;
 
 use super::{CreateUserRequest, User, normalize_email};
 use crate::auth::roles::Role;
-use crate::db::{DbConnection, MultiBackend};
+use diesel::sql_types::{BigInt, Text};
+
+use crate::db::{Backend, DbConnection, MultiBackend, raw_sql};
 use crate::error::{ApiError, ProblemKind};
 use crate::ids::ShopId;
 use crate::schema::users;
@@ -107,13 +109,32 @@ pub fn count(conn: &mut DbConnection, filter: &UserFilter) -> Result<i64, ApiErr
     Ok(filtered(filter).count().get_result(conn)?)
 }
 
-pub fn count_active_admins(conn: &mut DbConnection, shop_id: ShopId) -> Result<i64, ApiError> {
-    Ok(users::table
-        .filter(users::shop_id.eq(shop_id))
-        .filter(users::role.eq(Role::Admin))
-        .filter(users::active.eq(true))
-        .count()
-        .get_result(conn)?)
+#[derive(QueryableByName)]
+struct AdminRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// The shop's active admins, locked until the transaction ends, so that a change that
+/// counts them and then removes one is a single step: on PostgreSQL a second such change
+/// waits here (`FOR UPDATE`) and then counts what the first left; SQLite's write
+/// transaction is exclusive already. In id order, so that two lockers never deadlock.
+pub fn lock_active_admins(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<i64>, ApiError> {
+    let backend = conn.backend();
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "SELECT id FROM users WHERE shop_id = $1 AND role = $2 AND active ORDER BY id{lock}"
+    );
+    Ok(diesel::sql_query(raw_sql(backend, &sql))
+        .bind::<BigInt, _>(shop_id.0)
+        .bind::<Text, _>(Role::Admin)
+        .load::<AdminRow>(conn)?
+        .into_iter()
+        .map(|row| row.id)
+        .collect())
 }
 
 #[derive(Debug, Default, AsChangeset)]

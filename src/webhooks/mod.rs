@@ -11,11 +11,18 @@
 //! `Aftercare-Timestamp` (Unix seconds) and `Aftercare-Signature: v1=<hex>`, the
 //! HMAC-SHA256 of `<timestamp>.<body>` under the endpoint's secret.
 //!
+//! Deliveries go to public addresses only ([`rules`], applied by [`destination`] at
+//! registration and at every connection), unless `WEBHOOK_ALLOW_PRIVATE` allows internal
+//! receivers; a failed attempt is described in a fixed vocabulary ([`DeliveryFailure`]).
+//!
 //! This file holds the vocabulary (events, endpoint and delivery rows, requests, views) and
-//! the pure rules (signature, backoff, envelope); every query is in [`store`], including
-//! the outbox write ([`store::emit`]) other features call in their own transactions.
+//! the pure rules of delivery (signature, backoff, envelope); the address policy is in
+//! [`rules`]; every query is in [`store`], including the outbox write ([`store::emit`])
+//! other features call in their own transactions.
 
+pub mod destination;
 pub mod routes;
+pub mod rules;
 pub mod store;
 pub mod worker;
 
@@ -56,6 +63,11 @@ pub struct WebhookSettings {
     /// How often an idle worker looks for new events, in milliseconds.
     #[arg(long = "webhook-poll-ms", env = "WEBHOOK_POLL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub poll_ms: u64,
+
+    /// Let webhooks reach loopback, private, link-local and other internal addresses (for
+    /// tests and on-premise receivers); refused at registration and at connect time otherwise.
+    #[arg(long = "webhook-allow-private", env = "WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_private: bool,
 }
 
 use crate::db::text_enum;
@@ -166,7 +178,7 @@ pub fn store_events(events: &[EventType]) -> String {
         .join(" ")
 }
 
-/// http(s) with a host; the receiver's own business after that.
+/// http(s) with a host; where it may point is checked by [`destination`], which resolves it.
 fn check_url(url: &str) -> Result<(), ValidationError> {
     let invalid =
         || ValidationError::new("url").with_message("must be an http:// or https:// URL".into());
@@ -190,6 +202,9 @@ fn check_events(events: &[EventType]) -> Result<(), ValidationError> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://erp.example.com/hooks/aftercare", "events": ["ticket.created", "ticket.state_changed"], "secret": "whsec-3f9a7c1e5b2d4f60", "description": "ERP"}))]
 pub struct CreateWebhookRequest {
+    /// The receiver: an http:// or https:// URL on a public address. Hosts that are, or
+    /// resolve to, loopback, private, link-local, multicast or other internal addresses are
+    /// refused (unless the server allows them, `WEBHOOK_ALLOW_PRIVATE`).
     #[validate(length(max = 2000), custom(function = "check_url"))]
     pub url: String,
     #[validate(custom(function = "check_events"))]
@@ -205,6 +220,7 @@ pub struct CreateWebhookRequest {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhookRequest {
+    /// As on registration: a public http(s) address.
     #[validate(length(max = 2000), custom(function = "check_url"))]
     pub url: Option<String>,
     #[validate(custom(function = "check_events"))]
@@ -240,6 +256,11 @@ pub struct DeliveryView {
     pub last_attempt_at: Option<DateTime<Utc>>,
     /// The receiver's HTTP status on the last attempt (absent: no answer).
     pub last_status_code: Option<i32>,
+    /// Why the last attempt failed, in fixed words: `timeout`, `dns lookup failed`,
+    /// `address not allowed` (the host is or resolves to an internal address),
+    /// `connection refused`, `connection reset`, `connection failed`, `tls error`,
+    /// `invalid response`, `redirect not followed`, `http <status>` (the receiver answered
+    /// with a status other than 2xx) or `delivery failed`.
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -313,8 +334,52 @@ pub struct Claimed {
 /// How one attempt went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
-    Delivered { status: u16 },
-    Failed { status: Option<u16>, error: String },
+    Delivered {
+        status: u16,
+    },
+    Failed {
+        status: Option<u16>,
+        error: DeliveryFailure,
+    },
+}
+
+/// Why an attempt failed, in the fixed words the delivery list shows. Never the HTTP
+/// library's own text: that would tell an admin how hosts behind the server answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryFailure {
+    Timeout,
+    DnsLookupFailed,
+    /// The host is, or resolves only to, addresses the policy refuses.
+    AddressNotAllowed,
+    ConnectionRefused,
+    ConnectionReset,
+    ConnectionFailed,
+    TlsError,
+    InvalidResponse,
+    /// The receiver redirected; deliveries do not follow redirects.
+    RedirectNotFollowed,
+    /// The receiver answered with a status other than 2xx.
+    HttpStatus(u16),
+    Other,
+}
+
+impl std::fmt::Display for DeliveryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words = match self {
+            DeliveryFailure::Timeout => "timeout",
+            DeliveryFailure::DnsLookupFailed => "dns lookup failed",
+            DeliveryFailure::AddressNotAllowed => "address not allowed",
+            DeliveryFailure::ConnectionRefused => "connection refused",
+            DeliveryFailure::ConnectionReset => "connection reset",
+            DeliveryFailure::ConnectionFailed => "connection failed",
+            DeliveryFailure::TlsError => "tls error",
+            DeliveryFailure::InvalidResponse => "invalid response",
+            DeliveryFailure::RedirectNotFollowed => "redirect not followed",
+            DeliveryFailure::HttpStatus(status) => return write!(f, "http {status}"),
+            DeliveryFailure::Other => "delivery failed",
+        };
+        f.write_str(words)
+    }
 }
 
 #[cfg(test)]

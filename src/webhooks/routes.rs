@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, http::StatusCode, http::header, web};
 use chrono::Utc;
 
+use super::destination;
 use super::store::{self, NewEndpoint};
 use super::{
     CreateWebhookRequest, DeliveryRow, DeliveryStatus, DeliveryView, Endpoint, ListDeliveriesQuery,
@@ -36,6 +37,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// Refuses a URL on an internal address, unless the server allows those.
+async fn check_destination(state: &AppState, url: &str) -> Result<(), ApiError> {
+    let settings = &state.settings.webhooks;
+    if settings.allow_private {
+        return Ok(());
+    }
+    let lookup_timeout = std::time::Duration::from_secs(settings.timeout_secs);
+    destination::check_registration(url.to_owned(), lookup_timeout).await
+}
+
 /// The shop's webhook endpoints (admins).
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "integrations", security(("bearer" = [])),
     responses(
@@ -57,6 +68,10 @@ pub async fn list_webhooks(
 }
 
 /// Register an endpoint (admins). Events that happen from now on are delivered to it.
+///
+/// The URL must point to a public address: a host that is, or resolves to, a loopback,
+/// private, link-local, multicast or other internal address is refused (422 on `url`),
+/// and every delivery checks the addresses again when it connects.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "integrations", security(("bearer" = [])),
     request_body = CreateWebhookRequest,
     responses(
@@ -71,6 +86,7 @@ pub async fn create_webhook(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageIntegrations)?;
     let request = body.into_inner();
+    check_destination(&state, &request.url).await?;
     let now = Utc::now().naive_utc();
     let row: Endpoint = state
         .db
@@ -134,6 +150,9 @@ pub async fn update_webhook(
     caller.require(Permission::ManageIntegrations)?;
     let id = id.into_inner();
     let request = body.into_inner();
+    if let Some(url) = &request.url {
+        check_destination(&state, url).await?;
+    }
     let now = Utc::now().naive_utc();
     let row = state
         .db

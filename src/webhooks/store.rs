@@ -18,8 +18,6 @@ use crate::schema::{webhook_deliveries, webhook_endpoints, webhook_events};
 
 /// Events one dispatch takes from the outbox.
 pub const DISPATCH_BATCH: i64 = 200;
-/// Longest stored `last_error`.
-const MAX_ERROR_LEN: usize = 500;
 
 /// Writes an event to the outbox, in the caller's transaction.
 pub fn emit(
@@ -349,7 +347,6 @@ pub fn record(
         Attempt::Failed { status, error } => {
             let give_up = attempts >= max_attempts;
             let next = (!give_up).then(|| now + retry_delay(retry_base, attempts));
-            let error: String = error.chars().take(MAX_ERROR_LEN).collect();
             let status_after = if give_up {
                 DeliveryStatus::Failed
             } else {
@@ -363,7 +360,7 @@ pub fn record(
                     webhook_deliveries::locked_until.eq(None::<NaiveDateTime>),
                     webhook_deliveries::last_attempt_at.eq(now),
                     webhook_deliveries::last_status_code.eq(status.map(i32::from)),
-                    webhook_deliveries::last_error.eq(Some(error)),
+                    webhook_deliveries::last_error.eq(Some(error.to_string())),
                 ))
                 .execute(conn)?
         }

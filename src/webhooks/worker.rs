@@ -19,7 +19,8 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, NaiveDateTime, SubsecRound, Utc};
 
-use super::{Attempt, Claimed, WebhookSettings, envelope, signature, store};
+use super::destination::{AddressNotAllowed, PublicOnlyResolver};
+use super::{Attempt, Claimed, DeliveryFailure, WebhookSettings, envelope, signature, store};
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -31,6 +32,8 @@ pub struct WorkerSettings {
     pub retry_base: Duration,
     pub timeout: StdDuration,
     pub poll: StdDuration,
+    /// Connect to internal addresses too (`WEBHOOK_ALLOW_PRIVATE`).
+    pub allow_private: bool,
 }
 
 impl WorkerSettings {
@@ -42,6 +45,7 @@ impl WorkerSettings {
             ),
             timeout: StdDuration::from_secs(settings.timeout_secs),
             poll: StdDuration::from_millis(settings.poll_ms),
+            allow_private: settings.allow_private,
         }
     }
 
@@ -84,22 +88,62 @@ pub fn send(agent: &ureq::Agent, claimed: &Claimed) -> Attempt {
         },
         Ok(response) => Attempt::Failed {
             status: Some(response.status().as_u16()),
-            error: format!("receiver answered {}", response.status()),
+            error: DeliveryFailure::HttpStatus(response.status().as_u16()),
         },
-        Err(error) => Attempt::Failed {
-            status: None,
-            error: error.to_string(),
-        },
+        Err(error) => {
+            // The library's words stay in the server's log.
+            tracing::debug!(delivery_id = claimed.delivery_id, %error, "webhook attempt failed");
+            Attempt::Failed {
+                status: None,
+                error: failure_of(&error),
+            }
+        }
     }
 }
 
+/// The fixed word for what went wrong.
+pub fn failure_of(error: &ureq::Error) -> DeliveryFailure {
+    use std::io::ErrorKind;
+    match error {
+        ureq::Error::Timeout(_) => DeliveryFailure::Timeout,
+        ureq::Error::HostNotFound => DeliveryFailure::DnsLookupFailed,
+        ureq::Error::Other(cause) if cause.is::<AddressNotAllowed>() => {
+            DeliveryFailure::AddressNotAllowed
+        }
+        ureq::Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused => DeliveryFailure::ConnectionRefused,
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => DeliveryFailure::Timeout,
+            ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof => DeliveryFailure::ConnectionReset,
+            _ => DeliveryFailure::ConnectionFailed,
+        },
+        ureq::Error::ConnectionFailed => DeliveryFailure::ConnectionFailed,
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => DeliveryFailure::TlsError,
+        ureq::Error::Protocol(_) | ureq::Error::Http(_) => DeliveryFailure::InvalidResponse,
+        ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => {
+            DeliveryFailure::RedirectNotFollowed
+        }
+        _ => DeliveryFailure::Other,
+    }
+}
+
+/// The worker's HTTP client: no redirects, no proxy (a proxy would resolve the receiver's
+/// name itself, out of the policy's reach), and a resolver that keeps deliveries off
+/// internal addresses unless they are allowed.
 pub fn agent(settings: &WorkerSettings) -> ureq::Agent {
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(settings.timeout))
         .max_redirects(0)
-        .build()
-        .into()
+        .proxy(None)
+        .build();
+    ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::default(),
+        PublicOnlyResolver::new(settings.allow_private),
+    )
 }
 
 /// What one round did.
@@ -164,7 +208,7 @@ pub fn spawn(db: Db, settings: WorkerSettings) -> std::io::Result<std::thread::J
                 let busy = match run_once(&db, &settings, &agent) {
                     Ok(round) => round.dispatched + round.delivered + round.failed_attempts > 0,
                     Err(error) => {
-                        tracing::error!(%error, "webhook worker round failed");
+                        tracing::error!(?error, "webhook worker round failed");
                         false
                     }
                 };
@@ -173,4 +217,47 @@ pub fn spawn(db: Db, settings: WorkerSettings) -> std::io::Result<std::thread::J
                 }
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn failures_are_told_in_fixed_words_never_the_library_s() {
+        let refused = io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111) at 10.0.0.7:6379",
+        );
+        let cases = [
+            (ureq::Error::Io(refused), "connection refused"),
+            (
+                ureq::Error::Io(io::Error::other("SSH-2.0-OpenSSH_9.2 said hello")),
+                "connection failed",
+            ),
+            (
+                ureq::Error::Io(io::ErrorKind::ConnectionReset.into()),
+                "connection reset",
+            ),
+            (ureq::Error::Timeout(ureq::Timeout::Global), "timeout"),
+            (ureq::Error::HostNotFound, "dns lookup failed"),
+            (
+                ureq::Error::Other(Box::new(AddressNotAllowed)),
+                "address not allowed",
+            ),
+            (
+                ureq::Error::Other(Box::new(io::Error::other("something else"))),
+                "delivery failed",
+            ),
+            (ureq::Error::ConnectionFailed, "connection failed"),
+            (ureq::Error::Tls("certificate expired"), "tls error"),
+            (ureq::Error::TooManyRedirects, "redirect not followed"),
+            (ureq::Error::BadUri("ftp://x".into()), "delivery failed"),
+        ];
+        for (error, words) in cases {
+            assert_eq!(failure_of(&error).to_string(), words, "{error}");
+        }
+        assert_eq!(DeliveryFailure::HttpStatus(503).to_string(), "http 503");
+    }
 }

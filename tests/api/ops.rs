@@ -1,15 +1,82 @@
-//! Probes, request ids and the offline API documentation.
+//! Probes, request ids, the offline API documentation, and what storage failures and
+//! database outages look like to clients.
+
+use std::time::{Duration, Instant};
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::test::TestRequest;
+use actix_web::web;
+use aftercare::config::Settings;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer};
+use serde_json::json;
 
-use crate::support::{TestApp, backend_tests};
+use crate::support::{PASSWORD, Response, TestApp, backend_tests};
 
 backend_tests!(
     probes_answer_without_a_token,
     request_ids_are_echoed_or_made,
-    docs_are_served_offline
+    docs_are_served_offline,
+    a_burst_of_probes_costs_one_check,
+    a_database_that_takes_no_writes_is_not_ready_and_writes_answer_503 with one_connection,
 );
+
+/// One pooled connection, so that a session setting made through `app.sql` holds for
+/// every request after it.
+fn one_connection(settings: &mut Settings) {
+    settings.server.db_pool_size = 1;
+}
+
+/// How many readiness checks the database has seen (the heartbeat's counter).
+fn readiness_checks(app: &TestApp) -> i64 {
+    use aftercare::schema::readiness_heartbeat::dsl::*;
+    let mut conn = app.state.db.conn().expect("connection");
+    readiness_heartbeat
+        .select(checks)
+        .first(&mut *conn)
+        .expect("the heartbeat row")
+}
+
+/// A 503 `unavailable` problem that says nothing of the database's own words.
+fn assert_unavailable(res: &Response, what: &str) {
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{what}: {:?}",
+        res.body
+    );
+    assert_eq!(res.problem_type(), "unavailable", "{what}");
+    let detail = res.body["detail"].as_str().unwrap().to_lowercase();
+    for database_words in [
+        "readonly",
+        "read-only",
+        "disk",
+        "terminating",
+        "connection",
+        "sqlite",
+    ] {
+        assert!(!detail.contains(database_words), "{what}: {detail}");
+    }
+}
+
+/// Asks until `path` answers `status` (a verdict may be reused for a second).
+async fn eventually(app: &TestApp, path: &str, token: Option<&str>, status: StatusCode) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let res = app.call(Method::GET, path, token, None).await;
+        if res.status == status {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} still answers {} {:?}",
+            res.status,
+            res.body
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 async fn probes_answer_without_a_token(app: TestApp) {
     let health = app.call(Method::GET, "/healthz", None, None).await;
@@ -66,4 +133,234 @@ async fn docs_are_served_offline(app: TestApp) {
         .await;
     assert_eq!(spec.status, StatusCode::OK);
     assert_eq!(spec.body["info"]["title"], "Aftercare API");
+}
+
+/// Readiness proves a write (the heartbeat row) and reuses its verdict: twenty probes at
+/// once cost one check, not twenty.
+async fn a_burst_of_probes_costs_one_check(app: TestApp) {
+    let before = readiness_checks(&app);
+    let first = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(
+        readiness_checks(&app),
+        before + 1,
+        "readiness wrote its heartbeat"
+    );
+    let burst = futures_util::future::join_all(
+        (0..20).map(|_| app.call(Method::GET, "/readyz", None, None)),
+    )
+    .await;
+    assert!(burst.iter().all(|r| r.status == StatusCode::OK));
+    // At most one more check, should the burst have straddled the verdict's second.
+    let extra = readiness_checks(&app) - before - 1;
+    assert!(extra <= 1, "20 probes made {extra} more checks");
+}
+
+/// The database answers but takes no writes (a read-only SQLite file, a PostgreSQL
+/// standby): readiness says 503, writes answer a 503 problem without database text,
+/// reads go on; once writes are taken again, so is everything else.
+async fn a_database_that_takes_no_writes_is_not_ready_and_writes_answer_503(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let read_only = |on: bool| match app.state.db.backend() {
+        aftercare::db::Backend::Sqlite => format!("PRAGMA query_only = {}", i32::from(on)),
+        aftercare::db::Backend::Postgres => format!(
+            "SET default_transaction_read_only = {}",
+            if on { "on" } else { "off" }
+        ),
+    };
+    app.sql(&read_only(true));
+    let customer = json!({"name": "李娜", "source": "online",
+                          "contacts": [{"kind": "phone", "value": "13800138000"}]});
+
+    let ready = app.call(Method::GET, "/readyz", None, None).await;
+    assert_unavailable(&ready, "readyz");
+    let write = app
+        .post("/api/v1/customers", &admin, customer.clone())
+        .await;
+    assert_unavailable(&write, "a write");
+    let read = app.get("/api/v1/customers", &admin).await;
+    assert_eq!(read.status, StatusCode::OK, "reads go on");
+    assert_eq!(
+        read.body["items"],
+        json!([]),
+        "the refused write left nothing"
+    );
+
+    app.sql(&read_only(false));
+    let write = app.post("/api/v1/customers", &admin, customer).await;
+    assert_eq!(write.status, StatusCode::CREATED, "{:?}", write.body);
+    eventually(&app, "/readyz", None, StatusCode::OK).await;
+}
+
+/// SQLite with its disk full (a page limit stands in for the disk): writes answer a 503
+/// problem, never a 500, and nothing half-written stays.
+#[actix_web::test]
+async fn sqlite_full_disk_answers_503() {
+    let app = TestApp::sqlite_with(one_connection).await;
+    let (_, admin) = app.admin().await;
+    let page_count: i64 = {
+        #[derive(QueryableByName)]
+        struct Pages {
+            #[diesel(sql_type = BigInt)]
+            page_count: i64,
+        }
+        let mut conn = app.state.db.conn().unwrap();
+        diesel::sql_query("PRAGMA page_count")
+            .get_result::<Pages>(&mut *conn)
+            .unwrap()
+            .page_count
+    };
+    app.sql(&format!("PRAGMA max_page_count = {page_count}"));
+    let mut created = 0;
+    let full = loop {
+        let res = app
+            .post(
+                "/api/v1/customers",
+                &admin,
+                json!({"name": format!("Buyer {created}"), "source": "online",
+                       "notes": "y".repeat(2000),
+                       "contacts": [{"kind": "phone", "value": format!("1380013{created:04}")}]}),
+            )
+            .await;
+        if res.status != StatusCode::CREATED {
+            break res;
+        }
+        created += 1;
+        assert!(created < 500, "the page limit never bit");
+    };
+    assert_unavailable(&full, "a write on a full disk");
+    let list = app.get("/api/v1/customers?with_total=true", &admin).await;
+    assert_eq!(
+        list.body["total"], created,
+        "the refused write left nothing"
+    );
+    app.sql("PRAGMA max_page_count = 1073741823");
+    let res = app
+        .post(
+            "/api/v1/customers",
+            &admin,
+            json!({"name": "After", "source": "online", "contacts": [{"kind": "phone", "value": "13900000000"}]}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED);
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = Integer)]
+    pid: i32,
+}
+
+/// PostgreSQL terminates the server's connections while requests are waiting on them
+/// (`pg_terminate_backend`, as a restart or an operator would): those requests answer a
+/// 503 problem, never a 500, and the next ones get fresh connections.
+#[actix_web::test]
+async fn postgres_connections_lost_mid_request_answer_503_then_recover() {
+    let Some(app) = TestApp::postgres().await else {
+        return;
+    };
+    let (_, admin) = app.admin().await;
+    let url = app.state.settings.server.database_url.clone();
+    // This connection holds the staff table, so that the requests below are inside a
+    // query, on their connections, when the connections are cut.
+    let mut holder = PgConnection::establish(&url).expect("a connection of the test's own");
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE;")
+        .unwrap();
+    let holder_pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(&mut holder)
+        .unwrap()
+        .pid;
+    let cut = {
+        let url = url.clone();
+        web::block(move || {
+            let mut operator = PgConnection::establish(&url).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let waiting = diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .get_result::<Count>(&mut operator)
+                .unwrap()
+                .n;
+                if waiting >= 3 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the requests never queued");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            diesel::sql_query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> $1",
+            )
+            .bind::<Integer, _>(holder_pid)
+            .execute(&mut operator)
+            .unwrap();
+            holder.batch_execute("COMMIT").unwrap();
+        })
+    };
+    let customer = json!({"name": "Buyer", "source": "online",
+                          "contacts": [{"kind": "phone", "value": "13700000000"}]});
+    let (list, create, login, cut) = futures_util::join!(
+        app.get("/api/v1/users", &admin),
+        app.post("/api/v1/customers", &admin, customer.clone()),
+        app.login("admin@shop.example", PASSWORD),
+        cut,
+    );
+    cut.expect("the connections were cut");
+    assert_unavailable(&list, "a read");
+    assert_unavailable(&create, "a write");
+    assert_unavailable(&login, "a login");
+
+    let list = app.get("/api/v1/users", &admin).await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
+    let create = app.post("/api/v1/customers", &admin, customer).await;
+    assert_eq!(create.status, StatusCode::CREATED, "{:?}", create.body);
+    assert_eq!(
+        app.login("admin@shop.example", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    eventually(&app, "/readyz", None, StatusCode::OK).await;
+}
+
+/// PostgreSQL refuses new connections (down, or here told to): requests and readiness
+/// answer 503 once the short checkout timeout is over, not after minutes, and everything
+/// comes back when the database does.
+#[actix_web::test]
+async fn postgres_outage_fails_fast_then_recovers() {
+    let Some(app) = TestApp::postgres_with(|s| s.server.db_checkout_timeout_ms = 300).await else {
+        return;
+    };
+    let (_, admin) = app.admin().await;
+    let url = app.state.settings.server.database_url.clone();
+    // The operator works from the server's maintenance database: a database cannot be
+    // closed to connections from inside.
+    let (server, name) = url.rsplit_once('/').unwrap();
+    let mut operator = PgConnection::establish(&format!("{server}/postgres")).unwrap();
+    operator
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+        ))
+        .unwrap();
+
+    let ready = app.call(Method::GET, "/readyz", None, None).await;
+    assert_unavailable(&ready, "readyz");
+    let list = app.get("/api/v1/users", &admin).await;
+    assert_unavailable(&list, "a read");
+
+    operator
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true;"
+        ))
+        .unwrap();
+    eventually(&app, "/api/v1/users", Some(&admin), StatusCode::OK).await;
+    eventually(&app, "/readyz", None, StatusCode::OK).await;
 }

@@ -32,13 +32,16 @@ pub const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 pub const PASSWORD: &str = "correct horse battery";
 
 /// Declares each listed `async fn(TestApp)` as two tests, `sqlite::name` and `postgres::name`.
+/// `name with tweak` runs it on an app whose settings `tweak: fn(&mut Settings)` (of the
+/// same module) changed.
 macro_rules! backend_tests {
-    ($($name:ident),+ $(,)?) => {
+    ($($name:ident $(with $tweak:ident)?),+ $(,)?) => {
         mod sqlite {
             $(
                 #[actix_web::test]
                 async fn $name() {
-                    super::$name($crate::support::TestApp::sqlite().await).await;
+                    let tweak = $crate::support::tweak!($(super::$tweak)?);
+                    super::$name($crate::support::TestApp::sqlite_with(tweak).await).await;
                 }
             )+
         }
@@ -46,7 +49,8 @@ macro_rules! backend_tests {
             $(
                 #[actix_web::test]
                 async fn $name() {
-                    if let Some(app) = $crate::support::TestApp::postgres().await {
+                    let tweak = $crate::support::tweak!($(super::$tweak)?);
+                    if let Some(app) = $crate::support::TestApp::postgres_with(tweak).await {
                         super::$name(app).await;
                     }
                 }
@@ -54,7 +58,17 @@ macro_rules! backend_tests {
         }
     };
 }
+/// The settings change of a `backend_tests!` entry: none, or the named function.
+macro_rules! tweak {
+    () => {
+        |_: &mut aftercare::config::Settings| {}
+    };
+    ($tweak:path) => {
+        $tweak
+    };
+}
 pub(crate) use backend_tests;
+pub(crate) use tweak;
 
 pub struct Response {
     pub status: StatusCode,
@@ -128,7 +142,12 @@ impl TestApp {
         let url = db.url().to_owned();
         let mut settings = Settings::with_database(&url);
         tweak(&mut settings);
-        let pool = Db::connect(&url, settings.server.db_pool_size).expect("connect and migrate");
+        let pool = Db::connect(
+            &url,
+            settings.server.db_pool_size,
+            settings.server.db_checkout_timeout(),
+        )
+        .expect("connect and migrate");
         let state = web::Data::new(AppState {
             db: pool,
             tokens: TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)),

@@ -2,7 +2,9 @@
 
 use actix_web::http::StatusCode;
 use aftercare::auth::roles::Role;
-use serde_json::json;
+use aftercare::ids::ShopId;
+use diesel::prelude::*;
+use serde_json::{Value, json};
 
 use crate::support::{TestApp, backend_tests};
 
@@ -12,6 +14,7 @@ backend_tests!(
     admin_creates_staff_and_duplicates_conflict,
     staff_list_pages_are_stable,
     the_last_admin_is_kept,
+    two_admins_removing_each_other_at_once_leave_one,
     staff_see_themselves,
 );
 
@@ -179,6 +182,84 @@ async fn the_last_admin_is_kept(app: TestApp) {
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.body["role"], "lead");
     assert!(second > admin_id);
+}
+
+/// A token for `id` as it stands now (its current role and token generation), without
+/// a login: the race below resets the two admins between rounds.
+fn token_for(app: &TestApp, id: i64) -> String {
+    use aftercare::schema::users;
+    let mut conn = app.state.db.conn().expect("connection");
+    let generation: i64 = users::table
+        .find(id)
+        .select(users::token_generation)
+        .first(&mut *conn)
+        .expect("the admin exists");
+    app.state
+        .tokens
+        .issue(id, ShopId(1), Role::Admin, generation, chrono::Utc::now())
+        .expect("token")
+        .0
+}
+
+/// Two admins remove each other (deactivate or demote) at the same moment, again and
+/// again: every time exactly one change goes through and the shop keeps one active admin.
+/// The loser hears `last-admin`, or, when the winner's change landed before the loser
+/// was authenticated, 401 (its token revoked) or 403 (no longer an admin).
+async fn two_admins_removing_each_other_at_once_leave_one(app: TestApp) {
+    let (first, _) = app.admin().await;
+    let second = app.create_staff("second.admin@shop.example", Role::Admin);
+    let changes = [
+        (json!({"active": false}), json!({"active": false})),
+        (json!({"role": "lead"}), json!({"role": "agent"})),
+        (json!({"active": false}), json!({"role": "lead"})),
+    ];
+    for round in 0..24 {
+        app.sql(&format!(
+            "UPDATE users SET active = TRUE, role = 'admin' WHERE id IN ({first}, {second})"
+        ));
+        let (first_token, second_token) = (token_for(&app, first), token_for(&app, second));
+        let (change_one, change_two) = changes[round % changes.len()].clone();
+        let (first_path, second_path) = (
+            format!("/api/v1/users/{first}"),
+            format!("/api/v1/users/{second}"),
+        );
+        let (one, two) = futures_util::join!(
+            app.patch(&second_path, &first_token, change_one),
+            app.patch(&first_path, &second_token, change_two),
+        );
+        let outcomes = [&one, &two];
+        let won = outcomes
+            .iter()
+            .filter(|r| r.status == StatusCode::OK)
+            .count();
+        assert_eq!(
+            won, 1,
+            "round {round}: exactly one change goes through, got {} {:?} and {} {:?}",
+            one.status, one.body, two.status, two.body
+        );
+        for lost in outcomes.iter().filter(|r| r.status != StatusCode::OK) {
+            let kind = lost.problem_type();
+            assert!(
+                ["last-admin", "unauthenticated", "forbidden"].contains(&kind.as_str()),
+                "round {round}: the other is refused, got {} {kind}",
+                lost.status
+            );
+        }
+        let admins = app
+            .get(
+                "/api/v1/users?role=admin&active=true",
+                &token_for(
+                    &app,
+                    if one.status == StatusCode::OK {
+                        first
+                    } else {
+                        second
+                    },
+                ),
+            )
+            .await;
+        assert_eq!(admins.body["total"], Value::from(1), "round {round}");
+    }
 }
 
 async fn staff_see_themselves(app: TestApp) {

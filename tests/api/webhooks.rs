@@ -5,6 +5,7 @@ use std::time::Duration as StdDuration;
 
 use actix_web::http::StatusCode;
 use aftercare::auth::roles::Role;
+use aftercare::config::Settings;
 use aftercare::webhooks::worker::{self, Round, WorkerSettings};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
@@ -15,12 +16,20 @@ use crate::receiver::{Received, Receiver};
 use crate::support::{TestApp, backend_tests};
 
 backend_tests!(
-    events_are_delivered_signed_and_once,
-    failed_deliveries_back_off_give_up_and_can_be_resent,
+    events_are_delivered_signed_and_once with receivers_on_loopback,
+    failed_deliveries_back_off_give_up_and_can_be_resent with receivers_on_loopback,
     a_refused_change_emits_no_event,
-    paused_endpoints_get_nothing,
+    paused_endpoints_get_nothing with receivers_on_loopback,
     only_admins_manage_webhooks,
+    delivery_errors_are_fixed_words with receivers_on_loopback,
+    internal_addresses_are_refused_in_every_spelling,
+    an_endpoint_that_leads_inside_is_never_connected_to,
 );
+
+/// The test receivers listen on 127.0.0.1, which webhooks may reach only when allowed.
+fn receivers_on_loopback(settings: &mut Settings) {
+    settings.webhooks.allow_private = true;
+}
 
 const SECRET: &str = "whsec-test-0123456789";
 
@@ -30,6 +39,7 @@ fn settings(max_attempts: i32) -> WorkerSettings {
         retry_base: Duration::seconds(30),
         timeout: StdDuration::from_secs(5),
         poll: StdDuration::from_millis(10),
+        allow_private: true,
     }
 }
 
@@ -223,6 +233,7 @@ async fn failed_deliveries_back_off_give_up_and_can_be_resent(app: TestApp) {
     assert_eq!(delivery["status"], "pending");
     assert_eq!(delivery["attempts"], 1);
     assert_eq!(delivery["last_status_code"], 503);
+    assert_eq!(delivery["last_error"], "http 503");
     let next: DateTime<Utc> = delivery["next_attempt_at"]
         .as_str()
         .unwrap()
@@ -437,4 +448,148 @@ async fn only_admins_manage_webhooks(app: TestApp) {
             .status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// Delivery errors are fixed words, whatever the receiver or the network said.
+async fn delivery_errors_are_fixed_words(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    // A port nobody listens on: the connection is refused.
+    let closed = crate::server::free_port();
+    let hook = register(
+        &app,
+        &admin,
+        &format!("http://127.0.0.1:{closed}/hooks"),
+        &["ticket.created"],
+    )
+    .await;
+    new_ticket(&app, &admin).await;
+    assert_eq!(round(&app, &settings(5)).failed_attempts, 1);
+    let list = app
+        .get(&format!("/api/v1/webhooks/{hook}/deliveries"), &admin)
+        .await;
+    let delivery = &list.body["items"][0];
+    assert_eq!(delivery["last_error"], "connection refused");
+    assert!(delivery["last_status_code"].is_null());
+}
+
+/// Every spelling of an internal address, and a name that resolves to one, is refused
+/// when an endpoint is registered or moved; public addresses and names that do not
+/// resolve (yet) are taken.
+async fn internal_addresses_are_refused_in_every_spelling(app: TestApp) {
+    assert!(!app.state.settings.webhooks.allow_private);
+    let (_, admin) = app.admin().await;
+    for url in [
+        "http://127.0.0.1/hooks",
+        "http://127.1/hooks",
+        "http://2130706433/hooks",
+        "http://0x7f000001/hooks",
+        "http://0x7f.0.0.1/hooks",
+        "http://0177.0.0.1/hooks",
+        "http://0.0.0.0:8080/hooks",
+        "http://0/hooks",
+        "http://[::1]/hooks",
+        "http://[::]/hooks",
+        "http://[::ffff:127.0.0.1]/hooks",
+        "http://[::ffff:7f00:1]/hooks",
+        "https://10.1.2.3/hooks",
+        "https://172.16.0.10/hooks",
+        "https://192.168.1.20:8443/hooks",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://100.64.0.1/hooks",
+        "http://[fd00::1]/hooks",
+        "http://[fe80::1]/hooks",
+        "http://224.0.0.1/hooks",
+        "http://255.255.255.255/hooks",
+        "http://user@127.0.0.1:6379/",
+        // A name that resolves to loopback (here through /etc/hosts).
+        "http://localhost:8080/hooks",
+    ] {
+        let res = app
+            .post(
+                "/api/v1/webhooks",
+                &admin,
+                json!({"url": url, "events": ["ticket.created"], "secret": SECRET}),
+            )
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{url}: {:?}",
+            res.body
+        );
+        assert_eq!(res.error_fields(), ["url"], "{url}");
+        assert!(
+            res.body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("public address"),
+            "{url}: {:?}",
+            res.body
+        );
+    }
+    assert_eq!(app.get("/api/v1/webhooks", &admin).await.body, json!([]));
+
+    // A public address is taken; moving it inside is refused like registering there.
+    let hook = register(
+        &app,
+        &admin,
+        "https://93.184.215.14/hooks",
+        &["ticket.created"],
+    )
+    .await;
+    let moved = app
+        .patch(
+            &format!("/api/v1/webhooks/{hook}"),
+            &admin,
+            json!({"url": "http://2130706433:9000/hooks"}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(moved.error_fields(), ["url"]);
+    let kept = app.get(&format!("/api/v1/webhooks/{hook}"), &admin).await;
+    assert_eq!(kept.body["url"], "https://93.184.215.14/hooks");
+}
+
+/// An endpoint that leads inside anyway (registered before the rule, or a name that now
+/// resolves to an internal address) is never connected to: the worker's resolver drops
+/// the address and the delivery fails with a fixed word.
+async fn an_endpoint_that_leads_inside_is_never_connected_to(app: TestApp) {
+    let receiver = Receiver::start();
+    let (_, admin) = app.admin().await;
+    let port = receiver
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches("/hooks");
+    let by_name = format!("http://localhost:{port}/hooks");
+    for url in [receiver.url.as_str(), by_name.as_str()] {
+        app.sql(&format!(
+            "INSERT INTO webhook_endpoints
+                 (shop_id, url, events, secret, description, active, created_at, updated_at)
+             VALUES (1, '{url}', 'ticket.created', '{SECRET}', 'inside', TRUE,
+                     CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ));
+    }
+    new_ticket(&app, &admin).await;
+    let worker = WorkerSettings {
+        allow_private: false,
+        ..settings(5)
+    };
+    let first = round(&app, &worker);
+    assert_eq!((first.delivered, first.failed_attempts), (0, 2));
+    assert!(receiver.received().is_empty(), "the receiver saw nothing");
+    let hooks = app.get("/api/v1/webhooks", &admin).await;
+    for hook in hooks.body.as_array().unwrap() {
+        let list = app
+            .get(
+                &format!("/api/v1/webhooks/{}/deliveries", hook["id"]),
+                &admin,
+            )
+            .await;
+        let delivery = &list.body["items"][0];
+        assert_eq!(delivery["status"], "pending", "{hook}");
+        assert_eq!(delivery["last_error"], "address not allowed", "{hook}");
+        assert!(delivery["last_status_code"].is_null());
+    }
 }

@@ -1,5 +1,7 @@
-//! Tests that need whole server processes: killed mid-write, or several replicas.
+//! Tests that need whole server processes: killed mid-write, several replicas, or clients
+//! that stop halfway through a request.
 
+mod body_timeout;
 mod cli;
 mod durability;
 mod import_memory;

@@ -24,7 +24,12 @@ fn two_workers_on_sqlite_deliver_each_event_once() {
 fn each_event_once(db: ScratchDb) {
     db.create_admin();
     // Both workers poll every 20 ms, so they contend for the same rows all the time.
-    let env = [("WEBHOOK_POLL_MS", "20"), ("WEBHOOK_WORKER", "true")];
+    // The receiver listens on 127.0.0.1, which webhooks reach only when allowed.
+    let env = [
+        ("WEBHOOK_POLL_MS", "20"),
+        ("WEBHOOK_WORKER", "true"),
+        ("WEBHOOK_ALLOW_PRIVATE", "true"),
+    ];
     let a = Server::start(db.url(), &env);
     let b = Server::start(db.url(), &env);
     let receiver = Receiver::start();
