@@ -74,6 +74,15 @@ impl Report for ImportReport {
                     message: "an unexpected error occurred; it has been logged".into(),
                 });
             }
+            // Rules checked while the row is applied (an order's caps) name the request's
+            // field; "1 field is invalid" alone would not say which.
+            Err(ApiError::Validation(fields)) => {
+                self.errors.extend(fields.into_iter().map(|field| RowError {
+                    line,
+                    column: None,
+                    message: format!("{}: {}", field.field, field.message),
+                }))
+            }
             Err(error) => self.errors.push(RowError {
                 line,
                 column: None,

@@ -137,7 +137,7 @@ pub fn upsert_order(
 }
 
 /// A feed's order: its customer by handles (who must be on file), errors named in the
-/// feed's terms (`customer_contacts`).
+/// feed's terms (`customer_contacts`, `order.items[0].quantity`).
 pub fn upsert_feed_order(
     conn: &mut DbConnection,
     shop_id: ShopId,
@@ -160,6 +160,14 @@ pub fn upsert_feed_order(
     })?;
     upsert_order(conn, shop_id, &handles, &item.order, tiers).map_err(|e| match e {
         ApiError::NotFound(message) => ApiError::field("customer_contacts", message),
+        // The order's rules name its fields (`items[3].quantity`); in a feed item they
+        // sit under `order`.
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|f| FieldError::new(format!("order.{}", f.field), f.message))
+                .collect(),
+        ),
         other => other,
     })
 }
