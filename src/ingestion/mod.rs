@@ -25,6 +25,7 @@ use validator::{Validate, ValidationError};
 use crate::customers::contacts::ContactKind;
 use crate::customers::{ContactHandle, CreateCustomerRequest, CustomerView};
 use crate::error::Problem;
+use crate::extract::check_instant;
 use crate::orders::{Channel, CreateOrderRequest, OrderView};
 use crate::tickets::{ReviewPlatform, TicketView};
 
@@ -210,6 +211,8 @@ pub struct ReviewFeedItem {
     #[serde(default)]
     #[validate(length(max = 5000))]
     pub review_text: String,
+    /// Between 1970-01-01 and 9999-12-30 (UTC).
+    #[validate(custom(function = "check_instant"))]
     pub posted_at: Option<DateTime<Utc>>,
     /// The reviewer's handles (a shop account, usually).
     #[validate(custom(function = "check_handles"), nested)]

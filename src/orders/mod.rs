@@ -17,7 +17,7 @@ use validator::{Validate, ValidationError};
 
 use crate::db::text_enum;
 use crate::error::ApiError;
-use crate::extract::message;
+use crate::extract::{check_instant, message};
 use crate::ids::ShopId;
 use crate::schema::{order_items, orders};
 
@@ -122,6 +122,8 @@ pub struct CreateOrderRequest {
     /// Amount paid in cents, 0 to 100,000,000,000,000 (¥1,000,000,000,000.00); defaults to the
     /// sum of the items (discounts and shipping make them differ), which may not exceed it either.
     pub total_cents: Option<i64>,
+    /// Between 1970-01-01 and 9999-12-30 (UTC).
+    #[validate(custom(function = "check_instant"))]
     pub ordered_at: DateTime<Utc>,
 }
 
@@ -135,6 +137,8 @@ pub struct UpdateOrderRequest {
     pub items: Option<Vec<OrderItemInput>>,
     /// 0 to 100,000,000,000,000 cents.
     pub total_cents: Option<i64>,
+    /// Between 1970-01-01 and 9999-12-30 (UTC).
+    #[validate(custom(function = "check_instant"))]
     pub ordered_at: Option<DateTime<Utc>>,
 }
 

@@ -16,7 +16,7 @@ use validator::{Validate, ValidationError};
 
 use crate::db::{MultiBackend, text_enum};
 use crate::error::ApiError;
-use crate::extract::{message, parse_value, present};
+use crate::extract::{check_instant, message, parse_value, present};
 use crate::ids::ShopId;
 use crate::webhooks::EventType;
 
@@ -248,6 +248,8 @@ pub struct NegativeReviewDetails {
     /// The platform's id of the review; with it, the same review never opens two tickets.
     #[validate(length(min = 1, max = 128))]
     pub review_id: Option<String>,
+    /// Between 1970-01-01 and 9999-12-30 (UTC).
+    #[validate(custom(function = "check_instant"))]
     pub posted_at: Option<DateTime<Utc>>,
 }
 
@@ -631,6 +633,8 @@ pub struct LogContactRequest {
     #[validate(custom(function = "check_note"))]
     pub note: String,
     /// When to follow up next; default 24 h after an unreached attempt, 72 h after a reached one.
+    /// Between 1970-01-01 and 9999-12-30 (UTC).
+    #[validate(custom(function = "check_instant"))]
     pub next_follow_up_at: Option<DateTime<Utc>>,
 }
 

@@ -19,7 +19,7 @@ use super::{
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::extract::{Body, Query, utc_offset};
+use crate::extract::{Body, Query, check_instant, utc_offset};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -122,11 +122,15 @@ pub struct ListTicketsQuery {
     pub priority: Option<Priority>,
     /// `true`: only new tickets whose first-call deadline has passed.
     pub overdue_first_call: Option<bool>,
-    /// Tickets in progress whose next follow-up is due before this time.
+    /// Tickets in progress whose next follow-up is due before this time (between
+    /// 1970-01-01 and 9999-12-30, as every time below).
+    #[validate(custom(function = "check_instant"))]
     pub follow_up_due_before: Option<DateTime<Utc>>,
     /// Opened at or after this time.
+    #[validate(custom(function = "check_instant"))]
     pub created_from: Option<DateTime<Utc>>,
     /// Opened before this time.
+    #[validate(custom(function = "check_instant"))]
     pub created_to: Option<DateTime<Utc>>,
     pub sort: Option<TicketSort>,
     /// Page size, 1 to 200 (default 50).
