@@ -12,9 +12,10 @@ use std::collections::BTreeSet;
 use diesel::Connection;
 use serde_json::Map;
 
-use super::{BatchItemResult, BatchReport, ImportReport, RowError, UpsertOutcome};
+use super::{BatchItemResult, BatchReport, ImportReport, RowError};
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
+use crate::response::UpsertOutcome;
 
 /// What an item's upsert answers: what it did, and the id of the row it did it to.
 pub type ItemResult = Result<(UpsertOutcome, i64), ApiError>;

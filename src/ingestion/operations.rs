@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use chrono::Utc;
 
-use super::{OrderFeedItem, OrderReference, ReviewFeedItem, UpsertOutcome, csv};
+use super::{OrderFeedItem, OrderReference, ReviewFeedItem, csv};
 use crate::auth::Principal;
 use crate::customers::contacts::ContactKind;
 use crate::customers::rules::normalized_handles;
@@ -21,6 +21,7 @@ use crate::ids::{CustomerId, ShopId, TagId};
 use crate::orders::operations as order_operations;
 use crate::orders::store as order_store;
 use crate::orders::{CreateOrderRequest, UpdateOrderRequest};
+use crate::response::UpsertOutcome;
 use crate::tags::store as tag_store;
 use crate::tickets::operations::{self as ticket_operations, Context, ReviewReport};
 use crate::tickets::workflow::AutoAssign;

@@ -157,6 +157,13 @@ pub struct OrderView {
     pub updated_at: DateTime<Utc>,
 }
 
+crate::response::answer!(
+    /// The answer to recording or correcting an order: the order for callers who may read
+    /// customers and their orders (staff; API keys with `customers:read`), a `Receipt` for
+    /// the others.
+    OrderAnswer(OrderView)
+);
+
 impl Order {
     /// The order as clients see it.
     pub fn view(self, items: Vec<OrderItemInput>) -> Result<OrderView, ApiError> {

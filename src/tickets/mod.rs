@@ -550,6 +550,12 @@ pub struct TicketView {
     pub updated_at: DateTime<Utc>,
 }
 
+crate::response::answer!(
+    /// The answer to opening a ticket: the ticket for callers who may read tickets (staff;
+    /// API keys with `tickets:read`), a `Receipt` for the others.
+    TicketAnswer(TicketView)
+);
+
 /// A customer's tickets in brief, for the customer file.
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct TicketSummary {
