@@ -7,7 +7,7 @@
 use std::ops::Deref;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use futures_util::{StreamExt, future::LocalBoxFuture};
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
@@ -330,10 +330,16 @@ pub fn day_in_range(day: NaiveDate, field: &str) -> Result<NaiveDate, ApiError> 
     }
 }
 
+/// Whether a UTC time (as stored, without its zone) falls on a day within
+/// `FIRST_DAY..=LAST_DAY`.
+pub fn within_calendar(at: NaiveDateTime) -> bool {
+    (FIRST_DAY..=LAST_DAY).contains(&at.date())
+}
+
 /// `#[validate(custom(function = "check_instant"))]` for date-time fields and parameters:
 /// its UTC day within `FIRST_DAY..=LAST_DAY`.
 pub fn check_instant(at: &DateTime<Utc>) -> Result<(), ValidationError> {
-    if (FIRST_DAY..=LAST_DAY).contains(&at.date_naive()) {
+    if within_calendar(at.naive_utc()) {
         Ok(())
     } else {
         Err(message(

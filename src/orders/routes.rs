@@ -11,7 +11,7 @@ use super::{
 use crate::auth::{Principal, roles::Permission};
 use crate::customers::store as customer_store;
 use crate::error::ApiError;
-use crate::extract::{Body, Query};
+use crate::extract::{Body, Query, within_calendar};
 use crate::ids::CustomerId;
 use crate::pagination::{Page, PageRequest};
 use crate::response::UpsertOutcome;
@@ -50,7 +50,8 @@ pub async fn list_orders(
     let query = query.into_inner();
     // A customer's order list always says how many orders there are.
     let request =
-        PageRequest::<(NaiveDateTime, i64)>::parse(query.cursor.as_deref(), query.limit, true)?;
+        PageRequest::<(NaiveDateTime, i64)>::parse(query.cursor.as_deref(), query.limit, true)?
+            .refusing_unless(|(at, _)| within_calendar(*at))?;
     let page = state
         .db
         .read(move |conn| {

@@ -220,7 +220,8 @@ pub async fn list_tickets(
         query.cursor.as_deref(),
         query.limit,
         query.with_total.unwrap_or(false),
-    )?;
+    )?
+    .refusing_unless(TicketCursor::within_calendar)?;
     let page = state
         .db
         .read(move |conn| {
