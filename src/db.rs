@@ -435,6 +435,22 @@ pub fn sql_list(values: impl IntoIterator<Item = &'static str>) -> String {
     format!("({})", quoted.join(", "))
 }
 
+/// `SUM(column)` over a BIGINT column as an expression that can never fail, clamped to
+/// the BIGINT range: PostgreSQL sums BIGINT into NUMERIC, which is clamped before the cast
+/// back (a plain cast raises "bigint out of range"); SQLite's SUM raises "integer
+/// overflow", so its TOTAL (a float, exact below 2^53) is clamped instead. Stored rows
+/// must never be able to make a later query fail; amounts are capped where they are
+/// written, and sums over them use this.
+pub fn clamped_sum(backend: Backend, column: &str) -> String {
+    let (min, max) = (i64::MIN, i64::MAX);
+    match backend {
+        Backend::Postgres => {
+            format!("CAST(GREATEST(LEAST(SUM({column}), {max}), {min}) AS BIGINT)")
+        }
+        Backend::Sqlite => format!("CAST(MAX(MIN(TOTAL({column}), {max}), {min}) AS BIGINT)"),
+    }
+}
+
 /// Hand-written SQL is written with PostgreSQL's `$1` placeholders; SQLite reads `$1` as a
 /// *named* parameter numbered by first appearance, so it gets the explicit `?1` form.
 pub fn raw_sql(backend: Backend, sql: &str) -> String {

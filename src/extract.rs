@@ -8,6 +8,7 @@ use std::ops::Deref;
 use std::time::Duration;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use futures_util::{StreamExt, future::LocalBoxFuture};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -426,6 +427,49 @@ pub fn utc_offset(raw: Option<&str>, field: &str) -> Result<chrono::FixedOffset,
     chrono::FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or_else(invalid)
 }
 
+/// The first day any date or time a client sends may fall on: the shop's records (orders,
+/// reviews, tickets, follow-ups) and every date filter and report period lie in
+/// `FIRST_DAY..=LAST_DAY`. Both backends store it and chrono does day arithmetic on it
+/// without overflowing (it panics at its own far ends, which clients could otherwise
+/// reach). Birthdays have their own narrower business range (`customers`).
+pub const FIRST_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+/// The last day any date or time a client sends may fall on (a day short of 9999-12-31, so
+/// that a local day's end in any UTC offset still has a UTC instant).
+pub const LAST_DAY: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 30).expect("a date");
+
+const DATE_RANGE: &str = "must be between 1970-01-01 and 9999-12-30";
+
+/// `day`, or a 422 naming `field` when it lies outside `FIRST_DAY..=LAST_DAY`.
+pub fn day_in_range(day: NaiveDate, field: &str) -> Result<NaiveDate, ApiError> {
+    if (FIRST_DAY..=LAST_DAY).contains(&day) {
+        Ok(day)
+    } else {
+        Err(ApiError::field(
+            field,
+            format!("{DATE_RANGE}, e.g. 2026-11-01"),
+        ))
+    }
+}
+
+/// Whether a UTC time (as stored, without its zone) falls on a day within
+/// `FIRST_DAY..=LAST_DAY`.
+pub fn within_calendar(at: NaiveDateTime) -> bool {
+    (FIRST_DAY..=LAST_DAY).contains(&at.date())
+}
+
+/// `#[validate(custom(function = "check_instant"))]` for date-time fields and parameters:
+/// its UTC day within `FIRST_DAY..=LAST_DAY`.
+pub fn check_instant(at: &DateTime<Utc>) -> Result<(), ValidationError> {
+    if within_calendar(at.naive_utc()) {
+        Ok(())
+    } else {
+        Err(message(
+            "date_range",
+            "must be between 1970-01-01T00:00:00Z and 9999-12-30T23:59:59Z",
+        ))
+    }
+}
+
 /// A validation error with a code and the sentence a client sees.
 pub fn message(code: &'static str, text: &str) -> ValidationError {
     let mut error = ValidationError::new(code);
@@ -610,6 +654,36 @@ mod tests {
     fn rule_violations_list_every_field() {
         let sample = parse_json::<Sample>(b"{\"name\":\"toolong\",\"score\":9}").unwrap();
         assert_eq!(fields(validate(&sample).unwrap_err()), ["name", "score"]);
+    }
+
+    #[test]
+    fn dates_outside_the_calendar_are_refused_by_field() {
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        for bad in [
+            NaiveDate::MIN,
+            NaiveDate::MAX,
+            day("1969-12-31"),
+            day("9999-12-31"),
+        ] {
+            assert_eq!(fields(day_in_range(bad, "to").unwrap_err()), ["to"]);
+        }
+        for good in [FIRST_DAY, LAST_DAY, day("2026-11-24")] {
+            assert_eq!(day_in_range(good, "to").unwrap(), good);
+        }
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        for bad in [
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            at("1969-12-31T23:59:59Z"),
+            at("9999-12-31T00:00:00Z"),
+            // Far years parse as RFC 3339 with a sign.
+            at("+262142-12-31T00:00:00Z"),
+        ] {
+            assert!(check_instant(&bad).is_err(), "{bad}");
+        }
+        for good in [at("1970-01-01T00:00:00Z"), at("9999-12-30T23:59:59Z")] {
+            assert!(check_instant(&good).is_ok(), "{good}");
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 use crate::customers;
 use crate::tickets::{self, routes as ticket_routes, store as ticket_store};
 use crate::{
-    audit, auth, error, health, ingestion, orders, pagination, reminders, stats, tags, tiers,
-    users, webhooks,
+    audit, auth, error, health, ingestion, orders, pagination, reminders, response, stats, tags,
+    tiers, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -106,6 +106,7 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         tickets::RepairDetails,
         ticket_store::TicketSort,
         pagination::Page<tiers::TierChangeView>,
+        response::Receipt,
     )),
     modifiers(&BearerAuth, &Conventions),
     tags(

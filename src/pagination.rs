@@ -60,6 +60,21 @@ impl<K: DeserializeOwned> PageRequest<K> {
     }
 }
 
+impl<K> PageRequest<K> {
+    /// Refuses, as it refuses a garbled one (422 naming `cursor`), a cursor that decodes but
+    /// that the list cannot have returned: `returned` says which it may have (one carrying a
+    /// time outside the calendar was forged, and PostgreSQL would fail on it).
+    pub fn refusing_unless(self, returned: impl FnOnce(&K) -> bool) -> Result<Self, ApiError> {
+        match &self.after {
+            Some(key) if !returned(key) => Err(ApiError::field(
+                "cursor",
+                "is not a cursor returned by this list",
+            )),
+            _ => Ok(self),
+        }
+    }
+}
+
 impl<K: Serialize> PageRequest<K> {
     /// Loads one page on `conn`: `rows` is asked for one row more than the page holds (the
     /// extra row only says another page follows), `count` runs only when the total was asked
@@ -191,6 +206,29 @@ mod tests {
         assert_eq!(second.items, [3, 4]);
         assert_eq!(second.total, Some(5));
         assert!(PageRequest::<i64>::parse(Some("garbage!"), None, false).is_err());
+    }
+
+    #[test]
+    fn cursors_the_list_cannot_have_returned_are_refused() {
+        let forged = encode_cursor(&-5i64);
+        let refused = PageRequest::<i64>::parse(Some(&forged), None, false)
+            .unwrap()
+            .refusing_unless(|id| *id > 0);
+        assert!(matches!(refused, Err(ApiError::Validation(ref e)) if e[0].field == "cursor"));
+        let fine = encode_cursor(&5i64);
+        assert!(
+            PageRequest::<i64>::parse(Some(&fine), None, false)
+                .unwrap()
+                .refusing_unless(|id| *id > 0)
+                .is_ok()
+        );
+        assert!(
+            PageRequest::<i64>::parse(None, None, false)
+                .unwrap()
+                .refusing_unless(|_| false)
+                .is_ok(),
+            "no cursor, nothing to refuse"
+        );
     }
 
     #[test]

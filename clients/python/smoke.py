@@ -10,7 +10,8 @@ negative-review ticket, logs a reached contact, resolves the ticket, records the
 buyer's satisfaction and reads the customer's standing. Then, as an integration: creates
 an API key, feeds a customer, an order and a review through it (the review twice, with an
 Idempotency-Key, and once more without: still one ticket), reads the customer's tier with
-the key, revokes it and checks the key is refused. Every step checks the status code and
+the key, checks that a write-only key gets a receipt instead of the customer, revokes the
+key and checks it is refused. Every step checks the status code and
 the parsed body; any failure exits non-zero.
 """
 
@@ -67,6 +68,7 @@ from aftercare_api_client.models.order_item_input import OrderItemInput
 from aftercare_api_client.models.order_view import OrderView
 from aftercare_api_client.models.outcome import Outcome
 from aftercare_api_client.models.problem import Problem
+from aftercare_api_client.models.receipt import Receipt
 from aftercare_api_client.models.resolve_request import ResolveRequest
 from aftercare_api_client.models.review_platform import ReviewPlatform
 from aftercare_api_client.models.satisfaction_request import SatisfactionRequest
@@ -268,7 +270,10 @@ def integration(base_url: str, admin: AuthenticatedClient) -> None:
             client=admin,
             body=CreateApiKeyRequest(
                 name=f"smoke {run_id}",
-                scopes=[Scope(s) for s in ("customers:read", "customers:write", "orders:write", "tickets:write")],
+                scopes=[
+                    Scope(s)
+                    for s in ("customers:read", "customers:write", "orders:write", "tickets:read", "tickets:write")
+                ],
             ),
         ),
         201,
@@ -336,6 +341,33 @@ def integration(base_url: str, admin: AuthenticatedClient) -> None:
         "feed tier", get_customer.sync_detailed(id=customer.customer.id, client=feed), 200, CustomerView
     ).standing
     ok("feed tier", f"tier={standing.tier.value} stage={standing.stage.value} at_risk={standing.at_risk}")
+
+    # A key that may write customers but not read them gets a receipt, never the customer.
+    writer = check(
+        "write-only key",
+        create_api_key.sync_detailed(
+            client=admin,
+            body=CreateApiKeyRequest(name=f"smoke writer {run_id}", scopes=[Scope("customers:write")]),
+        ),
+        201,
+        CreatedApiKey,
+    )
+    write_only = AuthenticatedClient(
+        base_url=base_url, token=writer.key, prefix="", auth_header_name="X-API-Key", timeout=10.0
+    )
+    receipt = check(
+        "write-only key",
+        upsert_one_customer.sync_detailed(
+            client=write_only,
+            body=CreateCustomerRequest(name=f"Feed Buyer {run_id}", contacts=[handle], source=Source.ONLINE),
+        ),
+        200,
+        Receipt,
+    )
+    expect("write-only key", receipt.id == customer.customer.id, f"receipt names customer {receipt.id}")
+    expect("write-only key", receipt.outcome == UpsertOutcome("unchanged"), f"outcome {receipt.outcome}")
+    ok("write-only key", f"receipt id={receipt.id} outcome={receipt.outcome.value}")
+    revoke_api_key.sync_detailed(id=writer.id, client=admin)
 
     revoked = revoke_api_key.sync_detailed(id=created.id, client=admin)
     expect("revoke", int(revoked.status_code) == 204, f"HTTP {revoked.status_code}")

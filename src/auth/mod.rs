@@ -12,7 +12,7 @@ pub mod token;
 
 use crate::error::ApiError;
 use crate::ids::ShopId;
-use roles::{Permission, Role, Scope, allows, scope_for};
+use roles::{Permission, Role, Scope, allows, reading_of, scope_for};
 
 /// The header integrations send their API key in (`Authorization: Bearer ak_...` works too).
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -96,6 +96,24 @@ impl Principal {
         }
     }
 
+    /// Whether the role or the key's scopes grant `permission` (for choosing what to show;
+    /// `require` refuses).
+    pub fn may(&self, permission: Permission) -> bool {
+        match self {
+            Principal::Staff(caller) => allows(caller.role, permission),
+            Principal::Integration(key) => {
+                scope_for(permission).is_some_and(|scope| key.scopes.contains(&scope))
+            }
+        }
+    }
+
+    /// Whether the answer to a `write` may carry the record written: only when the caller
+    /// may also read it. Otherwise it gets a receipt (id and outcome), so a write-only key
+    /// cannot walk ids to read what its scopes do not let it read.
+    pub fn sees_what_it_writes(&self, write: Permission) -> bool {
+        self.may(reading_of(write))
+    }
+
     pub fn staff(&self) -> Option<&Caller> {
         match self {
             Principal::Staff(caller) => Some(caller),
@@ -120,6 +138,66 @@ impl Principal {
         match self {
             Principal::Staff(caller) => caller.subject(),
             Principal::Integration(key) => format!("api_key:{}", key.key_id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(scopes: &[Scope]) -> Principal {
+        Principal::Integration(KeyCaller {
+            key_id: 1,
+            shop_id: ShopId(1),
+            name: "feed".into(),
+            scopes: scopes.to_vec(),
+        })
+    }
+
+    /// Every set of scopes against every write a key can make: the record comes back only
+    /// with the matching read scope.
+    #[test]
+    fn keys_see_what_they_write_only_with_the_read_scope() {
+        let writes = [
+            (Permission::EditCustomers, Scope::CustomersRead),
+            (Permission::RecordOrders, Scope::CustomersRead),
+            (Permission::OpenTickets, Scope::TicketsRead),
+        ];
+        for bits in 0..(1u32 << Scope::ALL.len()) {
+            let scopes: Vec<Scope> = Scope::ALL
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, scope)| scope)
+                .collect();
+            let caller = key(&scopes);
+            for (write, read) in writes {
+                assert_eq!(
+                    caller.sees_what_it_writes(write),
+                    scopes.contains(&read),
+                    "{scopes:?} writing {write:?}"
+                );
+                assert_eq!(caller.may(write), caller.require(write).is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn staff_see_what_they_write() {
+        for role in Role::ALL {
+            let caller = Principal::Staff(Caller {
+                user_id: 1,
+                shop_id: ShopId(1),
+                role,
+            });
+            for write in [
+                Permission::EditCustomers,
+                Permission::RecordOrders,
+                Permission::OpenTickets,
+            ] {
+                assert!(caller.sees_what_it_writes(write), "{role:?} {write:?}");
+            }
         }
     }
 }

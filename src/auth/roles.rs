@@ -122,6 +122,23 @@ pub fn scope_for(permission: Permission) -> Option<Scope> {
     }
 }
 
+/// The permission that reads what `write` changes. A write scope is not a read scope: the
+/// answer to a write shows the record written only to a caller who could read it anyway
+/// (`Principal::sees_what_it_writes`); others get a receipt, its id and what happened.
+/// Recording orders counts as the customer file (orders are read with `customers:read`).
+pub fn reading_of(write: Permission) -> Permission {
+    use Permission::*;
+    match write {
+        ManageStaff | ViewStaff => ViewStaff,
+        ViewCustomers | EditCustomers | RecordOrders | ImportCustomers | ManageTags
+        | ArchiveCustomers | RecomputeTiers | ExportCustomers => ViewCustomers,
+        ViewTickets | OpenTickets | WorkTickets => ViewTickets,
+        ViewTeamStats => ViewTeamStats,
+        ManageIntegrations => ManageIntegrations,
+        ViewAuditLog => ViewAuditLog,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +207,39 @@ mod tests {
         );
         assert!(allows(Role::Admin, Permission::ManageIntegrations));
         assert!(!allows(Role::Lead, Permission::ManageIntegrations));
+    }
+
+    #[test]
+    fn writing_is_never_reading() {
+        assert_eq!(
+            reading_of(Permission::EditCustomers),
+            Permission::ViewCustomers
+        );
+        assert_eq!(
+            reading_of(Permission::RecordOrders),
+            Permission::ViewCustomers
+        );
+        assert_eq!(reading_of(Permission::OpenTickets), Permission::ViewTickets);
+        // For keys, every write scope's reading needs a scope of its own.
+        for write in [
+            Permission::EditCustomers,
+            Permission::RecordOrders,
+            Permission::OpenTickets,
+        ] {
+            let read = scope_for(reading_of(write));
+            assert!(read.is_some(), "{write:?}");
+            assert_ne!(read, scope_for(write), "{write:?}");
+        }
+        // Staff read whatever they may write.
+        for role in Role::ALL {
+            for write in [
+                Permission::EditCustomers,
+                Permission::RecordOrders,
+                Permission::OpenTickets,
+            ] {
+                assert!(!allows(role, write) || allows(role, reading_of(write)));
+            }
+        }
     }
 
     #[test]

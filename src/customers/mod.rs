@@ -132,6 +132,12 @@ pub struct CustomerView {
     pub updated_at: DateTime<Utc>,
 }
 
+crate::response::answer!(
+    /// The answer to creating or editing a customer: the customer for callers who may read
+    /// customers (staff; API keys with `customers:read`), a `Receipt` for the others.
+    CustomerAnswer(CustomerView)
+);
+
 fn check_name(name: &str) -> Result<(), ValidationError> {
     let trimmed = name.trim();
     if trimmed.is_empty() || trimmed.chars().count() > 100 {

@@ -5,12 +5,15 @@ use actix_web::{HttpResponse, http::header, web};
 use chrono::Utc;
 
 use super::store::{self, CustomerCursor, CustomerFilter};
-use super::{CreateCustomerRequest, CustomerView, ListCustomersQuery, UpdateCustomerRequest};
+use super::{
+    CreateCustomerRequest, CustomerAnswer, CustomerView, ListCustomersQuery, UpdateCustomerRequest,
+};
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
 use crate::pagination::{Page, PageRequest};
+use crate::response::UpsertOutcome;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -67,10 +70,14 @@ pub async fn list_customers(
 
 /// Create a customer. A contact handle already on file is a 409 `duplicate-contact`
 /// naming the existing customer (`existing_customer_id`).
+///
+/// The answer is the customer when the caller may read customers (staff; API keys with
+/// `customers:read`), otherwise a `Receipt` (`{"id", "outcome"}`).
 #[utoipa::path(post, path = "/api/v1/customers", tag = "customers", security(("bearer" = []), ("api_key" = [])),
     request_body = CreateCustomerRequest,
     responses(
-        (status = 201, body = CustomerView, headers(("Location" = String))),
+        (status = 201, body = CustomerAnswer, headers(("Location" = String)),
+            description = "Created: the customer, or a receipt for callers who may not read customers"),
         (status = 401),
         (status = 409, description = "A contact handle belongs to another customer"),
         (status = 422),
@@ -81,17 +88,22 @@ pub async fn create_customer(
     body: Body<CreateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::EditCustomers)?;
+    let shows_record = caller.sees_what_it_writes(Permission::EditCustomers);
     let request = body.into_inner();
-    let view = state
+    let (id, answer) = state
         .db
         .write(move |conn| {
             let customer = store::create(conn, caller.shop_id(), &request)?;
-            Ok(store::views(conn, vec![customer])?.remove(0))
+            let id = customer.id;
+            let answer = CustomerAnswer::of(shows_record, id, UpsertOutcome::Created, || {
+                Ok::<_, ApiError>(store::views(conn, vec![customer])?.remove(0))
+            })?;
+            Ok((id, answer))
         })
         .await?;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/customers/{}", view.id)))
-        .json(view))
+        .insert_header((header::LOCATION, format!("/api/v1/customers/{id}")))
+        .json(answer))
 }
 
 /// The customer file: profile, contacts, tags, order and ticket summaries, value tier
@@ -124,11 +136,15 @@ pub async fn get_customer(
 
 /// Edit a customer. Absent fields stay; `null` clears address and birthday; `contacts`
 /// replaces the whole set.
+///
+/// The answer is the customer when the caller may read customers (staff; API keys with
+/// `customers:read`), otherwise a `Receipt` (`outcome` `updated` or `unchanged`).
 #[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "customers", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Customer id")),
     request_body = UpdateCustomerRequest,
     responses(
-        (status = 200, body = CustomerView),
+        (status = 200, body = CustomerAnswer,
+            description = "The customer, or a receipt for callers who may not read customers"),
         (status = 404),
         (status = 409, description = "Handle on another customer, or customer archived"),
         (status = 422),
@@ -145,15 +161,23 @@ pub async fn update_customer(
     if request.is_empty() {
         return Err(ApiError::field("body", "name at least one field to change"));
     }
-    let view = state
+    let shows_record = caller.sees_what_it_writes(Permission::EditCustomers);
+    let answer = state
         .db
         .write(move |conn| {
             let customer = store::get(conn, caller.shop_id(), id)?;
-            let (customer, _) = store::update(conn, &customer, &request)?;
-            Ok(store::views(conn, vec![customer])?.remove(0))
+            let (customer, changed) = store::update(conn, &customer, &request)?;
+            let outcome = if changed {
+                UpsertOutcome::Updated
+            } else {
+                UpsertOutcome::Unchanged
+            };
+            CustomerAnswer::of(shows_record, customer.id, outcome, || {
+                Ok::<_, ApiError>(store::views(conn, vec![customer])?.remove(0))
+            })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// Archive a customer (soft delete; leads and admins). Tickets and orders are kept; the

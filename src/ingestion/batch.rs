@@ -14,10 +14,11 @@ use serde_json::Map;
 
 use super::{
     BatchItemResult, BatchReport, IMPORT_ERRORS_LISTED, ImportFile, ImportReport,
-    ROW_ERROR_MAX_CHARS, RowError, UpsertOutcome,
+    ROW_ERROR_MAX_CHARS, RowError,
 };
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
+use crate::response::UpsertOutcome;
 
 /// What an item's upsert answers: what it did, and the id of the row it did it to.
 pub type ItemResult = Result<(UpsertOutcome, i64), ApiError>;
@@ -164,6 +165,13 @@ impl Report for ImportReport {
                         tracing::error!(%cause, line = rows.line, "import row failed");
                         "an unexpected error occurred; it has been logged".into()
                     }
+                    // Rules checked while the row is applied (an order's caps) name the
+                    // request's field; "1 field is invalid" alone would not say which.
+                    ApiError::Validation(fields) => fields
+                        .iter()
+                        .map(|field| format!("{}: {}", field.field, field.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
                     other => other.to_string(),
                 };
                 self.refuse(

@@ -28,18 +28,10 @@ use validator::{Validate, ValidationError};
 use crate::customers::contacts::ContactKind;
 use crate::customers::{ContactHandle, CreateCustomerRequest, CustomerView};
 use crate::error::Problem;
+use crate::extract::check_instant;
 use crate::orders::{Channel, CreateOrderRequest, OrderView};
+use crate::response::UpsertOutcome;
 use crate::tickets::{ReviewPlatform, TicketView};
-
-/// What an upsert did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UpsertOutcome {
-    Created,
-    Updated,
-    /// Identical to what is on file: nothing written.
-    Unchanged,
-}
 
 /// Normalised contact handles naming a customer.
 pub type Handles = Vec<(ContactKind, String)>;
@@ -237,6 +229,8 @@ pub struct ReviewFeedItem {
     #[serde(default)]
     #[validate(length(max = 5000))]
     pub review_text: String,
+    /// Between 1970-01-01 and 9999-12-30 (UTC).
+    #[validate(custom(function = "check_instant"))]
     pub posted_at: Option<DateTime<Utc>>,
     /// The reviewer's handles (a shop account, usually).
     #[validate(custom(function = "check_handles"), nested)]
@@ -272,6 +266,25 @@ pub struct ReviewUpserted {
     pub outcome: UpsertOutcome,
     pub ticket: TicketView,
 }
+
+crate::response::answer!(
+    /// The customer feed's answer: what happened and the customer, for callers who may read
+    /// customers (API keys with `customers:read` as well); a `Receipt` for the others.
+    CustomerUpsertAnswer(CustomerUpserted)
+);
+
+crate::response::answer!(
+    /// The order feed's answer: what happened and the order, for callers who may read
+    /// customers and their orders (API keys with `customers:read` as well); a `Receipt` for
+    /// the others.
+    OrderUpsertAnswer(OrderUpserted)
+);
+
+crate::response::answer!(
+    /// The review feed's answer: what happened and the ticket, for callers who may read
+    /// tickets (API keys with `tickets:read` as well); a `Receipt` for the others.
+    ReviewUpsertAnswer(ReviewUpserted)
+);
 
 /// What happened to one batch item.
 #[derive(Debug, Serialize, ToSchema)]

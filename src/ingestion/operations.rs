@@ -11,9 +11,7 @@ use chrono::{FixedOffset, Utc};
 
 use super::batch::{self, FileRows, Report};
 use super::csv::{self, ImportItem, Plan, Planned};
-use super::{
-    ImportFile, ImportReport, OrderFeedItem, OrderReference, ReviewFeedItem, UpsertOutcome,
-};
+use super::{ImportFile, ImportReport, OrderFeedItem, OrderReference, ReviewFeedItem};
 use crate::audit::store as audit_store;
 use crate::audit::{AuditAction, NewAuditEntry};
 use crate::auth::Principal;
@@ -28,6 +26,7 @@ use crate::ids::{CustomerId, ShopId, TagId};
 use crate::orders::operations as order_operations;
 use crate::orders::store as order_store;
 use crate::orders::{CreateOrderRequest, UpdateOrderRequest};
+use crate::response::UpsertOutcome;
 use crate::tags::store as tag_store;
 use crate::tickets::operations::{self as ticket_operations, Context, ReviewReport};
 use crate::tickets::workflow::AutoAssign;
@@ -144,7 +143,7 @@ pub fn upsert_order(
 }
 
 /// A feed's order: its customer by handles (who must be on file), errors named in the
-/// feed's terms (`customer_contacts`).
+/// feed's terms (`customer_contacts`, `order.items[0].quantity`).
 pub fn upsert_feed_order(
     conn: &mut DbConnection,
     shop_id: ShopId,
@@ -167,6 +166,14 @@ pub fn upsert_feed_order(
     })?;
     upsert_order(conn, shop_id, &handles, &item.order, tiers).map_err(|e| match e {
         ApiError::NotFound(message) => ApiError::field("customer_contacts", message),
+        // The order's rules name its fields (`items[3].quantity`); in a feed item they
+        // sit under `order`.
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|f| FieldError::new(format!("order.{}", f.field), f.message))
+                .collect(),
+        ),
         other => other,
     })
 }

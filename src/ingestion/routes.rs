@@ -14,8 +14,9 @@ use super::operations::{
     upsert_feed_order,
 };
 use super::{
-    BatchReport, CustomerBatch, CustomerUpserted, ImportQuery, ImportReport, OrderBatch,
-    OrderFeedItem, OrderUpserted, ReviewFeedItem, ReviewUpserted, UpsertOutcome,
+    BatchReport, CustomerBatch, CustomerUpsertAnswer, CustomerUpserted, ImportQuery, ImportReport,
+    OrderBatch, OrderFeedItem, OrderUpsertAnswer, OrderUpserted, ReviewFeedItem,
+    ReviewUpsertAnswer, ReviewUpserted,
 };
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::customers::rules::filter_for_audit;
@@ -25,6 +26,7 @@ use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
 use crate::extract::{Body, Query, content_length, spool_body, utc_offset, validate};
 use crate::orders::store as order_store;
+use crate::response::UpsertOutcome;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -244,12 +246,16 @@ fn status_for(outcome: UpsertOutcome) -> StatusCode {
 }
 
 /// Upsert one customer by contact handle.
+///
+/// The answer carries the customer when the caller may read customers (API keys with
+/// `customers:read` as well); a `customers:write` key alone gets a `Receipt`
+/// (`{"id", "outcome"}`), so knowing a phone number never reads the file.
 #[utoipa::path(post, path = "/api/v1/feeds/customers", tag = "integrations",
     security(("bearer" = []), ("api_key" = [])),
     request_body = CreateCustomerRequest,
     responses(
-        (status = 201, description = "Created", body = CustomerUpserted),
-        (status = 200, description = "Updated or unchanged", body = CustomerUpserted),
+        (status = 201, description = "Created: the customer, or a receipt", body = CustomerUpsertAnswer),
+        (status = 200, description = "Updated or unchanged: the customer, or a receipt", body = CustomerUpsertAnswer),
         (status = 403, description = "Needs customers:write"),
         (status = 409, description = "The handles belong to different customers, or the customer is archived"),
         (status = 422),
@@ -260,19 +266,24 @@ pub async fn upsert_one_customer(
     body: Body<CreateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::EditCustomers)?;
+    let shows_record = caller.sees_what_it_writes(Permission::EditCustomers);
     let request = body.into_inner();
     let shop_id = caller.shop_id();
-    let (outcome, view) = state
+    let (outcome, answer) = state
         .db
         .write(move |conn| {
             let (outcome, id) = upsert_customer(conn, shop_id, &request)?;
-            let customer = customer_store::get(conn, shop_id, id)?;
-            let view = customer_store::views(conn, vec![customer])?.pop();
-            Ok((outcome, view))
+            let answer = CustomerUpsertAnswer::of(shows_record, id, outcome, || {
+                let customer = customer_store::get(conn, shop_id, id)?;
+                let customer = customer_store::views(conn, vec![customer])?
+                    .pop()
+                    .ok_or_else(|| ApiError::Internal("upserted customer vanished".into()))?;
+                Ok::<_, ApiError>(CustomerUpserted { outcome, customer })
+            })?;
+            Ok((outcome, answer))
         })
         .await?;
-    let customer = view.ok_or_else(|| ApiError::Internal("upserted customer vanished".into()))?;
-    Ok(HttpResponse::build(status_for(outcome)).json(CustomerUpserted { outcome, customer }))
+    Ok(HttpResponse::build(status_for(outcome)).json(answer))
 }
 
 /// Upsert up to 1,000 customers by contact handle.
@@ -299,12 +310,15 @@ pub async fn upsert_customers(
 }
 
 /// Upsert one order by channel and external order number.
+///
+/// The answer carries the order when the caller may read customers and their orders (API
+/// keys with `customers:read` as well); an `orders:write` key alone gets a `Receipt`.
 #[utoipa::path(post, path = "/api/v1/feeds/orders", tag = "integrations",
     security(("bearer" = []), ("api_key" = [])),
     request_body = OrderFeedItem,
     responses(
-        (status = 201, description = "Created", body = OrderUpserted),
-        (status = 200, description = "Updated or unchanged", body = OrderUpserted),
+        (status = 201, description = "Created: the order, or a receipt", body = OrderUpsertAnswer),
+        (status = 200, description = "Updated or unchanged: the order, or a receipt", body = OrderUpsertAnswer),
         (status = 403, description = "Needs orders:write"),
         (status = 409, description = "The order is on file for another customer"),
         (status = 422, description = "Invalid, or no customer has these handles"),
@@ -315,20 +329,25 @@ pub async fn upsert_one_order(
     body: Body<OrderFeedItem>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::RecordOrders)?;
+    let shows_record = caller.sees_what_it_writes(Permission::RecordOrders);
     let item = body.into_inner();
     let shop_id = caller.shop_id();
     let tiers = state.settings.tiers;
-    let (outcome, view) = state
+    let (outcome, answer) = state
         .db
         .write(move |conn| {
             let (outcome, id) = upsert_feed_order(conn, shop_id, &item, &tiers)?;
-            let order = order_store::get(conn, shop_id, id)?;
-            let view = order_store::views(conn, vec![order])?.pop();
-            Ok((outcome, view))
+            let answer = OrderUpsertAnswer::of(shows_record, id, outcome, || {
+                let order = order_store::get(conn, shop_id, id)?;
+                let order = order_store::views(conn, vec![order])?
+                    .pop()
+                    .ok_or_else(|| ApiError::Internal("upserted order vanished".into()))?;
+                Ok::<_, ApiError>(OrderUpserted { outcome, order })
+            })?;
+            Ok((outcome, answer))
         })
         .await?;
-    let order = view.ok_or_else(|| ApiError::Internal("upserted order vanished".into()))?;
-    Ok(HttpResponse::build(status_for(outcome)).json(OrderUpserted { outcome, order }))
+    Ok(HttpResponse::build(status_for(outcome)).json(answer))
 }
 
 /// Upsert up to 1,000 orders by channel and external order number.
@@ -357,12 +376,15 @@ pub async fn upsert_orders(
 
 /// Open a negative-review ticket from a review feed; the same review (platform + review
 /// id) never opens two tickets: re-sending it updates the ticket's review details.
+///
+/// The answer carries the ticket when the caller may read tickets (API keys with
+/// `tickets:read` as well); a `tickets:write` key alone gets a `Receipt` naming the ticket.
 #[utoipa::path(post, path = "/api/v1/feeds/reviews", tag = "integrations",
     security(("bearer" = []), ("api_key" = [])),
     request_body = ReviewFeedItem,
     responses(
-        (status = 201, description = "Ticket opened", body = ReviewUpserted),
-        (status = 200, description = "Review already on a ticket (updated or unchanged)", body = ReviewUpserted),
+        (status = 201, description = "Ticket opened: the ticket, or a receipt", body = ReviewUpsertAnswer),
+        (status = 200, description = "Review already on a ticket (updated or unchanged): the ticket, or a receipt", body = ReviewUpsertAnswer),
         (status = 403, description = "Needs tickets:write"),
         (status = 409, description = "The reviewer is archived"),
         (status = 422),
@@ -373,6 +395,7 @@ pub async fn upsert_review(
     body: Body<ReviewFeedItem>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::OpenTickets)?;
+    let shows_record = caller.sees_what_it_writes(Permission::OpenTickets);
     let item = body.into_inner();
     let settings = ReviewSettings {
         policy: state.settings.tickets.deadlines,
@@ -394,5 +417,8 @@ pub async fn upsert_review(
         }
         other => other?,
     };
-    Ok(HttpResponse::build(status_for(outcome)).json(ReviewUpserted { outcome, ticket }))
+    let answer = ReviewUpsertAnswer::of(shows_record, ticket.id, outcome, || {
+        Ok::<_, ApiError>(ReviewUpserted { outcome, ticket })
+    })?;
+    Ok(HttpResponse::build(status_for(outcome)).json(answer))
 }

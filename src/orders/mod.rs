@@ -17,7 +17,7 @@ use validator::{Validate, ValidationError};
 
 use crate::db::text_enum;
 use crate::error::ApiError;
-use crate::extract::message;
+use crate::extract::{check_instant, message};
 use crate::ids::ShopId;
 use crate::schema::{order_items, orders};
 
@@ -83,19 +83,12 @@ pub struct OrderItemInput {
     pub product_name: String,
     #[validate(length(min = 1, max = 64))]
     pub sku: Option<String>,
-    #[validate(range(min = 1, max = 100000))]
+    /// 1 to 100,000 (`rules::MAX_QUANTITY`).
     pub quantity: i32,
-    /// Price of one unit in cents (fen).
-    #[validate(range(min = 0, max = 100000000000_i64))]
+    /// Price of one unit in cents (fen), 0 to 100,000,000,000 (¥1,000,000,000.00,
+    /// `rules::MAX_UNIT_PRICE_CENTS`).
     #[schema(example = 12990)]
     pub unit_price_cents: i64,
-}
-
-fn validate_items(items: &[OrderItemInput]) -> Result<(), ValidationError> {
-    if items.is_empty() || items.len() > 200 {
-        return Err(message("items", "an order has 1 to 200 items"));
-    }
-    Ok(())
 }
 
 fn validate_order_no(value: &str) -> Result<(), ValidationError> {
@@ -122,11 +115,15 @@ pub struct CreateOrderRequest {
     pub external_order_no: String,
     /// Defaults to `paid`.
     pub status: Option<OrderStatus>,
-    #[validate(custom(function = "validate_items"), nested)]
+    /// 1 to 200 items; quantities, unit prices and the order's total are capped by
+    /// `orders::rules` (a 422 names the field, e.g. `items[3].quantity`).
+    #[validate(nested)]
     pub items: Vec<OrderItemInput>,
-    /// Amount paid in cents; defaults to the sum of the items (discounts and shipping make them differ).
-    #[validate(range(min = 0, max = 100000000000000_i64))]
+    /// Amount paid in cents, 0 to 100,000,000,000,000 (¥1,000,000,000,000.00); defaults to the
+    /// sum of the items (discounts and shipping make them differ), which may not exceed it either.
     pub total_cents: Option<i64>,
+    /// Between 1970-01-01 and 9999-12-30 (UTC).
+    #[validate(custom(function = "check_instant"))]
     pub ordered_at: DateTime<Utc>,
 }
 
@@ -135,11 +132,13 @@ pub struct CreateOrderRequest {
 #[schema(example = json!({"status": "partially_refunded"}))]
 pub struct UpdateOrderRequest {
     pub status: Option<OrderStatus>,
-    /// Replaces all items.
-    #[validate(custom(function = "validate_items"), nested)]
+    /// Replaces all items (capped as on creation).
+    #[validate(nested)]
     pub items: Option<Vec<OrderItemInput>>,
-    #[validate(range(min = 0, max = 100000000000000_i64))]
+    /// 0 to 100,000,000,000,000 cents.
     pub total_cents: Option<i64>,
+    /// Between 1970-01-01 and 9999-12-30 (UTC).
+    #[validate(custom(function = "check_instant"))]
     pub ordered_at: Option<DateTime<Utc>>,
 }
 
@@ -157,6 +156,13 @@ pub struct OrderView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+crate::response::answer!(
+    /// The answer to recording or correcting an order: the order for callers who may read
+    /// customers and their orders (staff; API keys with `customers:read`), a `Receipt` for
+    /// the others.
+    OrderAnswer(OrderView)
+);
 
 impl Order {
     /// The order as clients see it.

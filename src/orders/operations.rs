@@ -1,7 +1,7 @@
 //! What can be done to a customer's purchase history: each change checked, stored, and
 //! followed by the customer's tier, in the caller's transaction.
 
-use super::rules::items_total;
+use super::rules;
 use super::store;
 use super::{CreateOrderRequest, Order, UpdateOrderRequest};
 use crate::customers::store as customer_store;
@@ -11,7 +11,8 @@ use crate::ids::{CustomerId, ShopId};
 use crate::tiers::TierSettings;
 
 /// Records an order of a live customer (409 `duplicate` when the channel already has that
-/// order number).
+/// order number). Every way in (the API, the order feed, the CSV import) comes through
+/// here, so the caps of `rules` hold for every stored order.
 pub fn create(
     conn: &mut DbConnection,
     shop_id: ShopId,
@@ -21,10 +22,7 @@ pub fn create(
 ) -> Result<Order, ApiError> {
     let customer = customer_store::get(conn, shop_id, customer_id.0)?;
     customer.ensure_live()?;
-    let total = match request.total_cents {
-        Some(total) => total,
-        None => items_total(&request.items)?,
-    };
+    let total = rules::order_total(&request.items, request.total_cents)?;
     let order_no = request.external_order_no.trim();
     if store::find_by_external(conn, shop_id, request.channel, order_no)?.is_some() {
         return Err(ApiError::conflict(
@@ -48,6 +46,12 @@ pub fn update(
     request: &UpdateOrderRequest,
     tiers: &TierSettings,
 ) -> Result<Option<Order>, ApiError> {
+    if let Some(items) = &request.items {
+        rules::check_items(items)?;
+    }
+    if let Some(total) = request.total_cents {
+        rules::check_total(total)?;
+    }
     ensure_customer_live(conn, order)?;
     let updated = store::update(conn, order, request)?;
     if updated.is_some() {

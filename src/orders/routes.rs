@@ -5,15 +5,17 @@ use actix_web::{HttpResponse, http::header, web};
 use chrono::NaiveDateTime;
 
 use super::{
-    CreateOrderRequest, ListOrdersQuery, OrderView, UpdateOrderRequest, operations, store,
+    CreateOrderRequest, ListOrdersQuery, OrderAnswer, OrderView, UpdateOrderRequest, operations,
+    store,
 };
 use crate::auth::{Principal, roles::Permission};
 use crate::customers::store as customer_store;
 use crate::error::ApiError;
 use crate::extract::NoQuery;
-use crate::extract::{Body, Query};
+use crate::extract::{Body, Query, within_calendar};
 use crate::ids::CustomerId;
 use crate::pagination::{Page, PageRequest};
+use crate::response::UpsertOutcome;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -49,7 +51,8 @@ pub async fn list_orders(
     let query = query.into_inner();
     // A customer's order list always says how many orders there are.
     let request =
-        PageRequest::<(NaiveDateTime, i64)>::parse(query.cursor.as_deref(), query.limit, true)?;
+        PageRequest::<(NaiveDateTime, i64)>::parse(query.cursor.as_deref(), query.limit, true)?
+            .refusing_unless(|(at, _)| within_calendar(*at))?;
     let page = state
         .db
         .read(move |conn| {
@@ -67,11 +70,15 @@ pub async fn list_orders(
 }
 
 /// Record an order for a customer.
+///
+/// The answer is the order when the caller may read customers and their orders (staff; API
+/// keys with `customers:read`), otherwise a `Receipt` (`{"id", "outcome"}`).
 #[utoipa::path(post, path = "/api/v1/customers/{id}/orders", tag = "orders", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Customer id")),
     request_body = CreateOrderRequest,
     responses(
-        (status = 201, body = OrderView, headers(("Location" = String))),
+        (status = 201, body = OrderAnswer, headers(("Location" = String)),
+            description = "Recorded: the order, or a receipt for callers who may not read orders"),
         (status = 404),
         (status = 409, description = "Order number already recorded for the channel, or customer archived"),
         (status = 422),
@@ -83,10 +90,11 @@ pub async fn create_order(
     body: Body<CreateOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::RecordOrders)?;
+    let shows_record = caller.sees_what_it_writes(Permission::RecordOrders);
     let customer_id = id.into_inner();
     let request = body.into_inner();
     let tiers = state.settings.tiers;
-    let view = state
+    let (id, answer) = state
         .db
         .write(move |conn| {
             let order = operations::create(
@@ -96,12 +104,16 @@ pub async fn create_order(
                 &request,
                 &tiers,
             )?;
-            Ok(store::views(conn, vec![order])?.remove(0))
+            let id = order.id;
+            let answer = OrderAnswer::of(shows_record, id, UpsertOutcome::Created, || {
+                Ok::<_, ApiError>(store::views(conn, vec![order])?.remove(0))
+            })?;
+            Ok((id, answer))
         })
         .await?;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/orders/{}", view.id)))
-        .json(view))
+        .insert_header((header::LOCATION, format!("/api/v1/orders/{id}")))
+        .json(answer))
 }
 
 /// One order with its items.
@@ -130,11 +142,15 @@ pub async fn get_order(
 }
 
 /// Change an order's status, items, total or date. The customer's summary follows.
+///
+/// The answer is the order when the caller may read customers and their orders (staff; API
+/// keys with `customers:read`), otherwise a `Receipt` (`outcome` `updated` or `unchanged`).
 #[utoipa::path(patch, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Order id")),
     request_body = UpdateOrderRequest,
     responses(
-        (status = 200, body = OrderView),
+        (status = 200, body = OrderAnswer,
+            description = "The order, or a receipt for callers who may not read orders"),
         (status = 404),
         (status = 409, description = "Customer archived"),
         (status = 422),
@@ -146,18 +162,24 @@ pub async fn update_order(
     body: Body<UpdateOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::RecordOrders)?;
+    let shows_record = caller.sees_what_it_writes(Permission::RecordOrders);
     let id = id.into_inner();
     let request = body.into_inner();
     let tiers = state.settings.tiers;
-    let view = state
+    let answer = state
         .db
         .write(move |conn| {
             let order = store::get(conn, caller.shop_id(), id)?;
-            let order = operations::update(conn, &order, &request, &tiers)?.unwrap_or(order);
-            Ok(store::views(conn, vec![order])?.remove(0))
+            let (order, outcome) = match operations::update(conn, &order, &request, &tiers)? {
+                Some(updated) => (updated, UpsertOutcome::Updated),
+                None => (order, UpsertOutcome::Unchanged),
+            };
+            OrderAnswer::of(shows_record, order.id, outcome, || {
+                Ok::<_, ApiError>(store::views(conn, vec![order])?.remove(0))
+            })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// Delete an order entered by mistake. The customer's summary follows.

@@ -1,12 +1,70 @@
-//! Pure rules of orders: totals and the customer's order summary. No database, so they
-//! are unit-tested directly.
+//! Pure rules of orders: how big an order may be, its total, and the customer's order
+//! summary. No database, so they are unit-tested directly.
+//!
+//! The caps keep every amount the database holds far from the ends of a BIGINT: one
+//! order is at most `MAX_ORDER_TOTAL_CENTS`, so sums over a customer's or a shop's
+//! orders stay exact for any realistic history (and are computed saturating, or clamped
+//! in SQL, beyond it).
 
 use chrono::NaiveDateTime;
 
 use super::{OrderItemInput, OrderStatus};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 
-/// Sum of quantity × unit price, refusing amounts that do not fit.
+/// Most items on one order.
+pub const MAX_ITEMS: usize = 200;
+/// Most units of one item.
+pub const MAX_QUANTITY: i32 = 100_000;
+/// Highest price of one unit: ¥1,000,000,000.00.
+pub const MAX_UNIT_PRICE_CENTS: i64 = 100_000_000_000;
+/// Highest amount of one order, given as `total_cents` or computed from its items:
+/// ¥1,000,000,000,000.00.
+pub const MAX_ORDER_TOTAL_CENTS: i64 = 100_000_000_000_000;
+
+/// Checks every item against the caps, naming each offending field (`items[3].quantity`).
+pub fn check_items(items: &[OrderItemInput]) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    if items.is_empty() || items.len() > MAX_ITEMS {
+        errors.push(FieldError::new(
+            "items",
+            format!("an order has 1 to {MAX_ITEMS} items"),
+        ));
+    }
+    for (index, item) in items.iter().enumerate() {
+        if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+            errors.push(FieldError::new(
+                format!("items[{index}].quantity"),
+                format!("must be between 1 and {MAX_QUANTITY}"),
+            ));
+        }
+        if !(0..=MAX_UNIT_PRICE_CENTS).contains(&item.unit_price_cents) {
+            errors.push(FieldError::new(
+                format!("items[{index}].unit_price_cents"),
+                format!("must be between 0 and {MAX_UNIT_PRICE_CENTS}"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// A given `total_cents` within the cap.
+pub fn check_total(total_cents: i64) -> Result<i64, ApiError> {
+    if (0..=MAX_ORDER_TOTAL_CENTS).contains(&total_cents) {
+        Ok(total_cents)
+    } else {
+        Err(ApiError::field(
+            "total_cents",
+            format!("must be between 0 and {MAX_ORDER_TOTAL_CENTS}"),
+        ))
+    }
+}
+
+/// Sum of quantity × unit price, refusing a sum over `MAX_ORDER_TOTAL_CENTS` (checked all
+/// the way: items that were never capped cannot overflow it either).
 pub fn items_total(items: &[OrderItemInput]) -> Result<i64, ApiError> {
     items
         .iter()
@@ -15,7 +73,25 @@ pub fn items_total(items: &[OrderItemInput]) -> Result<i64, ApiError> {
                 .checked_mul(item.unit_price_cents)
                 .and_then(|line| sum.checked_add(line))
         })
-        .ok_or_else(|| ApiError::field("items", "the order total is too large"))
+        .filter(|total| (0..=MAX_ORDER_TOTAL_CENTS).contains(total))
+        .ok_or_else(|| {
+            ApiError::field(
+                "items",
+                format!(
+                    "the items add up to more than {MAX_ORDER_TOTAL_CENTS} cents, the most one order may total"
+                ),
+            )
+        })
+}
+
+/// The amount of a new order: its items checked, then `total_cents` when given (discounts
+/// and shipping make it differ), else the items' sum.
+pub fn order_total(items: &[OrderItemInput], total_cents: Option<i64>) -> Result<i64, ApiError> {
+    check_items(items)?;
+    match total_cents {
+        Some(total) => check_total(total),
+        None => items_total(items),
+    }
 }
 
 /// The customer's order summary from (status, total, ordered_at) of all their orders.
@@ -63,15 +139,79 @@ mod tests {
         assert_eq!(summarize(&[]), (0, 0, None, None));
     }
 
-    #[test]
-    fn item_totals_are_exact_and_overflow_is_refused() {
-        let item = |quantity, unit_price_cents| OrderItemInput {
+    fn item(quantity: i32, unit_price_cents: i64) -> OrderItemInput {
+        OrderItemInput {
             product_name: "x".into(),
             sku: None,
             quantity,
             unit_price_cents,
-        };
+        }
+    }
+
+    fn fields(result: Result<i64, ApiError>) -> Vec<String> {
+        match result {
+            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn item_totals_are_exact_and_overflow_is_refused() {
         assert_eq!(items_total(&[item(3, 1999), item(1, 1)]).unwrap(), 5998);
         assert!(items_total(&[item(100000, i64::MAX / 2)]).is_err());
+    }
+
+    #[test]
+    fn every_amount_is_capped_and_named_by_its_field() {
+        let most = item(MAX_QUANTITY, MAX_UNIT_PRICE_CENTS);
+        // What the caps on single fields alone let through: 200 × 100,000 × ¥1e9 = 2e18
+        // cents, five of which overflow a BIGINT sum.
+        let widest = vec![most.clone(); MAX_ITEMS];
+        assert_eq!(fields(order_total(&widest, None)), ["items"]);
+        assert_eq!(
+            fields(order_total(&[item(1, 1), item(0, 1), item(1, -1)], None)),
+            ["items[1].quantity", "items[2].unit_price_cents"]
+        );
+        assert_eq!(
+            fields(order_total(&[item(MAX_QUANTITY + 1, 1)], None)),
+            ["items[0].quantity"]
+        );
+        assert_eq!(
+            fields(order_total(&[item(1, MAX_UNIT_PRICE_CENTS + 1)], None)),
+            ["items[0].unit_price_cents"]
+        );
+        assert_eq!(fields(order_total(&[], None)), ["items"]);
+        assert_eq!(
+            fields(order_total(&vec![item(1, 1); MAX_ITEMS + 1], None)),
+            ["items"]
+        );
+        assert_eq!(
+            fields(order_total(&[item(1, 1)], Some(MAX_ORDER_TOTAL_CENTS + 1))),
+            ["total_cents"]
+        );
+        assert_eq!(
+            fields(order_total(&[item(1, 1)], Some(-1))),
+            ["total_cents"]
+        );
+        // At the caps exactly, everything is accepted.
+        let at_cap = MAX_ORDER_TOTAL_CENTS / MAX_UNIT_PRICE_CENTS;
+        assert_eq!(
+            order_total(&[item(at_cap as i32, MAX_UNIT_PRICE_CENTS)], None).unwrap(),
+            MAX_ORDER_TOTAL_CENTS
+        );
+        assert_eq!(
+            order_total(&widest, Some(MAX_ORDER_TOTAL_CENTS)).unwrap(),
+            MAX_ORDER_TOTAL_CENTS
+        );
+    }
+
+    #[test]
+    fn the_most_one_customer_can_hold_cannot_overflow_a_sum() {
+        // A century of daily orders at the cap still fits a BIGINT many times over.
+        assert!(
+            MAX_ORDER_TOTAL_CENTS
+                .checked_mul(365 * 100)
+                .is_some_and(|sum| sum < i64::MAX / 2)
+        );
     }
 }

@@ -3,34 +3,21 @@
 
 use chrono::{Duration, FixedOffset, NaiveDate, TimeZone};
 
-/// The days a report may cover: what both backends store and a shop's records can hold.
-/// Outside it, day arithmetic would overflow (chrono panics on that).
-const FIRST_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
-const LAST_DAY: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 30).expect("a date");
-
-fn within_range(day: NaiveDate, field: &str) -> Result<NaiveDate, ApiError> {
-    if (FIRST_DAY..=LAST_DAY).contains(&day) {
-        Ok(day)
-    } else {
-        Err(ApiError::field(
-            field,
-            "must be a date between 1970-01-01 and 9999-12-30, e.g. 2026-11-01",
-        ))
-    }
-}
-
 use super::Period;
 use crate::error::ApiError;
+use crate::extract::{FIRST_DAY, day_in_range};
 
+/// The period a report covers; its days are range-checked by the shared calendar rule
+/// (`extract::day_in_range`).
 pub fn period(
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
     offset: FixedOffset,
     today: NaiveDate,
 ) -> Result<Period, ApiError> {
-    let to = within_range(to.unwrap_or(today), "to")?;
+    let to = day_in_range(to.unwrap_or(today), "to")?;
     let from = match from {
-        Some(from) => within_range(from, "from")?,
+        Some(from) => day_in_range(from, "from")?,
         None => (to - Duration::days(29)).max(FIRST_DAY),
     };
     if from > to {
@@ -73,6 +60,7 @@ pub fn hours(seconds: Option<f64>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extract::LAST_DAY;
 
     #[test]
     fn days_outside_what_can_be_stored_are_refused_not_panicked_on() {

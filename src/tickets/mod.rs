@@ -16,7 +16,7 @@ use validator::{Validate, ValidationError};
 
 use crate::db::{MultiBackend, text_enum};
 use crate::error::ApiError;
-use crate::extract::{message, parse_value, present};
+use crate::extract::{check_instant, message, parse_value, present};
 use crate::ids::ShopId;
 use crate::webhooks::EventType;
 
@@ -252,6 +252,8 @@ pub struct NegativeReviewDetails {
     /// The platform's id of the review; with it, the same review never opens two tickets.
     #[validate(length(min = 1, max = 128))]
     pub review_id: Option<String>,
+    /// Between 1970-01-01 and 9999-12-30 (UTC).
+    #[validate(custom(function = "check_instant"))]
     pub posted_at: Option<DateTime<Utc>>,
 }
 
@@ -591,6 +593,12 @@ pub struct TicketView {
     pub updated_at: DateTime<Utc>,
 }
 
+crate::response::answer!(
+    /// The answer to opening a ticket: the ticket for callers who may read tickets (staff;
+    /// API keys with `tickets:read`), a `Receipt` for the others.
+    TicketAnswer(TicketView)
+);
+
 /// A customer's tickets in brief, for the customer file.
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct TicketSummary {
@@ -674,6 +682,8 @@ pub struct LogContactRequest {
     #[validate(custom(function = "check_note"))]
     pub note: String,
     /// When to follow up next; default 24 h after an unreached attempt, 72 h after a reached one.
+    /// Between 1970-01-01 and 9999-12-30 (UTC).
+    #[validate(custom(function = "check_instant"))]
     pub next_follow_up_at: Option<DateTime<Utc>>,
 }
 

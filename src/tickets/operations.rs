@@ -17,8 +17,8 @@ use crate::customers::store as customer_store;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
 use crate::ids::{CustomerId, OrderId, ShopId, UserId};
-use crate::ingestion::UpsertOutcome;
 use crate::orders::store as orders;
+use crate::response::UpsertOutcome;
 use crate::tiers::TierSettings;
 
 /// What every operation needs besides its request.

@@ -1,7 +1,8 @@
 //! `/api/v1/tickets` and `/api/v1/me/queue`.
 //!
 //! Every change answers with the ticket and its `ETag`; sending that back as `If-Match`
-//! makes the change conditional (412 if someone changed the ticket in between).
+//! makes the change conditional (412 if someone changed the ticket in between). Opening a
+//! ticket with an API key that cannot read tickets answers a receipt instead of the ticket.
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
@@ -14,14 +15,16 @@ use super::operations::{self, Context, check_version};
 use super::store::{self, AssigneeFilter, EventView, TicketCursor, TicketFilter, TicketSort};
 use super::{
     AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, Priority, ReopenRequest,
-    ResolveRequest, SatisfactionRequest, Ticket, TicketKind, TicketView, UpdateTicketRequest,
+    ResolveRequest, SatisfactionRequest, Ticket, TicketAnswer, TicketKind, TicketView,
+    UpdateTicketRequest,
 };
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::extract::NoQuery;
-use crate::extract::{Body, Query, utc_offset};
+use crate::extract::{Body, Query, check_instant, utc_offset};
 use crate::pagination::{Page, PageRequest};
+use crate::response::UpsertOutcome;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -113,11 +116,15 @@ pub struct ListTicketsQuery {
     pub priority: Option<Priority>,
     /// `true`: only new tickets whose first-call deadline has passed.
     pub overdue_first_call: Option<bool>,
-    /// Tickets in progress whose next follow-up is due before this time.
+    /// Tickets in progress whose next follow-up is due before this time (between
+    /// 1970-01-01 and 9999-12-30, as every time below).
+    #[validate(custom(function = "check_instant"))]
     pub follow_up_due_before: Option<DateTime<Utc>>,
     /// Opened at or after this time.
+    #[validate(custom(function = "check_instant"))]
     pub created_from: Option<DateTime<Utc>>,
     /// Opened before this time.
+    #[validate(custom(function = "check_instant"))]
     pub created_to: Option<DateTime<Utc>>,
     pub sort: Option<TicketSort>,
     /// Page size, 1 to 200 (default 50).
@@ -204,7 +211,8 @@ pub async fn list_tickets(
         query.cursor.as_deref(),
         query.limit,
         query.with_total.unwrap_or(false),
-    )?;
+    )?
+    .refusing_unless(TicketCursor::within_calendar)?;
     let page = state
         .db
         .read(move |conn| {
@@ -222,10 +230,14 @@ pub async fn list_tickets(
 
 /// Open a ticket. The first-call deadline comes from the policy for its kind. A negative
 /// review with a `review_id` already on a ticket is a 409 `duplicate-review`.
+///
+/// The answer is the ticket when the caller may read tickets (staff; API keys with
+/// `tickets:read`), otherwise a `Receipt` (`{"id", "outcome": "created"}`).
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", security(("bearer" = []), ("api_key" = [])),
     request_body = CreateTicketRequest,
     responses(
-        (status = 201, body = TicketView, headers(("Location" = String), ("ETag" = String))),
+        (status = 201, body = TicketAnswer, headers(("Location" = String), ("ETag" = String)),
+            description = "Opened: the ticket, or a receipt for callers who may not read tickets"),
         (status = 403, description = "Agents may assign only themselves"),
         (status = 409, description = "Customer archived, or review already has a ticket"),
         (status = 422),
@@ -236,6 +248,7 @@ pub async fn create_ticket(
     body: Body<CreateTicketRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::OpenTickets)?;
+    let shows_record = caller.sees_what_it_writes(Permission::OpenTickets);
     let request = body.into_inner();
     let policy = state.settings.tickets.deadlines;
     let auto_assign = state.settings.tickets.auto_assign;
@@ -252,13 +265,13 @@ pub async fn create_ticket(
             operations::create(conn, &ctx, &request, auto_assign)
         })
         .await?;
-    let mut response = with_etag(&ticket, actix_web::http::StatusCode::CREATED)?;
-    response.headers_mut().insert(
-        header::LOCATION,
-        header::HeaderValue::from_str(&format!("/api/v1/tickets/{}", ticket.id))
-            .map_err(|e| ApiError::Internal(e.to_string()))?,
-    );
-    Ok(response)
+    let answer = TicketAnswer::of(shows_record, ticket.id, UpsertOutcome::Created, || {
+        ticket.view(Utc::now().naive_utc())
+    })?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::ETAG, ticket.etag()))
+        .insert_header((header::LOCATION, format!("/api/v1/tickets/{}", ticket.id)))
+        .json(answer))
 }
 
 /// One ticket, with its `ETag`.

@@ -382,6 +382,15 @@ impl TicketCursor {
             TicketSort::Newest => TicketCursor::Newest { id: ticket.id },
         }
     }
+
+    /// Whether the time it carries, if any, is one a ticket can have (a cursor is a
+    /// parameter like any other: forged far years are refused, not sent to the database).
+    pub fn within_calendar(&self) -> bool {
+        match self {
+            TicketCursor::Due { due: Some(due), .. } => crate::extract::within_calendar(*due),
+            _ => true,
+        }
+    }
 }
 
 pub fn list(

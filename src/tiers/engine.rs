@@ -14,16 +14,22 @@ use crate::tickets::TicketKind;
 /// computed again (a full recomputation always computes them).
 pub const THRESHOLDS_MAX_AGE_MINUTES: i64 = 60;
 
-/// Whether stored key thresholds computed at `computed_at` may still serve: fresh, and
-/// not taken when the shop had no buyers yet (`i64::MAX`).
 /// Key and at-risk customers' tickets go first: a tighter first-call deadline and a
 /// higher default priority.
 pub fn is_priority_customer(tier: Tier, at_risk: bool) -> bool {
     tier == Tier::Key || at_risk
 }
 
-pub fn thresholds_usable(spend_cents: i64, computed_at: NaiveDateTime, now: NaiveDateTime) -> bool {
-    now - computed_at < Duration::minutes(THRESHOLDS_MAX_AGE_MINUTES) && spend_cents != i64::MAX
+/// Whether stored key thresholds computed at `computed_at` may still serve: fresh, and
+/// not taken when the shop had no buyers yet (both cut-offs `i64::MAX`). The order count
+/// tells: a count of rows never gets there, while a spend may (sums are clamped to it).
+pub fn thresholds_usable(
+    thresholds: KeyThresholds,
+    computed_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> bool {
+    now - computed_at < Duration::minutes(THRESHOLDS_MAX_AGE_MINUTES)
+        && thresholds.order_count != i64::MAX
 }
 
 /// What one ticket says about the buyer's experience: their satisfaction score, a bad
@@ -285,17 +291,23 @@ mod tests {
 
     #[test]
     fn stored_thresholds_serve_an_hour_unless_taken_without_buyers() {
+        let taken = |spend_cents, order_count| KeyThresholds {
+            spend_cents,
+            order_count,
+        };
         assert!(thresholds_usable(
-            5000,
+            taken(5000, 3),
             now() - Duration::minutes(59),
             now()
         ));
         assert!(!thresholds_usable(
-            5000,
+            taken(5000, 3),
             now() - Duration::minutes(60),
             now()
         ));
-        assert!(!thresholds_usable(i64::MAX, now(), now()));
+        assert!(!thresholds_usable(taken(i64::MAX, i64::MAX), now(), now()));
+        // A spend clamped to the BIGINT range is a real cut-off, not "no buyers".
+        assert!(thresholds_usable(taken(i64::MAX, 5), now(), now()));
     }
 
     fn now() -> NaiveDateTime {

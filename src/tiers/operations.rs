@@ -27,7 +27,7 @@ fn thresholds(
     now: NaiveDateTime,
 ) -> Result<KeyThresholds, ApiError> {
     match store::stored_thresholds(conn, shop_id)? {
-        Some((stored, at)) if engine::thresholds_usable(stored.spend_cents, at, now) => Ok(stored),
+        Some((stored, at)) if engine::thresholds_usable(stored, at, now) => Ok(stored),
         _ => {
             let computed = store::compute_thresholds(conn, shop_id, settings, now)?;
             store::save_thresholds(conn, shop_id, computed, now)?;

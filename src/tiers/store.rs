@@ -12,7 +12,7 @@ use super::{
     Assessment, CurrentStanding, KeyThresholds, Purchase, TicketFacts, Tier, TierChange,
     TierChangeView, TierSettings, purchase_statuses,
 };
-use crate::db::{DbConnection, raw_sql};
+use crate::db::{DbConnection, clamped_sum, raw_sql};
 use crate::error::ApiError;
 use crate::ids::{CustomerId, ShopId};
 use crate::schema::{customers, orders, tickets, tier_changes, tier_thresholds};
@@ -36,12 +36,15 @@ pub fn compute_thresholds(
     now: NaiveDateTime,
 ) -> Result<KeyThresholds, ApiError> {
     let since = now - chrono::Duration::days(365);
+    let backend = conn.backend();
+    // Orders stored before totals were capped can add up past a BIGINT: the sum is
+    // clamped, so they cannot make every later order or ticket write fail.
     let buyers = format!(
-        "SELECT customer_id, CAST(SUM(total_cents) AS BIGINT) AS spend, CAST(COUNT(*) AS BIGINT) AS orders \
+        "SELECT customer_id, {} AS spend, CAST(COUNT(*) AS BIGINT) AS orders \
          FROM orders WHERE shop_id = $1 AND status IN {} AND ordered_at >= $2 GROUP BY customer_id",
+        clamped_sum(backend, "total_cents"),
         purchase_statuses_sql()
     );
-    let backend = conn.backend();
     let n: i64 = diesel::sql_query(raw_sql(
         backend,
         &format!("SELECT CAST(COUNT(*) AS BIGINT) AS v FROM ({buyers}) b"),

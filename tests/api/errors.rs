@@ -2,7 +2,8 @@
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::test::TestRequest;
-use serde_json::json;
+use aftercare::auth::roles::Role;
+use serde_json::{Value, json};
 
 use crate::support::{TestApp, backend_tests};
 
@@ -18,6 +19,7 @@ backend_tests!(
     sql_in_every_filter_is_just_text,
     array_bodies_are_refused,
     unknown_query_parameters_are_refused_everywhere,
+    dates_outside_the_calendar_are_refused_by_field,
 );
 
 /// A parameter an endpoint does not take is a 422 naming it, on every GET: a client that
@@ -350,4 +352,230 @@ async fn sql_in_every_filter_is_just_text(app: TestApp) {
         .await;
     assert_eq!(name.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(staff_total(&app, &admin).await, 1);
+}
+
+/// Every date and time a client sends, in a body or a query, lies within 1970-01-01 and
+/// 9999-12-30 (birthdays: 1900-01-01 to today): outside, a 422 naming the field, never a
+/// panic, a 500 or a stored year 262142.
+async fn dates_outside_the_calendar_are_refused_by_field(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let customer = app
+        .customer(&admin, json!({"name": "李娜", "contacts": [{"kind": "phone", "value": "13800138000"}], "source": "online"}))
+        .await;
+    let item = json!([{"product_name": "Teapot", "quantity": 1, "unit_price_cents": 100}]);
+    let order = |at: &str| json!({"channel": "taobao", "external_order_no": "A-1", "items": item, "ordered_at": at});
+    let created = app
+        .post(
+            &format!("/api/v1/customers/{customer}/orders"),
+            &admin,
+            order("2026-11-20T00:00:00Z"),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let order_id = created.body["id"].as_i64().unwrap();
+    let repair = json!({"kind": "repair", "customer_id": customer, "title": "Kettle leaks",
+        "details": {"fault": "leaks", "items": [{"product_name": "Kettle", "quantity": 1}], "under_warranty": true}});
+    let ticket = app.post("/api/v1/tickets", &lead, repair).await;
+    assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
+    let ticket_id = ticket.body["id"].as_i64().unwrap();
+
+    // Each a date-time chrono reads, but outside the calendar.
+    let instants = [
+        "0001-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "9999-12-31T00:00:00Z",
+        "+262142-12-31T00:00:00Z",
+        "-262143-01-01T00:00:00Z",
+    ];
+    for at in instants {
+        let review = |posted_at: &str| {
+            json!({"kind": "negative_review", "customer_id": customer, "title": "2 stars",
+            "details": {"platform": "taobao", "rating": 2, "posted_at": posted_at}})
+        };
+        let feed_review = json!({"platform": "taobao", "review_id": "R-1", "rating": 2, "posted_at": at,
+            "customer_contacts": [{"kind": "phone", "value": "13800138000"}]});
+        let feed_order = json!({"customer_contacts": [{"kind": "phone", "value": "13800138000"}], "order": order(at)});
+        let bodies: [(Method, String, Value, &str); 6] = [
+            (
+                Method::POST,
+                format!("/api/v1/customers/{customer}/orders"),
+                order(at),
+                "ordered_at",
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/orders/{order_id}"),
+                json!({"ordered_at": at}),
+                "ordered_at",
+            ),
+            (
+                Method::POST,
+                "/api/v1/feeds/orders".into(),
+                feed_order,
+                "order.ordered_at",
+            ),
+            (
+                Method::POST,
+                "/api/v1/tickets".into(),
+                review(at),
+                "details.posted_at",
+            ),
+            (
+                Method::POST,
+                "/api/v1/feeds/reviews".into(),
+                feed_review,
+                "posted_at",
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/tickets/{ticket_id}/contacts"),
+                json!({"channel": "phone", "reached": false, "next_follow_up_at": at}),
+                "next_follow_up_at",
+            ),
+        ];
+        for (method, path, body, field) in bodies {
+            let res = app.call(method, &path, Some(&lead), Some(body)).await;
+            assert_eq!(
+                res.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{path} {at}: {:?}",
+                res.body
+            );
+            assert_eq!(res.problem_type(), "validation");
+            assert_eq!(res.error_fields(), [field], "{path} {at}");
+        }
+        let encoded = at.replace('+', "%2B");
+        for parameter in ["created_from", "created_to", "follow_up_due_before"] {
+            let res = app
+                .get(&format!("/api/v1/tickets?{parameter}={encoded}"), &lead)
+                .await;
+            assert_eq!(
+                res.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{parameter}={at}"
+            );
+            assert_eq!(res.error_fields(), [parameter]);
+        }
+    }
+    for day in ["0001-01-01", "1969-12-31", "9999-12-31", "%2B262142-12-31"] {
+        let res = app
+            .get(
+                &format!("/api/v1/stats/tickets?from={day}&to=2026-11-24"),
+                &lead,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{day}");
+        assert_eq!(res.error_fields(), ["from"], "{day}");
+    }
+    for birthday in ["0001-01-01", "1899-12-31", "9999-12-30", "+262142-12-31"] {
+        let created = app
+            .post(
+                "/api/v1/customers",
+                &admin,
+                json!({"name": "王伟", "contacts": [{"kind": "phone", "value": "13900139000"}],
+                "source": "online", "birthday": birthday}),
+            )
+            .await;
+        assert_eq!(created.error_fields(), ["birthday"], "{birthday}");
+        let edited = app
+            .patch(
+                &format!("/api/v1/customers/{customer}"),
+                &admin,
+                json!({"birthday": birthday}),
+            )
+            .await;
+        assert_eq!(edited.error_fields(), ["birthday"], "{birthday}");
+    }
+    let csv = "channel,order_no,ordered_at,product,unit_price,customer_phone\n\
+               taobao,B-1,0001-01-01 10:00,Teapot,1.00,13800138000\n";
+    let import = app
+        .post_csv("/api/v1/customers/import?file=orders", &lead, csv)
+        .await;
+    assert_eq!(import.status, StatusCode::OK, "{:?}", import.body);
+    assert_eq!(import.body["failed"], 1);
+    assert_eq!(import.body["errors"][0]["column"], "ordered_at");
+
+    // Nothing of it was written; the edges of the calendar are accepted.
+    let orders = app
+        .get(&format!("/api/v1/customers/{customer}/orders"), &admin)
+        .await;
+    assert_eq!(orders.body["total"], 1);
+    assert_eq!(
+        orders.body["items"][0]["ordered_at"],
+        "2026-11-20T00:00:00Z"
+    );
+    for at in ["1970-01-01T00:00:00Z", "9999-12-30T23:59:59Z"] {
+        let res = app
+            .patch(
+                &format!("/api/v1/orders/{order_id}"),
+                &admin,
+                json!({"ordered_at": at}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{at}: {:?}", res.body);
+        assert_eq!(res.body["ordered_at"], at);
+    }
+    // A cursor is a parameter too: one forged with a far year is refused like a garbled one
+    // (PostgreSQL answered 500), while the cursors the lists return still page.
+    let cursor = |key: Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.to_string())
+    };
+    for year in [
+        "-200000-01-01T00:00:00",
+        "+200000-01-01T00:00:00",
+        "1969-12-31T23:59:59",
+    ] {
+        let orders = app
+            .get(
+                &format!(
+                    "/api/v1/customers/{customer}/orders?cursor={}",
+                    cursor(json!([year, 5]))
+                ),
+                &admin,
+            )
+            .await;
+        assert_eq!(
+            orders.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{year}: {:?}",
+            orders.body
+        );
+        assert_eq!(orders.error_fields(), ["cursor"]);
+        let tickets = app
+            .get(
+                &format!(
+                    "/api/v1/tickets?sort=due&cursor={}",
+                    cursor(json!({"s": "Due", "due": year, "id": 5}))
+                ),
+                &lead,
+            )
+            .await;
+        assert_eq!(
+            tickets.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{year}: {:?}",
+            tickets.body
+        );
+        assert_eq!(tickets.error_fields(), ["cursor"]);
+    }
+    let genuine = app
+        .get(
+            &format!(
+                "/api/v1/tickets?sort=due&cursor={}",
+                cursor(json!({"s": "Due", "due": "2026-11-24T00:00:00", "id": 5}))
+            ),
+            &lead,
+        )
+        .await;
+    assert_eq!(genuine.status, StatusCode::OK, "{:?}", genuine.body);
+    let res = app
+        .get(
+            "/api/v1/tickets?created_from=1970-01-01T00:00:00Z&created_to=9999-12-30T23:59:59Z",
+            &lead,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body["items"][0]["id"], ticket_id);
 }

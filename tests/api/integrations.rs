@@ -22,6 +22,7 @@ backend_tests!(
     idempotent_retries_replay_the_first_response,
     idempotency_keys_belong_to_their_caller_and_failures_are_forgotten,
     housekeeping_purges_expired_idempotency_keys_only,
+    write_answers_show_no_more_than_the_read_scopes,
 );
 
 /// Sends a request with extra headers (an API key, an Idempotency-Key...).
@@ -342,26 +343,35 @@ async fn customer_feed_upserts_by_handle(app: TestApp) {
     let (_, admin) = app.admin().await;
     let (_, key) = api_key(&app, &admin, &["customers:write"]).await;
     let post = |body: Value| post_with_key(&app, &key, "/api/v1/feeds/customers", body);
+    // A customers:write key alone gets receipts (it may not read the customer file); what
+    // was written is read back by staff.
     let first = post(customer_body("李娜", "138 0013 8000")).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     assert_eq!(first.body["outcome"], "created");
-    let id = first.body["customer"]["id"].as_i64().unwrap();
+    let id = first.body["id"].as_i64().unwrap();
+    assert_eq!(first.body, json!({"id": id, "outcome": "created"}));
 
     let again = post(customer_body("李娜", "13800138000")).await;
     assert_eq!(again.status, StatusCode::OK);
-    assert_eq!(again.body["outcome"], "unchanged");
-    assert_eq!(again.body["customer"]["id"], id);
+    assert_eq!(again.body, json!({"id": id, "outcome": "unchanged"}));
 
     let renamed = post(json!({"name": "李娜 (Lina)", "contacts": [{"kind": "phone", "value": "13800138000"}, {"kind": "wechat", "value": "lina88"}], "source": "online", "tags": ["vip"]})).await;
-    assert_eq!(renamed.body["outcome"], "updated");
-    assert_eq!(renamed.body["customer"]["name"], "李娜 (Lina)");
-    assert_eq!(
-        renamed.body["customer"]["contacts"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(renamed.body, json!({"id": id, "outcome": "updated"}));
+    let file = app.get(&format!("/api/v1/customers/{id}"), &admin).await;
+    assert_eq!(file.body["name"], "李娜 (Lina)");
+    assert_eq!(file.body["contacts"].as_array().unwrap().len(), 2);
+    // With customers:read as well, the answer is the customer itself.
+    let (_, reader) = api_key(&app, &admin, &["customers:write", "customers:read"]).await;
+    let full = post_with_key(
+        &app,
+        &reader,
+        "/api/v1/feeds/customers",
+        customer_body("李娜 (Lina)", "13800138000"),
+    )
+    .await;
+    assert_eq!(full.body["outcome"], "unchanged");
+    assert_eq!(full.body["customer"]["id"], id);
+    assert_eq!(full.body["customer"]["name"], "李娜 (Lina)");
     assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM customers"), 1);
 
     let invalid = post(json!({"name": "", "contacts": [], "source": "online"})).await;
@@ -479,16 +489,33 @@ async fn order_feed_upserts_by_channel_and_number(app: TestApp) {
                          "ordered_at": "2026-11-20T13:45:00+08:00"}})
     };
     let post = |body: Value| post_with_key(&app, &key, "/api/v1/feeds/orders", body);
+    // An orders:write key alone gets receipts; staff read the order back.
     let first = post(order("paid", "138-0013-8000")).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
-    assert_eq!(first.body["order"]["customer_id"], customer);
-    assert_eq!(first.body["order"]["total_cents"], 25980);
+    let order_id = first.body["id"].as_i64().unwrap();
+    assert_eq!(first.body, json!({"id": order_id, "outcome": "created"}));
+    let stored = app.get(&format!("/api/v1/orders/{order_id}"), &admin).await;
+    assert_eq!(stored.body["customer_id"], customer);
+    assert_eq!(stored.body["total_cents"], 25980);
     let again = post(order("paid", "13800138000")).await;
     assert_eq!(again.status, StatusCode::OK);
-    assert_eq!(again.body["outcome"], "unchanged");
+    assert_eq!(again.body, json!({"id": order_id, "outcome": "unchanged"}));
     let refunded = post(order("refunded", "13800138000")).await;
-    assert_eq!(refunded.body["outcome"], "updated");
-    assert_eq!(refunded.body["order"]["status"], "refunded");
+    assert_eq!(refunded.body, json!({"id": order_id, "outcome": "updated"}));
+    let stored = app.get(&format!("/api/v1/orders/{order_id}"), &admin).await;
+    assert_eq!(stored.body["status"], "refunded");
+    // With customers:read as well, the answer carries the order.
+    let (_, reader) = api_key(&app, &admin, &["orders:write", "customers:read"]).await;
+    let full = post_with_key(
+        &app,
+        &reader,
+        "/api/v1/feeds/orders",
+        order("refunded", "13800138000"),
+    )
+    .await;
+    assert_eq!(full.body["outcome"], "unchanged");
+    assert_eq!(full.body["order"]["id"], order_id);
+    assert_eq!(full.body["order"]["status"], "refunded");
     assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM orders"), 1);
 
     let unknown = post(order("paid", "13700000000")).await;
@@ -530,24 +557,30 @@ async fn review_feed_opens_one_ticket_per_review(app: TestApp) {
                "customer_contacts": [{"kind": "shop_account", "value": "lina的小店"}], "customer_name": "李娜"})
     };
     let post = |body: Value| post_with_key(&app, &key, "/api/v1/feeds/reviews", body);
+    // A tickets:write key alone gets receipts naming the ticket; staff read it back.
     let first = post(review(2)).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
-    assert_eq!(first.body["outcome"], "created");
-    let ticket = &first.body["ticket"];
+    let id = first.body["id"].as_i64().unwrap();
+    assert_eq!(first.body, json!({"id": id, "outcome": "created"}));
+    let ticket = app.get(&format!("/api/v1/tickets/{id}"), &admin).await.body;
     assert_eq!(ticket["kind"], "negative_review");
     assert_eq!(ticket["state"], "new");
     assert_eq!(ticket["title"], "2-star review on taobao");
-    let id = ticket["id"].as_i64().unwrap();
 
     let again = post(review(2)).await;
     assert_eq!(again.status, StatusCode::OK);
-    assert_eq!(again.body["outcome"], "unchanged");
-    assert_eq!(again.body["ticket"]["id"], id);
+    assert_eq!(again.body, json!({"id": id, "outcome": "unchanged"}));
 
     let revised = post(review(4)).await;
-    assert_eq!(revised.body["outcome"], "updated");
-    assert_eq!(revised.body["ticket"]["id"], id);
-    assert_eq!(revised.body["ticket"]["details"]["rating"], 4);
+    assert_eq!(revised.body, json!({"id": id, "outcome": "updated"}));
+    let ticket = app.get(&format!("/api/v1/tickets/{id}"), &admin).await.body;
+    assert_eq!(ticket["details"]["rating"], 4);
+    // With tickets:read as well, the answer carries the ticket.
+    let (_, reader) = api_key(&app, &admin, &["tickets:write", "tickets:read"]).await;
+    let full = post_with_key(&app, &reader, "/api/v1/feeds/reviews", review(4)).await;
+    assert_eq!(full.body["outcome"], "unchanged");
+    assert_eq!(full.body["ticket"]["id"], id);
+    assert_eq!(full.body["ticket"]["details"]["rating"], 4);
     assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM tickets"), 1);
     assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM customers"), 1);
 
@@ -776,4 +809,252 @@ async fn housekeeping_purges_expired_idempotency_keys_only(app: TestApp) {
         ),
         1
     );
+}
+
+fn field_names(object: &Value) -> Vec<String> {
+    let mut names: Vec<String> = object.as_object().unwrap().keys().cloned().collect();
+    names.sort();
+    names
+}
+
+/// A write a key can make: method, path, body, the write scope it needs, the read scope
+/// that shows the record in the answer, and a text only the full answer contains (`None`:
+/// the answer is a report or empty, whatever the scopes).
+type KeyWrite = (
+    Method,
+    String,
+    Option<Value>,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
+
+/// What the customer file holds that a write-only key must never see in an answer.
+const PERSONAL: [&str; 6] = [
+    "李娜",
+    "13800138000",
+    "南京西路",
+    "1990-05-01",
+    "calls after six",
+    "lina_wx",
+];
+
+/// Every endpoint an API key can write through, with every kind of scope set: a key gets
+/// the record back only with the matching read scope; otherwise a receipt (`id`,
+/// `outcome`) or a batch report of ids, and never a personal field of the customer.
+async fn write_answers_show_no_more_than_the_read_scopes(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let lina = app
+        .customer(&admin, json!({"name": "李娜", "source": "in_store", "address": "上海市静安区南京西路 1 号",
+            "birthday": "1990-05-01", "notes": "prefers calls after six",
+            "contacts": [{"kind": "phone", "value": "13800138000"}, {"kind": "wechat", "value": "lina_wx"}]}))
+        .await;
+    let handles = json!([{"kind": "phone", "value": "13800138000"}]);
+    let scope_sets: [&[&str]; 11] = [
+        &["customers:write"],
+        &["orders:write"],
+        &["tickets:write"],
+        &[
+            "customers:write",
+            "orders:write",
+            "tickets:write",
+            "stats:read",
+        ],
+        &[
+            "customers:write",
+            "orders:write",
+            "tickets:write",
+            "tickets:read",
+        ],
+        &[
+            "customers:write",
+            "orders:write",
+            "tickets:write",
+            "customers:read",
+        ],
+        &["customers:write", "customers:read"],
+        &["orders:write", "customers:read"],
+        &["tickets:write", "tickets:read"],
+        &["customers:read", "tickets:read", "stats:read"],
+        &[
+            "customers:read",
+            "customers:write",
+            "orders:write",
+            "tickets:read",
+            "tickets:write",
+            "stats:read",
+        ],
+    ];
+    let mut n = 0;
+    for scopes in scope_sets {
+        let (_, key) = api_key(&app, &admin, scopes).await;
+        let holds = |scope: &str| scopes.contains(&scope);
+        n += 1;
+        // An order of Lina's for the key to correct and to delete.
+        let lina_order = |no: String| {
+            let body = json!({"channel": "tmall", "external_order_no": no, "ordered_at": "2026-11-20T00:00:00Z",
+                "items": [{"product_name": "Teapot", "quantity": 1, "unit_price_cents": 100}]});
+            let path = format!("/api/v1/customers/{lina}/orders");
+            let admin = admin.clone();
+            let app = &app;
+            async move {
+                let res = app.post(&path, &admin, body).await;
+                assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+                res.body["id"].as_i64().unwrap()
+            }
+        };
+        let to_correct = lina_order(format!("C-{n}")).await;
+        let to_delete = lina_order(format!("D-{n}")).await;
+        let order = |no: String| {
+            json!({"channel": "taobao", "external_order_no": no, "ordered_at": "2026-11-21T00:00:00Z",
+            "items": [{"product_name": "Cup", "quantity": 2, "unit_price_cents": 500}]})
+        };
+        let review = json!({"platform": "taobao", "review_id": format!("R-{n}"), "rating": 2, "customer_contacts": handles});
+        let repair = json!({"kind": "repair", "customer_id": lina, "title": "Kettle leaks",
+            "details": {"fault": "leaks", "items": [{"product_name": "Kettle", "quantity": 1}], "under_warranty": true}});
+        let calls: Vec<KeyWrite> = vec![
+            (
+                Method::POST,
+                "/api/v1/customers".into(),
+                Some(
+                    json!({"name": "王伟", "source": "online", "notes": "calls after six too",
+                    "contacts": [{"kind": "phone", "value": format!("1390000{n:04}")}]}),
+                ),
+                "customers:write",
+                "customers:read",
+                Some("calls after six"),
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/customers/{lina}"),
+                Some(json!({"source": "online"})),
+                "customers:write",
+                "customers:read",
+                Some("李娜"),
+            ),
+            (
+                Method::POST,
+                "/api/v1/feeds/customers".into(),
+                Some(json!({"name": "李娜", "source": "online", "contacts": handles})),
+                "customers:write",
+                "customers:read",
+                Some("李娜"),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/customers/{lina}/orders"),
+                Some(order(format!("N-{n}"))),
+                "orders:write",
+                "customers:read",
+                Some("Cup"),
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/orders/{to_correct}"),
+                Some(json!({"status": "refunded"})),
+                "orders:write",
+                "customers:read",
+                Some("Teapot"),
+            ),
+            (
+                Method::POST,
+                "/api/v1/feeds/orders".into(),
+                Some(json!({"customer_contacts": handles, "order": order(format!("F-{n}"))})),
+                "orders:write",
+                "customers:read",
+                Some("Cup"),
+            ),
+            (
+                Method::POST,
+                "/api/v1/tickets".into(),
+                Some(repair),
+                "tickets:write",
+                "tickets:read",
+                Some("Kettle leaks"),
+            ),
+            (
+                Method::POST,
+                "/api/v1/feeds/reviews".into(),
+                Some(review),
+                "tickets:write",
+                "tickets:read",
+                Some("2-star review"),
+            ),
+            // Batches and deletions answer ids and counts only, whatever the scopes.
+            (
+                Method::POST,
+                "/api/v1/feeds/customers/batch".into(),
+                Some(json!({"items": [{"name": "李娜", "source": "online", "contacts": handles}]})),
+                "customers:write",
+                "customers:read",
+                None,
+            ),
+            (
+                Method::POST,
+                "/api/v1/feeds/orders/batch".into(),
+                Some(
+                    json!({"items": [{"customer_contacts": handles, "order": order(format!("B-{n}"))}]}),
+                ),
+                "orders:write",
+                "customers:read",
+                None,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/orders/{to_delete}"),
+                None,
+                "orders:write",
+                "customers:read",
+                None,
+            ),
+        ];
+        for (method, path, body, write, read, shown) in calls {
+            let res = send(&app, method.clone(), &path, &with_key(&key), body).await;
+            let text = String::from_utf8_lossy(&res.raw).into_owned();
+            let context = format!("{scopes:?} {method} {path}: {} {text}", res.status);
+            if !holds(write) {
+                assert_eq!(res.status, StatusCode::FORBIDDEN, "{context}");
+                assert_eq!(res.problem_type(), "forbidden");
+            } else {
+                assert!(res.status.is_success(), "{context}");
+                match shown {
+                    Some(marker) if holds(read) => {
+                        assert!(text.contains(marker), "the full answer: {context}");
+                    }
+                    Some(_) => {
+                        assert_eq!(
+                            field_names(&res.body),
+                            ["id", "outcome"],
+                            "a receipt: {context}"
+                        );
+                        assert!(res.body["id"].is_i64(), "{context}");
+                    }
+                    None if method == Method::DELETE => {
+                        assert_eq!(res.status, StatusCode::NO_CONTENT, "{context}");
+                        assert!(res.raw.is_empty(), "{context}");
+                    }
+                    None => {
+                        let results = res.body["results"].as_array().unwrap();
+                        for result in results {
+                            assert_eq!(
+                                field_names(result),
+                                ["error", "id", "index", "outcome"],
+                                "{context}"
+                            );
+                            assert!(result["id"].is_i64(), "{context}");
+                        }
+                    }
+                }
+            }
+            if !holds("customers:read") {
+                for personal in PERSONAL {
+                    assert!(!text.contains(personal), "{personal} leaked: {context}");
+                }
+            }
+        }
+    }
+    // The key's writes all happened: Lina's file is as the last writes left it.
+    let file = app.get(&format!("/api/v1/customers/{lina}"), &admin).await;
+    assert_eq!(file.body["source"], "online");
+    assert_eq!(file.body["address"], "上海市静安区南京西路 1 号");
 }

@@ -11,6 +11,7 @@ backend_tests!(
     order_numbers_are_unique_per_channel,
     bad_order_input_names_each_field,
     orders_page_newest_first,
+    order_amounts_are_capped_on_every_path,
 );
 
 fn order(no: &str, at: &str, status: &str, items: Value) -> Value {
@@ -249,4 +250,143 @@ async fn orders_page_newest_first(app: TestApp) {
         }
     }
     assert_eq!(seen, ["a", "d", "c", "b"]);
+}
+
+/// Quantities, unit prices and totals (given or computed from the items) are capped
+/// wherever an order comes in or changes: the API, the order feed, the CSV import. The
+/// widest order the single-field caps let through before, 200 items × 100,000 × ¥1e9, is
+/// 2e18 cents; five of those overflow any sum over them.
+async fn order_amounts_are_capped_on_every_path(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let id = new_customer(&app, &lead).await;
+    let path = format!("/api/v1/customers/{id}/orders");
+    let gold = json!({"product_name": "Gold", "quantity": 100_000, "unit_price_cents": 100_000_000_000_i64});
+    let tea = json!({"product_name": "Tea", "quantity": 1, "unit_price_cents": 100});
+    let widest = vec![gold.clone(); 200];
+    let mut third_too_many = vec![tea.clone(); 4];
+    third_too_many[3] = json!({"product_name": "Tea", "quantity": 100_001, "unit_price_cents": 1});
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (
+            order("1", "2026-01-01T00:00:00Z", "paid", json!(widest)),
+            vec!["items"],
+        ),
+        (
+            order("1", "2026-01-01T00:00:00Z", "paid", json!(third_too_many)),
+            vec!["items[3].quantity"],
+        ),
+        (
+            order(
+                "1",
+                "2026-01-01T00:00:00Z",
+                "paid",
+                json!([tea, {"product_name": "Tea", "quantity": 1, "unit_price_cents": 100_000_000_001_i64}]),
+            ),
+            vec!["items[1].unit_price_cents"],
+        ),
+        (
+            json!({"channel": "taobao", "external_order_no": "1", "items": [tea], "total_cents": 100_000_000_000_001_i64, "ordered_at": "2026-01-01T00:00:00Z"}),
+            vec!["total_cents"],
+        ),
+        (
+            order(
+                "1",
+                "2026-01-01T00:00:00Z",
+                "paid",
+                json!(vec![tea.clone(); 201]),
+            ),
+            vec!["items"],
+        ),
+    ];
+    for (body, fields) in &cases {
+        let res = app.post(&path, &lead, body.clone()).await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {:?}",
+            res.body
+        );
+        assert_eq!(res.problem_type(), "validation");
+        assert_eq!(&res.error_fields(), fields, "{:?}", res.body);
+        let feed = app
+            .post("/api/v1/feeds/orders", &lead, json!({"customer_contacts": [{"kind": "phone", "value": "13800138000"}], "order": body}))
+            .await;
+        assert_eq!(
+            feed.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{:?}",
+            feed.body
+        );
+        let prefixed: Vec<String> = fields.iter().map(|f| format!("order.{f}")).collect();
+        assert_eq!(feed.error_fields(), prefixed);
+    }
+    // The most one order may total is accepted, given or computed.
+    let at_cap = app
+        .post(&path, &lead, order("CAP", "2026-01-01T00:00:00Z", "paid",
+            json!([{"product_name": "Gold", "quantity": 1000, "unit_price_cents": 100_000_000_000_i64}])))
+        .await;
+    assert_eq!(at_cap.status, StatusCode::CREATED, "{:?}", at_cap.body);
+    assert_eq!(at_cap.body["total_cents"], 100_000_000_000_000_i64);
+    let given = app
+        .post(
+            &path,
+            &lead,
+            json!({"channel": "tmall", "external_order_no": "GIVEN", "items": widest,
+            "total_cents": 100_000_000_000_000_i64, "ordered_at": "2026-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(given.status, StatusCode::CREATED, "{:?}", given.body);
+
+    // Corrections are held to the same caps.
+    let order_id = at_cap.body["id"].as_i64().unwrap();
+    let order_path = format!("/api/v1/orders/{order_id}");
+    for (change, field) in [
+        (json!({"items": [gold, gold]}), "items"),
+        (
+            json!({"items": [{"product_name": "Tea", "quantity": 0, "unit_price_cents": 1}]}),
+            "items[0].quantity",
+        ),
+        (json!({"items": []}), "items"),
+        (json!({"total_cents": -1}), "total_cents"),
+        (
+            json!({"total_cents": 100_000_000_000_001_i64}),
+            "total_cents",
+        ),
+    ] {
+        let res = app.patch(&order_path, &lead, change.clone()).await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{change}: {:?}",
+            res.body
+        );
+        assert_eq!(res.error_fields(), [field], "{change}");
+    }
+    let unchanged = app.get(&order_path, &lead).await;
+    assert_eq!(unchanged.body["total_cents"], 100_000_000_000_000_i64);
+
+    // The CSV import: rows of one order add up past the cap; a row over a single cap.
+    let csv = "channel,order_no,ordered_at,product,quantity,unit_price,customer_phone\n\
+               taobao,CSV-1,2026-01-01 10:00,Gold,100000,1000000000.00,13800138000\n\
+               taobao,CSV-1,2026-01-01 10:00,Gold,100000,1000000000.00,13800138000\n\
+               taobao,CSV-2,2026-01-01 10:00,Tea,100001,1.00,13800138000\n\
+               taobao,CSV-3,2026-01-01 10:00,Tea,1,1.00,13800138000\n";
+    let import = app
+        .post_csv("/api/v1/customers/import?file=orders", &lead, csv)
+        .await;
+    assert_eq!(import.status, StatusCode::OK, "{:?}", import.body);
+    assert_eq!(import.body["created"], 1, "{:?}", import.body);
+    assert_eq!(import.body["failed"], 2, "{:?}", import.body);
+    let messages: Vec<&str> = import.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(messages[0].starts_with("items:"), "{messages:?}");
+    assert!(
+        messages[1].starts_with("items[0].quantity:"),
+        "{messages:?}"
+    );
+    let list = app.get(&path, &lead).await;
+    assert_eq!(list.body["total"], 3, "CAP, GIVEN and CSV-3 only");
 }

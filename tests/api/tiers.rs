@@ -11,6 +11,7 @@ backend_tests!(
     every_trigger_moves_the_tier_and_records_why,
     full_recompute_ranks_the_shop_and_follows_time,
     key_and_at_risk_customers_go_first,
+    orders_stored_past_a_bigint_break_no_later_write,
 );
 
 async fn buyer(app: &TestApp, token: &str, name: &str, phone: &str) -> i64 {
@@ -321,4 +322,94 @@ async fn key_and_at_risk_customers_go_first(app: TestApp) {
     assert_eq!(for_plain.body["priority"], "high");
     let queue = app.get("/api/v1/tickets?sort=due", &lead).await;
     assert_eq!(queue.body["items"][0]["id"], for_key.body["id"]);
+}
+
+/// Before totals were capped, one order could hold 200 items × 100,000 × ¥1e9 = 2e18
+/// cents, and five of them overflow a BIGINT sum ("integer overflow" on SQLite, "bigint
+/// out of range" on PostgreSQL): tier recomputation answered 500, and once the cached
+/// thresholds expired so did every order and ticket write of the shop. The API now
+/// refuses such orders, so they are written here as they could have been stored then.
+async fn orders_stored_past_a_bigint_break_no_later_write(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let whale = buyer(&app, &lead, "Whale", "13900000001").await;
+    let ordinary = buyer(&app, &lead, "Ordinary", "13900000002").await;
+    let other = buyer(&app, &lead, "Other", "13900000003").await;
+    order(&app, &lead, ordinary, "O1", 20_000, 3).await;
+    order(&app, &lead, other, "P1", 30_000, 4).await;
+    let widest = json!({"channel": "taobao", "external_order_no": "W-0", "ordered_at": Utc::now(),
+        "items": vec![json!({"product_name": "Gold", "quantity": 100_000, "unit_price_cents": 100_000_000_000_i64}); 200]});
+    let refused = app
+        .post(&format!("/api/v1/customers/{whale}/orders"), &lead, widest)
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.error_fields(), ["items"]);
+
+    let yesterday = (Utc::now() - Duration::days(1)).format("%Y-%m-%d %H:%M:%S");
+    let mut sql = String::new();
+    for n in 1..=5 {
+        sql.push_str(&format!(
+            "INSERT INTO orders (shop_id, customer_id, channel, external_order_no, status, total_cents, ordered_at, created_at, updated_at) \
+             VALUES (1, {whale}, 'taobao', 'W-{n}', 'paid', 2000000000000000000, '{yesterday}', '{yesterday}', '{yesterday}');\n"
+        ));
+    }
+    for _ in 0..200 {
+        sql.push_str(
+            "INSERT INTO order_items (order_id, product_name, quantity, unit_price_cents) \
+             SELECT id, 'Gold', 100000, 100000000000 FROM orders WHERE external_order_no LIKE 'W-%';\n",
+        );
+    }
+    // The cached key thresholds expire: the next write computes them again.
+    sql.push_str("UPDATE tier_thresholds SET computed_at = '2000-01-01 00:00:00';");
+    app.sql(&sql);
+
+    // Order and ticket writes of the shop, and the whale's own, go on.
+    order(&app, &lead, ordinary, "O2", 10_000, 1).await;
+    let repair = json!({"kind": "repair", "customer_id": other, "title": "Kettle leaks",
+        "details": {"fault": "leaks", "items": [{"product_name": "Kettle", "quantity": 1}], "under_warranty": true}});
+    let ticket = app.post("/api/v1/tickets", &lead, repair.clone()).await;
+    assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
+    let whale_order = app
+        .get(&format!("/api/v1/customers/{whale}/orders?limit=1"), &lead)
+        .await;
+    assert_eq!(whale_order.status, StatusCode::OK, "{:?}", whale_order.body);
+    let whale_order = whale_order.body["items"][0]["id"].as_i64().unwrap();
+    let refund = app
+        .patch(
+            &format!("/api/v1/orders/{whale_order}"),
+            &lead,
+            json!({"status": "partially_refunded"}),
+        )
+        .await;
+    assert_eq!(refund.status, StatusCode::OK, "{:?}", refund.body);
+    let file = app.get(&format!("/api/v1/customers/{whale}"), &lead).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(
+        file.body["orders"]["total_spent_cents"],
+        i64::MAX,
+        "the summary saturates"
+    );
+
+    // A full recomputation ranks the whale first, at the clamped spend.
+    let report = app
+        .call(Method::POST, "/api/v1/tiers/recompute", Some(&lead), None)
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{:?}", report.body);
+    assert_eq!(report.body["key_spend_cents"], i64::MAX);
+    assert_eq!(standing(&app, &lead, whale).await["tier"], "key");
+    // Thresholds at the clamp still serve: writes after the recomputation go on too.
+    order(&app, &lead, other, "P2", 5_000, 1).await;
+    app.sql("UPDATE tier_thresholds SET computed_at = '2000-01-01 00:00:00';");
+    let second = app.post("/api/v1/tickets", &lead, repair).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{:?}", second.body);
+    for path in [
+        "/api/v1/stats/tickets",
+        "/api/v1/stats/backlog",
+        "/api/v1/reminders",
+        "/api/v1/customers?sort=newest&with_total=true",
+        "/api/v1/customers/export",
+        "/api/v1/tiers/changes",
+    ] {
+        let res = app.get(path, &lead).await;
+        assert_eq!(res.status, StatusCode::OK, "{path}: {:?}", res.body);
+    }
 }
