@@ -88,6 +88,8 @@ problem_kinds! {
         "Unsupported media type";
     TooManyRequests = "too-many-requests", TOO_MANY_REQUESTS, "Too many requests";
     Unavailable = "unavailable", SERVICE_UNAVAILABLE, "Service unavailable";
+    /// Every password hasher stayed busy for longer than a request may wait for one.
+    Overloaded = "overloaded", SERVICE_UNAVAILABLE, "Service overloaded";
     Internal = "internal", INTERNAL_SERVER_ERROR, "Internal error";
 }
 
@@ -181,6 +183,8 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    #[error("too many passwords are being checked at once; try again in {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
     /// Details go to the log, never to the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -243,6 +247,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => ProblemKind::UnsupportedMediaType,
             ApiError::TooManyRequests { .. } => ProblemKind::TooManyRequests,
             ApiError::Unavailable(_) => ProblemKind::Unavailable,
+            ApiError::Overloaded { .. } => ProblemKind::Overloaded,
             ApiError::Internal(_) => ProblemKind::Internal,
         }
     }
@@ -288,7 +293,9 @@ impl ResponseError for ApiError {
         ) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if let ApiError::TooManyRequests { retry_after_secs } = self {
+        if let ApiError::TooManyRequests { retry_after_secs }
+        | ApiError::Overloaded { retry_after_secs } = self
+        {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         response.json(self.to_problem())

@@ -129,11 +129,11 @@ impl TestApp {
         let mut settings = Settings::with_database(&url);
         tweak(&mut settings);
         let pool = Db::connect(&url, settings.server.db_pool_size).expect("connect and migrate");
-        let state = web::Data::new(AppState {
-            db: pool,
-            tokens: TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)),
+        let state = web::Data::new(AppState::new(
+            pool,
+            TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)),
             settings,
-        });
+        ));
         let service = test::init_service(build_app(state.clone())).await;
         let service = actix_service::boxed::service(service.map(|res| res.map_into_boxed_body()));
         TestApp {
