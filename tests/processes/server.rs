@@ -165,6 +165,11 @@ impl Server {
         Client::new(&self.base)
     }
 
+    /// The process id, to read its figures from `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown hook, no flush, requests in flight cut off.
     pub fn kill(mut self) {
         let _ = self.child.kill();
