@@ -7,6 +7,7 @@
 
 use clap::{Args, ValueEnum};
 
+use crate::auth::password::PasswordHashingSettings;
 use crate::auth::throttle::ThrottlePolicy;
 use crate::auth::token::TokenSettings;
 use crate::defaults::defaults;
@@ -102,6 +103,9 @@ pub struct Settings {
     pub login_throttle: ThrottlePolicy,
 
     #[command(flatten)]
+    pub password_hashing: PasswordHashingSettings,
+
+    #[command(flatten)]
     pub webhooks: WebhookSettings,
 
     #[command(flatten)]
@@ -146,9 +150,12 @@ mod tests {
         assert_eq!(settings.idempotency.key_ttl_hours, 24);
         assert!(settings.webhooks.worker);
         assert_eq!(settings.tiers.key_share, 0.2);
-        assert_eq!(settings.login_throttle.max_per_account, 5);
         assert_eq!(settings.import.max_bytes, 20 * 1_048_576);
         assert_eq!(settings.import.batch_rows, 500);
+        assert_eq!(settings.login_throttle.max_per_account, 20);
+        assert_eq!(settings.login_throttle.account_window_minutes, 5);
+        assert_eq!(settings.password_hashing.concurrency, 0);
+        assert_eq!(settings.password_hashing.wait_ms, 2000);
     }
 
     /// The README's configuration table against the settings themselves: every setting is

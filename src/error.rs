@@ -92,6 +92,8 @@ problem_kinds! {
     /// The database cannot be reached or cannot store changes (full, read-only, I/O
     /// errors, locked, a connection lost mid-request): worth retrying, never a bug.
     Unavailable = "unavailable", SERVICE_UNAVAILABLE, "Service unavailable";
+    /// Every password hasher stayed busy for longer than a request may wait for one.
+    Overloaded = "overloaded", SERVICE_UNAVAILABLE, "Service overloaded";
     Internal = "internal", INTERNAL_SERVER_ERROR, "Internal error";
 }
 
@@ -188,6 +190,8 @@ pub enum ApiError {
     /// The cause goes to the log; the client gets one fixed sentence, never database text.
     #[error("the database is unavailable or cannot store changes right now; try again shortly")]
     Unavailable(String),
+    #[error("too many passwords are being checked at once; try again in {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
     /// Details go to the log, never to the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -251,6 +255,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => ProblemKind::UnsupportedMediaType,
             ApiError::TooManyRequests { .. } => ProblemKind::TooManyRequests,
             ApiError::Unavailable(_) => ProblemKind::Unavailable,
+            ApiError::Overloaded { .. } => ProblemKind::Overloaded,
             ApiError::Internal(_) => ProblemKind::Internal,
         }
     }
@@ -303,7 +308,9 @@ impl ResponseError for ApiError {
         ) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if let ApiError::TooManyRequests { retry_after_secs } = self {
+        if let ApiError::TooManyRequests { retry_after_secs }
+        | ApiError::Overloaded { retry_after_secs } = self
+        {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         response.json(self.to_problem())

@@ -124,13 +124,13 @@ async fn serve(settings: Settings) -> Result<(), String> {
             .map_err(|e| format!("cannot start the webhook worker: {e}"))?;
         tracing::info!("webhook worker started");
     }
-    aftercare::housekeeping::spawn(db.clone())
+    aftercare::housekeeping::spawn(db.clone(), settings.login_throttle)
         .map_err(|e| format!("cannot start the housekeeping thread: {e}"))?;
-    let state = web::Data::new(AppState {
-        db,
-        tokens,
-        settings,
-    });
+    tracing::info!(
+        hashers = settings.password_hashing.hashers(),
+        "password hashing bounded"
+    );
+    let state = web::Data::new(AppState::new(db, tokens, settings));
     let server = HttpServer::new(move || build_app(state.clone()))
         .workers(workers)
         // actix stops accepting on SIGTERM/SIGINT and lets requests in flight finish.
@@ -201,6 +201,10 @@ fn create_admin(
             .join("; "),
         other => other.to_string(),
     })?;
+    let words = password::account_words(&request.email, &request.display_name);
+    if let Some(reason) = password::policy_violation(&request.password, &words) {
+        return Err(format!("password: {reason}"));
+    }
     let db = Db::connect(
         &settings.server.database_url,
         1,

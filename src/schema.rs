@@ -225,10 +225,11 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
-    login_failures (id) {
+    login_attempts (id) {
         id -> BigInt,
-        subject -> Text,
-        failed_at -> Timestamp,
+        account -> Text,
+        address -> Text,
+        attempted_at -> Timestamp,
     }
 }
 

@@ -1,8 +1,10 @@
-//! The state every request handler shares: the database, the token keys and the settings.
+//! The state every request handler shares: the database, the token keys, the password
+//! hashers and the settings.
 //!
 //! It lives on its own floor, below every feature, so that handlers can take it without
 //! importing the module that registers them (`router`), which imports every handler.
 
+use crate::auth::password::PasswordHashing;
 use crate::auth::token::TokenKeys;
 use crate::config::Settings;
 use crate::db::Db;
@@ -10,5 +12,18 @@ use crate::db::Db;
 pub struct AppState {
     pub db: Db,
     pub tokens: TokenKeys,
+    /// Every password hash and check of the process goes through these (bounded, reused memory).
+    pub passwords: PasswordHashing,
     pub settings: Settings,
+}
+
+impl AppState {
+    pub fn new(db: Db, tokens: TokenKeys, settings: Settings) -> Self {
+        AppState {
+            db,
+            tokens,
+            passwords: PasswordHashing::new(&settings.password_hashing),
+            settings,
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod authenticate;
+pub mod operations;
 pub mod password;
 pub mod roles;
 pub mod routes;

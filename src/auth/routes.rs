@@ -1,5 +1,7 @@
-//! `/api/v1/auth`: log in, who am I, change my password. HTTP only: login throttling
-//! is decided by [`super::throttle`] over what [`super::store`] reads.
+//! `/api/v1/auth`: log in, who am I, change my password. HTTP only: an attempt at a
+//! password is reserved by [`super::operations`] (throttling decided by
+//! [`super::throttle`]), checked by the process's bounded hashers, and settled in
+//! [`super::store`].
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -7,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{Caller, password, store, throttle};
+use super::throttle::LoginAttempt;
+use super::{Caller, operations, store};
 use crate::error::ApiError;
 use crate::extract::Body;
 use crate::extract::NoQuery;
@@ -70,26 +73,57 @@ fn token_response(state: &AppState, user: &User) -> Result<TokenResponse, ApiErr
     })
 }
 
-/// Checks a password on the blocking pool (argon2 is deliberately slow). An unknown or
-/// inactive account is checked against a decoy hash, so every failure costs the same.
-async fn password_matches(user: Option<User>, password: String) -> Result<Option<User>, ApiError> {
-    Ok(web::block(move || match user {
-        Some(user) if user.active => {
-            password::verify(&password, &user.password_hash).then_some(user)
+/// The attempt a request makes at `account`: from its TCP peer, not `X-Forwarded-For`,
+/// since a header the client writes cannot be allowed to lift its limit.
+fn attempt_from(req: &HttpRequest, account: &str) -> LoginAttempt {
+    LoginAttempt {
+        account: account.to_owned(),
+        address: req
+            .peer_addr()
+            .map_or("unknown".into(), |a| a.ip().to_string()),
+    }
+}
+
+/// Checks `password` for a reserved attempt and settles the reservation by the verdict: a
+/// match clears the failures of the account from this address (the reservation with them),
+/// a mismatch leaves the reservation standing as a failure, and a check that never ran (no
+/// hasher free in time) takes the reservation back, since no guess was made. `stored` is
+/// `None` for an unknown or inactive account: checked against nothing at the same cost.
+async fn settle_attempt(
+    state: &AppState,
+    attempt: LoginAttempt,
+    reservation: i64,
+    password: String,
+    stored: Option<String>,
+) -> Result<bool, ApiError> {
+    match state.passwords.verify(password, stored).await {
+        Ok(true) => {
+            state
+                .db
+                .write(move |conn| store::clear_pair(conn, &attempt))
+                .await?;
+            Ok(true)
         }
-        _ => {
-            password::verify_decoy(&password);
-            None
+        Ok(false) => Ok(false),
+        Err(error) => {
+            state
+                .db
+                .write(move |conn| store::delete_attempt(conn, reservation))
+                .await?;
+            Err(error)
         }
-    })
-    .await?)
+    }
 }
 
 /// Log in with email and password.
 ///
 /// Answers the same 401 problem, in about the same time, for an unknown email, a wrong
-/// password and a deactivated account. After too many failures for one account or from
-/// one address within a window, logins are refused with 429 and `Retry-After`.
+/// password and a deactivated account. Failed attempts are throttled (429 with
+/// `Retry-After`, even for the right password): after a few failures at one account from
+/// one address, each further attempt waits longer (doubling, capped); an account, and an
+/// address, with too many failures within a window are refused until it has room. Each
+/// attempt is counted before its password is checked, so simultaneous guesses are counted
+/// too. 503 with `Retry-After` when every password hasher stays busy too long.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth",
     request_body = LoginRequest,
@@ -99,6 +133,8 @@ async fn password_matches(user: Option<User>, password: String) -> Result<Option
         (status = 422, description = "Invalid request"),
         (status = 429, description = "Too many failed logins; retry after `Retry-After` seconds",
             headers(("Retry-After" = u64, description = "Seconds until a login may be tried again"))),
+        (status = 503, description = "Every password hasher is busy; retry after `Retry-After` seconds",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn login(
@@ -107,38 +143,28 @@ pub async fn login(
     body: Body<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.into_inner();
-    let email = normalize_email(&email);
-    let account = throttle::account_subject(&email);
-    // The peer address, not X-Forwarded-For: a header the client writes cannot lift its limit.
-    let address = throttle::address_subject(
-        &req.peer_addr()
-            .map_or("unknown".into(), |a| a.ip().to_string()),
-    );
+    let attempt = attempt_from(&req, &normalize_email(&email));
     let policy = state.settings.login_throttle;
-    let (subjects, now) = ((account.clone(), address.clone()), Utc::now().naive_utc());
-    let user = state
+    let now = Utc::now().naive_utc();
+    let reserving = attempt.clone();
+    let (reservation, user) = state
         .db
-        .read(move |conn| {
-            let since = now - policy.window();
-            let account_failures = store::recent_login_failures(conn, &subjects.0, since)?;
-            let address_failures = store::recent_login_failures(conn, &subjects.1, since)?;
-            throttle::check(&policy, &account_failures, &address_failures, now)?;
-            user_store::find_by_email(conn, &email)
+        .write(move |conn| {
+            let reservation = operations::reserve_attempt(conn, &policy, &reserving, now)?;
+            Ok((
+                reservation,
+                user_store::find_by_email(conn, &reserving.account)?,
+            ))
         })
         .await?;
-    let Some(user) = password_matches(user, password).await? else {
-        state
-            .db
-            .write(move |conn| {
-                store::record_login_failure(conn, &account, &address, now - policy.window(), now)
-            })
-            .await?;
+    let stored = user
+        .as_ref()
+        .filter(|user| user.active)
+        .map(|user| user.password_hash.clone());
+    let matched = settle_attempt(&state, attempt, reservation, password, stored).await?;
+    let Some(user) = user.filter(|_| matched) else {
         return Err(ApiError::InvalidCredentials);
     };
-    state
-        .db
-        .write(move |conn| store::clear_login_failures(conn, &account))
-        .await?;
     tracing::info!(user_id = user.id, "staff member logged in");
     Ok(HttpResponse::Ok().json(token_response(&state, &user)?))
 }
@@ -165,6 +191,10 @@ pub async fn me(
 }
 
 /// Change one's own password. Every token issued before is revoked; the response carries a new one.
+///
+/// The current password is checked as a login attempt at the account from the caller's
+/// address, and throttled the same way (429); once it is right, the new one must be hard
+/// to guess (422 naming `new_password`).
 #[utoipa::path(
     post, path = "/api/v1/auth/password", tag = "auth",
     security(("bearer" = [])),
@@ -172,11 +202,16 @@ pub async fn me(
     responses(
         (status = 200, description = "Password changed; use the new token", body = TokenResponse),
         (status = 401, description = "Not logged in, or the current password is wrong"),
-        (status = 422),
+        (status = 422, description = "Invalid request, or a new password that is too easy to guess"),
+        (status = 429, description = "Too many failed attempts; retry after `Retry-After` seconds",
+            headers(("Retry-After" = u64, description = "Seconds until the password may be tried again"))),
+        (status = 503, description = "Every password hasher is busy; retry after `Retry-After` seconds",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn change_password(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Caller,
     body: Body<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -186,12 +221,31 @@ pub async fn change_password(
     } = body.into_inner();
     let user = state
         .db
-        .read(move |conn| user_store::find_by_id(conn, caller.user_id))
+        .read(move |conn| user_store::get_in_shop(conn, caller.shop_id, caller.user_id))
         .await?;
-    let user = password_matches(user, current_password)
-        .await?
-        .ok_or(ApiError::InvalidCredentials)?;
-    let new_hash = web::block(move || password::hash(&new_password)).await??;
+    let attempt = attempt_from(&req, &user.email);
+    let policy = state.settings.login_throttle;
+    let now = Utc::now().naive_utc();
+    let reserving = attempt.clone();
+    let reservation = state
+        .db
+        .write(move |conn| operations::reserve_attempt(conn, &policy, &reserving, now))
+        .await?;
+    let stored = Some(user.password_hash.clone());
+    if !settle_attempt(&state, attempt, reservation, current_password, stored).await? {
+        return Err(ApiError::InvalidCredentials);
+    }
+    // Only now, so that a wrong current password is the answer whatever the new one: the
+    // policy's 422 tells nothing to someone who does not know the current password.
+    let new_hash = state
+        .passwords
+        .hash_new(
+            "new_password",
+            new_password,
+            &user.email,
+            &user.display_name,
+        )
+        .await?;
     let user = state
         .db
         .write(move |conn| user_store::set_password(conn, &user, new_hash))

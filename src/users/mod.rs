@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use crate::auth::password;
 use crate::auth::roles::Role;
 use crate::error::ApiError;
 use crate::ids::ShopId;
@@ -74,7 +75,8 @@ pub struct CreateUserRequest {
     #[validate(length(min = 1, max = 100))]
     pub display_name: String,
     pub role: Role,
-    /// At least 10 characters.
+    /// At least 10 characters, and hard to guess: common passwords, repeats, sequences and
+    /// words of the email or name are refused (422 naming `password`).
     #[validate(custom(function = "crate::users::check_password"))]
     pub password: String,
 }
@@ -94,6 +96,7 @@ pub struct UpdateUserRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"new_password": "another long passphrase"}))]
 pub struct ResetPasswordRequest {
+    /// At least 10 characters, and hard to guess (as for a new account).
     #[validate(custom(function = "crate::users::check_password"))]
     pub new_password: String,
 }
@@ -111,8 +114,11 @@ pub struct ListUsersQuery {
     pub cursor: Option<String>,
 }
 
+/// The password rules a request's field can be checked by alone (length, not blank); the
+/// strength check needs the account's words and runs where the password is hashed
+/// (`PasswordHashing::hash_new`).
 pub fn check_password(password: &str) -> Result<(), validator::ValidationError> {
-    match crate::auth::password::policy_violation(password) {
+    match password::shape_violation(password) {
         None => Ok(()),
         Some(reason) => {
             let mut error = validator::ValidationError::new("password_policy");

@@ -6,7 +6,7 @@ use super::{
     CreateUserRequest, ListUsersQuery, ResetPasswordRequest, UpdateUserRequest, UserView,
     operations, store,
 };
-use crate::auth::{Caller, password, roles::Permission};
+use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
@@ -78,7 +78,9 @@ pub async fn list_users(
         (status = 401),
         (status = 403),
         (status = 409, description = "Email already used"),
-        (status = 422),
+        (status = 422, description = "Invalid request, or a password that is too easy to guess"),
+        (status = 503, description = "Every password hasher is busy; retry after `Retry-After` seconds",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn create_user(
@@ -88,8 +90,15 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageStaff)?;
     let request = body.into_inner();
-    let plain = request.password.clone();
-    let hash = web::block(move || password::hash(&plain)).await??;
+    let hash = state
+        .passwords
+        .hash_new(
+            "password",
+            request.password.clone(),
+            &request.email,
+            &request.display_name,
+        )
+        .await?;
     let user = state
         .db
         .write(move |conn| store::create(conn, caller.shop_id, &request, &hash))
@@ -185,7 +194,9 @@ pub async fn update_user(
         (status = 401),
         (status = 403),
         (status = 404),
-        (status = 422),
+        (status = 422, description = "Invalid request, or a password that is too easy to guess"),
+        (status = 503, description = "Every password hasher is busy; retry after `Retry-After` seconds",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn reset_password(
@@ -197,7 +208,14 @@ pub async fn reset_password(
     caller.require(Permission::ManageStaff)?;
     let id = id.into_inner();
     let plain = body.into_inner().new_password;
-    let hash = web::block(move || password::hash(&plain)).await??;
+    let user = state
+        .db
+        .read(move |conn| store::get_in_shop(conn, caller.shop_id, id))
+        .await?;
+    let hash = state
+        .passwords
+        .hash_new("new_password", plain, &user.email, &user.display_name)
+        .await?;
     state
         .db
         .write(move |conn| {

@@ -800,7 +800,7 @@ async fn housekeeping_purges_expired_idempotency_keys_only(app: TestApp) {
         .execute(&mut *conn)
         .unwrap();
     }
-    aftercare::housekeeping::run_once(&app.state.db);
+    aftercare::housekeeping::run_once(&app.state.db, &app.state.settings.login_throttle);
     assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM idempotency_keys"), 1);
     assert_eq!(
         count(

@@ -148,11 +148,11 @@ impl TestApp {
             settings.server.db_checkout_timeout(),
         )
         .expect("connect and migrate");
-        let state = web::Data::new(AppState {
-            db: pool,
-            tokens: TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)),
+        let state = web::Data::new(AppState::new(
+            pool,
+            TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)),
             settings,
-        });
+        ));
         let service = test::init_service(build_app(state.clone())).await;
         let service = actix_service::boxed::service(service.map(|res| res.map_into_boxed_body()));
         TestApp {

@@ -16,6 +16,7 @@ backend_tests!(
     the_last_admin_is_kept,
     two_admins_removing_each_other_at_once_leave_one,
     staff_see_themselves,
+    new_accounts_and_resets_refuse_weak_passwords,
 );
 
 async fn agents_are_forbidden_everything_on_staff(app: TestApp) {
@@ -271,4 +272,59 @@ async fn staff_see_themselves(app: TestApp) {
     let missing = app.get("/api/v1/users/999999", &admin).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.problem_type(), "not-found");
+}
+
+/// The review found `aaaaaaaaaa`, `1234567890`, `passwordpassword` and the email itself
+/// accepted; wherever a password is set, they are refused with a reason naming the field.
+async fn new_accounts_and_resets_refuse_weak_passwords(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    for weak in [
+        "aaaaaaaaaa",
+        "1234567890",
+        "passwordpassword",
+        "li.na@shop.example",
+        "LiNa123456",
+    ] {
+        let res = app
+            .post(
+                "/api/v1/users",
+                &admin,
+                json!({"email": "li.na@shop.example", "display_name": "Li Na", "role": "agent", "password": weak}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{weak:?}");
+        assert_eq!(res.error_fields(), ["password"], "{weak:?}");
+        let message = res.body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.starts_with("is too easy to guess"), "{message}");
+    }
+    assert_eq!(app.get("/api/v1/users", &admin).await.body["total"], 1);
+
+    let agent_id = app.create_staff("agent@shop.example", Role::Agent);
+    for weak in ["aaaaaaaaaa", "agent@shop.example", "qwertyuiop123"] {
+        let res = app
+            .put(
+                &format!("/api/v1/users/{agent_id}/password"),
+                &admin,
+                json!({"new_password": weak}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{weak:?}");
+        assert_eq!(res.error_fields(), ["new_password"], "{weak:?}");
+    }
+    // Nothing was replaced: the old password still works.
+    assert_eq!(
+        app.login("agent@shop.example", crate::support::PASSWORD)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // A reset of someone who does not exist is still a 404, not a verdict on the password.
+    let missing = app
+        .put(
+            "/api/v1/users/999999/password",
+            &admin,
+            json!({"new_password": "aaaaaaaaaa"}),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }

@@ -5,6 +5,7 @@ mod body_timeout;
 mod cli;
 mod durability;
 mod import_memory;
+mod memory;
 mod receiver;
 mod replicas;
 mod server;
