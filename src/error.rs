@@ -190,6 +190,11 @@ pub enum ApiError {
     /// The cause goes to the log; the client gets one fixed sentence, never database text.
     #[error("the database is unavailable or cannot store changes right now; try again shortly")]
     Unavailable(String),
+    /// The database went away part-way through work the client must know the state of (an
+    /// import stopped at a line): the detail is the service's own words about that state,
+    /// the cause is logged.
+    #[error("the database became unavailable; {detail}")]
+    Interrupted { cause: String, detail: String },
     #[error("too many passwords are being checked at once; try again in {retry_after_secs} s")]
     Overloaded { retry_after_secs: u64 },
     /// Details go to the log, never to the client.
@@ -254,7 +259,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => ProblemKind::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ProblemKind::UnsupportedMediaType,
             ApiError::TooManyRequests { .. } => ProblemKind::TooManyRequests,
-            ApiError::Unavailable(_) => ProblemKind::Unavailable,
+            ApiError::Unavailable(_) | ApiError::Interrupted { .. } => ProblemKind::Unavailable,
             ApiError::Overloaded { .. } => ProblemKind::Overloaded,
             ApiError::Internal(_) => ProblemKind::Internal,
         }
@@ -292,7 +297,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
-            ApiError::Unavailable(cause) => tracing::warn!(%cause, "database unavailable"),
+            ApiError::Unavailable(cause) | ApiError::Interrupted { cause, .. } => {
+                tracing::warn!(%cause, "database unavailable")
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());

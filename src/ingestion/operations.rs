@@ -391,10 +391,13 @@ fn import_stopped(error: ApiError, imported_before_line: Option<u64>) -> ApiErro
         None => "nothing was imported".to_owned(),
         Some(line) => format!("the good rows before line {line} were imported, none after"),
     };
-    ApiError::Unavailable(format!(
-        "{cause}; the import stopped: {done}. Re-sending the file is safe: rows already \
-         imported come back as unchanged"
-    ))
+    ApiError::Interrupted {
+        cause,
+        detail: format!(
+            "the import stopped: {done}. Re-sending the file is safe: rows already imported \
+             come back as unchanged"
+        ),
+    }
 }
 
 /// Records an export of the customer file before any of it leaves: who, with which
