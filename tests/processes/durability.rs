@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::server::{ADMIN_EMAIL, Client, PASSWORD, ScratchDb, Server};
+use crate::server::{ADMIN_EMAIL, PASSWORD, ScratchDb, Server};
 
 const WRITERS: usize = 6;
 /// Acknowledged writes to wait for before the kill, so that it lands mid-stream.
@@ -19,24 +19,6 @@ struct Acknowledged {
     /// customer id → phone number sent
     customers: BTreeMap<i64, String>,
     contacts: usize,
-}
-
-fn all_pages(client: &Client, path: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page_path = match &cursor {
-            Some(c) => format!("{path}&cursor={c}"),
-            None => path.to_owned(),
-        };
-        let reply = client.get(&page_path).expect("list");
-        assert_eq!(reply.status, 200, "{:?}", reply.body);
-        items.extend(reply.body["items"].as_array().cloned().unwrap_or_default());
-        match reply.body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return items,
-        }
-    }
 }
 
 fn sigkill_loses_no_acknowledged_write(db: ScratchDb) {
@@ -148,7 +130,7 @@ fn sigkill_loses_no_acknowledged_write(db: ScratchDb) {
     }
     // No customer is half-written: each one stored has both handles and both tags, whether
     // or not its creation was acknowledged before the kill.
-    let stored = all_pages(&admin, "/api/v1/customers?tags_all=durability&limit=200");
+    let stored = admin.all_pages("/api/v1/customers?tags_all=durability&limit=200");
     assert!(stored.len() >= acknowledged.customers.len());
     for customer in &stored {
         let id = customer["id"].as_i64().unwrap();
@@ -158,11 +140,7 @@ fn sigkill_loses_no_acknowledged_write(db: ScratchDb) {
     }
     // Each contact attempt stored is one event and one version step: none half-applied,
     // and none acknowledged is missing.
-    let events = admin
-        .get(&format!("/api/v1/tickets/{ticket_id}/events"))
-        .unwrap();
-    assert_eq!(events.status, 200, "{:?}", events.body);
-    let events = events.body.as_array().cloned().unwrap();
+    let events = admin.all_pages(&format!("/api/v1/tickets/{ticket_id}/events"));
     let logged = events
         .iter()
         .filter(|e| e["kind"] == "contact_logged")

@@ -119,13 +119,7 @@ fn two_replicas_share_one_postgres_database() {
     for reply in race(requests) {
         assert_eq!(reply.status, 200, "{:?}", reply.body);
     }
-    let events: Vec<Value> = agent_a
-        .get(&format!("{path}/events"))
-        .unwrap()
-        .body
-        .as_array()
-        .cloned()
-        .unwrap();
+    let events: Vec<Value> = agent_a.all_pages(&format!("{path}/events"));
     let logged = events
         .iter()
         .filter(|e| e["kind"] == "contact_logged")

@@ -245,6 +245,26 @@ impl Client {
         self.with_token(token)
     }
 
+    /// Every item of a paged list, following `next_cursor` to the last page.
+    pub fn all_pages(&self, path: &str) -> Vec<Value> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page_path = match &cursor {
+                Some(c) => format!("{path}{separator}cursor={c}"),
+                None => path.to_owned(),
+            };
+            let reply = self.get(&page_path).expect("list");
+            assert_eq!(reply.status, 200, "{:?}", reply.body);
+            items.extend(reply.body["items"].as_array().cloned().unwrap_or_default());
+            match reply.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return items,
+            }
+        }
+    }
+
     pub fn get(&self, path: &str) -> Result<Reply, ureq::Error> {
         self.send(Method::Get, path, None, None)
     }
