@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::throttle::LoginAttempt;
+use super::throttle::{self, LoginAttempt};
 use super::{Caller, operations, store};
 use crate::error::ApiError;
 use crate::extract::Body;
@@ -80,7 +80,7 @@ fn attempt_from(req: &HttpRequest, account: &str) -> LoginAttempt {
         account: account.to_owned(),
         address: req
             .peer_addr()
-            .map_or("unknown".into(), |a| a.ip().to_string()),
+            .map_or("unknown".into(), |a| throttle::address_key(a.ip())),
     }
 }
 

@@ -18,6 +18,20 @@ use clap::Args;
 
 use crate::error::ApiError;
 
+/// The address a login attempt is counted against. An IPv4 address as itself (also when it
+/// arrives IPv4-mapped); an IPv6 address by its /64, since one host usually holds a whole
+/// /64 and rotating through it must not reset the counts.
+pub fn address_key(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{prefix}/64")
+        }
+    }
+}
+
 /// How many failed logins are tolerated, and for how long they count (settings, defaults here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
 pub struct ThrottlePolicy {
@@ -177,6 +191,15 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let key = |s: &str| address_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:1:2:3"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:10.0.0.1"), "10.0.0.1");
+        assert_eq!(key("10.0.0.1"), "10.0.0.1");
+    }
     use crate::defaults::defaults;
 
     fn at(second: i64) -> NaiveDateTime {

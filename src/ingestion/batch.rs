@@ -254,9 +254,15 @@ impl Report for BatchReport {
         // The report says what would have happened; a row it would have created was rolled
         // back, and its id may be given to another row later: it is not shown.
         for entry in &mut self.results {
-            if entry.outcome == Some(UpsertOutcome::Created) {
+            if entry.outcome == Some(UpsertOutcome::Created) || self.conceal_outcomes {
                 entry.id = None;
             }
+            if self.conceal_outcomes {
+                entry.outcome = None;
+            }
+        }
+        if self.conceal_outcomes {
+            (self.created, self.updated, self.unchanged) = (0, 0, 0);
         }
         let mut extensions = Map::new();
         extensions.insert(

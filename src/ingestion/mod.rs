@@ -294,7 +294,8 @@ pub struct BatchItemResult {
     /// Absent when the item failed.
     pub outcome: Option<UpsertOutcome>,
     /// The customer's or order's id. Absent when the item failed, and in a rolled-back
-    /// batch for an item it would have created (that row does not exist).
+    /// batch for an item it would have created (that row does not exist). A rolled-back
+    /// batch shows outcomes and ids only to a caller with the matching read scope.
     pub id: Option<i64>,
     /// Why the item failed (field names relative to the item).
     pub error: Option<Problem>,
@@ -310,4 +311,10 @@ pub struct BatchReport {
     pub results: Vec<BatchItemResult>,
     /// `true` when `atomic` was asked and an item failed: nothing was applied.
     pub rolled_back: bool,
+    /// Set for callers that may not read what they write: a rolled-back batch then tells
+    /// them only which items failed and why, not whether the others' records exist (an
+    /// atomic batch with one bad item must not be a way to look customers up).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub conceal_outcomes: bool,
 }

@@ -213,26 +213,24 @@ pub async fn export(
 /// as `report`.
 async fn run_batch<T, F>(
     state: &AppState,
-    items: Vec<T>,
-    atomic: bool,
+    caller: &Principal,
+    write: Permission,
+    (items, atomic): (Vec<T>, bool),
     upsert: F,
 ) -> Result<HttpResponse, ApiError>
 where
     T: Validate + Send + 'static,
     F: Fn(&mut DbConnection, &T) -> batch::ItemResult + Send + 'static,
 {
+    let report = BatchReport {
+        conceal_outcomes: !caller.sees_what_it_writes(write),
+        ..BatchReport::default()
+    };
     let report = state
         .db
         .write(move |conn| {
             let items = items.into_iter().enumerate();
-            batch::run(
-                conn,
-                items,
-                atomic,
-                BatchReport::default(),
-                validate,
-                upsert,
-            )
+            batch::run(conn, items, atomic, report, validate, upsert)
         })
         .await?;
     Ok(HttpResponse::Ok().json(report))
@@ -303,9 +301,14 @@ pub async fn upsert_customers(
     caller.require(Permission::EditCustomers)?;
     let batch = body.into_inner();
     let shop_id = caller.shop_id();
-    run_batch(&state, batch.items, batch.atomic, move |conn, item| {
-        upsert_customer(conn, shop_id, item)
-    })
+    let write = Permission::EditCustomers;
+    run_batch(
+        &state,
+        &caller,
+        write,
+        (batch.items, batch.atomic),
+        move |conn, item| upsert_customer(conn, shop_id, item),
+    )
     .await
 }
 
@@ -368,9 +371,14 @@ pub async fn upsert_orders(
     let batch = body.into_inner();
     let shop_id = caller.shop_id();
     let tiers = state.settings.tiers;
-    run_batch(&state, batch.items, batch.atomic, move |conn, item| {
-        upsert_feed_order(conn, shop_id, item, &tiers)
-    })
+    let write = Permission::RecordOrders;
+    run_batch(
+        &state,
+        &caller,
+        write,
+        (batch.items, batch.atomic),
+        move |conn, item| upsert_feed_order(conn, shop_id, item, &tiers),
+    )
     .await
 }
 
