@@ -502,8 +502,10 @@ mod tests {
     fn a_connection_is_waited_for_as_long_as_configured() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("a.db").display());
-        let db = Db::connect(&url, 1, Duration::from_millis(250)).unwrap();
-        assert_eq!(db.pool.connection_timeout(), Duration::from_millis(250));
+        // Not a short value: building the pool waits this long for its first connection,
+        // and a loaded machine may need more than a fraction of a second to open it.
+        let db = Db::connect(&url, 1, Duration::from_millis(4321)).unwrap();
+        assert_eq!(db.pool.connection_timeout(), Duration::from_millis(4321));
     }
 
     #[test]
