@@ -16,6 +16,9 @@ use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKin
 
 use crate::error::{ApiError, FieldError};
 
+mod messages;
+pub use messages::{DAY_FIELDS, plain_words};
+
 /// Largest accepted body; set from `MAX_BODY_BYTES` as app data.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
@@ -337,7 +340,24 @@ fn field_error_from_serde(path: &str, message: &str) -> FieldError {
         ("", None) => "body".to_owned(),
         (parent, None) => parent.to_owned(),
     };
+    let message = plain_words(&message, &field);
     FieldError::new(field, message)
+}
+
+/// A path segment that is not what the route takes (`/tickets/abc`): a 422 naming the
+/// route's parameter (`id`), not "path". Every parameter of this API's paths is an id.
+pub fn path_problem(req: &HttpRequest) -> ApiError {
+    let errors: Vec<FieldError> = req
+        .match_info()
+        .iter()
+        .filter(|(_, value)| value.parse::<i64>().is_err())
+        .map(|(name, _)| FieldError::new(name, "must be a whole number (an id), e.g. 42"))
+        .collect();
+    if errors.is_empty() {
+        ApiError::field("path", "is not a valid address for this resource")
+    } else {
+        ApiError::Validation(errors)
+    }
 }
 
 /// Query parameters, deserialised strictly and validated.

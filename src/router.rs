@@ -15,7 +15,7 @@ use tracing::Instrument;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::error::{ApiError, FieldError, problem_for_framework_errors};
+use crate::error::{ApiError, problem_for_framework_errors};
 use crate::extract::{BodyLimit, BodyReadTimeout};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
@@ -69,9 +69,9 @@ pub fn build_app(
         .app_data(state)
         .app_data(body_limit)
         .app_data(body_read_timeout)
-        .app_data(web::PathConfig::default().error_handler(|err, _| {
-            ApiError::Validation(vec![FieldError::new("path", err.to_string())]).into()
-        }))
+        .app_data(
+            web::PathConfig::default().error_handler(|_, req| crate::extract::path_problem(req).into()),
+        )
         .configure(routes)
         .default_service(web::to(no_such_route))
         .wrap(ErrorHandlers::new().default_handler(problem_for_framework_errors))

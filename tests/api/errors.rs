@@ -20,7 +20,118 @@ backend_tests!(
     array_bodies_are_refused,
     unknown_query_parameters_are_refused_everywhere,
     dates_outside_the_calendar_are_refused_by_field,
+    messages_speak_to_people_not_to_rust,
 );
+
+/// What a shop's staff read in a 422: the kind of value and an example, never a Rust type
+/// (`u8`, `i64`), a serde term (`sequence`, `variant`) or chrono's parser texts.
+fn assert_plain_messages(res: &crate::support::Response, what: &str) {
+    let errors = res.body["errors"].as_array().cloned().unwrap_or_default();
+    assert!(!errors.is_empty(), "{what}: {:?}", res.body);
+    for error in errors {
+        let message = error["message"].as_str().unwrap_or_default();
+        for jargon in [
+            "u8", "u16", "u32", "u64", "i32", "i64", "f64", "usize", "struct ", "sequence",
+            "variant", "premature", "input is", "out of range for", "::", "`",
+            "deserialize",
+        ] {
+            assert!(
+                !message.contains(jargon),
+                "{what}: {message:?} says {jargon:?}"
+            );
+        }
+    }
+}
+
+async fn messages_speak_to_people_not_to_rust(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let customer = app
+        .customer(&admin, json!({"name": "李娜", "contacts": [{"kind": "phone", "value": "13800138000"}], "source": "online"}))
+        .await;
+    let orders = format!("/api/v1/customers/{customer}/orders");
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "/api/v1/customers",
+            json!({"name": "王小姐", "source": "online", "birthday": "1990-13-45"}),
+            "birthday",
+            "YYYY-MM-DD",
+        ),
+        (
+            "/api/v1/customers",
+            json!({"name": "王小姐", "source": "online", "birthday": "1990-01"}),
+            "birthday",
+            "e.g. 2026-11-01",
+        ),
+        (
+            orders.as_str(),
+            json!({"channel": "taobao", "external_order_no": "A-1", "items": [{"product_name": "Tea", "quantity": 1, "unit_price_cents": 5000}], "ordered_at": "2026-11-01T09:30"}),
+            "ordered_at",
+            "UTC offset",
+        ),
+        (
+            orders.as_str(),
+            json!({"channel": "taobao", "external_order_no": "A-2", "items": [{"product_name": "Tea", "quantity": 1, "unit_price_cents": 5000}], "total_cents": 1.5, "ordered_at": "2026-11-01T09:30:00+08:00"}),
+            "total_cents",
+            "whole number",
+        ),
+        (
+            orders.as_str(),
+            json!({"channel": "taobao", "external_order_no": "A-3", "items": [{"product_name": "Tea", "quantity": "one", "unit_price_cents": 5000}], "ordered_at": "2026-11-01T09:30:00+08:00"}),
+            "items[0].quantity",
+            "must be a whole number, not text",
+        ),
+        (
+            "/api/v1/customers",
+            json!({"name": "王小姐", "source": "tv"}),
+            "source",
+            "must be one of:",
+        ),
+        (
+            "/api/v1/customers",
+            json!({"name": "王小姐", "source": "online", "contacts": {"kind": "phone"}}),
+            "contacts",
+            "must be a list",
+        ),
+    ];
+    for (path, body, field, says) in cases {
+        let res = app.post(path, &admin, body.clone()).await;
+        let what = format!("POST {path} {body}");
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {:?}", res.body);
+        assert_eq!(res.error_fields(), [field], "{what}");
+        assert!(
+            res.body["errors"][0]["message"].as_str().unwrap_or_default().contains(says),
+            "{what}: {:?}",
+            res.body
+        );
+        assert_plain_messages(&res, &what);
+    }
+    for (query, field, says) in [
+        ("/api/v1/customers?limit=abc", "limit", "whole number"),
+        ("/api/v1/customers?limit=99999999999999999999999", "limit", "too large"),
+        ("/api/v1/stats/tickets?from=2026-02-30", "from", "YYYY-MM-DD"),
+        ("/api/v1/stats/tickets?from=yesterday", "from", "YYYY-MM-DD"),
+    ] {
+        let res = app.get(query, &admin).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {:?}", res.body);
+        assert_eq!(res.error_fields(), [field], "{query}");
+        assert!(
+            res.body["errors"][0]["message"].as_str().unwrap_or_default().contains(says),
+            "{query}: {:?}",
+            res.body
+        );
+        assert_plain_messages(&res, query);
+    }
+    // A bad id in the path is named by the route's parameter.
+    let res = app.get("/api/v1/customers/abc", &admin).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.error_fields(), ["id"]);
+    assert_plain_messages(&res, "/customers/abc");
+    let res = app
+        .delete(&format!("/api/v1/customers/{customer}/tags/x1"), &admin)
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", res.body);
+    assert_eq!(res.error_fields(), ["tag_id"]);
+}
 
 /// A parameter an endpoint does not take is a 422 naming it, on every GET: a client that
 /// believes it filtered must not silently get everything.
