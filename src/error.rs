@@ -16,6 +16,9 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// Problem members that name other records of the shop (see [`ApiError::without_record_ids`]).
+const RECORD_POINTERS: &[&str] = &["existing_customer_id", "existing_customer_ids"];
 const PROBLEM_TYPE_PREFIX: &str = "urn:aftercare:problem:";
 
 /// Writes [`ProblemKind`] and its lookups from one table, so that `ALL` cannot miss a
@@ -215,6 +218,30 @@ impl ApiError {
             kind,
             detail: detail.into(),
             extensions: Map::new(),
+        }
+    }
+
+    /// The problem as told to a caller that may write records but not read them (a
+    /// write-only API key): a conflict keeps its kind and sentence but loses the ids of the
+    /// records it points at, so that such a key cannot learn, handle by handle, which
+    /// customer a phone number belongs to. Sentences never carry those ids themselves.
+    pub fn without_record_ids(self, conceal: bool) -> Self {
+        match self {
+            ApiError::Conflict {
+                kind,
+                detail,
+                mut extensions,
+            } if conceal => {
+                for pointer in RECORD_POINTERS {
+                    extensions.remove(*pointer);
+                }
+                ApiError::Conflict {
+                    kind,
+                    detail,
+                    extensions,
+                }
+            }
+            other => other,
         }
     }
 

@@ -70,7 +70,8 @@ pub fn build_app(
         .app_data(body_limit)
         .app_data(body_read_timeout)
         .app_data(
-            web::PathConfig::default().error_handler(|_, req| crate::extract::path_problem(req).into()),
+            web::PathConfig::default()
+                .error_handler(|_, req| crate::extract::path_problem(req).into()),
         )
         .configure(routes)
         .default_service(web::to(no_such_route))

@@ -100,7 +100,8 @@ pub async fn create_customer(
             })?;
             Ok((id, answer))
         })
-        .await?;
+        .await
+        .map_err(|e| e.without_record_ids(!shows_record))?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/customers/{id}")))
         .json(answer))
@@ -176,7 +177,8 @@ pub async fn update_customer(
                 Ok::<_, ApiError>(store::views(conn, vec![customer])?.remove(0))
             })
         })
-        .await?;
+        .await
+        .map_err(|e| e.without_record_ids(!shows_record))?;
     Ok(HttpResponse::Ok().json(answer))
 }
 

@@ -87,14 +87,15 @@ pub fn owner_by_handles(
         }
     }
     if owners.len() > 1 {
-        let ids: Vec<String> = owners.iter().map(i64::to_string).collect();
-        return Err(ApiError::conflict(
+        let mut error = ApiError::conflict(
             ProblemKind::DuplicateContact,
-            format!(
-                "the handles belong to different customers ({})",
-                ids.join(", ")
-            ),
-        ));
+            "the handles belong to different customers (existing_customer_ids)",
+        );
+        if let ApiError::Conflict { extensions, .. } = &mut error {
+            let ids: Vec<i64> = owners.into_iter().collect();
+            extensions.insert("existing_customer_ids".into(), ids.into());
+        }
+        return Err(error);
     }
     Ok(owners.into_iter().next())
 }
@@ -111,10 +112,13 @@ pub fn set_contacts(
         if let Some(owner) = owner_of(conn, shop_id, *kind, value)?
             && owner != customer_id.0
         {
+            // The owner is named in `existing_customer_id`, never in the text, so that a
+            // caller who may not read customers can be given the sentence without it
+            // (`ApiError::without_record_ids`).
             let mut error = ApiError::conflict(
                 ProblemKind::DuplicateContact,
                 format!(
-                    "{} {value} already belongs to customer {owner}",
+                    "{} {value} already belongs to another customer (existing_customer_id)",
                     kind.as_str()
                 ),
             );

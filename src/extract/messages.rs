@@ -99,7 +99,16 @@ fn expected_words(expected: &str, field: &str) -> String {
     let integer = |bits: &str| {
         matches!(
             bits,
-            "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "i128"
+            "u8" | "u16"
+                | "u32"
+                | "u64"
+                | "u128"
+                | "usize"
+                | "i8"
+                | "i16"
+                | "i32"
+                | "i64"
+                | "i128"
                 | "isize"
         )
     };
@@ -111,11 +120,9 @@ fn expected_words(expected: &str, field: &str) -> String {
         "a sequence" => "a list ([...])".into(),
         "a map" => "an object ({...})".into(),
         e if e.starts_with("struct ") || e.starts_with("a struct") => "an object ({...})".into(),
-        e if e.starts_with("a formatted date and time string") => {
-            date_sentence(DateShape::Instant)
-                .trim_start_matches("must be ")
-                .to_owned()
-        }
+        e if e.starts_with("a formatted date and time string") => date_sentence(DateShape::Instant)
+            .trim_start_matches("must be ")
+            .to_owned(),
         e if e.starts_with("a formatted date string") => date_sentence(DateShape::Day)
             .trim_start_matches("must be ")
             .to_owned(),
@@ -170,7 +177,10 @@ fn invalid_type(rest: &str, field: &str) -> String {
     if unexpected.starts_with("floating point") && expected_is_integer(expected) {
         return "must be a whole number (no decimals)".into();
     }
-    format!("must be {}, not {received}", expected_words(expected, field))
+    format!(
+        "must be {}, not {received}",
+        expected_words(expected, field)
+    )
 }
 
 fn invalid_value(rest: &str, field: &str) -> String {
@@ -228,7 +238,10 @@ fn unknown_field(rest: &str) -> String {
     if rest.contains("there are no fields") || allowed.is_empty() {
         "is not accepted here: this request takes no such field".into()
     } else {
-        format!("is not a field of this request; accepted: {}", allowed.join(", "))
+        format!(
+            "is not a field of this request; accepted: {}",
+            allowed.join(", ")
+        )
     }
 }
 
@@ -250,8 +263,21 @@ mod tests {
     /// parser jargon.
     fn assert_plain(message: &str) {
         for jargon in [
-            "u8", "u16", "u32", "u64", "i32", "i64", "usize", "f64", "premature", "struct ",
-            "sequence", "variant", "input is", "::", "`",
+            "u8",
+            "u16",
+            "u32",
+            "u64",
+            "i32",
+            "i64",
+            "usize",
+            "f64",
+            "premature",
+            "struct ",
+            "sequence",
+            "variant",
+            "input is",
+            "::",
+            "`",
         ] {
             assert!(
                 !message.contains(jargon),
@@ -263,7 +289,11 @@ mod tests {
     #[test]
     fn dates_say_the_shape_expected_with_an_example() {
         for (raw, field, expected) in [
-            ("premature end of input", "ordered_at", "2026-11-01T09:30:00+08:00"),
+            (
+                "premature end of input",
+                "ordered_at",
+                "2026-11-01T09:30:00+08:00",
+            ),
             ("input is out of range", "birthday", "YYYY-MM-DD"),
             ("input contains invalid characters", "from", "2026-11-01"),
             ("trailing input", "items[0].ordered_at", "UTC offset"),
@@ -287,22 +317,67 @@ mod tests {
     #[test]
     fn types_are_named_as_kinds_of_value_not_rust_types() {
         let cases = [
-            ("invalid type: string \"five\", expected u8", "must be a whole number, not text"),
-            ("invalid type: floating point `1.5`, expected i64", "must be a whole number (no decimals)"),
-            ("invalid type: integer `1`, expected a string", "must be text (a JSON string), not a number"),
-            ("invalid type: null, expected a boolean", "must be true or false, not null"),
-            ("invalid type: map, expected a sequence", "must be a list ([...]), not an object"),
-            ("invalid type: string \"x\", expected struct TicketItem", "must be an object ({...}), not text"),
-            ("invalid value: integer `300`, expected u8", "must be a whole number from 0 to 255"),
-            ("invalid value: integer `-1`, expected u32", "must not be negative"),
-            ("unknown variant `douyn`, expected one of `taobao`, `tmall`, `jd`", "must be one of: taobao, tmall, jd"),
-            ("unknown variant `x`, expected `asc` or `desc`", "must be one of: asc, desc"),
+            (
+                "invalid type: string \"five\", expected u8",
+                "must be a whole number, not text",
+            ),
+            (
+                "invalid type: floating point `1.5`, expected i64",
+                "must be a whole number (no decimals)",
+            ),
+            (
+                "invalid type: integer `1`, expected a string",
+                "must be text (a JSON string), not a number",
+            ),
+            (
+                "invalid type: null, expected a boolean",
+                "must be true or false, not null",
+            ),
+            (
+                "invalid type: map, expected a sequence",
+                "must be a list ([...]), not an object",
+            ),
+            (
+                "invalid type: string \"x\", expected struct TicketItem",
+                "must be an object ({...}), not text",
+            ),
+            (
+                "invalid value: integer `300`, expected u8",
+                "must be a whole number from 0 to 255",
+            ),
+            (
+                "invalid value: integer `-1`, expected u32",
+                "must not be negative",
+            ),
+            (
+                "unknown variant `douyn`, expected one of `taobao`, `tmall`, `jd`",
+                "must be one of: taobao, tmall, jd",
+            ),
+            (
+                "unknown variant `x`, expected `asc` or `desc`",
+                "must be one of: asc, desc",
+            ),
             ("missing field `email`", "is required"),
-            ("unknown field `nmae`, expected `name` or `group`", "is not a field of this request; accepted: name, group"),
-            ("unknown field `group`, there are no fields", "is not accepted here: this request takes no such field"),
-            ("invalid digit found in string", "must be a whole number, e.g. 25"),
-            ("number too large to fit in target type", "is too large a number"),
-            ("provided string was not `true` or `false`", "must be true or false"),
+            (
+                "unknown field `nmae`, expected `name` or `group`",
+                "is not a field of this request; accepted: name, group",
+            ),
+            (
+                "unknown field `group`, there are no fields",
+                "is not accepted here: this request takes no such field",
+            ),
+            (
+                "invalid digit found in string",
+                "must be a whole number, e.g. 25",
+            ),
+            (
+                "number too large to fit in target type",
+                "is too large a number",
+            ),
+            (
+                "provided string was not `true` or `false`",
+                "must be true or false",
+            ),
         ];
         for (raw, expected) in cases {
             let message = plain_words(raw, "field");

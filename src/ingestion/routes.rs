@@ -280,7 +280,8 @@ pub async fn upsert_one_customer(
             })?;
             Ok((outcome, answer))
         })
-        .await?;
+        .await
+        .map_err(|e| e.without_record_ids(!shows_record))?;
     Ok(HttpResponse::build(status_for(outcome)).json(answer))
 }
 

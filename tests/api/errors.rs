@@ -31,8 +31,22 @@ fn assert_plain_messages(res: &crate::support::Response, what: &str) {
     for error in errors {
         let message = error["message"].as_str().unwrap_or_default();
         for jargon in [
-            "u8", "u16", "u32", "u64", "i32", "i64", "f64", "usize", "struct ", "sequence",
-            "variant", "premature", "input is", "out of range for", "::", "`",
+            "u8",
+            "u16",
+            "u32",
+            "u64",
+            "i32",
+            "i64",
+            "f64",
+            "usize",
+            "struct ",
+            "sequence",
+            "variant",
+            "premature",
+            "input is",
+            "out of range for",
+            "::",
+            "`",
             "deserialize",
         ] {
             assert!(
@@ -96,10 +110,18 @@ async fn messages_speak_to_people_not_to_rust(app: TestApp) {
     for (path, body, field, says) in cases {
         let res = app.post(path, &admin, body.clone()).await;
         let what = format!("POST {path} {body}");
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {:?}", res.body);
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{what}: {:?}",
+            res.body
+        );
         assert_eq!(res.error_fields(), [field], "{what}");
         assert!(
-            res.body["errors"][0]["message"].as_str().unwrap_or_default().contains(says),
+            res.body["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(says),
             "{what}: {:?}",
             res.body
         );
@@ -107,15 +129,31 @@ async fn messages_speak_to_people_not_to_rust(app: TestApp) {
     }
     for (query, field, says) in [
         ("/api/v1/customers?limit=abc", "limit", "whole number"),
-        ("/api/v1/customers?limit=99999999999999999999999", "limit", "too large"),
-        ("/api/v1/stats/tickets?from=2026-02-30", "from", "YYYY-MM-DD"),
+        (
+            "/api/v1/customers?limit=99999999999999999999999",
+            "limit",
+            "too large",
+        ),
+        (
+            "/api/v1/stats/tickets?from=2026-02-30",
+            "from",
+            "YYYY-MM-DD",
+        ),
         ("/api/v1/stats/tickets?from=yesterday", "from", "YYYY-MM-DD"),
     ] {
         let res = app.get(query, &admin).await;
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {:?}", res.body);
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {:?}",
+            res.body
+        );
         assert_eq!(res.error_fields(), [field], "{query}");
         assert!(
-            res.body["errors"][0]["message"].as_str().unwrap_or_default().contains(says),
+            res.body["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(says),
             "{query}: {:?}",
             res.body
         );
@@ -129,7 +167,12 @@ async fn messages_speak_to_people_not_to_rust(app: TestApp) {
     let res = app
         .delete(&format!("/api/v1/customers/{customer}/tags/x1"), &admin)
         .await;
-    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", res.body);
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        res.body
+    );
     assert_eq!(res.error_fields(), ["tag_id"]);
 }
 

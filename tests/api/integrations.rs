@@ -23,6 +23,7 @@ backend_tests!(
     idempotency_keys_belong_to_their_caller_and_failures_are_forgotten,
     housekeeping_purges_expired_idempotency_keys_only,
     write_answers_show_no_more_than_the_read_scopes,
+    conflicts_name_no_customer_to_write_only_keys,
 );
 
 /// Sends a request with extra headers (an API key, an Idempotency-Key...).
@@ -1074,4 +1075,52 @@ async fn write_answers_show_no_more_than_the_read_scopes(app: TestApp) {
     let file = app.get(&format!("/api/v1/customers/{lina}"), &admin).await;
     assert_eq!(file.body["source"], "online");
     assert_eq!(file.body["address"], "上海市静安区南京西路 1 号");
+}
+
+/// A handle on file is a 409 for everyone, but only a caller that may read customers learns
+/// whose it is: a write-only key could otherwise map phone numbers to customer ids one
+/// conflict at a time.
+async fn conflicts_name_no_customer_to_write_only_keys(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let owner = app
+        .customer(&admin, customer_body("李娜", "13800138000"))
+        .await;
+    let other = app
+        .customer(&admin, customer_body("王小姐", "13900139000"))
+        .await;
+    let (_, writer) = api_key(&app, &admin, &["customers:write"]).await;
+    let (_, reader) = api_key(&app, &admin, &["customers:write", "customers:read"]).await;
+    let both = json!({"name": "张三", "contacts": [
+        {"kind": "phone", "value": "13800138000"}, {"kind": "phone", "value": "13900139000"}
+    ], "source": "online"});
+    let steal = json!({"contacts": [{"kind": "phone", "value": "13800138000"}]});
+    for (token, sees) in [(&writer, false), (&reader, true)] {
+        let answers = [
+            post_with_key(&app, token, "/api/v1/customers", both.clone()).await,
+            post_with_key(&app, token, "/api/v1/feeds/customers", both.clone()).await,
+            app.send(
+                test::TestRequest::patch()
+                    .uri(&format!("/api/v1/customers/{other}"))
+                    .insert_header(("X-API-Key", token.as_str()))
+                    .set_json(steal.clone()),
+            )
+            .await,
+        ];
+        for answer in answers {
+            assert_eq!(answer.status, StatusCode::CONFLICT, "{:?}", answer.body);
+            assert_eq!(answer.problem_type(), "duplicate-contact");
+            let text = answer.body.to_string();
+            assert!(
+                !text.contains(&format!(": {owner}"))
+                    && !text.contains(&format!("customer {owner}")),
+                "the sentence names the owner: {text}"
+            );
+            let named = answer.body.get("existing_customer_id").is_some()
+                || answer.body.get("existing_customer_ids").is_some();
+            assert_eq!(named, sees, "sees={sees}: {text}");
+            if sees && let Some(id) = answer.body.get("existing_customer_id") {
+                assert_eq!(id, owner);
+            }
+        }
+    }
 }

@@ -98,7 +98,11 @@ fn day_fields_are_exactly_the_documented_dates() {
             }
         }
     }
-    assert!(fields.len() > 100, "the walk found only {} fields", fields.len());
+    assert!(
+        fields.len() > 100,
+        "the walk found only {} fields",
+        fields.len()
+    );
     let mut days = std::collections::BTreeSet::new();
     let mut instants = std::collections::BTreeSet::new();
     for (name, schema) in &fields {
@@ -113,7 +117,10 @@ fn day_fields_are_exactly_the_documented_dates() {
     }
     let listed: std::collections::BTreeSet<&str> =
         aftercare::extract::DAY_FIELDS.iter().copied().collect();
-    assert_eq!(days, listed, "extract::DAY_FIELDS must list the date-only fields");
+    assert_eq!(
+        days, listed,
+        "extract::DAY_FIELDS must list the date-only fields"
+    );
     assert!(
         days.is_disjoint(&instants),
         "a name is used for a date and a date-time: {:?}",
