@@ -45,6 +45,19 @@ enum Command {
     Openapi,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Write a consistent, checked copy of the SQLite database to FILE while servers run
+    /// (PostgreSQL: use pg_dump).
+    Backup {
+        /// Where the copy goes; must not exist yet.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Replace the SQLite database with a backup, after checking it. Every server on the
+    /// file must be stopped first.
+    Restore {
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
 }
 
 fn init_tracing(format: LogFormat) {
@@ -78,6 +91,28 @@ fn main() -> ExitCode {
         )
         .map(|_| ()),
         Command::RecomputeTiers => recompute_tiers(&cli.settings),
+        Command::Backup { to } => aftercare::backup::sqlite_file(&cli.settings.server.database_url)
+            .and_then(|database| aftercare::backup::backup(&database, &to))
+            .map(|copy| {
+                println!(
+                    "backed up to {}: {} bytes, schema version {}, integrity check ok",
+                    copy.path.display(),
+                    copy.bytes,
+                    copy.schema_version
+                );
+            }),
+        Command::Restore { from } => aftercare::backup::sqlite_file(
+            &cli.settings.server.database_url,
+        )
+        .and_then(|database| aftercare::backup::restore(&database, &from))
+        .map(|restored| {
+            println!(
+                "restored {} from {}: schema version {} (newer migrations run at the next start)",
+                restored.path.display(),
+                from.display(),
+                restored.schema_version
+            );
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,6 +141,13 @@ fn print_document() -> Result<(), String> {
 #[actix_web::main]
 async fn serve(settings: Settings) -> Result<(), String> {
     let tokens = settings.tokens.keys()?;
+    // Held until the server stops: a restore refuses to replace the file meanwhile.
+    let _serving = match aftercare::db::DbTarget::parse(&settings.server.database_url)? {
+        aftercare::db::DbTarget::Sqlite(path) => Some(aftercare::backup::hold_while_serving(
+            std::path::Path::new(&path),
+        )?),
+        aftercare::db::DbTarget::Postgres(_) => None,
+    };
     let db = Db::connect(
         &settings.server.database_url,
         settings.server.db_pool_size,

@@ -1,6 +1,7 @@
 //! Tests that need whole server processes: killed mid-write, several replicas, or clients
 //! that stop halfway through a request.
 
+mod backup;
 mod body_timeout;
 mod cli;
 mod durability;
