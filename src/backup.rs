@@ -20,6 +20,91 @@ use diesel::{RunQueryDsl, SqliteConnection, sql_query};
 
 use crate::db::{DbTarget, SQLITE_MIGRATIONS};
 
+/// Periodic backups of the SQLite file by the server itself (off unless `BACKUP_DIR` is set).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupSettings {
+    /// Directory for periodic backups of the SQLite database (unset: none are made).
+    #[arg(long = "backup-dir", env = "BACKUP_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Hours between periodic backups (the first one an interval after start-up).
+    #[arg(long = "backup-interval-hours", env = "BACKUP_INTERVAL_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=8760))]
+    pub interval_hours: u64,
+    /// Periodic backups kept in BACKUP_DIR; older ones are deleted.
+    #[arg(long = "backup-keep", env = "BACKUP_KEEP", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=10000))]
+    pub keep: u64,
+}
+
+/// The names periodic backups get: sortable by time, and recognisable for pruning.
+const PERIODIC_PREFIX: &str = "aftercare-";
+const PERIODIC_SUFFIX: &str = ".db";
+
+/// One periodic round: a new backup in `dir`, then the oldest beyond `keep` removed.
+/// Returns the new copy and the names removed.
+pub fn periodic_round(
+    database: &Path,
+    dir: &Path,
+    keep: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Snapshot, Vec<PathBuf>), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let name = format!(
+        "{PERIODIC_PREFIX}{}{PERIODIC_SUFFIX}",
+        now.format("%Y%m%dT%H%M%SZ")
+    );
+    let snapshot = backup(database, &dir.join(name))?;
+    let mut kept: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(PERIODIC_PREFIX) && n.ends_with(PERIODIC_SUFFIX))
+        })
+        .collect();
+    kept.sort();
+    let surplus = kept
+        .len()
+        .saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
+    let removed: Vec<PathBuf> = kept.into_iter().take(surplus).collect();
+    for old in &removed {
+        std::fs::remove_file(old).map_err(|e| format!("cannot remove {}: {e}", old.display()))?;
+    }
+    Ok((snapshot, removed))
+}
+
+/// Starts the periodic backup thread when `BACKUP_DIR` is set and the database is SQLite.
+pub fn spawn_periodic(
+    database_url: &str,
+    settings: &BackupSettings,
+) -> Result<Option<std::thread::JoinHandle<()>>, String> {
+    let Some(dir) = settings.dir.clone() else {
+        return Ok(None);
+    };
+    let database = sqlite_file(database_url)
+        .map_err(|_| "BACKUP_DIR applies to SQLite; back PostgreSQL up with pg_dump".to_owned())?;
+    let interval = std::time::Duration::from_secs(settings.interval_hours * 3600);
+    let keep = settings.keep;
+    std::thread::Builder::new()
+        .name("backups".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                match periodic_round(&database, &dir, keep, chrono::Utc::now()) {
+                    Ok((copy, removed)) => tracing::info!(
+                        path = %copy.path.display(),
+                        bytes = copy.bytes,
+                        removed = removed.len(),
+                        "periodic backup written and checked"
+                    ),
+                    Err(error) => tracing::error!(%error, "periodic backup failed"),
+                }
+            }
+        })
+        .map(Some)
+        .map_err(|e| format!("cannot start the backup thread: {e}"))
+}
+
 /// What a backup or a check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -358,6 +443,40 @@ mod tests {
                 .contains("not an Aftercare database")
         );
         assert!(verify(&dir.path().join("missing.db")).is_err());
+    }
+
+    #[test]
+    fn periodic_backups_keep_the_newest_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _db) = database(dir.path());
+        let backups = dir.path().join("backups");
+        let start = chrono::DateTime::parse_from_rfc3339("2026-11-23T03:00:00Z")
+            .unwrap()
+            .to_utc();
+        std::fs::create_dir_all(&backups).unwrap();
+        std::fs::write(backups.join("notes.txt"), "not a backup").unwrap();
+        for day in 0..4 {
+            let (copy, removed) =
+                periodic_round(&path, &backups, 2, start + chrono::Duration::days(day)).unwrap();
+            assert_eq!(
+                verify(&copy.path).unwrap().schema_version,
+                copy.schema_version
+            );
+            assert_eq!(removed.len(), usize::from(day >= 2), "day {day}");
+        }
+        let mut left: Vec<String> = std::fs::read_dir(&backups)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "aftercare-20261125T030000Z.db",
+                "aftercare-20261126T030000Z.db",
+                "notes.txt"
+            ]
+        );
     }
 
     #[test]

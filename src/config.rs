@@ -110,6 +110,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub import: ImportSettings,
+
+    #[command(flatten)]
+    pub backups: crate::backup::BackupSettings,
 }
 
 impl Settings {

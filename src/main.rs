@@ -166,6 +166,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
             .map_err(|e| format!("cannot start the webhook worker: {e}"))?;
         tracing::info!("webhook worker started");
     }
+    aftercare::backup::spawn_periodic(&settings.server.database_url, &settings.backups)?;
     aftercare::housekeeping::spawn(db.clone(), settings.login_throttle)
         .map_err(|e| format!("cannot start the housekeeping thread: {e}"))?;
     tracing::info!(
