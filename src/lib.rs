@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod check_config;
 pub mod config;
 pub mod customers;
 pub mod db;

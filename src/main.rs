@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use actix_web::{HttpServer, web};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use aftercare::auth::{password, roles::Role};
@@ -58,6 +58,9 @@ enum Command {
         #[arg(long)]
         from: std::path::PathBuf,
     },
+    /// Check every setting and the database connection, and print the effective
+    /// configuration (secrets masked) without starting anything.
+    CheckConfig,
 }
 
 fn init_tracing(format: LogFormat) {
@@ -74,7 +77,9 @@ fn init_tracing(format: LogFormat) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_tracing(cli.settings.server.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings),
@@ -91,28 +96,9 @@ fn main() -> ExitCode {
         )
         .map(|_| ()),
         Command::RecomputeTiers => recompute_tiers(&cli.settings),
-        Command::Backup { to } => aftercare::backup::sqlite_file(&cli.settings.server.database_url)
-            .and_then(|database| aftercare::backup::backup(&database, &to))
-            .map(|copy| {
-                println!(
-                    "backed up to {}: {} bytes, schema version {}, integrity check ok",
-                    copy.path.display(),
-                    copy.bytes,
-                    copy.schema_version
-                );
-            }),
-        Command::Restore { from } => aftercare::backup::sqlite_file(
-            &cli.settings.server.database_url,
-        )
-        .and_then(|database| aftercare::backup::restore(&database, &from))
-        .map(|restored| {
-            println!(
-                "restored {} from {}: schema version {} (newer migrations run at the next start)",
-                restored.path.display(),
-                from.display(),
-                restored.schema_version
-            );
-        }),
+        Command::CheckConfig => check_config(&command, &matches, &cli.settings),
+        Command::Backup { to } => backup(&cli.settings, &to),
+        Command::Restore { from } => restore(&cli.settings, &from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -123,16 +109,77 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes the document to stdout. A reader that stops early (`aftercare openapi | head`) is
-/// not an error: `print!` would panic on the broken pipe.
+fn check_config(
+    command: &clap::Command,
+    matches: &clap::ArgMatches,
+    settings: &Settings,
+) -> Result<(), String> {
+    use aftercare::check_config::{check, lines};
+    use std::fmt::Write as _;
+    let mut report = String::new();
+    for line in lines(command, matches) {
+        let _ = writeln!(
+            report,
+            "{:<34} {:<40} ({})",
+            line.env, line.value, line.source
+        );
+    }
+    report.push('\n');
+    let verdict = match check(settings) {
+        Ok(found) => {
+            for said in found {
+                let _ = writeln!(report, "ok: {said}");
+            }
+            report.push_str("configuration ok\n");
+            Ok(())
+        }
+        Err(problems) => {
+            for problem in &problems {
+                let _ = writeln!(report, "problem: {problem}");
+            }
+            Err(format!(
+                "{} problem(s) in the configuration",
+                problems.len()
+            ))
+        }
+    };
+    write_stdout(&report)?;
+    verdict
+}
+
+fn backup(settings: &Settings, to: &std::path::Path) -> Result<(), String> {
+    let database = aftercare::backup::sqlite_file(&settings.server.database_url)?;
+    let copy = aftercare::backup::backup(&database, to)?;
+    write_stdout(&format!(
+        "backed up to {}: {} bytes, schema version {}, integrity check ok\n",
+        copy.path.display(),
+        copy.bytes,
+        copy.schema_version
+    ))
+}
+
+fn restore(settings: &Settings, from: &std::path::Path) -> Result<(), String> {
+    let database = aftercare::backup::sqlite_file(&settings.server.database_url)?;
+    let restored = aftercare::backup::restore(&database, from)?;
+    write_stdout(&format!(
+        "restored {} from {}: schema version {} (newer migrations run at the next start)\n",
+        restored.path.display(),
+        from.display(),
+        restored.schema_version
+    ))
+}
+
 fn print_document() -> Result<(), String> {
+    write_stdout(&aftercare::openapi::document())
+}
+
+/// Writes a command's output to stdout. A reader that stops early (`aftercare openapi |
+/// head`) is not an error: `print!` would panic on the broken pipe.
+fn write_stdout(text: &str) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
-    match out
-        .write_all(aftercare::openapi::document().as_bytes())
-        .and_then(|()| out.flush())
-    {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(format!("cannot write the document: {e}"))
+            Err(format!("cannot write to standard output: {e}"))
         }
         _ => Ok(()),
     }

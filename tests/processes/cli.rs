@@ -53,3 +53,40 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
         "colour codes in a piped log: {log:?}"
     );
 }
+
+/// `aftercare check-config` shows each setting's value and source with secrets masked, and
+/// fails on what would stop a start.
+#[test]
+fn check_config_masks_secrets_and_fails_on_problems() {
+    let db = ScratchDb::sqlite();
+    db.create_admin();
+    let run = |env: &[(&str, &str)]| {
+        let mut command = Command::new(binary());
+        command
+            .arg("check-config")
+            .env("DATABASE_URL", db.url())
+            .env("RUST_LOG", "error");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = command.output().expect("run aftercare check-config");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let secret = "a-signing-secret-of-forty-bytes-at-least!";
+    let (ok, said) = run(&[("JWT_SECRET", secret), ("HTTP_WORKERS", "3")]);
+    assert!(ok, "{said}");
+    assert!(!said.contains(secret), "{said}");
+    assert!(said.contains("*** (set)"), "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("HTTP_WORKERS") && l.contains('3') && l.contains("environment")),
+        "{said}"
+    );
+    assert!(said.contains("0 migration(s) would be applied"), "{said}");
+    let (ok, said) = run(&[("JWT_SECRET", "short")]);
+    assert!(!ok, "{said}");
+    assert!(said.contains("problem: JWT_SECRET"), "{said}");
+}
