@@ -113,6 +113,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub backups: crate::backup::BackupSettings,
+
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 impl Settings {

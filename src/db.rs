@@ -276,6 +276,23 @@ impl Db {
         self.backend
     }
 
+    /// Connections open and idle right now (for the metrics endpoint).
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    pub fn pool_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
+    /// A pooled connection, with the wait recorded for the metrics endpoint.
+    fn checkout(pool: &DbPool) -> Result<PooledConnection<ConnectionManager>, ApiError> {
+        let started = Instant::now();
+        let conn = pool.get();
+        crate::metrics::record_checkout(started.elapsed().as_secs_f64(), conn.is_err());
+        Ok(conn?)
+    }
+
     /// A connection for synchronous callers (CLI commands, tests); handlers use `read`/`write`.
     pub fn conn(&self) -> Result<PooledConnection<ConnectionManager>, ApiError> {
         Ok(self.pool.get()?)
@@ -288,8 +305,10 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        crate::metrics::blocking_queue(1.0);
         web::block(move || {
-            let mut conn = pool.get()?;
+            crate::metrics::blocking_queue(-1.0);
+            let mut conn = Db::checkout(&pool)?;
             work(&mut conn)
         })
         .await?
@@ -302,7 +321,12 @@ impl Db {
         T: Send + 'static,
     {
         let db = self.clone();
-        web::block(move || db.write_blocking(work)).await?
+        crate::metrics::blocking_queue(1.0);
+        web::block(move || {
+            crate::metrics::blocking_queue(-1.0);
+            db.write_blocking(work)
+        })
+        .await?
     }
 
     /// The synchronous form of [`Db::write`], for CLI commands.
@@ -318,7 +342,7 @@ impl Db {
             ),
             Backend::Postgres => None,
         };
-        let mut pooled = self.pool.get()?;
+        let mut pooled = Db::checkout(&self.pool)?;
         transaction(&mut pooled, work)
     }
 

@@ -17,6 +17,7 @@ pub mod housekeeping;
 pub mod idempotency;
 pub mod ids;
 pub mod ingestion;
+pub mod metrics;
 pub mod openapi;
 pub mod orders;
 pub mod pagination;

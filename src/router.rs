@@ -28,6 +28,7 @@ use crate::{
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+        .service(web::resource("/metrics").route(web::get().to(crate::metrics::routes::scrape)))
         // Before the /api/v1 scope, which would otherwise claim /api/v1/openapi.json.
         .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
         .service(web::redirect("/docs", "/docs/"))
@@ -63,6 +64,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
+    crate::metrics::handle();
     let body_limit = BodyLimit(state.settings.server.max_body_bytes);
     let body_read_timeout = BodyReadTimeout(state.settings.server.body_read_timeout());
     App::new()
@@ -114,7 +116,14 @@ async fn request_log(
         res.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    crate::metrics::record_request(
+        res.request().match_pattern().as_deref(),
+        res.request().method(),
+        status,
+        elapsed,
+    );
+    let latency_ms = elapsed * 1000.0;
     span.in_scope(|| {
         if status >= 500 {
             tracing::error!(status, latency_ms, "request failed");

@@ -40,6 +40,6 @@ pub fn reserve_attempt(
             policy.max_per_address,
         )?,
     };
-    throttle::check(policy, &failures, now)?;
+    throttle::check(policy, &failures, now).inspect_err(|_| crate::metrics::record_throttled())?;
     store::insert_attempt(conn, attempt, now)
 }

@@ -98,6 +98,7 @@ pub fn refresh(
     settings: &TierSettings,
     cause: &str,
 ) -> Result<(), ApiError> {
+    let started = Instant::now();
     let now = Utc::now().naive_utc();
     let thresholds = thresholds(conn, shop_id, settings, now)?;
     apply(
@@ -109,6 +110,7 @@ pub fn refresh(
         cause,
         now,
     )?;
+    crate::metrics::record_tier_recompute("customer", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -140,6 +142,7 @@ pub fn recompute_all(
         customers_seen += ids.len();
         after = last;
     }
+    crate::metrics::record_tier_recompute("all", started.elapsed().as_secs_f64());
     Ok(RecomputeReport {
         customers: customers_seen,
         changed,

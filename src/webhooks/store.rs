@@ -373,3 +373,32 @@ pub fn record(
     }
     Ok(())
 }
+
+/// What the metrics endpoint shows of the webhook outbox, over every shop: deliveries by
+/// status, events not yet turned into deliveries, and the oldest delivery still waiting.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OutboxFigures {
+    pub deliveries: Vec<(DeliveryStatus, i64)>,
+    pub undispatched_events: i64,
+    pub oldest_pending_at: Option<NaiveDateTime>,
+}
+
+pub fn outbox_figures(conn: &mut DbConnection) -> Result<OutboxFigures, ApiError> {
+    let deliveries = webhook_deliveries::table
+        .group_by(webhook_deliveries::status)
+        .select((webhook_deliveries::status, diesel::dsl::count_star()))
+        .load::<(DeliveryStatus, i64)>(conn)?;
+    let undispatched_events = webhook_events::table
+        .filter(webhook_events::dispatched_at.is_null())
+        .count()
+        .get_result(conn)?;
+    let oldest_pending_at = webhook_deliveries::table
+        .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending))
+        .select(diesel::dsl::min(webhook_deliveries::created_at))
+        .first::<Option<NaiveDateTime>>(conn)?;
+    Ok(OutboxFigures {
+        deliveries,
+        undispatched_events,
+        oldest_pending_at,
+    })
+}

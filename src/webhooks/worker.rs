@@ -171,9 +171,13 @@ pub fn run_once(
     for delivery in &claimed {
         let attempt = send(agent, delivery);
         match &attempt {
-            Attempt::Delivered { .. } => round.delivered += 1,
+            Attempt::Delivered { .. } => {
+                round.delivered += 1;
+                crate::metrics::record_webhook_attempt("delivered");
+            }
             Attempt::Failed { error, .. } => {
                 round.failed_attempts += 1;
+                crate::metrics::record_webhook_attempt("failed");
                 // The host only: a hook URL's path often is a secret of its own.
                 let host = delivery
                     .url

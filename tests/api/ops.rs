@@ -20,7 +20,117 @@ backend_tests!(
     docs_are_served_offline,
     a_burst_of_probes_costs_one_check,
     a_database_that_takes_no_writes_is_not_ready_and_writes_answer_503 with one_connection,
+    metrics_are_off_without_a_token,
+    metrics_need_their_token_and_keep_labels_bounded with metrics_token,
 );
+
+const METRICS_TOKEN: &str = "scrape-me-please-0123456789";
+
+fn metrics_token(settings: &mut Settings) {
+    settings.metrics.token = Some(METRICS_TOKEN.into());
+}
+
+async fn scrape(app: &TestApp, authorization: Option<&str>) -> Response {
+    let mut req = TestRequest::get().uri("/metrics");
+    if let Some(value) = authorization {
+        req = req.insert_header(("Authorization", value));
+    }
+    app.send(req).await
+}
+
+async fn metrics_are_off_without_a_token(app: TestApp) {
+    let res = scrape(&app, Some("Bearer anything")).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.problem_type(), "not-found");
+}
+
+/// The label values of `metric` in a scrape, one set per label.
+fn series(text: &str, metric: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{metric}{{")))
+        .map(|line| line.split('}').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn metrics_need_their_token_and_keep_labels_bounded(app: TestApp) {
+    for wrong in [
+        None,
+        Some("Bearer nope"),
+        Some("scrape-me-please-0123456789"),
+    ] {
+        let res = scrape(&app, wrong).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{wrong:?}");
+        assert_eq!(res.problem_type(), "unauthenticated");
+    }
+    let (_, admin) = app.admin().await;
+    let customer = app
+        .customer(&admin, json!({"name": "李娜", "source": "online", "contacts": [{"kind": "phone", "value": "13812345678"}]}))
+        .await;
+    let visit = |round: u32| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            for n in 0..15 {
+                let id = 100_000 + round * 100 + n;
+                app.get(&format!("/api/v1/customers/{id}"), &admin).await;
+                app.get(&format!("/no/such/path/{id}"), &admin).await;
+                app.get(&format!("/api/v1/customers?q=1381234{n}"), &admin)
+                    .await;
+            }
+        }
+    };
+    visit(1).await;
+    app.get(&format!("/api/v1/customers/{customer}"), &admin)
+        .await;
+    let first = scrape(&app, Some(&format!("Bearer {METRICS_TOKEN}"))).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(
+        first
+            .header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/plain"),
+        "{:?}",
+        first.headers
+    );
+    let text = String::from_utf8(first.raw.clone()).unwrap();
+    for name in [
+        "aftercare_http_requests_total",
+        "aftercare_http_request_duration_seconds_bucket",
+        "aftercare_db_connections",
+        "aftercare_db_checkout_seconds",
+        "aftercare_webhook_deliveries",
+        "aftercare_webhook_oldest_pending_seconds",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    assert!(
+        text.contains(r#"route="/api/v1/customers/{id}""#),
+        "the route template is the label:\n{text}"
+    );
+    assert!(text.contains(r#"route="unmatched""#), "{text}");
+    // Nothing of the data: no ids, phone numbers or emails in any label.
+    for leak in [
+        "100101",
+        "13812345",
+        "admin@",
+        &format!("/customers/{customer}\""),
+    ] {
+        assert!(!text.contains(leak), "{leak} leaked into:\n{text}");
+    }
+    // More distinct ids and paths make no new series.
+    let before = series(&text, "aftercare_http_requests_total");
+    visit(2).await;
+    let again = scrape(&app, Some(&format!("Bearer {METRICS_TOKEN}"))).await;
+    let after = series(
+        &String::from_utf8(again.raw).unwrap(),
+        "aftercare_http_requests_total",
+    );
+    let new: Vec<&String> = after.iter().filter(|s| !before.contains(s)).collect();
+    assert!(
+        new.iter().all(|s| s.contains("/metrics")),
+        "new series for new ids: {new:?}"
+    );
+}
 
 /// One pooled connection, so that a session setting made through `app.sql` holds for
 /// every request after it.
