@@ -116,6 +116,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub metrics: crate::metrics::MetricsSettings,
+
+    #[command(flatten)]
+    pub retention: crate::housekeeping::RetentionSettings,
 }
 
 impl Settings {

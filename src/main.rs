@@ -214,7 +214,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         tracing::info!("webhook worker started");
     }
     aftercare::backup::spawn_periodic(&settings.server.database_url, &settings.backups)?;
-    aftercare::housekeeping::spawn(db.clone(), settings.login_throttle)
+    aftercare::housekeeping::spawn(db.clone(), settings.login_throttle, settings.retention)
         .map_err(|e| format!("cannot start the housekeeping thread: {e}"))?;
     tracing::info!(
         hashers = settings.password_hashing.hashers(),

@@ -119,9 +119,22 @@ pub fn clear_pair(conn: &mut DbConnection, attempt: &LoginAttempt) -> Result<(),
 }
 
 /// Deletes attempts from `before` or earlier (too old to count for any subject).
-pub fn purge_attempts(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, ApiError> {
+pub fn purge_attempts(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    limit: i64,
+) -> Result<usize, ApiError> {
+    let ids: Vec<i64> = login_attempts::table
+        .filter(login_attempts::attempted_at.le(before))
+        .order((login_attempts::attempted_at, login_attempts::id))
+        .select(login_attempts::id)
+        .limit(limit)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
     Ok(
-        diesel::delete(login_attempts::table.filter(login_attempts::attempted_at.le(before)))
+        diesel::delete(login_attempts::table.filter(login_attempts::id.eq_any(ids)))
             .execute(conn)?,
     )
 }

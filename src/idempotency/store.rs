@@ -115,9 +115,22 @@ pub fn release(conn: &mut DbConnection, id: i64) -> Result<(), ApiError> {
 }
 
 /// Deletes expired keys; returns how many.
-pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, ApiError> {
+pub fn purge_expired(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<usize, ApiError> {
+    let ids: Vec<i64> = idempotency_keys::table
+        .filter(idempotency_keys::expires_at.le(now))
+        .order((idempotency_keys::expires_at, idempotency_keys::id))
+        .select(idempotency_keys::id)
+        .limit(limit)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
     Ok(
-        diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(now)))
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::id.eq_any(ids)))
             .execute(conn)?,
     )
 }

@@ -402,3 +402,65 @@ pub fn outbox_figures(conn: &mut DbConnection) -> Result<OutboxFigures, ApiError
         oldest_pending_at,
     })
 }
+
+/// Deletes up to `limit` deliveries that are done with: delivered before `delivered_before`,
+/// or given up on (failed) with their last attempt before `failed_before`. Oldest first;
+/// safe on every replica at once (a row is deleted once, the others find it gone).
+pub fn purge_finished_deliveries(
+    conn: &mut DbConnection,
+    delivered_before: NaiveDateTime,
+    failed_before: NaiveDateTime,
+    limit: i64,
+) -> Result<usize, ApiError> {
+    let mut ids: Vec<i64> = webhook_deliveries::table
+        .filter(webhook_deliveries::status.eq(DeliveryStatus::Delivered))
+        .filter(webhook_deliveries::delivered_at.le(delivered_before))
+        .order((webhook_deliveries::delivered_at, webhook_deliveries::id))
+        .select(webhook_deliveries::id)
+        .limit(limit)
+        .load(conn)?;
+    let room = limit - i64::try_from(ids.len()).unwrap_or(limit);
+    if room > 0 {
+        ids.extend(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::status.eq(DeliveryStatus::Failed))
+                .filter(webhook_deliveries::last_attempt_at.le(failed_before))
+                .order((webhook_deliveries::last_attempt_at, webhook_deliveries::id))
+                .select(webhook_deliveries::id)
+                .limit(room)
+                .load::<i64>(conn)?,
+        );
+    }
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(
+        diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(ids)))
+            .execute(conn)?,
+    )
+}
+
+/// Deletes up to `limit` events dispatched before `before` that no delivery refers to any
+/// more (their deliveries were purged, or no endpoint wanted them).
+pub fn purge_dispatched_events(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    limit: i64,
+) -> Result<usize, ApiError> {
+    let ids: Vec<i64> = webhook_events::table
+        .filter(webhook_events::dispatched_at.le(before))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            webhook_deliveries::table.filter(webhook_deliveries::event_id.eq(webhook_events::id)),
+        )))
+        .order((webhook_events::dispatched_at, webhook_events::id))
+        .select(webhook_events::id)
+        .limit(limit)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(
+        diesel::delete(webhook_events::table.filter(webhook_events::id.eq_any(ids)))
+            .execute(conn)?,
+    )
+}

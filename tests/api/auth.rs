@@ -614,11 +614,11 @@ async fn housekeeping_forgets_attempts_too_old_to_count(app: TestApp) {
             .unwrap()
     };
     let policy = app.state.settings.login_throttle;
-    aftercare::housekeeping::run_once(&app.state.db, &policy);
+    aftercare::housekeeping::run_once(&app.state.db, &policy, &Default::default());
     assert_eq!(attempts(), 3, "recent attempts still count");
     // Older than every window (the back-off's hour is the longest): nothing counts them.
     let_time_pass(&app, policy.memory().num_seconds() + 1);
-    aftercare::housekeeping::run_once(&app.state.db, &policy);
+    aftercare::housekeeping::run_once(&app.state.db, &policy, &Default::default());
     assert_eq!(attempts(), 0);
     assert_eq!(
         app.send(login_from("10.0.4.4", "agent@shop.example", PASSWORD))

@@ -818,7 +818,11 @@ async fn housekeeping_purges_expired_idempotency_keys_only(app: TestApp) {
         .execute(&mut *conn)
         .unwrap();
     }
-    aftercare::housekeeping::run_once(&app.state.db, &app.state.settings.login_throttle);
+    aftercare::housekeeping::run_once(
+        &app.state.db,
+        &app.state.settings.login_throttle,
+        &app.state.settings.retention,
+    );
     assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM idempotency_keys"), 1);
     assert_eq!(
         count(

@@ -24,6 +24,7 @@ backend_tests!(
     delivery_errors_are_fixed_words with receivers_on_loopback,
     internal_addresses_are_refused_in_every_spelling,
     an_endpoint_that_leads_inside_is_never_connected_to,
+    finished_deliveries_and_events_are_pruned_in_batches with receivers_on_loopback,
 );
 
 /// The test receivers listen on 127.0.0.1, which webhooks may reach only when allowed.
@@ -592,4 +593,112 @@ async fn an_endpoint_that_leads_inside_is_never_connected_to(app: TestApp) {
         assert_eq!(delivery["last_error"], "address not allowed", "{hook}");
         assert!(delivery["last_status_code"].is_null());
     }
+}
+
+fn count_rows(app: &TestApp, table: &str, filter: &str) -> i64 {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.state.db.conn().unwrap();
+    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}"))
+        .get_result::<Count>(&mut *conn)
+        .unwrap()
+        .n
+}
+
+/// Delivered work goes after RETENTION_WEBHOOK_DELIVERED_DAYS, failed deliveries (which an
+/// admin may re-send) after RETENTION_WEBHOOK_FAILED_DAYS, an event once no delivery refers
+/// to it; pending deliveries and undispatched events never. Batches of two rows show that
+/// a round goes on until the work is done.
+async fn finished_deliveries_and_events_are_pruned_in_batches(app: TestApp) {
+    use aftercare::housekeeping::{RetentionSettings, run_at};
+    let receiver = Receiver::start();
+    let (_, admin) = app.admin().await;
+    register(&app, &admin, &receiver.url, &["ticket.created"]).await;
+    for n in 0..5 {
+        let customer = app
+            .customer(
+                &admin,
+                json!({"name": format!("买家{n}"), "contacts": [{"kind": "phone", "value": format!("1380013800{n}")}], "source": "online"}),
+            )
+            .await;
+        let ticket = app
+            .post(
+                "/api/v1/tickets",
+                &admin,
+                json!({"kind": "negative_review", "customer_id": customer, "title": "2-star review",
+                       "details": {"platform": "taobao", "rating": 2, "review_text": "盖子有缺口"}}),
+            )
+            .await;
+        assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
+        if n == 3 {
+            // The events so far go out; the last one goes to a receiver that is not there
+            // too, and fails (events are dispatched to the endpoints of their round).
+            round(&app, &settings(1));
+            register(&app, &admin, "http://127.0.0.1:1/hook", &["ticket.created"]).await;
+        }
+    }
+    round(&app, &settings(1));
+    assert_eq!(
+        count_rows(&app, "webhook_deliveries", "status = 'delivered'"),
+        5
+    );
+    assert_eq!(
+        count_rows(&app, "webhook_deliveries", "status = 'failed'"),
+        1
+    );
+    // One more event the worker has not seen yet: it must survive any purge.
+    let (_, _) = new_ticket_for(&app, &admin, "13900139000").await;
+    assert_eq!(
+        count_rows(&app, "webhook_events", "dispatched_at IS NULL"),
+        1
+    );
+
+    let retention = RetentionSettings {
+        webhook_delivered_days: 30,
+        webhook_failed_days: 90,
+        purge_batch_rows: 2,
+    };
+    let policy = &app.state.settings.login_throttle;
+    let now = Utc::now().naive_utc();
+    let early = run_at(&app.state.db, policy, &retention, now + Duration::days(29));
+    assert_eq!((early.webhook_deliveries, early.webhook_events), (0, 0));
+
+    let month = run_at(&app.state.db, policy, &retention, now + Duration::days(31));
+    assert_eq!(month.webhook_deliveries, 5, "{month:?}");
+    // Four events had only the delivered delivery; the fifth keeps its failed one.
+    assert_eq!(month.webhook_events, 4, "{month:?}");
+    assert_eq!(count_rows(&app, "webhook_deliveries", "1 = 1"), 1);
+    assert_eq!(count_rows(&app, "webhook_events", "1 = 1"), 2);
+
+    let quarter = run_at(&app.state.db, policy, &retention, now + Duration::days(91));
+    assert_eq!((quarter.webhook_deliveries, quarter.webhook_events), (1, 1));
+    assert_eq!(count_rows(&app, "webhook_deliveries", "1 = 1"), 0);
+    assert_eq!(
+        count_rows(&app, "webhook_events", "dispatched_at IS NULL"),
+        1
+    );
+    assert_eq!(count_rows(&app, "webhook_events", "1 = 1"), 1);
+}
+
+async fn new_ticket_for(app: &TestApp, token: &str, phone: &str) -> (i64, i64) {
+    let customer = app
+        .customer(
+            token,
+            json!({"name": "王小姐", "contacts": [{"kind": "phone", "value": phone}], "source": "online"}),
+        )
+        .await;
+    let ticket = app
+        .post(
+            "/api/v1/tickets",
+            token,
+            json!({"kind": "negative_review", "customer_id": customer, "title": "2-star review",
+                   "details": {"platform": "taobao", "rating": 2, "review_text": "盖子有缺口"}}),
+        )
+        .await;
+    assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
+    (customer, ticket.body["id"].as_i64().unwrap())
 }

@@ -1,0 +1,3 @@
+DROP INDEX webhook_events_dispatched_idx;
+DROP INDEX webhook_deliveries_failed_idx;
+DROP INDEX webhook_deliveries_delivered_idx;
