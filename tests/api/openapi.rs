@@ -512,3 +512,92 @@ async fn problems_declare_every_member_they_carry(app: TestApp) {
         ]
     );
 }
+
+/// The phone pattern the document shows is the server's rule, not a guess: every spelling
+/// the rule accepts (and the stored form it makes of it) matches the pattern, and what the
+/// pattern refuses the rule refuses too.
+#[test]
+fn the_documented_phone_pattern_agrees_with_the_rule() {
+    use aftercare::customers::contacts::{ContactKind, normalize};
+    for raw in [
+        "13800138000",
+        "138 0013 8000",
+        "+86 138-0013-8000",
+        "0086 13800138000",
+        "(138)00138000",
+        "+1 (415) 555-0100",
+        "021-6123 4567",
+        "１３８００１３８０００",
+        "＋８６ １３８－００１３－８０００",
+        "138\u{3000}0013\u{3000}8000",
+        "（021）6123\u{00A0}4567",
+        "+852 9123 4567",
+        "400-800-8888",
+        " 13800138000 ",
+    ] {
+        let stored = normalize(ContactKind::Phone, raw).expect(raw);
+        for value in [raw, stored.as_str()] {
+            conforms(
+                "PhoneHandle",
+                &serde_json::json!({"kind": "phone", "value": value}),
+                &[],
+            )
+            .unwrap();
+        }
+    }
+    for raw in [
+        "phone: 138",
+        "1+3800138000",
+        "138/0013/8000",
+        "tel 13800138000",
+    ] {
+        assert!(normalize(ContactKind::Phone, raw).is_err(), "{raw}");
+        let handle = serde_json::json!({"kind": "phone", "value": raw});
+        assert!(conforms("PhoneHandle", &handle, &[]).is_err(), "{raw}");
+    }
+}
+
+/// Property-level examples are valid too (each against its own property's schema).
+#[test]
+fn every_property_example_conforms_to_its_property() {
+    fn walk(node: &Value, path: &str, found: &mut Vec<(String, Value, Value)>) {
+        match node {
+            Value::Object(map) => {
+                if let Some(example) = map.get("example") {
+                    let mut schema = node.clone();
+                    schema.as_object_mut().unwrap().remove("example");
+                    found.push((path.to_owned(), schema, example.clone()));
+                }
+                for (key, child) in map {
+                    if key != "example" && key != "examples" {
+                        walk(child, &format!("{path}/{key}"), found);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(child, &format!("{path}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let doc = document();
+    let mut found = Vec::new();
+    walk(
+        &doc["components"]["schemas"],
+        "#/components/schemas",
+        &mut found,
+    );
+    assert!(found.len() >= 20, "only {} examples", found.len());
+    for (path, schema, example) in found {
+        let mut root = schema;
+        root["components"] = doc["components"].clone();
+        let validator = jsonschema::validator_for(&root).expect("documented schemas compile");
+        let errors: Vec<String> = validator
+            .iter_errors(&example)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{path}: example {example} {errors:?}");
+    }
+}
