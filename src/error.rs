@@ -125,19 +125,11 @@ impl FieldError {
     }
 }
 
-/// An RFC 9457 problem document. `type` is a stable URN clients may branch on;
-/// some problems add extension members (documented on the endpoint that returns them).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({
-    "type": "urn:aftercare:problem:validation",
-    "title": "Invalid request",
-    "status": 422,
-    "detail": "1 field is invalid",
-    "errors": [{"field": "email", "message": "must be a valid email address"}]
-}))]
+/// An RFC 9457 problem document. `type` is a stable URN clients may branch on; some
+/// problems add extension members, documented (typed) by `ProblemDocument`.
+#[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     #[serde(rename = "type")]
-    #[schema(example = "urn:aftercare:problem:not-found")]
     pub problem_type: String,
     pub title: String,
     pub status: u16,
@@ -146,8 +138,75 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     #[serde(flatten)]
-    #[schema(ignore)]
     pub extensions: Map<String, Value>,
+}
+
+crate::contract::documented_as!(Problem => ProblemDocument);
+
+// The OpenAPI schema of `Problem`, with every extension member the server emits declared
+// as an optional, typed property (the real type holds them in a map, filled where the
+// problem arises). Never built.
+#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Problem, example = json!({
+    "type": "urn:aftercare:problem:validation",
+    "title": "Invalid request",
+    "status": 422,
+    "detail": "1 field is invalid",
+    "errors": [{"field": "email", "message": "must be a valid email address"}]
+}))]
+/// An RFC 9457 problem document. `type` is a stable URN clients may branch on; some
+/// problems add the extension members below (each says which).
+struct ProblemDocument {
+    #[serde(rename = "type")]
+    #[schema(example = "urn:aftercare:problem:not-found")]
+    problem_type: String,
+    title: String,
+    status: u16,
+    detail: String,
+    /// Present on validation problems: each offending field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    errors: Option<Vec<FieldError>>,
+    /// `invalid-transition`: the ticket's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    current_state: Option<crate::tickets::State>,
+    /// `invalid-transition`: the states the ticket may move to from `current_state`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    allowed_next_states: Option<Vec<crate::tickets::State>>,
+    /// `invalid-transition`: what may be done from `current_state`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    allowed_actions: Option<Vec<crate::tickets::Action>>,
+    /// `duplicate-contact`: the customer the contact handle belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    existing_customer_id: Option<i64>,
+    /// `duplicate-review`: the ticket already opened for the review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    existing_ticket_id: Option<i64>,
+    /// `reference` (deleting an order): the tickets that refer to the order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    ticket_ids: Option<Vec<i64>>,
+    /// `import-rejected` (an `ImportReport`) or `batch-rejected` (a `BatchReport`): what
+    /// would have happened; nothing was written.
+    // A batch report holds each failed item's problem: the recursion stops here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, no_recursion)]
+    report: Option<RejectionReport>,
+}
+
+/// The report of a refused atomic import or feed batch.
+#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RejectionReport {
+    Import(crate::ingestion::ImportReport),
+    Batch(crate::ingestion::BatchReport),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod backup;
 pub mod check_config;
 pub mod config;
+pub mod contract;
 pub mod customers;
 pub mod db;
 pub mod defaults;

@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 use crate::customers;
 use crate::tickets::{self, routes as ticket_routes, store as ticket_store};
 use crate::{
-    audit, auth, error, health, ingestion, orders, pagination, reminders, response, stats, tags,
-    tiers, users, webhooks,
+    audit, auth, error, health, ingestion, orders, reminders, response, stats, tags, tiers, users,
+    webhooks,
 };
 
 #[derive(OpenApi)]
@@ -92,20 +92,21 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
     ),
     components(schemas(
         error::Problem,
+        error::RejectionReport,
         error::FieldError,
-        pagination::Page<users::UserView>,
-        pagination::Page<auth::api_keys::ApiKeyView>,
-        pagination::Page<audit::AuditEntryView>,
-        pagination::Page<webhooks::DeliveryView>,
-        pagination::Page<customers::CustomerView>,
-        pagination::Page<orders::OrderView>,
+        users::UserPage,
+        auth::api_keys::ApiKeyPage,
+        audit::AuditEntryPage,
+        webhooks::DeliveryPage,
+        customers::CustomerPage,
+        orders::OrderPage,
         customers::CustomerSort,
-        pagination::Page<tickets::TicketView>,
+        tickets::TicketPage,
         tickets::NegativeReviewDetails,
         tickets::ReturnDetails,
         tickets::RepairDetails,
         ticket_store::TicketSort,
-        pagination::Page<tiers::TierChangeView>,
+        tiers::TierChangePage,
         response::Receipt,
     )),
     modifiers(&BearerAuth, &Conventions),

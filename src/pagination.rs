@@ -5,15 +5,15 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use utoipa::ToSchema;
 
 use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
 
-/// One page of a list. `next_cursor` is absent on the last page.
-#[derive(Debug, Serialize, ToSchema)]
+/// One page of a list. `next_cursor` is absent on the last page. Each list names its page
+/// in the OpenAPI document with [`named_page!`].
+#[derive(Debug, Serialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page.
@@ -21,6 +21,83 @@ pub struct Page<T> {
     /// Rows matching the filters, over all pages (where the list counts them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
+}
+
+/// Names the page of one list in the OpenAPI document (`named_page!(CustomerPage, CustomerView)`
+/// in the module that owns the item, which also declares the alias `CustomerPage`): the schema is `CustomerPage` and its `items` refer to
+/// `CustomerView`. A derived schema of the generic `Page<T>` would inline the item under a
+/// made-up name (`Page_CustomerView`, items `PageCustomerViewItemsItem` in generated
+/// Python), so generated clients would not use the real type names.
+macro_rules! named_page {
+    ($page:ident, $item:ty) => {
+        /// One page of the list (the name the OpenAPI document gives it).
+        pub type $page = $crate::pagination::Page<$item>;
+
+        impl utoipa::PartialSchema for $crate::pagination::Page<$item> {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::pagination::page_schema(&<$item as utoipa::ToSchema>::name())
+            }
+        }
+
+        impl utoipa::ToSchema for $crate::pagination::Page<$item> {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($page))
+            }
+
+            fn schemas(
+                schemas: &mut Vec<(
+                    String,
+                    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+                )>,
+            ) {
+                schemas.push((
+                    <$item as utoipa::ToSchema>::name().into_owned(),
+                    <$item as utoipa::PartialSchema>::schema(),
+                ));
+                <$item as utoipa::ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+pub(crate) use named_page;
+
+/// The schema of a page whose items are the schema named `item` (see [`named_page!`]).
+pub fn page_schema(item: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::Ref;
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .description(Some(
+            "One page of a list. `next_cursor` is absent on the last page.",
+        ))
+        .property(
+            "items",
+            ArrayBuilder::new().items(Ref::from_schema_name(item)),
+        )
+        .required("items")
+        .property(
+            "next_cursor",
+            ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                    Type::String,
+                    Type::Null,
+                ]))
+                .description(Some("Pass as `cursor` to get the next page.")),
+        )
+        .property(
+            "total",
+            ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                    Type::Integer,
+                    Type::Null,
+                ]))
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int64,
+                )))
+                .description(Some(
+                    "Rows matching the filters, over all pages (where the list counts them).",
+                )),
+        )
+        .into()
 }
 
 /// An opaque cursor: the sort key of the last row served, base64url-encoded JSON so that

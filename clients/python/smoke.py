@@ -38,45 +38,49 @@ from aftercare_api_client.api.orders import create_order
 from aftercare_api_client.api.tickets import (
     create_ticket,
     get_ticket,
+    list_tickets,
     log_contact,
     record_satisfaction,
     resolve_ticket,
 )
 from aftercare_api_client.models.channel import Channel
 from aftercare_api_client.models.contact_channel import ContactChannel
-from aftercare_api_client.models.contact_handle import ContactHandle
-from aftercare_api_client.models.contact_kind import ContactKind
 from aftercare_api_client.models.create_api_key_request import CreateApiKeyRequest
 from aftercare_api_client.models.create_customer_request import CreateCustomerRequest
+from aftercare_api_client.models.create_negative_review_ticket import CreateNegativeReviewTicket
+from aftercare_api_client.models.create_negative_review_ticket_kind import CreateNegativeReviewTicketKind
+from aftercare_api_client.models.create_order_request import CreateOrderRequest
 from aftercare_api_client.models.created_api_key import CreatedApiKey
 from aftercare_api_client.models.customer_upserted import CustomerUpserted
-from aftercare_api_client.models.order_feed_item import OrderFeedItem
-from aftercare_api_client.models.order_reference import OrderReference
-from aftercare_api_client.models.order_upserted import OrderUpserted
-from aftercare_api_client.models.review_feed_item import ReviewFeedItem
-from aftercare_api_client.models.review_upserted import ReviewUpserted
-from aftercare_api_client.models.scope import Scope
-from aftercare_api_client.models.upsert_outcome import UpsertOutcome
-from aftercare_api_client.models.create_order_request import CreateOrderRequest
-from aftercare_api_client.models.create_ticket_request import CreateTicketRequest
 from aftercare_api_client.models.customer_view import CustomerView
 from aftercare_api_client.models.health_status import HealthStatus
 from aftercare_api_client.models.log_contact_request import LogContactRequest
 from aftercare_api_client.models.login_request import LoginRequest
 from aftercare_api_client.models.negative_review_details import NegativeReviewDetails
+from aftercare_api_client.models.negative_review_ticket import NegativeReviewTicket
+from aftercare_api_client.models.order_feed_item import OrderFeedItem
 from aftercare_api_client.models.order_item_input import OrderItemInput
+from aftercare_api_client.models.order_reference import OrderReference
+from aftercare_api_client.models.order_upserted import OrderUpserted
 from aftercare_api_client.models.order_view import OrderView
 from aftercare_api_client.models.outcome import Outcome
+from aftercare_api_client.models.phone_handle import PhoneHandle
+from aftercare_api_client.models.phone_handle_kind import PhoneHandleKind
 from aftercare_api_client.models.problem import Problem
 from aftercare_api_client.models.receipt import Receipt
 from aftercare_api_client.models.resolve_request import ResolveRequest
+from aftercare_api_client.models.review_feed_item import ReviewFeedItem
 from aftercare_api_client.models.review_platform import ReviewPlatform
+from aftercare_api_client.models.review_upserted import ReviewUpserted
 from aftercare_api_client.models.satisfaction_request import SatisfactionRequest
+from aftercare_api_client.models.scope import Scope
+from aftercare_api_client.models.shop_account_handle import ShopAccountHandle
+from aftercare_api_client.models.shop_account_handle_kind import ShopAccountHandleKind
 from aftercare_api_client.models.source import Source
 from aftercare_api_client.models.state import State
-from aftercare_api_client.models.ticket_kind import TicketKind
-from aftercare_api_client.models.ticket_view import TicketView
+from aftercare_api_client.models.ticket_page import TicketPage
 from aftercare_api_client.models.token_response import TokenResponse
+from aftercare_api_client.models.upsert_outcome import UpsertOutcome
 from aftercare_api_client.models.user_view import UserView
 from aftercare_api_client.types import Response
 
@@ -140,7 +144,7 @@ def run(base_url: str, email: str, password: str) -> None:
             client=client,
             body=CreateCustomerRequest(
                 name=f"Smoke Test {run_id}",
-                contacts=[ContactHandle(kind=ContactKind.PHONE, value=phone)],
+                contacts=[PhoneHandle(kind=PhoneHandleKind.PHONE, value=phone)],
                 source=Source.ONLINE,
                 notes="created by clients/python/smoke.py",
             ),
@@ -150,7 +154,7 @@ def run(base_url: str, email: str, password: str) -> None:
     )
     expect(
         "customer",
-        [(c.kind, c.value) for c in customer.contacts] == [(ContactKind.PHONE, phone)],
+        [(c.kind.value, c.value) for c in customer.contacts] == [("phone", phone)],
         f"contacts {customer.contacts}",
     )
     ok("customer", f"id={customer.id} phone={phone}")
@@ -183,8 +187,8 @@ def run(base_url: str, email: str, password: str) -> None:
 
     created = create_ticket.sync_detailed(
         client=client,
-        body=CreateTicketRequest(
-            kind=TicketKind.NEGATIVE_REVIEW,
+        body=CreateNegativeReviewTicket(
+            kind=CreateNegativeReviewTicketKind.NEGATIVE_REVIEW,
             customer_id=customer.id,
             order_id=order.id,
             title="2-star review: teapot lid chipped",
@@ -198,7 +202,7 @@ def run(base_url: str, email: str, password: str) -> None:
             ),
         ),
     )
-    ticket = check("ticket", created, 201, TicketView)
+    ticket = check("ticket", created, 201, NegativeReviewTicket)
     expect("ticket", ticket.state == State.NEW, f"state {ticket.state}")
     expect("ticket", isinstance(ticket.details, NegativeReviewDetails), f"details {ticket.details!r}")
     expect("ticket", ticket.details.rating == 2, f"rating {ticket.details.rating}")
@@ -207,7 +211,7 @@ def run(base_url: str, email: str, password: str) -> None:
     ok("ticket", f"id={ticket.id} state={ticket.state.value} priority={ticket.priority.value} etag={etag}")
 
     fetched = get_ticket.sync_detailed(id=ticket.id, client=client)
-    check("get ticket", fetched, 200, TicketView)
+    check("get ticket", fetched, 200, NegativeReviewTicket)
     expect("get ticket", fetched.headers.get("ETag") == etag, f"ETag {fetched.headers.get('ETag')} != {etag}")
 
     # Each change is conditional on the ETag of the previous answer.
@@ -221,7 +225,7 @@ def run(base_url: str, email: str, password: str) -> None:
             note="Apologised; sending a new lid",
         ),
     )
-    ticket = check("contact", contacted, 200, TicketView)
+    ticket = check("contact", contacted, 200, NegativeReviewTicket)
     expect("contact", ticket.state == State.FIRST_CALL, f"state {ticket.state}")
     etag = contacted.headers.get("ETag")
     ok("contact", f"state={ticket.state.value} first_contact_at={ticket.first_contact_at}")
@@ -232,7 +236,7 @@ def run(base_url: str, email: str, password: str) -> None:
         if_match=etag,
         body=ResolveRequest(outcome=Outcome.REVIEW_REVISED, note="Buyer raised the review to 5 stars"),
     )
-    ticket = check("resolve", resolved, 200, TicketView)
+    ticket = check("resolve", resolved, 200, NegativeReviewTicket)
     expect("resolve", ticket.state == State.RESOLVED, f"state {ticket.state}")
     expect("resolve", ticket.outcome == Outcome.REVIEW_REVISED, f"outcome {ticket.outcome}")
     etag = resolved.headers.get("ETag")
@@ -244,10 +248,15 @@ def run(base_url: str, email: str, password: str) -> None:
         if_match=etag,
         body=SatisfactionRequest(score=5, comment="quick and friendly"),
     )
-    ticket = check("satisfaction", rated, 200, TicketView)
+    ticket = check("satisfaction", rated, 200, NegativeReviewTicket)
     expect("satisfaction", ticket.satisfaction is not None and ticket.satisfaction.score == 5,
            f"satisfaction {ticket.satisfaction!r}")
     ok("satisfaction", f"score={ticket.satisfaction.score}")
+
+    # A page names its items' type: the customer's tickets come back as NegativeReviewTicket.
+    page = check("list", list_tickets.sync_detailed(client=client, customer_id=customer.id), 200, TicketPage)
+    expect("list", [type(t) for t in page.items] == [NegativeReviewTicket], f"items {page.items!r}")
+    ok("list", f"{type(page).__name__} of {type(page.items[0]).__name__}")
 
     customer = check("standing", get_customer.sync_detailed(id=customer.id, client=client), 200, CustomerView)
     standing = customer.standing
@@ -285,7 +294,7 @@ def integration(base_url: str, admin: AuthenticatedClient) -> None:
         base_url=base_url, token=created.key, prefix="", auth_header_name="X-API-Key", timeout=10.0
     )
 
-    handle = ContactHandle(kind=ContactKind.SHOP_ACCOUNT, value=f"buyer-{run_id}")
+    handle = ShopAccountHandle(kind=ShopAccountHandleKind.SHOP_ACCOUNT, value=f"buyer-{run_id}")
     customer = check(
         "feed customer",
         upsert_one_customer.sync_detailed(

@@ -73,6 +73,8 @@ pub struct AuditEntryView {
     pub at: DateTime<Utc>,
 }
 
+crate::pagination::named_page!(AuditEntryPage, AuditEntryView);
+
 impl AuditEntry {
     pub fn view(&self) -> AuditEntryView {
         AuditEntryView {

@@ -3,11 +3,11 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::{AuditEntry, AuditEntryView, ListAuditQuery, store};
+use super::{AuditEntry, ListAuditQuery, store};
 use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::PageRequest;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -19,7 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])),
     params(ListAuditQuery),
     responses(
-        (status = 200, body = Page<AuditEntryView>),
+        (status = 200, body = crate::audit::AuditEntryPage),
         (status = 401),
         (status = 403),
         (status = 422),

@@ -17,6 +17,89 @@ text_enum! {
 
 const MAX_HANDLE_CHARS: usize = 64;
 
+crate::contract::documented_as!(super::ContactHandle => ContactHandleByKind);
+
+/// A contact handle: what `value` may be depends on `kind` (`PhoneHandle`, `WechatHandle`,
+/// `ShopAccountHandle`, `EmailHandle`). Values are normalised before they are stored or
+/// compared, so `+86 138-0013-8000`, full-width `１３８００１３８０００` and `13800138000`
+/// are one buyer.
+#[allow(dead_code)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(as = ContactHandle, discriminator(property_name = "kind", mapping(
+    ("phone" = "#/components/schemas/PhoneHandle"),
+    ("wechat" = "#/components/schemas/WechatHandle"),
+    ("shop_account" = "#/components/schemas/ShopAccountHandle"),
+    ("email" = "#/components/schemas/EmailHandle"),
+)))]
+enum ContactHandleByKind {
+    Phone(PhoneHandle),
+    Wechat(WechatHandle),
+    ShopAccount(ShopAccountHandle),
+    Email(EmailHandle),
+}
+
+crate::contract::kind_tag!(PhoneKind = "phone");
+crate::contract::kind_tag!(WechatKind = "wechat");
+crate::contract::kind_tag!(ShopAccountKind = "shop_account");
+crate::contract::kind_tag!(EmailKind = "email");
+
+/// A phone number (`normalize_phone`): a mainland mobile (11 digits, 13 to 19), a landline
+/// with its area code, a 400/800 number, or an international number in E.164 (`+852 9123
+/// 4567`). Spaces, dashes, brackets and full-width digits are accepted and taken out; the
+/// stored form is digits only (mainland numbers without +86), with a leading `+` for
+/// other countries.
+#[allow(dead_code)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "phone", "value": "13800138000"}))]
+struct PhoneHandle {
+    #[schema(inline)]
+    kind: PhoneKind,
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^\\s*[+＋]?[0-9０-９ ()（）.．‐-―−－　\u{00A0}-]+\\s*$"
+    )]
+    value: String,
+}
+
+/// A WeChat ID (no spaces inside; matched without regard to case, stored lower-cased).
+#[allow(dead_code)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "wechat", "value": "lina_1990"}))]
+struct WechatHandle {
+    #[schema(inline)]
+    kind: WechatKind,
+    #[schema(min_length = 1, max_length = 64, pattern = "^\\s*\\S+\\s*$")]
+    value: String,
+}
+
+/// An account name on the shop platform, such as a Taobao nickname (kept as written).
+#[allow(dead_code)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "shop_account", "value": "lina的小店"}))]
+struct ShopAccountHandle {
+    #[schema(inline)]
+    kind: ShopAccountKind,
+    #[schema(min_length = 1, max_length = 64)]
+    value: String,
+}
+
+/// An email address (stored lower-cased).
+#[allow(dead_code)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "email", "value": "lina@example.com"}))]
+struct EmailHandle {
+    #[schema(inline)]
+    kind: EmailKind,
+    #[schema(min_length = 1, max_length = 64, format = "email")]
+    value: String,
+}
+
 /// The stored form of a handle, or why it is not a valid one.
 pub fn normalize(kind: ContactKind, raw: &str) -> Result<String, String> {
     let trimmed = raw.trim();

@@ -71,13 +71,14 @@ impl Customer {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A contact handle. Documented per kind (`contacts::ContactHandleByKind`): what `value`
+/// may be depends on `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactHandle {
     pub kind: ContactKind,
     /// Phone numbers are stored as digits (mainland numbers without +86), emails and
     /// WeChat IDs lower-cased.
-    #[schema(example = "13800138000")]
     pub value: String,
 }
 
@@ -131,6 +132,8 @@ pub struct CustomerView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+crate::pagination::named_page!(CustomerPage, CustomerView);
 
 crate::response::answer!(
     /// The answer to creating or editing a customer: the customer for callers who may read

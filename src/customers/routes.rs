@@ -12,7 +12,7 @@ use crate::auth::{Caller, Principal, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::PageRequest;
 use crate::response::UpsertOutcome;
 use crate::state::AppState;
 
@@ -35,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/api/v1/customers", tag = "customers", security(("bearer" = []), ("api_key" = [])),
     params(ListCustomersQuery),
     responses(
-        (status = 200, body = Page<CustomerView>),
+        (status = 200, body = crate::customers::CustomerPage),
         (status = 401),
         (status = 422),
     ))]

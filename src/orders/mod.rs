@@ -157,6 +157,8 @@ pub struct OrderView {
     pub updated_at: DateTime<Utc>,
 }
 
+crate::pagination::named_page!(OrderPage, OrderView);
+
 crate::response::answer!(
     /// The answer to recording or correcting an order: the order for callers who may read
     /// customers and their orders (staff; API keys with `customers:read`), a `Receipt` for

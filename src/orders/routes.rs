@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::extract::NoQuery;
 use crate::extract::{Body, Query, within_calendar};
 use crate::ids::CustomerId;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::PageRequest;
 use crate::response::UpsertOutcome;
 use crate::state::AppState;
 
@@ -36,7 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/api/v1/customers/{id}/orders", tag = "orders", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Customer id"), ListOrdersQuery),
     responses(
-        (status = 200, body = Page<OrderView>),
+        (status = 200, body = crate::orders::OrderPage),
         (status = 404),
         (status = 422),
     ))]

@@ -1,6 +1,7 @@
 //! Tickets: one after-sales case (negative review, return, repair) about one customer,
 //! worked from the first call through follow-up to resolution.
 
+pub mod contract;
 pub mod operations;
 pub mod routes;
 pub mod store;
@@ -553,7 +554,8 @@ pub struct Satisfaction {
     pub recorded_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// A ticket as clients see it. Documented per kind (`tickets::contract`): `details` follow `kind`.
+#[derive(Debug, Clone, Serialize)]
 pub struct TicketView {
     pub id: i64,
     pub kind: TicketKind,
@@ -561,7 +563,6 @@ pub struct TicketView {
     pub order_id: Option<i64>,
     pub title: String,
     pub description: String,
-    #[schema(value_type = TicketDetails)]
     pub details: Value,
     pub state: State,
     /// What may be done next from this state.
@@ -593,6 +594,8 @@ pub struct TicketView {
     pub updated_at: DateTime<Utc>,
 }
 
+crate::pagination::named_page!(TicketPage, TicketView);
+
 crate::response::answer!(
     /// The answer to opening a ticket: the ticket for callers who may read tickets (staff;
     /// API keys with `tickets:read`), a `Receipt` for the others.
@@ -617,16 +620,10 @@ fn check_title(title: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+/// Opening a ticket. Documented per kind (`tickets::contract`): `details` follow `kind`,
+/// and are checked against it by `TicketDetails::parse`.
+#[derive(Debug, Clone, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "kind": "negative_review",
-    "customer_id": 42,
-    "order_id": 1001,
-    "title": "2-star review: teapot lid chipped",
-    "description": "Posted an hour ago on Taobao",
-    "details": {"platform": "taobao", "rating": 2, "review_text": "盖子有缺口", "review_id": "R-889123", "posted_at": "2026-11-23T09:12:00+08:00"}
-}))]
 pub struct CreateTicketRequest {
     pub kind: TicketKind,
     pub customer_id: i64,
@@ -638,7 +635,6 @@ pub struct CreateTicketRequest {
     #[validate(length(max = 5000))]
     pub description: String,
     /// Shaped by `kind`: NegativeReviewDetails, ReturnDetails or RepairDetails.
-    #[schema(value_type = TicketDetails)]
     pub details: Value,
     /// Defaults by kind (negative reviews `high`, others `normal`), raised for key and at-risk customers.
     pub priority: Option<Priority>,

@@ -12,7 +12,7 @@ use validator::Validate;
 
 use super::State;
 use super::operations::{self, Context, check_version};
-use super::store::{self, AssigneeFilter, EventView, TicketCursor, TicketFilter, TicketSort};
+use super::store::{self, AssigneeFilter, TicketCursor, TicketFilter, TicketSort};
 use super::{
     AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, Priority, ReopenRequest,
     ResolveRequest, SatisfactionRequest, Ticket, TicketAnswer, TicketKind, TicketView,
@@ -23,7 +23,7 @@ use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::extract::NoQuery;
 use crate::extract::{Body, Query, check_instant, utc_offset};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::PageRequest;
 use crate::response::UpsertOutcome;
 use crate::state::AppState;
 
@@ -193,7 +193,7 @@ fn ticket_filter(
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", security(("bearer" = []), ("api_key" = [])),
     params(ListTicketsQuery),
     responses(
-        (status = 200, body = Page<TicketView>),
+        (status = 200, body = crate::tickets::TicketPage),
         (status = 401),
         (status = 422),
     ))]
@@ -524,7 +524,7 @@ pub struct EventsQuery {
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/events", tag = "tickets", security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Ticket id"), EventsQuery),
     responses(
-        (status = 200, body = Page<EventView>),
+        (status = 200, body = crate::tickets::store::TicketEventPage),
         (status = 404),
         (status = 422),
     ))]

@@ -140,8 +140,9 @@ pub struct Event {
     pub created_at: NaiveDateTime,
 }
 
-/// One entry of a ticket's timeline.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// One entry of a ticket's timeline. Documented per kind (`tickets::contract`): `data`
+/// follows `kind`.
+#[derive(Debug, Clone, Serialize)]
 pub struct EventView {
     pub id: i64,
     pub kind: EventKind,
@@ -153,6 +154,8 @@ pub struct EventView {
     pub data: Value,
     pub at: DateTime<Utc>,
 }
+
+crate::pagination::named_page!(TicketEventPage, EventView);
 
 /// A ticket's events after the event `after` (oldest first), at most `limit`.
 pub fn events(

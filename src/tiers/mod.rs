@@ -278,6 +278,8 @@ pub struct TierChangeView {
     pub at: DateTime<Utc>,
 }
 
+crate::pagination::named_page!(TierChangePage, TierChangeView);
+
 impl TierChange {
     pub fn view(&self) -> TierChangeView {
         TierChangeView {

@@ -5,12 +5,12 @@ use serde::Deserialize;
 use validator::Validate;
 
 use super::operations::recompute_all;
-use super::{RecomputeReport, TierChange, TierChangeView, store};
+use super::{RecomputeReport, TierChange, store};
 use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::ids::CustomerId;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::PageRequest;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -60,7 +60,7 @@ pub struct ListChangesQuery {
 #[utoipa::path(get, path = "/api/v1/tiers/changes", tag = "tiers", security(("bearer" = [])),
     params(ListChangesQuery),
     responses(
-        (status = 200, body = Page<TierChangeView>),
+        (status = 200, body = crate::tiers::TierChangePage),
         (status = 422),
     ))]
 pub async fn list_changes(

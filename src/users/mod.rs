@@ -61,6 +61,8 @@ pub struct UserView {
     pub updated_at: DateTime<Utc>,
 }
 
+crate::pagination::named_page!(UserPage, UserView);
+
 /// Emails compare case-insensitively; they are stored lower-cased.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()

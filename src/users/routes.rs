@@ -10,7 +10,7 @@ use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::PageRequest;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -33,7 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     security(("bearer" = [])),
     params(ListUsersQuery),
     responses(
-        (status = 200, body = Page<UserView>),
+        (status = 200, body = crate::users::UserPage),
         (status = 401),
         (status = 403),
         (status = 422),

@@ -266,6 +266,8 @@ pub struct DeliveryView {
     pub created_at: DateTime<Utc>,
 }
 
+crate::pagination::named_page!(DeliveryPage, DeliveryView);
+
 /// A delivery with its event's type, as listed.
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = webhook_deliveries)]

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ProblemKind};
 use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
 use crate::ids::{DeliveryId, EndpointId};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::PageRequest;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -210,7 +210,7 @@ pub async fn delete_webhook(
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "integrations", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Webhook id"), ListDeliveriesQuery),
     responses(
-        (status = 200, body = Page<DeliveryView>),
+        (status = 200, body = crate::webhooks::DeliveryPage),
         (status = 403),
         (status = 404),
         (status = 422),

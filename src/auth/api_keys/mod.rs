@@ -65,6 +65,8 @@ pub struct ApiKeyView {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+crate::pagination::named_page!(ApiKeyPage, ApiKeyView);
+
 /// A key just created: the only response that carries the key itself.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedApiKey {

@@ -13,7 +13,7 @@ use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::PageRequest;
 use crate::response::SecretResponse;
 use crate::state::AppState;
 
@@ -34,7 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "integrations", security(("bearer" = [])),
     params(ListApiKeysQuery),
     responses(
-        (status = 200, body = Page<ApiKeyView>),
+        (status = 200, body = crate::auth::api_keys::ApiKeyPage),
         (status = 401),
         (status = 403),
         (status = 422),
