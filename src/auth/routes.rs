@@ -73,14 +73,19 @@ fn token_response(state: &AppState, user: &User) -> Result<TokenResponse, ApiErr
     })
 }
 
-/// The attempt a request makes at `account`: from its TCP peer, not `X-Forwarded-For`,
-/// since a header the client writes cannot be allowed to lift its limit.
-fn attempt_from(req: &HttpRequest, account: &str) -> LoginAttempt {
+/// The attempt a request makes at `account`: from its TCP peer, or behind a proxy named
+/// in `TRUSTED_PROXIES`, from the client that proxy names in `X-Forwarded-For`. A header
+/// the client writes itself is never believed: it could lift its own limit.
+fn attempt_from(req: &HttpRequest, trusted: &[ipnet::IpNet], account: &str) -> LoginAttempt {
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let client = throttle::client_address(req.peer_addr().map(|a| a.ip()), &forwarded, trusted);
     LoginAttempt {
         account: account.to_owned(),
-        address: req
-            .peer_addr()
-            .map_or("unknown".into(), |a| throttle::address_key(a.ip())),
+        address: client.map_or("unknown".into(), throttle::address_key),
     }
 }
 
@@ -143,7 +148,11 @@ pub async fn login(
     body: Body<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.into_inner();
-    let attempt = attempt_from(&req, &normalize_email(&email));
+    let attempt = attempt_from(
+        &req,
+        &state.settings.server.trusted_proxies,
+        &normalize_email(&email),
+    );
     let policy = state.settings.login_throttle;
     let now = Utc::now().naive_utc();
     let reserving = attempt.clone();
@@ -223,7 +232,7 @@ pub async fn change_password(
         .db
         .read(move |conn| user_store::get_in_shop(conn, caller.shop_id, caller.user_id))
         .await?;
-    let attempt = attempt_from(&req, &user.email);
+    let attempt = attempt_from(&req, &state.settings.server.trusted_proxies, &user.email);
     let policy = state.settings.login_throttle;
     let now = Utc::now().naive_utc();
     let reserving = attempt.clone();

@@ -15,13 +15,14 @@
 
 use chrono::{Duration, NaiveDateTime};
 use clap::Args;
+use std::net::IpAddr;
 
 use crate::error::ApiError;
 
 /// The address a login attempt is counted against. An IPv4 address as itself (also when it
 /// arrives IPv4-mapped); an IPv6 address by its /64, since one host usually holds a whole
 /// /64 and rotating through it must not reset the counts.
-pub fn address_key(ip: std::net::IpAddr) -> String {
+pub fn address_key(ip: IpAddr) -> String {
     match ip.to_canonical() {
         std::net::IpAddr::V4(v4) => v4.to_string(),
         std::net::IpAddr::V6(v6) => {
@@ -30,6 +31,39 @@ pub fn address_key(ip: std::net::IpAddr) -> String {
             format!("{prefix}/64")
         }
     }
+}
+
+/// The client a request comes from: its TCP peer, unless the peer is one of the
+/// `trusted` reverse proxies, in which case `X-Forwarded-For` (each proxy appends the
+/// address it received from) is read from the right, past every trusted proxy, to the
+/// first address a trusted proxy received from. A client writes whatever it likes at the
+/// left of that header, so nothing left of the first untrusted hop is believed, and a
+/// garbled entry ends the walk at the hop that wrote it.
+pub fn client_address(
+    peer: Option<IpAddr>,
+    forwarded_for: &[&str],
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    let mut client = peer?;
+    if !is_trusted(&client) {
+        return Some(client);
+    }
+    let hops = forwarded_for
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .rev();
+    for hop in hops {
+        let Ok(ip) = hop.parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    Some(client)
 }
 
 /// How many failed logins are tolerated, and for how long they count (settings, defaults here).
@@ -341,6 +375,46 @@ mod tests {
                 at(20),
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_through_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted: Vec<ipnet::IpNet> = vec![
+            "127.0.0.1/32".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ];
+        let peer = Some(ip("127.0.0.1"));
+        // No proxies trusted: the peer, whatever the header says.
+        assert_eq!(client_address(peer, &["203.0.113.7"], &[]), peer);
+        // From a stranger, the header is ignored.
+        assert_eq!(
+            client_address(Some(ip("198.51.100.1")), &["203.0.113.7"], &trusted),
+            Some(ip("198.51.100.1"))
+        );
+        // Through the proxy: the address it received from.
+        assert_eq!(
+            client_address(peer, &["203.0.113.7"], &trusted),
+            Some(ip("203.0.113.7"))
+        );
+        // A client's own entries at the left are not believed; chained trusted proxies are
+        // walked past, across repeated headers too.
+        assert_eq!(
+            client_address(peer, &["1.2.3.4, 203.0.113.7", "10.1.2.3"], &trusted),
+            Some(ip("203.0.113.7"))
+        );
+        // A garbled entry stops the walk at the proxy that wrote it.
+        assert_eq!(
+            client_address(peer, &["203.0.113.7, not-an-ip"], &trusted),
+            peer
+        );
+        // No header at all through a proxy: the proxy.
+        assert_eq!(client_address(peer, &[], &trusted), peer);
+        // IPv4-mapped peers are trusted as their IPv4 selves.
+        assert_eq!(
+            client_address(Some(ip("::ffff:127.0.0.1")), &["203.0.113.9"], &trusted),
+            Some(ip("203.0.113.9"))
         );
     }
 

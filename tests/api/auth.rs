@@ -26,7 +26,65 @@ backend_tests!(
     password_changes_are_throttled_like_logins,
     a_new_password_must_be_hard_to_guess,
     housekeeping_forgets_attempts_too_old_to_count,
+    forwarded_clients_count_apart_only_behind_trusted_proxies with proxy_on_loopback,
+    a_forwarded_for_header_from_anyone_else_changes_nothing,
 );
+
+fn proxy_on_loopback(settings: &mut aftercare::config::Settings) {
+    settings.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
+/// Four wrong passwords for one account from one client: the fourth waits (429).
+async fn lock_out_through(app: &TestApp, peer: &str, client: &str) -> Response {
+    let mut last = None;
+    for _ in 0..4 {
+        last = Some(
+            app.send(
+                login_from(peer, "owner@shop.example", "wrong password")
+                    .insert_header(("X-Forwarded-For", client)),
+            )
+            .await,
+        );
+    }
+    last.unwrap()
+}
+
+/// Behind a trusted proxy, each client it names is throttled on its own: one client's
+/// guesses do not make the account wait for another.
+async fn forwarded_clients_count_apart_only_behind_trusted_proxies(app: TestApp) {
+    app.create_staff("owner@shop.example", Role::Agent);
+    let guesser = lock_out_through(&app, "127.0.0.1", "203.0.113.7").await;
+    assert_eq!(guesser.status, StatusCode::TOO_MANY_REQUESTS);
+    let owner = app
+        .send(
+            login_from("127.0.0.1", "owner@shop.example", PASSWORD)
+                .insert_header(("X-Forwarded-For", "198.51.100.20")),
+        )
+        .await;
+    assert_eq!(owner.status, StatusCode::OK, "{:?}", owner.body);
+    // A client cannot step out of its count by writing its own entries to the left.
+    let spoofed = app
+        .send(
+            login_from("127.0.0.1", "owner@shop.example", "wrong password")
+                .insert_header(("X-Forwarded-For", "192.0.2.1, 203.0.113.7")),
+        )
+        .await;
+    assert_eq!(spoofed.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Without TRUSTED_PROXIES, the header is the client's own words: the peer counts.
+async fn a_forwarded_for_header_from_anyone_else_changes_nothing(app: TestApp) {
+    app.create_staff("owner@shop.example", Role::Agent);
+    let guesser = lock_out_through(&app, "127.0.0.1", "203.0.113.7").await;
+    assert_eq!(guesser.status, StatusCode::TOO_MANY_REQUESTS);
+    let other_header = app
+        .send(
+            login_from("127.0.0.1", "owner@shop.example", PASSWORD)
+                .insert_header(("X-Forwarded-For", "198.51.100.20")),
+        )
+        .await;
+    assert_eq!(other_header.status, StatusCode::TOO_MANY_REQUESTS);
+}
 
 async fn login_returns_a_working_token(app: TestApp) {
     app.create_staff("Agent.One@Shop.example", Role::Agent);
