@@ -17,6 +17,9 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+/// `Retry-After` on a 503 `unavailable`.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 /// Problem members that name other records of the shop (see [`ApiError::without_record_ids`]).
 const RECORD_POINTERS: &[&str] = &["existing_customer_id", "existing_customer_ids"];
 const PROBLEM_TYPE_PREFIX: &str = "urn:aftercare:problem:";
@@ -405,6 +408,17 @@ impl ResponseError for ApiError {
         | ApiError::Overloaded { retry_after_secs } = self
         {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        if matches!(
+            self,
+            ApiError::Unavailable(_) | ApiError::Interrupted { .. }
+        ) {
+            // An outage or a full disk is not over in a second, but a failover is: a short
+            // wait, which well-behaved clients stretch as they retry.
+            response.insert_header((
+                header::RETRY_AFTER,
+                UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
+            ));
         }
         response.json(self.to_problem())
     }

@@ -439,6 +439,11 @@ pub fn utc_offset(raw: Option<&str>, field: &str) -> Result<chrono::FixedOffset,
         _ => return Err(invalid()),
     };
     let (hours, minutes) = rest.split_once(':').ok_or_else(invalid)?;
+    // Two digits each, as documented (`^[+ -](0[0-9]|1[0-4]):[0-5][0-9]$`): `+8:00` or
+    // `+008:00` would parse, but a client reading the pattern could not know that.
+    if hours.len() != 2 || minutes.len() != 2 {
+        return Err(invalid());
+    }
     let hours: i32 = hours.parse().map_err(|_| invalid())?;
     let minutes: i32 = minutes.parse().map_err(|_| invalid())?;
     if !(0..=14).contains(&hours) || !(0..=59).contains(&minutes) {
@@ -720,6 +725,10 @@ mod tests {
         );
         assert!(utc_offset(Some("08:00"), "tz").is_err());
         assert!(utc_offset(Some("+15:00"), "tz").is_err());
+        // Exactly the documented shape: two digits for hours and for minutes.
+        assert!(utc_offset(Some("+8:00"), "tz").is_err());
+        assert!(utc_offset(Some("+008:00"), "tz").is_err());
+        assert!(utc_offset(Some("+08:0"), "tz").is_err());
     }
 
     #[test]

@@ -109,7 +109,7 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         tiers::TierChangePage,
         response::Receipt,
     )),
-    modifiers(&BearerAuth, &Conventions),
+    modifiers(&BearerAuth, &Conventions, &Declared),
     tags(
         (name = "auth", description = "Logging in and access tokens"),
         (name = "users", description = "Staff accounts: agents, leads and admins"),
@@ -227,6 +227,20 @@ the first is still running is 409 `idempotency-in-progress`.",
                 }
             }
         }
+    }
+}
+
+mod conventions;
+
+/// The statuses, headers and examples every operation of a kind shares
+/// (`conventions::apply`), written on the JSON form of the document.
+struct Declared;
+
+impl Modify for Declared {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut doc = serde_json::to_value(&*openapi).expect("the document serialises");
+        conventions::apply(&mut doc);
+        *openapi = serde_json::from_value(doc).expect("the conventions keep the document valid");
     }
 }
 

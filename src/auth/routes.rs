@@ -29,8 +29,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[schema(example = json!({"email": "admin@shop.example", "password": "a long passphrase"}))]
 pub struct LoginRequest {
     #[validate(length(min = 1, max = 254))]
+    #[schema(min_length = 1, max_length = 254)]
     pub email: String,
     #[validate(length(min = 1, max = 256))]
+    #[schema(min_length = 1, max_length = 256)]
     pub password: String,
 }
 
@@ -51,6 +53,7 @@ pub struct TokenResponse {
 #[schema(example = json!({"current_password": "a long passphrase", "new_password": "an even longer passphrase"}))]
 pub struct ChangePasswordRequest {
     #[validate(length(min = 1, max = 256))]
+    #[schema(min_length = 1, max_length = 256)]
     pub current_password: String,
     #[validate(custom(function = "crate::users::check_password"))]
     pub new_password: String,

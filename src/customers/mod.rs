@@ -221,7 +221,7 @@ pub struct CreateCustomerRequest {
 
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"address": null, "notes": "Moved; address unknown"}))]
+#[schema(min_properties = 1, example = json!({"address": null, "notes": "Moved; address unknown"}))]
 pub struct UpdateCustomerRequest {
     #[validate(custom(function = "check_name"))]
     pub name: Option<String>,
@@ -232,6 +232,7 @@ pub struct UpdateCustomerRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub address: Option<Option<String>>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
@@ -240,6 +241,7 @@ pub struct UpdateCustomerRequest {
     pub birthday: Option<Option<NaiveDate>>,
     pub source: Option<Source>,
     #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     pub notes: Option<String>,
 }
 
@@ -272,26 +274,32 @@ pub enum CustomerSort {
 pub struct ListCustomersQuery {
     /// Prefix of the name (any case) or of any contact handle (phone numbers in any notation).
     #[validate(length(min = 1, max = 64))]
+    #[param(min_length = 1, max_length = 64)]
     pub q: Option<String>,
     /// Comma-separated tag names: customers carrying all of them.
     #[validate(length(max = 1000))]
+    #[param(max_length = 1000)]
     pub tags_all: Option<String>,
     /// Comma-separated tag names: customers carrying at least one of them.
     #[validate(length(max = 1000))]
+    #[param(max_length = 1000)]
     pub tags_any: Option<String>,
     pub source: Option<Source>,
     /// Contacted before, but not in the last N days.
     #[validate(range(min = 1, max = 3650))]
+    #[param(minimum = 1, maximum = 3650)]
     pub not_contacted_days: Option<u32>,
     /// `true`: never contacted; `false`: contacted at least once.
     pub never_contacted: Option<bool>,
     /// Bought before, but not in the last N days (refunded and cancelled orders do not count).
     #[validate(range(min = 1, max = 3650))]
+    #[param(minimum = 1, maximum = 3650)]
     pub no_purchase_days: Option<u32>,
     /// `true`: never bought (potential customers); `false`: bought at least once.
     pub never_purchased: Option<bool>,
     /// Birthday today or within the next N days (0 = today).
     #[validate(range(min = 0, max = 366))]
+    #[param(minimum = 0, maximum = 366)]
     pub birthday_within_days: Option<u32>,
     pub tier: Option<crate::tiers::Tier>,
     pub stage: Option<crate::tiers::Stage>,
@@ -301,6 +309,7 @@ pub struct ListCustomersQuery {
     pub sort: Option<CustomerSort>,
     /// Page size, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page (with the same filters and sort).
     pub cursor: Option<String>,

@@ -79,7 +79,7 @@ pub async fn list_customers(
         (status = 201, body = CustomerAnswer, headers(("Location" = String)),
             description = "Created: the customer, or a receipt for callers who may not read customers"),
         (status = 401),
-        (status = 409, description = "A contact handle belongs to another customer"),
+        (status = 409, description = "A contact handle belongs to another customer (`duplicate-contact`)"),
         (status = 422),
     ))]
 pub async fn create_customer(
@@ -147,7 +147,7 @@ pub async fn get_customer(
         (status = 200, body = CustomerAnswer,
             description = "The customer, or a receipt for callers who may not read customers"),
         (status = 404),
-        (status = 409, description = "Handle on another customer, or customer archived"),
+        (status = 409, description = "Handle on another customer (`duplicate-contact`), or customer archived (`customer-archived`)"),
         (status = 422),
     ))]
 pub async fn update_customer(

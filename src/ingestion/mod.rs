@@ -55,6 +55,8 @@ pub struct ImportQuery {
     pub atomic: Option<bool>,
     /// Offset applied to order times written without one (default `+08:00`, China Standard Time).
     #[validate(length(min = 6, max = 6))]
+    #[param(min_length = 6, max_length = 6)]
+    #[param(pattern = r"^[+ -](0[0-9]|1[0-4]):[0-5][0-9]$", example = "+08:00")]
     pub utc_offset: Option<String>,
 }
 
@@ -166,6 +168,7 @@ pub type CustomerFeedItem = CreateCustomerRequest;
 #[serde(deny_unknown_fields)]
 pub struct CustomerBatch {
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub items: Vec<CreateCustomerRequest>,
     /// `true`: apply nothing if any item fails (422 with the report).
     #[serde(default)]
@@ -193,6 +196,7 @@ pub struct OrderFeedItem {
 #[serde(deny_unknown_fields)]
 pub struct OrderBatch {
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub items: Vec<OrderFeedItem>,
     /// `true`: apply nothing if any item fails (422 with the report).
     #[serde(default)]
@@ -205,6 +209,7 @@ pub struct OrderBatch {
 pub struct OrderReference {
     pub channel: Channel,
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub external_order_no: String,
 }
 

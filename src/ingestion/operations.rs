@@ -121,9 +121,11 @@ pub fn upsert_order(
         }
         Some(existing) if existing.customer_id != customer_id => Err(ApiError::conflict(
             ProblemKind::Duplicate,
+            // Not which customer: the caller may be an orders:write key that may not read
+            // customers.
             format!(
-                "order {} is recorded for customer {}",
-                existing.external_order_no, existing.customer_id
+                "order {} is recorded for another customer",
+                existing.external_order_no
             ),
         )),
         Some(existing) => {

@@ -255,7 +255,7 @@ fn status_for(outcome: UpsertOutcome) -> StatusCode {
         (status = 201, description = "Created: the customer, or a receipt", body = CustomerUpsertAnswer),
         (status = 200, description = "Updated or unchanged: the customer, or a receipt", body = CustomerUpsertAnswer),
         (status = 403, description = "Needs customers:write"),
-        (status = 409, description = "The handles belong to different customers, or the customer is archived"),
+        (status = 409, description = "The handles belong to different customers (`duplicate-contact`), or the customer is archived (`customer-archived`)"),
         (status = 422),
     ))]
 pub async fn upsert_one_customer(
@@ -324,7 +324,7 @@ pub async fn upsert_customers(
         (status = 201, description = "Created: the order, or a receipt", body = OrderUpsertAnswer),
         (status = 200, description = "Updated or unchanged: the order, or a receipt", body = OrderUpsertAnswer),
         (status = 403, description = "Needs orders:write"),
-        (status = 409, description = "The order is on file for another customer"),
+        (status = 409, description = "The order is on file for another customer (`duplicate`), or the handles belong to different customers (`duplicate-contact`)"),
         (status = 422, description = "Invalid, or no customer has these handles"),
     ))]
 pub async fn upsert_one_order(
@@ -395,7 +395,7 @@ pub async fn upsert_orders(
         (status = 201, description = "Ticket opened: the ticket, or a receipt", body = ReviewUpsertAnswer),
         (status = 200, description = "Review already on a ticket (updated or unchanged): the ticket, or a receipt", body = ReviewUpsertAnswer),
         (status = 403, description = "Needs tickets:write"),
-        (status = 409, description = "The reviewer is archived"),
+        (status = 409, description = "The reviewer is archived (`customer-archived`)"),
         (status = 422),
     ))]
 pub async fn upsert_review(

@@ -79,9 +79,11 @@ pub struct OrderItem {
 #[serde(deny_unknown_fields)]
 pub struct OrderItemInput {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     #[schema(example = "Ceramic teapot 600 ml")]
     pub product_name: String,
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub sku: Option<String>,
     /// 1 to 100,000 (`rules::MAX_QUANTITY`).
     pub quantity: i32,
@@ -190,6 +192,7 @@ impl Order {
 pub struct ListOrdersQuery {
     /// Page size, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -80,7 +80,7 @@ pub async fn list_orders(
         (status = 201, body = OrderAnswer, headers(("Location" = String)),
             description = "Recorded: the order, or a receipt for callers who may not read orders"),
         (status = 404),
-        (status = 409, description = "Order number already recorded for the channel, or customer archived"),
+        (status = 409, description = "Order number already recorded for the channel (`duplicate`), or customer archived (`customer-archived`)"),
         (status = 422),
     ))]
 pub async fn create_order(
@@ -152,7 +152,7 @@ pub async fn get_order(
         (status = 200, body = OrderAnswer,
             description = "The order, or a receipt for callers who may not read orders"),
         (status = 404),
-        (status = 409, description = "Customer archived"),
+        (status = 409, description = "Customer archived (`customer-archived`)"),
         (status = 422),
     ))]
 pub async fn update_order(
@@ -188,7 +188,7 @@ pub async fn update_order(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404),
-        (status = 409, description = "Customer archived, or tickets refer to the order"),
+        (status = 409, description = "Customer archived (`customer-archived`), or tickets refer to the order (`reference`, with `ticket_ids`)"),
     ))]
 pub async fn delete_order(
     state: web::Data<AppState>,

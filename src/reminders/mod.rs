@@ -22,20 +22,26 @@ use crate::tiers::{Stage, Tier};
 pub struct RemindersQuery {
     /// Open tickets with no contact attempt for this many days (default 3).
     #[validate(range(min = 1, max = 365))]
+    #[param(minimum = 1, maximum = 365)]
     pub no_contact_days: Option<u32>,
     /// Customers contacted before, but not for this many days (default 30).
     #[validate(range(min = 1, max = 3650))]
+    #[param(minimum = 1, maximum = 3650)]
     pub not_contacted_days: Option<u32>,
     /// Customers who bought before, but not for this many days (default 90).
     #[validate(range(min = 1, max = 3650))]
+    #[param(minimum = 1, maximum = 3650)]
     pub no_purchase_days: Option<u32>,
     /// Birthdays today or in the next N days (default 7).
     #[validate(range(min = 0, max = 366))]
+    #[param(minimum = 0, maximum = 366)]
     pub birthday_days: Option<u32>,
     /// Items listed per section, 1 to 100 (default 20); `count` always gives the full number.
     #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The caller's UTC offset, which decides where "today" ends (default `+08:00`).
+    #[param(pattern = r"^[+ -](0[0-9]|1[0-4]):[0-5][0-9]$", example = "+08:00")]
     pub utc_offset: Option<String>,
 }
 

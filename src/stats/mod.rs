@@ -42,6 +42,7 @@ pub struct StatsQuery {
     /// Last local day of the period, included (default: today).
     pub to: Option<NaiveDate>,
     /// The time zone's UTC offset, which decides where days begin (default `+08:00`).
+    #[param(pattern = r"^[+ -](0[0-9]|1[0-4]):[0-5][0-9]$", example = "+08:00")]
     pub utc_offset: Option<String>,
     pub group_by: Option<GroupBy>,
 }
@@ -113,6 +114,7 @@ pub struct TicketStatsReport {
 pub struct BacklogQuery {
     /// Open tickets without a contact attempt for this many days count as stale (default 3).
     #[validate(range(min = 1, max = 365))]
+    #[param(minimum = 1, maximum = 365)]
     pub no_contact_days: Option<u32>,
 }
 

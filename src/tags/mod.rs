@@ -113,7 +113,7 @@ pub struct CreateTagRequest {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "VIP", "group": "segment"}))]
+#[schema(min_properties = 1, example = json!({"name": "VIP", "group": "segment"}))]
 pub struct UpdateTagRequest {
     #[validate(custom(function = "validate_tag_name"))]
     pub name: Option<String>,

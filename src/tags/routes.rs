@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct ListTagsQuery {
     /// Only the tags of this group (e.g. `segment`).
     #[validate(length(min = 1, max = 50))]
+    #[param(min_length = 1, max_length = 50)]
     pub group: Option<String>,
 }
 
@@ -70,7 +71,7 @@ pub async fn list_tags(
     responses(
         (status = 201, body = TagView),
         (status = 401),
-        (status = 409, description = "A tag with that name exists"),
+        (status = 409, description = "A tag with that name exists (`duplicate`)"),
         (status = 422),
     ))]
 pub async fn create_tag(
@@ -102,7 +103,7 @@ pub async fn create_tag(
         (status = 200, body = TagView),
         (status = 403),
         (status = 404),
-        (status = 409, description = "Another tag has that name"),
+        (status = 409, description = "Another tag has that name (`duplicate`)"),
         (status = 422),
     ))]
 pub async fn update_tag(
@@ -185,7 +186,7 @@ pub async fn bulk_tag(
     responses(
         (status = 200, body = Vec<TagView>),
         (status = 404),
-        (status = 409, description = "Customer archived"),
+        (status = 409, description = "Customer archived (`customer-archived`)"),
         (status = 422),
     ))]
 pub async fn add_customer_tags(
@@ -212,6 +213,7 @@ pub async fn add_customer_tags(
     responses(
         (status = 204, description = "Removed (or was not there)"),
         (status = 404),
+        (status = 409, description = "The customer is archived; restore it first (`customer-archived`)"),
     ))]
 pub async fn remove_customer_tag(
     state: web::Data<AppState>,

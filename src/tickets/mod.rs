@@ -221,10 +221,13 @@ text_enum! {
 #[serde(deny_unknown_fields)]
 pub struct TicketItem {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub product_name: String,
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub sku: Option<String>,
     #[validate(range(min = 1, max = 10000))]
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i32,
 }
 
@@ -246,12 +249,15 @@ pub struct NegativeReviewDetails {
     /// The review's rating, 1 (worst) to 5. A ticket is opened for 1 to 3 stars (a negative
     /// review on every platform); a review the buyer later revises may reach 4 or 5.
     #[validate(range(min = 1, max = 5))]
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: u8,
     #[serde(default)]
     #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     pub review_text: String,
     /// The platform's id of the review; with it, the same review never opens two tickets.
     #[validate(length(min = 1, max = 128))]
+    #[schema(min_length = 1, max_length = 128)]
     pub review_id: Option<String>,
     /// Between 1970-01-01 and 9999-12-30 (UTC).
     #[validate(custom(function = "check_instant"))]
@@ -263,11 +269,13 @@ pub struct NegativeReviewDetails {
 #[serde(deny_unknown_fields)]
 pub struct ReturnDetails {
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
     #[validate(custom(function = "validate_ticket_items"), nested)]
     pub items: Vec<TicketItem>,
     /// Refund asked for, in cents (fen).
     #[validate(range(min = 0, max = 100000000000_i64))]
+    #[schema(minimum = 0, maximum = 100000000000.0)]
     pub requested_refund_cents: Option<i64>,
     /// The buyer wants an exchange rather than a refund.
     #[serde(default)]
@@ -279,6 +287,7 @@ pub struct ReturnDetails {
 #[serde(deny_unknown_fields)]
 pub struct RepairDetails {
     #[validate(length(min = 1, max = 2000))]
+    #[schema(min_length = 1, max_length = 2000)]
     pub fault: String,
     #[validate(custom(function = "validate_ticket_items"), nested)]
     pub items: Vec<TicketItem>,
@@ -538,7 +547,10 @@ pub fn parse_if_match(raw: &str) -> Result<Option<Vec<i64>>, String> {
             opaque
                 .strip_prefix('"')
                 .and_then(|t| t.strip_suffix('"'))
-                .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                // At most 18 digits, as documented: every version fits, and so does i64.
+                .filter(|digits| {
+                    (1..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+                })
                 .and_then(|digits| digits.parse::<i64>().ok())
                 .ok_or_else(|| EXPECTED.to_owned())
         })
@@ -644,11 +656,12 @@ pub struct CreateTicketRequest {
 
 #[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"priority": "urgent", "description": "Buyer called back, very upset"}))]
+#[schema(min_properties = 1, example = json!({"priority": "urgent", "description": "Buyer called back, very upset"}))]
 pub struct UpdateTicketRequest {
     #[validate(custom(function = "check_title"))]
     pub title: Option<String>,
     #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
     /// Replaces the details; shaped by the ticket's kind.
     #[schema(value_type = Option<TicketDetails>)]
@@ -691,6 +704,7 @@ pub struct ResolveRequest {
     pub outcome: Outcome,
     /// Required for refund outcomes (`returned_refunded`, `refund_only`, `refunded`), in cents.
     #[validate(range(min = 0, max = 100000000000_i64))]
+    #[schema(minimum = 0, maximum = 100000000000.0)]
     pub refund_cents: Option<i64>,
     #[validate(custom(function = "check_note"))]
     pub note: Option<String>,
@@ -710,6 +724,7 @@ pub struct CloseRequest {
 #[schema(example = json!({"reason": "Buyer called: the replacement is faulty too"}))]
 pub struct ReopenRequest {
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
 }
 
@@ -735,8 +750,10 @@ fn required_nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::
 #[schema(example = json!({"score": 5, "comment": "很满意，处理很快"}))]
 pub struct SatisfactionRequest {
     #[validate(range(min = 1, max = 5))]
+    #[schema(minimum = 1, maximum = 5)]
     pub score: i32,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub comment: Option<String>,
 }
 

@@ -107,10 +107,16 @@ const PRECONDITION: &str = "If-Match names a version the ticket no longer has";
 pub struct ListTicketsQuery {
     /// Comma-separated states, e.g. `new,first_call`.
     #[validate(length(min = 1, max = 100))]
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^ *(new|first_call|follow_up|resolved|closed) *(, *(new|first_call|follow_up|resolved|closed) *)*$"
+    )]
     pub state: Option<String>,
     pub kind: Option<TicketKind>,
     /// `me`, `none` (unassigned) or a staff id.
     #[validate(length(min = 1, max = 20))]
+    #[param(min_length = 1, max_length = 20, pattern = r"^(me|none|[0-9]{1,18})$")]
     pub assignee: Option<String>,
     pub customer_id: Option<i64>,
     pub priority: Option<Priority>,
@@ -129,6 +135,7 @@ pub struct ListTicketsQuery {
     pub sort: Option<TicketSort>,
     /// Page size, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     /// Also count all matching tickets.
@@ -145,7 +152,8 @@ fn ticket_filter(
         Some(list) => list
             .split(',')
             .map(|s| {
-                State::parse(s.trim())
+                // Spaces around a name are allowed (`new, first_call`), as documented.
+                State::parse(s.trim_matches(' '))
                     .ok_or_else(|| ApiError::field("state", format!("{s:?} is not a ticket state")))
             })
             .collect::<Result<Vec<_>, _>>()?,
@@ -162,9 +170,13 @@ fn ticket_filter(
             }
         },
         Some("none") => Some(AssigneeFilter::Nobody),
-        Some(id) => Some(AssigneeFilter::Staff(id.parse().map_err(|_| {
-            ApiError::field("assignee", "must be me, none or a staff id")
-        })?)),
+        Some(id) => Some(AssigneeFilter::Staff(
+            // Digits only, as documented (`+5` or `-5` would parse, but no staff id is either).
+            Some(id)
+                .filter(|id| id.len() <= 18 && id.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| ApiError::field("assignee", "must be me, none or a staff id"))?,
+        )),
     };
     if let (Some(from), Some(to)) = (query.created_from, query.created_to)
         && from > to
@@ -239,7 +251,7 @@ pub async fn list_tickets(
         (status = 201, body = TicketAnswer, headers(("Location" = String), ("ETag" = String)),
             description = "Opened: the ticket, or a receipt for callers who may not read tickets"),
         (status = 403, description = "Agents may assign only themselves"),
-        (status = 409, description = "Customer archived, or review already has a ticket"),
+        (status = 409, description = "Customer archived (`customer-archived`), or the review already has a ticket (`duplicate-review`)"),
         (status = 422),
     ))]
 pub async fn create_ticket(
@@ -516,6 +528,7 @@ pub async fn record_satisfaction(
 pub struct EventsQuery {
     /// Page size, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -557,6 +570,7 @@ pub async fn ticket_events(
 #[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// The caller's UTC offset, which decides where "today" ends (default `+08:00`).
+    #[param(pattern = r"^[+ -](0[0-9]|1[0-4]):[0-5][0-9]$", example = "+08:00")]
     pub utc_offset: Option<String>,
 }
 

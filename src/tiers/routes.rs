@@ -52,6 +52,7 @@ pub struct ListChangesQuery {
     pub customer_id: Option<i64>,
     /// Page size, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

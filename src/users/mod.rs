@@ -75,6 +75,7 @@ pub struct CreateUserRequest {
     #[validate(email, length(max = 254))]
     pub email: String,
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub display_name: String,
     pub role: Role,
     /// At least 10 characters, and hard to guess: common passwords, repeats, sequences and
@@ -85,9 +86,10 @@ pub struct CreateUserRequest {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"role": "lead"}))]
+#[schema(min_properties = 1, example = json!({"role": "lead"}))]
 pub struct UpdateUserRequest {
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub display_name: Option<String>,
     pub role: Option<Role>,
     /// `false` deactivates the account: its tokens stop working at once.
@@ -111,6 +113,7 @@ pub struct ListUsersQuery {
     pub active: Option<bool>,
     /// Page size, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

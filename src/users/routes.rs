@@ -77,7 +77,7 @@ pub async fn list_users(
         (status = 201, description = "Created", body = UserView, headers(("Location" = String))),
         (status = 401),
         (status = 403),
-        (status = 409, description = "Email already used"),
+        (status = 409, description = "Email already used (`duplicate`)"),
         (status = 422, description = "Invalid request, or a password that is too easy to guess"),
         (status = 503, description = "Every password hasher is busy; retry after `Retry-After` seconds",
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
@@ -156,7 +156,7 @@ pub async fn get_user(
         (status = 401),
         (status = 403),
         (status = 404),
-        (status = 409, description = "Would leave the shop without an active admin"),
+        (status = 409, description = "Would leave the shop without an active admin (`last-admin`)"),
         (status = 422),
     )
 )]

@@ -208,12 +208,15 @@ pub struct CreateWebhookRequest {
     #[validate(length(max = 2000), custom(function = "check_url"))]
     pub url: String,
     #[validate(custom(function = "check_events"))]
+    #[schema(min_items = 1)]
     pub events: Vec<EventType>,
     /// Signs deliveries (HMAC-SHA256); 16 to 200 characters. Keep a copy: it is never shown back.
     #[validate(length(min = 16, max = 200))]
+    #[schema(min_length = 16, max_length = 200)]
     pub secret: String,
     #[serde(default)]
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub description: String,
 }
 
@@ -224,10 +227,13 @@ pub struct UpdateWebhookRequest {
     #[validate(length(max = 2000), custom(function = "check_url"))]
     pub url: Option<String>,
     #[validate(custom(function = "check_events"))]
+    #[schema(min_items = 1)]
     pub events: Option<Vec<EventType>>,
     #[validate(length(min = 16, max = 200))]
+    #[schema(min_length = 16, max_length = 200)]
     pub secret: Option<String>,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     pub active: Option<bool>,
 }
@@ -314,6 +320,7 @@ pub struct ListDeliveriesQuery {
     pub status: Option<DeliveryStatus>,
     /// Page size, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -250,7 +250,7 @@ pub async fn list_deliveries(
         (status = 202, description = "Queued", body = DeliveryView),
         (status = 403),
         (status = 404),
-        (status = 409, description = "Already pending"),
+        (status = 409, description = "Already waiting for its next attempt (`delivery-pending`)"),
     ))]
 pub async fn redeliver(
     state: web::Data<AppState>,

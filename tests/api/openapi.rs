@@ -664,3 +664,75 @@ fn every_property_example_conforms_to_its_property() {
         assert!(errors.is_empty(), "{path}: example {example} {errors:?}");
     }
 }
+
+/// The contract generated clients rely on cannot regress: plain summaries, every status the
+/// server's shared layers produce declared where they apply, `security: []` where no
+/// credentials are needed, and each error response's examples of its own status.
+#[test]
+fn every_operation_declares_what_the_server_really_answers() {
+    let doc: Value = serde_json::from_str(&aftercare::openapi::document()).unwrap();
+    assert_eq!(doc["servers"][0]["url"], "/");
+    assert!(doc["info"]["license"]["identifier"].is_string());
+    let mut wrong = Vec::new();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let name = format!("{} {path}", method.to_uppercase());
+            let summary = op["summary"].as_str().unwrap_or_default();
+            if summary.is_empty() || summary.contains(['`', '*']) || summary.ends_with('.') {
+                wrong.push(format!(
+                    "{name}: summary {summary:?} is not one plain sentence"
+                ));
+            }
+            let Some(security) = op["security"].as_array() else {
+                wrong.push(format!("{name}: no security (use [] for none)"));
+                continue;
+            };
+            let responses = op["responses"].as_object().unwrap();
+            let mut needs: Vec<&str> = Vec::new();
+            if !security.is_empty() {
+                needs.push("401");
+            }
+            if path.contains('{') {
+                needs.extend(["404", "422"]);
+            }
+            if op.get("requestBody").is_some() {
+                needs.extend(["400", "413", "415", "422"]);
+            }
+            if method == "post" && path != "/api/v1/auth/login" {
+                needs.extend(["409", "422"]);
+            }
+            for status in needs {
+                if !responses.contains_key(status) {
+                    wrong.push(format!("{name}: {status} not declared"));
+                }
+            }
+            for (status, response) in responses {
+                if !status.starts_with('4') && !status.starts_with('5') {
+                    continue;
+                }
+                let examples = &response["content"]["application/problem+json"]["examples"];
+                let Some(examples) = examples.as_object().filter(|e| !e.is_empty()) else {
+                    wrong.push(format!("{name}: {status} has no example"));
+                    continue;
+                };
+                for (label, example) in examples {
+                    let value = &example["value"];
+                    if value["status"] != status.parse::<u64>().unwrap() {
+                        wrong.push(format!(
+                            "{name}: {status} example {label} says {}",
+                            value["status"]
+                        ));
+                    }
+                    let kind = value["type"].as_str().unwrap_or_default();
+                    if kind.strip_prefix("urn:aftercare:problem:") != Some(label.as_str()) {
+                        wrong.push(format!("{name}: {status} example {label} has type {kind}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(operations > 50, "only {operations} operations");
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

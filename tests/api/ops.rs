@@ -157,6 +157,11 @@ fn assert_unavailable(res: &Response, what: &str) {
         res.body
     );
     assert_eq!(res.problem_type(), "unavailable", "{what}");
+    assert_eq!(
+        res.header("retry-after"),
+        Some("2"),
+        "{what}: as documented"
+    );
     let detail = res.body["detail"].as_str().unwrap().to_lowercase();
     for database_words in [
         "readonly",

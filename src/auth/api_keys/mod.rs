@@ -89,8 +89,10 @@ fn check_scopes(scopes: &[Scope]) -> Result<(), ValidationError> {
 pub struct CreateApiKeyRequest {
     /// What the key is for, e.g. "Tmall order feed".
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[validate(custom(function = "check_scopes"))]
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
 }
 
@@ -102,6 +104,7 @@ pub struct ListApiKeysQuery {
     pub active_only: Option<bool>,
     /// Page size, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
