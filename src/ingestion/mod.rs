@@ -45,6 +45,16 @@ pub enum ImportFile {
     Orders,
 }
 
+/// The CSV import as a form upload: one part named `file` holding the CSV file (what
+/// generated clients and browsers send when `text/csv` is not an option).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // a documentation type: the route reads the part as a stream
+pub struct ImportForm {
+    /// The CSV file, UTF-8 (with or without a byte-order mark).
+    #[schema(value_type = String, format = Binary, content_media_type = "text/csv")]
+    pub file: Vec<u8>,
+}
+
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

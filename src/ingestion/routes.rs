@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
 use chrono::Utc;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use validator::Validate;
 
 use super::batch;
@@ -14,8 +14,8 @@ use super::operations::{
     upsert_feed_order,
 };
 use super::{
-    BatchReport, CustomerBatch, CustomerUpsertAnswer, CustomerUpserted, ImportQuery, ImportReport,
-    OrderBatch, OrderFeedItem, OrderUpsertAnswer, OrderUpserted, ReviewFeedItem,
+    BatchReport, CustomerBatch, CustomerUpsertAnswer, CustomerUpserted, ImportForm, ImportQuery,
+    ImportReport, OrderBatch, OrderFeedItem, OrderUpsertAnswer, OrderUpserted, ReviewFeedItem,
     ReviewUpsertAnswer, ReviewUpserted,
 };
 use crate::auth::{Caller, Principal, roles::Permission};
@@ -72,8 +72,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// imported; sending the file again is safe.
 #[utoipa::path(post, path = "/api/v1/customers/import", tag = "customers", security(("bearer" = [])),
     params(ImportQuery),
-    request_body(content = String, content_type = "text/csv",
-        example = "name,phone,wechat,tags,source\n李娜,138 0013 8000,lina88,key customer;Beijing,online\n"),
+    request_body(content(
+        (String = "text/csv",
+            example = "name,phone,wechat,tags,source\n李娜,138 0013 8000,lina88,key customer;Beijing,online\n"),
+        (ImportForm = "multipart/form-data"),
+    )),
     responses(
         (status = 200, description = "Imported (bad rows, if any, listed in errors)", body = ImportReport),
         (status = 403),
@@ -92,32 +95,59 @@ pub async fn import(
     caller.require(Permission::ImportCustomers)?;
     let query = query.into_inner();
     let offset = utc_offset(query.utc_offset.as_deref(), "utc_offset")?;
-    let is_csv = req
+    let essence = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let essence = v
-                .split(';')
+        .map(|v| {
+            v.split(';')
                 .next()
                 .unwrap_or("")
                 .trim()
-                .to_ascii_lowercase();
-            essence == "text/csv" || essence == "application/csv"
-        });
-    if !is_csv {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the file as Content-Type: text/csv".into(),
-        ));
-    }
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
     let settings = state.settings.import;
-    let upload = spool_body(
-        &mut payload,
-        content_length(&req),
-        settings.max_bytes,
-        state.settings.server.body_read_timeout(),
-    )
-    .await?;
+    let timeout = state.settings.server.body_read_timeout();
+    let upload = match essence.as_str() {
+        "text/csv" | "application/csv" => {
+            spool_body(
+                &mut payload,
+                content_length(&req),
+                settings.max_bytes,
+                timeout,
+            )
+            .await?
+        }
+        // A form upload (what generated clients and browsers send): the part named `file`,
+        // received into the same spool, never buffered whole.
+        "multipart/form-data" => {
+            let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+            let mut upload = None;
+            while let Some(part) = form.next().await {
+                let mut part =
+                    part.map_err(|e| ApiError::BadRequest(format!("cannot read the form: {e}")))?;
+                if part.name() != Some("file") || upload.is_some() {
+                    return Err(ApiError::field(
+                        part.name().unwrap_or("form"),
+                        "is not a part of this form: send one part named file",
+                    ));
+                }
+                upload = Some(spool_body(&mut part, None, settings.max_bytes, timeout).await?);
+            }
+            upload.ok_or_else(|| {
+                ApiError::field(
+                    "file",
+                    "is required: the CSV file as a form part named file",
+                )
+            })?
+        }
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the file as Content-Type: text/csv, or as multipart/form-data with a part named file".into(),
+            ));
+        }
+    };
     let options = ImportOptions {
         file: query.file,
         atomic: query.atomic.unwrap_or(false),
