@@ -70,7 +70,9 @@ async fn a_form_upload_imports_like_a_csv_body(app: TestApp) {
     assert_eq!(first.body["created"], 3);
     let again = app.post_csv(IMPORT, &lead, CUSTOMERS).await;
     assert_eq!(again.body["unchanged"], 3, "{:?}", again.body);
-    let listed = app.get("/api/v1/customers?q=%E6%9D%8E%E5%A8%9C", &lead).await;
+    let listed = app
+        .get("/api/v1/customers?q=%E6%9D%8E%E5%A8%9C", &lead)
+        .await;
     assert_eq!(listed.body["items"][0]["name"], "李娜", "{:?}", listed.body);
 
     let missing = post_form(&app, &lead, &[]).await;
