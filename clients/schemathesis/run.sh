@@ -16,46 +16,21 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-bin="${1:-$root/target/debug/aftercare}"
-doc="${OPENAPI_DOC:-$root/openapi/openapi.json}"
 venv="$root/target/schemathesis-venv"
 backends="${ST_BACKENDS:-sqlite postgres}"
 max_examples="${ST_MAX_EXAMPLES:-25}"
 pg_server="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
-
-[[ "$bin" == /* ]] || bin="$PWD/$bin"
-[[ "$doc" == /* ]] || doc="$PWD/$doc"
-if [[ ! -x "$bin" ]]; then
-    echo "run.sh: no server binary at $bin (cargo build first, or pass its path)" >&2
-    exit 1
-fi
-
-tmp="$(mktemp -d)"
-server_pid=""
 scratch_db=""
-stop_server() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    server_pid=""
-}
 drop_scratch_db() {
     if [[ -n "$scratch_db" ]]; then
         psql -q "$pg_server" -c "DROP DATABASE IF EXISTS $scratch_db WITH (FORCE)" >/dev/null 2>&1 || true
         scratch_db=""
     fi
 }
-cleanup() {
-    stop_server
-    drop_scratch_db
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-step() { printf '== %s\n' "$*"; }
+on_cleanup() { drop_scratch_db; }
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+client_setup "${1:-}"
 
 # Python 3.12 or newer where there is one: on 3.11.7 Hypothesis trips a CPython bug in `ast`
 # ("SystemError: AST constructor recursion depth mismatch") during the coverage phase.
@@ -100,28 +75,12 @@ run_backend() {
         return 1
         ;;
     esac
-    local port password token
-    port="$(py -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    password="$(py -c 'import secrets; print(secrets.token_urlsafe(18))')"
-    export DATABASE_URL="$database_url" BIND_ADDR="127.0.0.1:$port"
-    JWT_SECRET="$(py -c 'import secrets; print(secrets.token_urlsafe(48))')"
-    export JWT_SECRET RUST_LOG="${RUST_LOG:-warn}"
     # Fuzzed webhook URLs must never be looked up or called: no delivery worker, and the
     # registration check (a DNS lookup of the URL's host) is off.
     export WEBHOOK_WORKER=false WEBHOOK_ALLOW_PRIVATE=true
-
-    step "$backend: creating the admin"
-    printf '%s\n' "$password" | "$bin" create-admin --email admin@example.com --password-stdin >/dev/null
-    step "$backend: starting $bin on $BIND_ADDR"
-    "$bin" serve >"$tmp/$backend-server.log" 2>&1 &
-    server_pid=$!
-    local base_url="http://$BIND_ADDR"
-    for _ in $(seq 1 150); do
-        kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/$backend-server.log" >&2; return 1; }
-        py -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1)' "$base_url" 2>/dev/null && break
-        sleep 0.2
-    done
-    token="$(py - "$base_url" "$password" <<'PY'
+    start_server "$database_url" "$tmp/$backend-server.log" || return 1
+    local token
+    token="$(py - "$base_url" "$admin_password" <<'PY'
 import json, sys, urllib.request
 request = urllib.request.Request(
     sys.argv[1] + "/api/v1/auth/login",
