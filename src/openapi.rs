@@ -123,7 +123,7 @@ Changes return an ETag; send it as If-Match to make a change conditional (412 wh
         (name = "stats", description = "Team figures for leads: resolution, first-call speed, time to resolve, review revisions, satisfaction, backlog"),
         (name = "reminders", description = "Who needs a call today"),
         (name = "integrations", description = "API keys for integrations, webhooks and the customer, order and review feeds"),
-        (name = "audit", description = "Who did what in bulk (exports of the customer file): the audit log, for admins"),
+        (name = "audit", description = "The audit log, for admins: logins, staff, API key and webhook changes, imports, exports and bulk work, with actor, time and client address; append-only"),
         (name = "operations", description = "Health and readiness probes"),
     )
 )]

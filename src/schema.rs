@@ -323,6 +323,7 @@ diesel::table! {
         details -> Text,
         row_count -> Nullable<BigInt>,
         at -> Timestamp,
+        address -> Nullable<Text>,
     }
 }
 

@@ -1,11 +1,13 @@
-//! The audit log: who did what in bulk to the shop's data, for the record. An entry names
-//! the actor (`user:<id>`, `api_key:<id>`), the action, what it was applied to and how
-//! many rows; it never holds personal data (a search text is recorded as "a text search
-//! was used", not as its text), so the log can be kept and shown longer than the data.
+//! The audit log: security-relevant actions and bulk work on the shop's data, for the
+//! record. An entry names the actor (`user:<id>`, `api_key:<id>`, or `anonymous` for a
+//! failed login), the action, the client address it came from, what it was applied to and
+//! how many rows; it never holds personal data or secrets (a search text is recorded as "a
+//! text search was used", a failed login's account by id only when it exists, a webhook by
+//! its host), so the log can be kept and shown longer than the data. It is append-only: the
+//! database refuses to change or delete an entry (migration `000015_audit_trail`).
 //!
-//! Today the one action is an export of the customer file; more come as they are audited.
 //! This file holds the vocabulary; queries are in [`store`], `GET /api/v1/audit` in
-//! [`routes`].
+//! [`routes`]. Each entry is written in the transaction of the change it records.
 
 pub mod routes;
 pub mod store;
@@ -25,6 +27,32 @@ text_enum! {
     pub enum AuditAction {
         /// The customer file (or a filtered part of it) was exported as CSV.
         CustomersExport = "customers.export",
+        /// A CSV file of customers or orders was imported (counts in `details`).
+        CustomersImport = "customers.import",
+        /// Tags were added to or removed from many customers at once.
+        TagsBulk = "tags.bulk",
+        /// A staff member logged in.
+        Login = "auth.login",
+        /// A login was refused (wrong password, unknown or inactive account, throttled).
+        LoginFailed = "auth.login_failed",
+        /// A staff member changed their own password.
+        PasswordChanged = "auth.password_changed",
+        /// An admin created a staff account.
+        UserCreated = "users.created",
+        /// An admin changed a staff account's role, name or active flag (`from`, `to`).
+        UserChanged = "users.changed",
+        /// An admin set a new password for a staff account.
+        PasswordReset = "users.password_reset",
+        /// An API key was created (its scopes; never the key).
+        ApiKeyCreated = "api_keys.created",
+        /// An API key was revoked.
+        ApiKeyRevoked = "api_keys.revoked",
+        /// A webhook endpoint was registered (its host and events; never the secret).
+        WebhookCreated = "webhooks.created",
+        /// A webhook endpoint was changed (which fields).
+        WebhookChanged = "webhooks.changed",
+        /// A webhook endpoint was deleted.
+        WebhookDeleted = "webhooks.deleted",
     }
 }
 
@@ -39,17 +67,22 @@ pub struct AuditEntry {
     pub details: String,
     pub row_count: Option<i64>,
     pub at: NaiveDateTime,
+    /// The client address (by the login-throttling rule: the TCP peer, or the client a
+    /// trusted proxy names); absent for entries written before it was recorded.
+    pub address: Option<String>,
 }
 
 /// An entry to record.
 pub struct NewAuditEntry<'a> {
     pub shop_id: ShopId,
-    /// `user:<id>` or `api_key:<id>`.
+    /// `user:<id>`, `api_key:<id>` or `anonymous`.
     pub actor: &'a str,
     pub action: AuditAction,
     /// What the action was applied to; never personal data.
     pub details: &'a serde_json::Value,
     pub row_count: Option<i64>,
+    /// Where the request came from (`auth::ClientAddress`).
+    pub address: Option<&'a str>,
 }
 
 /// One entry of the audit log.
@@ -57,7 +90,7 @@ pub struct NewAuditEntry<'a> {
 #[schema(example = json!({
     "id": 7, "actor": "user:3", "action": "customers.export",
     "details": {"tags_any": ["key customer"], "text_search": true, "archived": false},
-    "row_count": 1250, "at": "2026-11-24T09:30:00Z"
+    "row_count": 1250, "at": "2026-11-24T09:30:00Z", "address": "203.0.113.7"
 }))]
 pub struct AuditEntryView {
     pub id: i64,
@@ -71,6 +104,8 @@ pub struct AuditEntryView {
     /// Rows concerned (for an export: customers matching the filter when it began).
     pub row_count: Option<i64>,
     pub at: DateTime<Utc>,
+    /// The client address the request came from (an IPv6 address by its /64).
+    pub address: Option<String>,
 }
 
 crate::pagination::named_page!(AuditEntryPage, AuditEntryView);
@@ -85,6 +120,7 @@ impl AuditEntry {
             details: serde_json::from_str(&self.details).unwrap_or_default(),
             row_count: self.row_count,
             at: self.at.and_utc(),
+            address: self.address.clone(),
         }
     }
 }
@@ -95,6 +131,10 @@ impl AuditEntry {
 pub struct ListAuditQuery {
     /// Only entries of this action.
     pub action: Option<AuditAction>,
+    /// Only entries of this actor (`user:3`, `api_key:2`, `anonymous`).
+    #[validate(length(min = 1, max = 40))]
+    #[param(min_length = 1, max_length = 40)]
+    pub actor: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
     #[param(minimum = 1, maximum = 200)]

@@ -14,8 +14,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/audit").route(web::get().to(list_audit)));
 }
 
-/// The shop's audit log, newest first (admins): who exported the customer file, with
-/// which filters and how many customers.
+/// The shop's audit log, newest first (admins): who did what, when and from where.
+///
+/// Logins and failed logins, own password changes, staff accounts created, changed and
+/// reset, API keys created and revoked, webhooks created, changed and deleted, customer
+/// imports and exports (with their filters, never a search text) and bulk tagging. Filter
+/// by `action` and by `actor` (`user:3`, `api_key:2`, `anonymous`).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])),
     params(ListAuditQuery),
     responses(
@@ -37,7 +41,16 @@ pub async fn list_audit(
         .read(move |conn| {
             request.load_uncounted(
                 conn,
-                |conn, before, n| store::list(conn, caller.shop_id, query.action, before, n),
+                |conn, before, n| {
+                    store::list(
+                        conn,
+                        caller.shop_id,
+                        query.action,
+                        query.actor.as_deref(),
+                        before,
+                        n,
+                    )
+                },
                 |e: &AuditEntry| e.id,
                 |_, rows| Ok(rows.iter().map(AuditEntry::view).collect()),
             )

@@ -23,9 +23,34 @@ pub fn record(
             audit_log::details.eq(entry.details.to_string()),
             audit_log::row_count.eq(entry.row_count),
             audit_log::at.eq(at),
+            audit_log::address.eq(entry.address),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Adds an entry of `action` by `actor` now, in the caller's transaction: the short form
+/// for the changes that record themselves.
+pub fn record_now(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    actor: &str,
+    action: AuditAction,
+    details: serde_json::Value,
+    address: Option<&str>,
+) -> Result<(), ApiError> {
+    record(
+        conn,
+        &NewAuditEntry {
+            shop_id,
+            actor,
+            action,
+            details: &details,
+            row_count: None,
+            address,
+        },
+        chrono::Utc::now().naive_utc(),
+    )
 }
 
 /// Up to `limit` of the shop's entries with ids below `before`, newest first.
@@ -33,6 +58,7 @@ pub fn list(
     conn: &mut DbConnection,
     shop_id: ShopId,
     action: Option<AuditAction>,
+    actor: Option<&str>,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, ApiError> {
@@ -44,6 +70,9 @@ pub fn list(
         .into_boxed();
     if let Some(action) = action {
         list = list.filter(audit_log::action.eq(action));
+    }
+    if let Some(actor) = actor {
+        list = list.filter(audit_log::actor.eq(actor.to_owned()));
     }
     if let Some(before) = before {
         list = list.filter(audit_log::id.lt(before));

@@ -134,3 +134,39 @@ impl FromRequest for Caller {
         })
     }
 }
+
+/// Where a request comes from, as login throttling and the audit log count it: the TCP
+/// peer, or behind a proxy named in `TRUSTED_PROXIES` the client it names in
+/// `X-Forwarded-For` (`throttle::client_address`); an IPv6 address by its /64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddress(pub Option<String>);
+
+impl ClientAddress {
+    pub fn of(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> Self {
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let client =
+            super::throttle::client_address(req.peer_addr().map(|a| a.ip()), &forwarded, trusted);
+        ClientAddress(client.map(super::throttle::address_key))
+    }
+
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl FromRequest for ClientAddress {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.settings.server.trusted_proxies.clone())
+            .unwrap_or_default();
+        std::future::ready(Ok(ClientAddress::of(req, &trusted)))
+    }
+}

@@ -3,17 +3,20 @@
 //! [`super::throttle`]), checked by the process's bounded hashers, and settled in
 //! [`super::store`].
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::throttle::{self, LoginAttempt};
+use super::authenticate::ClientAddress;
+use super::throttle::LoginAttempt;
 use super::{Caller, operations, store};
+use crate::audit::{AuditAction, store as audit_store};
 use crate::error::ApiError;
 use crate::extract::Body;
 use crate::extract::NoQuery;
+use crate::ids::ShopId;
 use crate::response::SecretResponse;
 use crate::state::AppState;
 use crate::users::{User, UserView, normalize_email, store as user_store};
@@ -76,19 +79,13 @@ fn token_response(state: &AppState, user: &User) -> Result<TokenResponse, ApiErr
     })
 }
 
-/// The attempt a request makes at `account`: from its TCP peer, or behind a proxy named
-/// in `TRUSTED_PROXIES`, from the client that proxy names in `X-Forwarded-For`. A header
-/// the client writes itself is never believed: it could lift its own limit.
-fn attempt_from(req: &HttpRequest, trusted: &[ipnet::IpNet], account: &str) -> LoginAttempt {
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let client = throttle::client_address(req.peer_addr().map(|a| a.ip()), &forwarded, trusted);
+/// The attempt a request makes at `account`: from its client address (the TCP peer, or
+/// behind a proxy named in `TRUSTED_PROXIES` the client that proxy names). A header the
+/// client writes itself is never believed: it could lift its own limit.
+fn attempt_from(address: &ClientAddress, account: &str) -> LoginAttempt {
     LoginAttempt {
         account: account.to_owned(),
-        address: client.map_or("unknown".into(), throttle::address_key),
+        address: address.as_deref().unwrap_or("unknown").to_owned(),
     }
 }
 
@@ -147,15 +144,11 @@ async fn settle_attempt(
 )]
 pub async fn login(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    address: ClientAddress,
     body: Body<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.into_inner();
-    let attempt = attempt_from(
-        &req,
-        &state.settings.server.trusted_proxies,
-        &normalize_email(&email),
-    );
+    let attempt = attempt_from(&address, &normalize_email(&email));
     let policy = state.settings.login_throttle;
     let now = Utc::now().naive_utc();
     let reserving = attempt.clone();
@@ -174,6 +167,45 @@ pub async fn login(
         .filter(|user| user.active)
         .map(|user| user.password_hash.clone());
     let matched = settle_attempt(&state, attempt, reservation, password, stored).await?;
+    // Every checked password is on the record (attempts refused by throttling are not: they
+    // are unbounded, and counted in the metrics instead). A failure names the account by id
+    // when there is one, never by the email typed; without an account it lands in the
+    // default shop, the only one a login can reach without one.
+    let (shop_id, actor, action, details) = match (&user, matched) {
+        (Some(user), true) => (
+            user.shop_id,
+            format!("user:{}", user.id),
+            AuditAction::Login,
+            serde_json::json!({}),
+        ),
+        (Some(user), false) => (
+            user.shop_id,
+            "anonymous".to_owned(),
+            AuditAction::LoginFailed,
+            serde_json::json!({"account": format!("user:{}", user.id),
+                "reason": if user.active { "wrong password" } else { "inactive account" }}),
+        ),
+        (None, _) => (
+            ShopId(1),
+            "anonymous".to_owned(),
+            AuditAction::LoginFailed,
+            serde_json::json!({"account": null, "reason": "unknown account"}),
+        ),
+    };
+    let recorded_from = address.0.clone();
+    state
+        .db
+        .write(move |conn| {
+            audit_store::record_now(
+                conn,
+                shop_id,
+                &actor,
+                action,
+                details,
+                recorded_from.as_deref(),
+            )
+        })
+        .await?;
     let Some(user) = user.filter(|_| matched) else {
         return Err(ApiError::InvalidCredentials);
     };
@@ -223,7 +255,7 @@ pub async fn me(
 )]
 pub async fn change_password(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    address: ClientAddress,
     caller: Caller,
     body: Body<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -235,7 +267,7 @@ pub async fn change_password(
         .db
         .read(move |conn| user_store::get_in_shop(conn, caller.shop_id, caller.user_id))
         .await?;
-    let attempt = attempt_from(&req, &state.settings.server.trusted_proxies, &user.email);
+    let attempt = attempt_from(&address, &user.email);
     let policy = state.settings.login_throttle;
     let now = Utc::now().naive_utc();
     let reserving = attempt.clone();
@@ -260,7 +292,18 @@ pub async fn change_password(
         .await?;
     let user = state
         .db
-        .write(move |conn| user_store::set_password(conn, &user, new_hash))
+        .write(move |conn| {
+            let user = user_store::set_password(conn, &user, new_hash)?;
+            audit_store::record_now(
+                conn,
+                user.shop_id,
+                &caller.subject(),
+                AuditAction::PasswordChanged,
+                serde_json::json!({}),
+                address.as_deref(),
+            )?;
+            Ok(user)
+        })
         .await?;
     let mut response = HttpResponse::Ok().json(token_response(&state, &user)?);
     // A fresh access token: never stored for idempotent replays.

@@ -408,6 +408,7 @@ fn import_stopped(error: ApiError, imported_before_line: Option<u64>) -> ApiErro
 pub fn record_export(
     conn: &mut DbConnection,
     actor: &str,
+    address: Option<&str>,
     filter: &CustomerFilter,
     details: &serde_json::Value,
 ) -> Result<i64, ApiError> {
@@ -420,6 +421,7 @@ pub fn record_export(
             action: AuditAction::CustomersExport,
             details,
             row_count: Some(row_count),
+            address,
         },
         Utc::now().naive_utc(),
     )?;

@@ -2,6 +2,8 @@
 //! `/api/v1/feeds/*`, how shop back offices and review monitors push data in. Handlers
 //! parse, check permission, and hand the work to `csv`, `batch` and `operations`.
 
+use crate::audit::{AuditAction, NewAuditEntry, store as audit_store};
+use crate::auth::authenticate::ClientAddress;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
 use chrono::Utc;
 use futures_util::{StreamExt, stream};
@@ -88,6 +90,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn import(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     query: Query<ImportQuery>,
     req: HttpRequest,
     mut payload: web::Payload,
@@ -156,6 +159,33 @@ pub async fn import(
     };
     let (db, tiers, shop_id) = (state.db.clone(), state.settings.tiers, caller.shop_id);
     let report = web::block(move || import_csv(&db, shop_id, &tiers, upload, options)).await??;
+    // On the record once the file is in (an import commits in batches as it goes; one that
+    // stops on the way says so to its caller, and its batches show in the data).
+    let details = serde_json::json!({
+        "file": report.file, "atomic": query.atomic.unwrap_or(false), "created": report.created,
+        "updated": report.updated, "unchanged": report.unchanged, "failed": report.failed,
+    });
+    let (actor, rows) = (
+        caller.subject(),
+        i64::try_from(report.rows).unwrap_or(i64::MAX),
+    );
+    state
+        .db
+        .write(move |conn| {
+            audit_store::record(
+                conn,
+                &NewAuditEntry {
+                    shop_id,
+                    actor: &actor,
+                    action: AuditAction::CustomersImport,
+                    details: &details,
+                    row_count: Some(rows),
+                    address: address.as_deref(),
+                },
+                Utc::now().naive_utc(),
+            )
+        })
+        .await?;
     tracing::info!(
         file = ?report.file, rows = report.rows, created = report.created,
         updated = report.updated, unchanged = report.unchanged, failed = report.failed,
@@ -184,6 +214,7 @@ pub async fn import(
 pub async fn export(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     query: Query<ListCustomersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ExportCustomers)?;
@@ -192,7 +223,7 @@ pub async fn export(
     let (actor, audited) = (caller.subject(), filter.clone());
     let rows = state
         .db
-        .write(move |conn| record_export(conn, &actor, &audited, &details))
+        .write(move |conn| record_export(conn, &actor, address.as_deref(), &audited, &details))
         .await?;
     tracing::info!(by = caller.user_id, rows, "customer file exported");
     let header = csv::export_header();

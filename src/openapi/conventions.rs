@@ -422,12 +422,12 @@ pub fn apply(doc: &mut Value) {
             let idempotent = method == "post" && path != "/api/v1/auth/login";
             let probe = path == "/healthz" || path == "/readyz";
             let hashes_passwords = matches!(
-                path.as_str(),
-                "/api/v1/auth/login"
-                    | "/api/v1/auth/password"
-                    | "/api/v1/users"
-                    | "/api/v1/users/{id}/password"
-            ) && method == "post";
+                (method.as_str(), path.as_str()),
+                (
+                    "post",
+                    "/api/v1/auth/login" | "/api/v1/auth/password" | "/api/v1/users"
+                ) | ("put", "/api/v1/users/{id}/password")
+            );
             let first_field = first_body_field(&snapshot, &Value::Object(op.clone()));
             let api_key = op
                 .get("security")

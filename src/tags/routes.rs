@@ -1,6 +1,8 @@
 //! `/api/v1/tags` and `/api/v1/customers/{id}/tags` over HTTP: parse, check permission,
 //! call the store or an operation, respond.
 
+use crate::audit::{AuditAction, store as audit_store};
+use crate::auth::authenticate::ClientAddress;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use validator::Validate;
@@ -165,6 +167,7 @@ pub async fn delete_tag(
 pub async fn bulk_tag(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     body: Body<BulkTagRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageTags)?;
@@ -172,9 +175,28 @@ pub async fn bulk_tag(
     if request.add.is_empty() && request.remove.is_empty() {
         return Err(ApiError::field("body", "name tags to add or remove"));
     }
+    let actor = caller.subject();
     let result = state
         .db
-        .write(move |conn| operations::bulk(conn, caller.shop_id, &request))
+        .write(move |conn| {
+            let result = operations::bulk(conn, caller.shop_id, &request)?;
+            audit_store::record(
+                conn,
+                &crate::audit::NewAuditEntry {
+                    shop_id: caller.shop_id,
+                    actor: &actor,
+                    action: AuditAction::TagsBulk,
+                    details: &serde_json::json!({
+                        "add": request.add, "remove": request.remove,
+                        "added": result.added, "removed": result.removed,
+                    }),
+                    row_count: i64::try_from(result.customers).ok(),
+                    address: address.as_deref(),
+                },
+                chrono::Utc::now().naive_utc(),
+            )?;
+            Ok(result)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }

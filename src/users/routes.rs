@@ -1,5 +1,7 @@
 //! `/api/v1/users`: staff account management (admins), staff list (leads and admins).
 
+use crate::audit::{AuditAction, store as audit_store};
+use crate::auth::authenticate::ClientAddress;
 use actix_web::{HttpResponse, http::header, web};
 
 use super::{
@@ -86,6 +88,7 @@ pub async fn list_users(
 pub async fn create_user(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     body: Body<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageStaff)?;
@@ -99,9 +102,21 @@ pub async fn create_user(
             &request.display_name,
         )
         .await?;
+    let actor = caller.subject();
     let user = state
         .db
-        .write(move |conn| store::create(conn, caller.shop_id, &request, &hash))
+        .write(move |conn| {
+            let user = store::create(conn, caller.shop_id, &request, &hash)?;
+            audit_store::record_now(
+                conn,
+                caller.shop_id,
+                &actor,
+                AuditAction::UserCreated,
+                serde_json::json!({"user": format!("user:{}", user.id), "role": user.role}),
+                address.as_deref(),
+            )?;
+            Ok(user)
+        })
         .await?;
     tracing::info!(
         user_id = user.id,
@@ -163,6 +178,7 @@ pub async fn get_user(
 pub async fn update_user(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     id: web::Path<i64>,
     body: Body<UpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -175,9 +191,29 @@ pub async fn update_user(
             "name at least one of display_name, role, active",
         ));
     }
+    let actor = caller.subject();
     let user = state
         .db
-        .write(move |conn| operations::apply_update(conn, caller.shop_id, id, &request))
+        .write(move |conn| {
+            let before = store::get_in_shop(conn, caller.shop_id, id)?;
+            let after = operations::apply_update(conn, caller.shop_id, id, &request)?;
+            // Role and active flag as they were and are; a new name only as a fact (names
+            // are personal data).
+            audit_store::record_now(
+                conn,
+                caller.shop_id,
+                &actor,
+                AuditAction::UserChanged,
+                serde_json::json!({
+                    "user": format!("user:{id}"),
+                    "from": {"role": before.role, "active": before.active},
+                    "to": {"role": after.role, "active": after.active},
+                    "display_name_changed": before.display_name != after.display_name,
+                }),
+                address.as_deref(),
+            )?;
+            Ok(after)
+        })
         .await?;
     tracing::info!(user_id = id, by = caller.user_id, "staff account updated");
     Ok(HttpResponse::Ok().json(user.view()?))
@@ -202,6 +238,7 @@ pub async fn update_user(
 pub async fn reset_password(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     id: web::Path<i64>,
     body: Body<ResetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -216,11 +253,20 @@ pub async fn reset_password(
         .passwords
         .hash_new("new_password", plain, &user.email, &user.display_name)
         .await?;
+    let actor = caller.subject();
     state
         .db
         .write(move |conn| {
             let user = store::get_in_shop(conn, caller.shop_id, id)?;
-            store::set_password(conn, &user, hash)
+            store::set_password(conn, &user, hash)?;
+            audit_store::record_now(
+                conn,
+                caller.shop_id,
+                &actor,
+                AuditAction::PasswordReset,
+                serde_json::json!({"user": format!("user:{id}")}),
+                address.as_deref(),
+            )
         })
         .await?;
     tracing::info!(user_id = id, by = caller.user_id, "staff password reset");

@@ -1,6 +1,8 @@
 //! `/api/v1/webhooks`: endpoints (admins) and their deliveries. HTTP only: the queries
 //! are in [`super::store`].
 
+use crate::audit::{AuditAction, store as audit_store};
+use crate::auth::authenticate::ClientAddress;
 use actix_web::{HttpResponse, http::StatusCode, http::header, web};
 use chrono::Utc;
 
@@ -35,6 +37,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/webhooks/{id}/deliveries/{delivery_id}/redeliver")
             .route(web::post().to(redeliver)),
     );
+}
+
+/// A hook URL's host, for the audit log: its path and query often are secrets of their own.
+fn host_of(url: &str) -> String {
+    url.trim()
+        .parse::<actix_web::http::Uri>()
+        .ok()
+        .and_then(|uri| uri.host().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Refuses a URL on an internal address, unless the server allows those.
@@ -82,12 +93,14 @@ pub async fn list_webhooks(
 pub async fn create_webhook(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     body: Body<CreateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageIntegrations)?;
     let request = body.into_inner();
     check_destination(&state, &request.url).await?;
     let now = Utc::now().naive_utc();
+    let actor = caller.subject();
     let row: Endpoint = state
         .db
         .write(move |conn| {
@@ -99,7 +112,16 @@ pub async fn create_webhook(
                 description: &request.description,
                 created_by: caller.user_id,
             };
-            store::insert_endpoint(conn, &new, now)
+            let row = store::insert_endpoint(conn, &new, now)?;
+            audit_store::record_now(
+                conn,
+                row.shop_id,
+                &actor,
+                AuditAction::WebhookCreated,
+                serde_json::json!({"webhook": row.id, "host": host_of(&row.url), "events": request.events}),
+                address.as_deref(),
+            )?;
+            Ok(row)
         })
         .await?;
     tracing::info!(webhook_id = row.id, "webhook registered");
@@ -144,6 +166,7 @@ pub async fn get_webhook(
 pub async fn update_webhook(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     id: web::Path<i64>,
     body: Body<UpdateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -154,6 +177,7 @@ pub async fn update_webhook(
         check_destination(&state, url).await?;
     }
     let now = Utc::now().naive_utc();
+    let actor = caller.subject();
     let row = state
         .db
         .write(move |conn| {
@@ -175,6 +199,25 @@ pub async fn update_webhook(
             }
             row.updated_at = now;
             store::save_endpoint(conn, &row)?;
+            // Which fields changed, and where it now points; never the secret itself.
+            let changed: Vec<&str> = [
+                ("url", request.url.is_some()),
+                ("events", request.events.is_some()),
+                ("secret", request.secret.is_some()),
+                ("description", request.description.is_some()),
+                ("active", request.active.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, sent)| sent.then_some(name))
+            .collect();
+            audit_store::record_now(
+                conn,
+                row.shop_id,
+                &actor,
+                AuditAction::WebhookChanged,
+                serde_json::json!({"webhook": row.id, "host": host_of(&row.url), "changed": changed, "active": row.active}),
+                address.as_deref(),
+            )?;
             Ok(row)
         })
         .await?;
@@ -192,15 +235,25 @@ pub async fn update_webhook(
 pub async fn delete_webhook(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageIntegrations)?;
     let id = id.into_inner();
+    let actor = caller.subject();
     state
         .db
         .write(move |conn| {
             let row = store::get_endpoint(conn, caller.shop_id, id)?;
-            store::delete_endpoint(conn, row.id)
+            store::delete_endpoint(conn, row.id)?;
+            audit_store::record_now(
+                conn,
+                row.shop_id,
+                &actor,
+                AuditAction::WebhookDeleted,
+                serde_json::json!({"webhook": row.id, "host": host_of(&row.url)}),
+                address.as_deref(),
+            )
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -11,6 +11,7 @@ mod receiver;
 #[path = "../../benches/support/seed.rs"]
 mod seed;
 
+mod audit;
 mod auth;
 mod customers;
 mod errors;

@@ -20,7 +20,7 @@ backend_tests!(
     failed_deliveries_back_off_give_up_and_can_be_resent with receivers_on_loopback,
     a_refused_change_emits_no_event,
     paused_endpoints_get_nothing with receivers_on_loopback,
-    only_admins_manage_webhooks,
+    only_admins_manage_webhooks with receivers_on_loopback,
     delivery_errors_are_fixed_words with receivers_on_loopback,
     internal_addresses_are_refused_in_every_spelling,
     an_endpoint_that_leads_inside_is_never_connected_to,

@@ -1,6 +1,8 @@
 //! `/api/v1/api-keys`: creating, listing and revoking integrations' keys (admins). HTTP
 //! only: the queries are in [`super::store`].
 
+use crate::audit::{AuditAction, store as audit_store};
+use crate::auth::authenticate::ClientAddress;
 use actix_web::{HttpResponse, http::header, web};
 use chrono::Utc;
 
@@ -74,6 +76,7 @@ pub async fn list_api_keys(
 pub async fn create_api_key(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     body: Body<CreateApiKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageIntegrations)?;
@@ -82,6 +85,7 @@ pub async fn create_api_key(
     let secret_hash = hash(&key);
     let scopes = scopes_column(&request.scopes);
     let now = Utc::now().naive_utc();
+    let actor = caller.subject();
     let row: ApiKey = state
         .db
         .write(move |conn| {
@@ -93,7 +97,16 @@ pub async fn create_api_key(
                 scopes: &scopes,
                 created_by: caller.user_id,
             };
-            store::insert(conn, &new, now)
+            let row = store::insert(conn, &new, now)?;
+            audit_store::record_now(
+                conn,
+                row.shop_id,
+                &actor,
+                AuditAction::ApiKeyCreated,
+                serde_json::json!({"api_key": format!("api_key:{}", row.id), "scopes": request.scopes}),
+                address.as_deref(),
+            )?;
+            Ok(row)
         })
         .await?;
     tracing::info!(api_key_id = row.id, prefix = %row.key_prefix, by = caller.user_id, "API key created");
@@ -143,14 +156,26 @@ pub async fn get_api_key(
 pub async fn revoke_api_key(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageIntegrations)?;
     let id = id.into_inner();
     let now = Utc::now().naive_utc();
+    let actor = caller.subject();
     state
         .db
-        .write(move |conn| store::revoke(conn, caller.shop_id, id, now))
+        .write(move |conn| {
+            store::revoke(conn, caller.shop_id, id, now)?;
+            audit_store::record_now(
+                conn,
+                caller.shop_id,
+                &actor,
+                AuditAction::ApiKeyRevoked,
+                serde_json::json!({"api_key": format!("api_key:{id}")}),
+                address.as_deref(),
+            )
+        })
         .await?;
     tracing::info!(api_key_id = id, by = caller.user_id, "API key revoked");
     Ok(HttpResponse::NoContent().finish())
