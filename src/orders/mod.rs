@@ -124,8 +124,8 @@ pub struct CreateOrderRequest {
     /// Amount paid in cents, 0 to 100,000,000,000,000 (¥1,000,000,000,000.00); defaults to the
     /// sum of the items (discounts and shipping make them differ), which may not exceed it either.
     pub total_cents: Option<i64>,
-    /// Between 1970-01-01 and 9999-12-30 (UTC).
-    #[validate(custom(function = "check_instant"))]
+    /// When the buyer ordered: not after now (a few minutes of clock difference allowed).
+    #[validate(custom(function = "check_order_time"))]
     pub ordered_at: DateTime<Utc>,
 }
 
@@ -139,9 +139,35 @@ pub struct UpdateOrderRequest {
     pub items: Option<Vec<OrderItemInput>>,
     /// 0 to 100,000,000,000,000 cents.
     pub total_cents: Option<i64>,
-    /// Between 1970-01-01 and 9999-12-30 (UTC).
-    #[validate(custom(function = "check_instant"))]
+    /// When the buyer ordered: not after now (a few minutes of clock difference allowed).
+    #[validate(custom(function = "check_order_time"))]
     pub ordered_at: Option<DateTime<Utc>>,
+}
+
+/// How far ahead of this server's clock an order time may be. The clocks of shop systems
+/// and platforms drift by seconds to a few minutes; a time further ahead is a mistake (a
+/// wrong year or time zone), and an order "from the future" would make its buyer look
+/// recent, and keep them in a higher tier, for as long as it stays ahead.
+pub const ORDER_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Whether an order placed `at` is acceptable `now`: not more than [`ORDER_CLOCK_SKEW`]
+/// ahead.
+pub fn order_time_is_past(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    at <= now + ORDER_CLOCK_SKEW
+}
+
+/// `#[validate]` rule for `ordered_at`: within the calendar (`check_instant`) and not in
+/// the future.
+fn check_order_time(at: &DateTime<Utc>) -> Result<(), ValidationError> {
+    check_instant(at)?;
+    if order_time_is_past(*at, Utc::now()) {
+        Ok(())
+    } else {
+        Err(message(
+            "future",
+            "is in the future: an order time may be at most 10 minutes ahead of now (check the year and the UTC offset)",
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -195,4 +221,24 @@ pub struct ListOrdersQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_may_not_come_from_the_future() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert!(order_time_is_past(now - chrono::Duration::days(400), now));
+        assert!(order_time_is_past(now, now));
+        assert!(order_time_is_past(now + chrono::Duration::minutes(10), now));
+        assert!(!order_time_is_past(
+            now + chrono::Duration::minutes(11),
+            now
+        ));
+        assert!(!order_time_is_past(now + chrono::Duration::days(3650), now));
+    }
 }

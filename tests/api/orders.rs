@@ -12,7 +12,87 @@ backend_tests!(
     bad_order_input_names_each_field,
     orders_page_newest_first,
     order_amounts_are_capped_on_every_path,
+    orders_from_the_future_are_refused_on_every_path,
 );
+
+/// An order more than ten minutes ahead of the server's clock is a mistake (a wrong year or
+/// offset) that would keep its buyer "recent" for years: refused on every way in.
+async fn orders_from_the_future_are_refused_on_every_path(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let customer = new_customer(&app, &admin).await;
+    let items = json!([{"product_name": "Teapot", "quantity": 1, "unit_price_cents": 12800}]);
+    let soon = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
+    let path = format!("/api/v1/customers/{customer}/orders");
+    // Clock drift of a few minutes is fine.
+    let drifted = app
+        .post(&path, &admin, order("A-1", &soon, "paid", items.clone()))
+        .await;
+    assert_eq!(drifted.status, StatusCode::CREATED, "{:?}", drifted.body);
+    let order_id = drifted.body["id"].as_i64().unwrap();
+    let contacts = json!([{"kind": "phone", "value": "13800138000"}]);
+    for at in [later.as_str(), "2036-01-01T00:00:00+08:00"] {
+        let cases = [
+            (app.post(&path, &admin, order("A-2", at, "paid", items.clone())).await, "ordered_at"),
+            (
+                app.patch(&format!("/api/v1/orders/{order_id}"), &admin, json!({"ordered_at": at}))
+                    .await,
+                "ordered_at",
+            ),
+            (
+                app.post(
+                    "/api/v1/feeds/orders",
+                    &admin,
+                    json!({"customer_contacts": contacts, "order": order("A-3", at, "paid", items.clone())}),
+                )
+                .await,
+                "order.ordered_at",
+            ),
+        ];
+        for (res, field) in cases {
+            assert_eq!(
+                res.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{at}: {:?}",
+                res.body
+            );
+            assert_eq!(res.error_fields(), [field], "{at}");
+            let message = res.body["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(message.contains("future"), "{message}");
+        }
+        let batch = app
+            .post(
+                "/api/v1/feeds/orders/batch",
+                &admin,
+                json!({"items": [{"customer_contacts": contacts, "order": order("A-4", at, "paid", items.clone())}]}),
+            )
+            .await;
+        assert_eq!(batch.status, StatusCode::OK, "{:?}", batch.body);
+        assert_eq!(batch.body["failed"], 1, "{:?}", batch.body);
+        let csv = format!(
+            "channel,order_no,ordered_at,product,unit_price,customer_phone\ntaobao,A-5,{at},Teapot,128.00,13800138000\n"
+        );
+        let imported = app
+            .post_csv("/api/v1/customers/import?file=orders", &admin, csv)
+            .await;
+        assert_eq!(imported.status, StatusCode::OK, "{:?}", imported.body);
+        assert_eq!(imported.body["failed"], 1, "{:?}", imported.body);
+        assert_eq!(
+            imported.body["errors"][0]["column"], "ordered_at",
+            "{:?}",
+            imported.body
+        );
+    }
+    let listed = app.get(&path, &admin).await;
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        listed.body
+    );
+}
 
 fn order(no: &str, at: &str, status: &str, items: Value) -> Value {
     json!({"channel": "taobao", "external_order_no": no, "status": status, "items": items, "ordered_at": at})
