@@ -252,6 +252,18 @@ impl Db {
     ) -> Result<Db, String> {
         let target = DbTarget::parse(database_url)?;
         let backend = target.backend();
+        // Migrations run on a connection of their own, closed before the pool opens any: a
+        // migration may change a table's definition in a way SQLite's own connection does
+        // not re-read (a CHECK widened in place), so no pooled connection may have seen the
+        // schema before the migrations.
+        {
+            let manager = ConnectionManager {
+                target: target.clone(),
+            };
+            let mut conn = r2d2::ManageConnection::connect(&manager)
+                .map_err(|e| format!("cannot open database: {e}"))?;
+            run_migrations(&mut conn)?;
+        }
         let pool = Pool::builder()
             .max_size(pool_size)
             .connection_timeout(checkout_timeout)
@@ -264,11 +276,6 @@ impl Db {
             checkout_timeout,
             readiness: Arc::new(futures_util::lock::Mutex::new(None)),
         };
-        let mut conn = db
-            .pool
-            .get()
-            .map_err(|e| format!("cannot open database: {e}"))?;
-        run_migrations(&mut conn)?;
         Ok(db)
     }
 
@@ -593,11 +600,7 @@ mod tests {
             ContactChannel::as_str,
             ContactChannel::parse,
         );
-        check_names(
-            &ReviewPlatform::ALL,
-            ReviewPlatform::as_str,
-            ReviewPlatform::parse,
-        );
+        check_names(&Channel::ALL, Channel::as_str, Channel::parse);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::error::Problem;
 use crate::extract::check_instant;
 use crate::orders::{Channel, CreateOrderRequest, OrderView};
 use crate::response::UpsertOutcome;
-use crate::tickets::{ReviewPlatform, TicketView};
+use crate::tickets::TicketView;
 
 /// Normalised contact handles naming a customer.
 pub type Handles = Vec<(ContactKind, String)>;
@@ -234,7 +234,7 @@ pub struct OrderReference {
     "order": {"channel": "taobao", "external_order_no": "TB-1001"}
 }))]
 pub struct ReviewFeedItem {
-    pub platform: ReviewPlatform,
+    pub platform: Channel,
     /// The platform's id of the review: the upsert key.
     #[validate(length(min = 1, max = 128))]
     pub review_id: String,

@@ -22,10 +22,19 @@ use crate::ids::ShopId;
 use crate::schema::{order_items, orders};
 
 text_enum! {
-    /// Where the order was placed.
+    /// Where a buyer bought, and where they reviewed: one vocabulary for orders and reviews,
+    /// so that a review on a platform can name an order from the same platform. The major
+    /// Chinese marketplaces and social-commerce platforms, the shop's own WeChat shop and
+    /// physical store, and `other`.
     pub enum Channel {
         Taobao = "taobao",
         Tmall = "tmall",
+        Jd = "jd",
+        Pinduoduo = "pinduoduo",
+        Douyin = "douyin",
+        Kuaishou = "kuaishou",
+        Xiaohongshu = "xiaohongshu",
+        Dianping = "dianping",
         Wechat = "wechat",
         Store = "store",
         Other = "other",

@@ -19,6 +19,8 @@ use crate::db::{MultiBackend, text_enum};
 use crate::error::ApiError;
 use crate::extract::{check_instant, message, parse_value, present};
 use crate::ids::ShopId;
+/// Where a review was posted: the same vocabulary as an order's channel.
+pub use crate::orders::Channel;
 use crate::webhooks::EventType;
 
 text_enum! {
@@ -202,21 +204,6 @@ impl diesel::deserialize::FromSql<diesel::sql_types::Integer, MultiBackend> for 
     }
 }
 
-text_enum! {
-    /// Where a review was posted.
-    pub enum ReviewPlatform {
-        Taobao = "taobao",
-        Tmall = "tmall",
-        Jd = "jd",
-        Pinduoduo = "pinduoduo",
-        Douyin = "douyin",
-        Wechat = "wechat",
-        Xiaohongshu = "xiaohongshu",
-        Dianping = "dianping",
-        Other = "other",
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketItem {
@@ -245,7 +232,7 @@ pub const NEGATIVE_REVIEW_MAX_STARS: u8 = 3;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NegativeReviewDetails {
-    pub platform: ReviewPlatform,
+    pub platform: Channel,
     /// The review's rating, 1 (worst) to 5. A ticket is opened for 1 to 3 stars (a negative
     /// review on every platform); a review the buyer later revises may reach 4 or 5.
     #[validate(range(min = 1, max = 5))]
@@ -334,7 +321,7 @@ impl TicketDetails {
     }
 
     /// (platform, review id) for negative reviews that carry one.
-    pub fn review_key(&self) -> Option<(ReviewPlatform, String)> {
+    pub fn review_key(&self) -> Option<(Channel, String)> {
         match self {
             TicketDetails::NegativeReview(review) => review
                 .review_id
@@ -461,7 +448,7 @@ pub struct Ticket {
     pub title: String,
     pub description: String,
     pub details: String,
-    pub review_platform: Option<ReviewPlatform>,
+    pub review_platform: Option<Channel>,
     pub review_external_id: Option<String>,
     pub state: State,
     pub priority: Priority,
@@ -497,7 +484,7 @@ pub struct NewTicket<'a> {
     pub title: &'a str,
     pub description: &'a str,
     pub details: String,
-    pub review_platform: Option<ReviewPlatform>,
+    pub review_platform: Option<Channel>,
     pub review_external_id: Option<String>,
     pub state: State,
     pub priority: Priority,
@@ -795,10 +782,7 @@ mod tests {
     fn details_are_validated_by_kind() {
         let review = json!({"platform": "taobao", "rating": 2, "review_id": "R1"});
         let parsed = TicketDetails::parse(TicketKind::NegativeReview, review.clone()).unwrap();
-        assert_eq!(
-            parsed.review_key(),
-            Some((ReviewPlatform::Taobao, "R1".into()))
-        );
+        assert_eq!(parsed.review_key(), Some((Channel::Taobao, "R1".into())));
         // A review's details are not a return's.
         let err = TicketDetails::parse(TicketKind::Return, review).unwrap_err();
         assert!(matches!(err, ApiError::Validation(ref f) if f[0].field.starts_with("details")));

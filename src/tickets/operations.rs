@@ -8,9 +8,8 @@ use super::store;
 use super::workflow::{self, AutoAssign, DeadlinePolicy};
 use super::{Action, EventKind, NewContact, NewTicket, State};
 use super::{
-    AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, ReopenRequest,
-    ResolveRequest, ReviewPlatform, SatisfactionRequest, Ticket, TicketDetails,
-    UpdateTicketRequest, check_outcome,
+    AssignRequest, Channel, CloseRequest, CreateTicketRequest, LogContactRequest, ReopenRequest,
+    ResolveRequest, SatisfactionRequest, Ticket, TicketDetails, UpdateTicketRequest, check_outcome,
 };
 use crate::auth::{Caller, Principal};
 use crate::customers::store as customer_store;
@@ -180,7 +179,7 @@ fn check_order(
     }
 }
 
-fn duplicate_review(existing: i64, platform: ReviewPlatform, review_id: &str) -> ApiError {
+fn duplicate_review(existing: i64, platform: Channel, review_id: &str) -> ApiError {
     let mut extensions = Map::new();
     extensions.insert("existing_ticket_id".into(), existing.into());
     ApiError::Conflict {

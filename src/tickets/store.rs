@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::{Channel, Priority, Ticket, TicketKind};
 use super::{EventKind, NewContact, NewTicket, State, TicketSummary};
-use super::{Priority, ReviewPlatform, Ticket, TicketKind};
 use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
@@ -89,7 +89,7 @@ pub fn insert_contact(conn: &mut DbConnection, new: &NewContact<'_>) -> Result<(
 pub fn review_ticket(
     conn: &mut DbConnection,
     shop_id: ShopId,
-    platform: ReviewPlatform,
+    platform: Channel,
     review_id: &str,
 ) -> Result<Option<Ticket>, ApiError> {
     Ok(tickets::table

@@ -13,7 +13,79 @@ backend_tests!(
     orders_page_newest_first,
     order_amounts_are_capped_on_every_path,
     orders_from_the_future_are_refused_on_every_path,
+    reviews_and_orders_share_one_channel_vocabulary,
 );
+
+/// A Douyin review can name the Douyin order it is about: orders and reviews take the same
+/// channels, every one of them storable.
+async fn reviews_and_orders_share_one_channel_vocabulary(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let customer = new_customer(&app, &admin).await;
+    let items = json!([{"product_name": "面霜", "quantity": 1, "unit_price_cents": 12800}]);
+    let path = format!("/api/v1/customers/{customer}/orders");
+    for (n, channel) in [
+        "taobao",
+        "tmall",
+        "jd",
+        "pinduoduo",
+        "douyin",
+        "kuaishou",
+        "xiaohongshu",
+        "dianping",
+        "wechat",
+        "store",
+        "other",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body = order(
+            &format!("DY-{n}"),
+            "2026-11-20T10:00:00+08:00",
+            "paid",
+            items.clone(),
+        );
+        body["channel"] = json!(channel);
+        let created = app.post(&path, &admin, body).await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "{channel}: {:?}",
+            created.body
+        );
+        assert_eq!(created.body["channel"], channel);
+    }
+    let review = app
+        .post(
+            "/api/v1/feeds/reviews",
+            &admin,
+            json!({"platform": "douyin", "review_id": "DY-R-1", "rating": 2, "review_text": "包装破了",
+                   "customer_contacts": [{"kind": "phone", "value": "13800138000"}],
+                   "order": {"channel": "douyin", "external_order_no": "DY-4"}}),
+        )
+        .await;
+    assert_eq!(review.status, StatusCode::CREATED, "{:?}", review.body);
+    let ticket = review.body["ticket"]["id"]
+        .as_i64()
+        .or_else(|| review.body["id"].as_i64())
+        .unwrap();
+    let view = app.get(&format!("/api/v1/tickets/{ticket}"), &admin).await;
+    assert_eq!(
+        view.body["details"]["platform"], "douyin",
+        "{:?}",
+        view.body
+    );
+    assert!(
+        view.body["order_id"].is_i64(),
+        "the review is linked to its order: {:?}",
+        view.body
+    );
+    let refused = app
+        .post(&path, &admin, json!({"channel": "amazon", "external_order_no": "X", "items": items, "ordered_at": "2026-11-20T10:00:00Z"}))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.error_fields(), ["channel"]);
+}
 
 /// An order more than ten minutes ahead of the server's clock is a mistake (a wrong year or
 /// offset) that would keep its buyer "recent" for years: refused on every way in.
