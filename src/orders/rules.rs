@@ -111,8 +111,50 @@ pub fn summarize(
     summary
 }
 
+/// What can still be refunded on an order of `total_cents` after `refunded_cents` went back.
+pub fn refundable_cents(total_cents: i64, refunded_cents: i64) -> i64 {
+    total_cents.saturating_sub(refunded_cents).max(0)
+}
+
+/// The status an order takes when its tickets have refunded `refunded_cents` of its
+/// `total_cents`: nothing refunded is `paid`, all of it `refunded`, some `partially_refunded`.
+/// A cancelled order stays cancelled (nothing was paid to give back).
+pub fn status_after_refunds(
+    current: OrderStatus,
+    total_cents: i64,
+    refunded_cents: i64,
+) -> OrderStatus {
+    match current {
+        OrderStatus::Cancelled => OrderStatus::Cancelled,
+        _ if refunded_cents <= 0 => OrderStatus::Paid,
+        _ if refunded_cents >= total_cents => OrderStatus::Refunded,
+        _ => OrderStatus::PartiallyRefunded,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn refunds_move_the_order_status() {
+        use OrderStatus::*;
+        assert_eq!(refundable_cents(128_800, 0), 128_800);
+        assert_eq!(refundable_cents(128_800, 100_000), 28_800);
+        assert_eq!(refundable_cents(128_800, 200_000), 0);
+        assert_eq!(status_after_refunds(Paid, 128_800, 0), Paid);
+        assert_eq!(
+            status_after_refunds(Paid, 128_800, 28_800),
+            PartiallyRefunded
+        );
+        assert_eq!(
+            status_after_refunds(PartiallyRefunded, 128_800, 128_800),
+            Refunded
+        );
+        assert_eq!(status_after_refunds(Refunded, 128_800, 0), Paid);
+        assert_eq!(status_after_refunds(Cancelled, 128_800, 128_800), Cancelled);
+        // A free order refunded "in full" at 0 is not refunded.
+        assert_eq!(status_after_refunds(Paid, 0, 0), Paid);
+    }
     use super::*;
 
     fn at(s: &str) -> NaiveDateTime {

@@ -342,6 +342,16 @@ kind_tag!(ResolveTag = "resolve");
 kind_tag!(CloseTag = "close");
 kind_tag!(ReopenTag = "reopen");
 
+/// The linked order after a refund changed (a refunded resolution, or the reopening of one).
+#[derive(Serialize, ToSchema)]
+struct OrderRefunds {
+    id: i64,
+    /// The order's status now: `paid`, `partially_refunded`, `refunded` (or `cancelled`).
+    status: crate::orders::OrderStatus,
+    /// Refunded on the order by its resolved tickets, in cents.
+    refunded_cents: i64,
+}
+
 /// The ticket was resolved.
 #[derive(Serialize, ToSchema)]
 struct ResolvedData {
@@ -350,6 +360,10 @@ struct ResolvedData {
     outcome: Outcome,
     refund_cents: Option<i64>,
     note: Option<String>,
+    /// Present when a refund was counted on the linked order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    order: Option<OrderRefunds>,
 }
 
 /// The ticket was closed without resolution.
@@ -378,6 +392,10 @@ struct ReopenedData {
     action: ReopenTag,
     reason: String,
     previous: PreviousEnding,
+    /// Present when the ended episode's refund was taken off the linked order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    order: Option<OrderRefunds>,
 }
 
 /// The fields an edit changed, each with its value (before or after the edit).

@@ -452,6 +452,98 @@ fn settle(
     Ok(stored)
 }
 
+/// How a ticket's refund leaves its order: the order and the status it takes when
+/// `refunded_cents` (by every resolved ticket of the order) went back.
+struct OrderAfterRefunds {
+    order: crate::orders::Order,
+    refunded_cents: i64,
+    status: crate::orders::OrderStatus,
+}
+
+impl OrderAfterRefunds {
+    /// For the timeline: which order, its status now and all refunded on it.
+    fn recorded(&self) -> Value {
+        json!({"id": self.order.id, "status": self.status, "refunded_cents": self.refunded_cents})
+    }
+
+    /// Sets the order's status where it changed; its customer's summary and tier follow
+    /// (`orders::operations::update`, in the ticket's transaction).
+    fn apply(&self, conn: &mut DbConnection, ctx: &Context<'_>) -> Result<(), ApiError> {
+        if self.status != self.order.status {
+            let change = crate::orders::UpdateOrderRequest {
+                status: Some(self.status),
+                items: None,
+                total_cents: None,
+                ordered_at: None,
+            };
+            crate::orders::operations::update(conn, &self.order, &change, &ctx.tiers)?;
+        }
+        Ok(())
+    }
+}
+
+fn yuan(cents: i64) -> String {
+    format!("¥{}.{:02}", cents / 100, cents % 100)
+}
+
+/// A refund may not exceed what is left to refund on the linked order (its total less what
+/// other resolved tickets refunded), or, without an order, what the buyer asked for
+/// (`requested_refund_cents`, when the return says). Returns how the order changes.
+fn check_refund(
+    conn: &mut DbConnection,
+    ticket: &Ticket,
+    refund_cents: Option<i64>,
+) -> Result<Option<OrderAfterRefunds>, ApiError> {
+    let Some(refund) = refund_cents else {
+        return Ok(None);
+    };
+    match ticket.order_id {
+        Some(order_id) => {
+            let order = orders::get(conn, ticket.shop_id, order_id)?;
+            let others = store::refunds_on_order(conn, order_id, ticket.id)?;
+            let left = crate::orders::rules::refundable_cents(order.total_cents, others);
+            if refund > left {
+                return Err(ApiError::field(
+                    "refund_cents",
+                    format!(
+                        "may be at most {} ({left} cents): order {} was paid {} and other tickets refunded {}",
+                        yuan(left),
+                        order.external_order_no,
+                        yuan(order.total_cents),
+                        yuan(others)
+                    ),
+                ));
+            }
+            let refunded_cents = others.saturating_add(refund);
+            let status = crate::orders::rules::status_after_refunds(
+                order.status,
+                order.total_cents,
+                refunded_cents,
+            );
+            Ok(Some(OrderAfterRefunds {
+                order,
+                refunded_cents,
+                status,
+            }))
+        }
+        None => {
+            let claimed = serde_json::from_str::<Value>(&ticket.details)
+                .ok()
+                .and_then(|details| details["requested_refund_cents"].as_i64());
+            match claimed {
+                Some(claimed) if refund > claimed => Err(ApiError::field(
+                    "refund_cents",
+                    format!(
+                        "may be at most {} ({claimed} cents), what the buyer asked for; link the order to refund more",
+                        yuan(claimed)
+                    ),
+                )),
+                _ => Ok(None),
+            }
+        }
+    }
+}
+
 pub fn resolve(
     conn: &mut DbConnection,
     ctx: &Context<'_>,
@@ -461,6 +553,7 @@ pub fn resolve(
     ensure_may_work(ctx, &ticket)?;
     let (from, to) = transition(&ticket, Action::Resolve)?;
     check_outcome(ticket.kind, request.outcome, request.refund_cents)?;
+    let order = check_refund(conn, &ticket, request.refund_cents)?;
     let mut after = ticket.clone();
     after.state = to;
     after.outcome = Some(request.outcome);
@@ -468,13 +561,13 @@ pub fn resolve(
     after.resolution_note = request.note.as_deref().map(str::trim).map(str::to_owned);
     after.resolved_at = Some(ctx.now);
     after.next_follow_up_at = None;
-    settle(
-        conn,
-        ctx,
-        after,
-        (from, to),
-        json!({"action": Action::Resolve, "outcome": request.outcome, "refund_cents": request.refund_cents, "note": request.note}),
-    )
+    let mut data = json!({"action": Action::Resolve, "outcome": request.outcome, "refund_cents": request.refund_cents, "note": request.note});
+    if let Some(order) = &order {
+        // Before the ticket settles, so that the tier it refreshes sees the order's status.
+        order.apply(conn, ctx)?;
+        data["order"] = order.recorded();
+    }
+    settle(conn, ctx, after, (from, to), data)
 }
 
 pub fn close(
@@ -528,15 +621,28 @@ pub fn reopen(
     let previous_satisfaction = ticket
         .satisfaction_score
         .map(|score| json!({"score": score, "comment": ticket.satisfaction_comment}));
-    settle(
-        conn,
-        ctx,
-        after,
-        (from, to),
-        json!({"action": Action::Reopen, "reason": request.reason.trim(),
-               "previous": {"outcome": ticket.outcome, "refund_cents": ticket.refund_cents,
-                            "close_reason": ticket.close_reason, "satisfaction": previous_satisfaction}}),
-    )
+    let mut data = json!({"action": Action::Reopen, "reason": request.reason.trim(),
+           "previous": {"outcome": ticket.outcome, "refund_cents": ticket.refund_cents,
+                        "close_reason": ticket.close_reason, "satisfaction": previous_satisfaction}});
+    // A reopened ticket's refund no longer counts on its order until it is resolved again:
+    // the order shows what the tickets that stand refunded.
+    if let (Some(_), Some(order_id)) = (ticket.refund_cents, ticket.order_id) {
+        let order = orders::get(conn, ticket.shop_id, order_id)?;
+        let refunded_cents = store::refunds_on_order(conn, order_id, ticket.id)?;
+        let status = crate::orders::rules::status_after_refunds(
+            order.status,
+            order.total_cents,
+            refunded_cents,
+        );
+        let order = OrderAfterRefunds {
+            order,
+            refunded_cents,
+            status,
+        };
+        order.apply(conn, ctx)?;
+        data["order"] = order.recorded();
+    }
+    settle(conn, ctx, after, (from, to), data)
 }
 
 pub fn assign(

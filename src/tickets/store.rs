@@ -500,3 +500,22 @@ pub fn summaries(
     }
     Ok(out)
 }
+
+/// What resolved tickets other than `except` refunded on `order_id`, in cents (saturating:
+/// each refund is capped, and an order has few tickets).
+pub fn refunds_on_order(
+    conn: &mut DbConnection,
+    order_id: i64,
+    except: i64,
+) -> Result<i64, ApiError> {
+    let refunds: Vec<Option<i64>> = tickets::table
+        .filter(tickets::order_id.eq(order_id))
+        .filter(tickets::id.ne(except))
+        .filter(tickets::state.eq(State::Resolved))
+        .select(tickets::refund_cents)
+        .load(conn)?;
+    Ok(refunds
+        .into_iter()
+        .flatten()
+        .fold(0i64, i64::saturating_add))
+}

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::support::{Response, TestApp, backend_tests};
 
 backend_tests!(
+    refunds_are_bounded_by_what_was_paid_and_move_the_order,
     the_happy_path_through_every_state,
     every_forbidden_transition_is_409_with_the_allowed_next_states,
     agents_change_only_their_own_tickets,
@@ -1176,4 +1177,138 @@ async fn postgres_automatic_assignment_picks_the_least_loaded_agent() {
     {
         least_loaded(app).await;
     }
+}
+
+/// A refund may not exceed what the linked order has left to refund (its total less what
+/// other resolved tickets refunded) or, without an order, what the buyer asked for; a
+/// refunded return moves its order to `partially_refunded` / `refunded` in the same
+/// transaction, on the timeline, and the buyer's purchase summary follows; a reopen takes
+/// the refund back off the order until the ticket is resolved again.
+async fn refunds_are_bounded_by_what_was_paid_and_move_the_order(app: TestApp) {
+    let desk = desk(app).await;
+    let app = &desk.app;
+    let orders = format!("/api/v1/customers/{}/orders", desk.customer);
+    let order = app
+        .post(
+            &orders,
+            &desk.lead,
+            json!({"channel": "tmall", "external_order_no": "TM-1288", "ordered_at": "2026-11-01T10:00:00+08:00",
+                   "items": [{"product_name": "紫砂壶", "quantity": 1, "unit_price_cents": 128800}]}),
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::CREATED, "{:?}", order.body);
+    let order_id = order.body["id"].as_i64().unwrap();
+    let customer_path = format!("/api/v1/customers/{}", desk.customer);
+    assert_eq!(spent(app, &customer_path, &desk.lead).await, 128800);
+
+    let linked = |requested: i64| {
+        let mut body = a_return(desk.customer);
+        body["order_id"] = json!(order_id);
+        body["details"]["requested_refund_cents"] = json!(requested);
+        body
+    };
+    let first = desk.mine(linked(128800)).await;
+    desk.contact(first, true).await;
+    let resolve = |refund: i64| json!({"outcome": "returned_refunded", "refund_cents": refund});
+    // ¥999,999.99 back on a ¥1,288 order: refused, saying how much may go back.
+    let too_much = desk
+        .act(&desk.agent, first, "resolve", resolve(99_999_999))
+        .await;
+    assert_eq!(
+        too_much.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        too_much.body
+    );
+    assert_eq!(too_much.error_fields(), ["refund_cents"]);
+    let message = too_much.body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("¥1288.00"), "{message}");
+    let partial = desk
+        .act(&desk.agent, first, "resolve", resolve(28800))
+        .await;
+    assert_eq!(partial.status, StatusCode::OK, "{:?}", partial.body);
+    let order_now = app
+        .get(&format!("/api/v1/orders/{order_id}"), &desk.lead)
+        .await;
+    assert_eq!(order_now.body["status"], "partially_refunded");
+    let events = app
+        .get(&format!("/api/v1/tickets/{first}/events"), &desk.lead)
+        .await;
+    let resolved = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["data"]["action"] == "resolve")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        resolved["data"]["order"],
+        json!({"id": order_id, "status": "partially_refunded", "refunded_cents": 28800})
+    );
+
+    // A second ticket on the same order may refund only what is left: ¥1,000.00.
+    let second = desk.mine(linked(128800)).await;
+    desk.contact(second, true).await;
+    let over = desk
+        .act(&desk.agent, second, "resolve", resolve(100_001))
+        .await;
+    assert_eq!(
+        over.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        over.body
+    );
+    let rest = desk
+        .act(&desk.agent, second, "resolve", resolve(100_000))
+        .await;
+    assert_eq!(rest.status, StatusCode::OK, "{:?}", rest.body);
+    let order_now = app
+        .get(&format!("/api/v1/orders/{order_id}"), &desk.lead)
+        .await;
+    assert_eq!(order_now.body["status"], "refunded");
+    // A refunded order is no longer a purchase in the buyer's summary (and so their tier).
+    assert_eq!(spent(app, &customer_path, &desk.lead).await, 0);
+
+    // Reopened, the second refund leaves the order until the ticket is resolved again.
+    let reopened = desk
+        .act(
+            &desk.lead,
+            second,
+            "reopen",
+            json!({"reason": "buyer disputes the amount"}),
+        )
+        .await;
+    assert_eq!(reopened.status, StatusCode::OK, "{:?}", reopened.body);
+    let order_now = app
+        .get(&format!("/api/v1/orders/{order_id}"), &desk.lead)
+        .await;
+    assert_eq!(order_now.body["status"], "partially_refunded");
+    assert_eq!(spent(app, &customer_path, &desk.lead).await, 128800);
+
+    // Without an order, the buyer's claim is the bound.
+    let unlinked = desk.mine(a_return(desk.customer)).await;
+    desk.contact(unlinked, true).await;
+    let over_claim = desk
+        .act(&desk.agent, unlinked, "resolve", resolve(25901))
+        .await;
+    assert_eq!(
+        over_claim.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        over_claim.body
+    );
+    assert!(
+        over_claim.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("¥259.00")
+    );
+    let claimed = desk
+        .act(&desk.agent, unlinked, "resolve", resolve(25900))
+        .await;
+    assert_eq!(claimed.status, StatusCode::OK, "{:?}", claimed.body);
+}
+
+async fn spent(app: &TestApp, customer_path: &str, token: &str) -> Value {
+    app.get(customer_path, token).await.body["orders"]["total_spent_cents"].clone()
 }
