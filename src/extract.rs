@@ -17,7 +17,9 @@ use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKin
 use crate::error::{ApiError, FieldError};
 
 mod messages;
+mod objects_only;
 pub use messages::{DAY_FIELDS, plain_words};
+use objects_only::ObjectsOnly;
 
 /// Largest accepted body; set from `MAX_BODY_BYTES` as app data.
 #[derive(Debug, Clone, Copy)]
@@ -235,7 +237,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if !nul_fields.is_empty() {
         return Err(ApiError::Validation(nul_fields));
     }
-    serde_path_to_error::deserialize(document).map_err(|err| {
+    serde_path_to_error::deserialize(ObjectsOnly(&document)).map_err(|err| {
         let path = err.path().to_string();
         ApiError::Validation(vec![field_error_from_serde(
             &path,
@@ -307,7 +309,7 @@ pub fn parse_value<T: DeserializeOwned + Validate>(
             "must be a JSON object ({...})",
         )]));
     }
-    let parsed: T = serde_path_to_error::deserialize(value).map_err(|err| {
+    let parsed: T = serde_path_to_error::deserialize(ObjectsOnly(&value)).map_err(|err| {
         let path = err.path().to_string();
         prefixed(vec![field_error_from_serde(
             &path,

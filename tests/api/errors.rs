@@ -205,9 +205,40 @@ async fn unknown_query_parameters_are_refused_everywhere(app: TestApp) {
     }
 }
 
-/// serde fills a struct from an array of its fields in order; no body of this API is one.
+/// serde fills a struct from an array of its fields in order; no body of this API is one,
+/// at any depth.
 async fn array_bodies_are_refused(app: TestApp) {
     let (_, admin) = app.admin().await;
+    for (path, body, field) in [
+        (
+            "/api/v1/customers",
+            json!({"name": "王", "source": "online", "contacts": [["phone", "13900139000"]]}),
+            "contacts[0]",
+        ),
+        (
+            "/api/v1/feeds/customers/batch",
+            json!({"items": [["李娜", [{"kind": "phone", "value": "13800138000"}], null, null, "online", "", []]]}),
+            "items[0]",
+        ),
+    ] {
+        let nested = app.post(path, &admin, body).await;
+        assert_eq!(
+            nested.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {:?}",
+            nested.body
+        );
+        assert_eq!(nested.error_fields(), [field], "{path}");
+        let message = nested.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains("JSON object"), "{message}");
+    }
+    assert_eq!(
+        app.get("/api/v1/customers", &admin).await.body["items"],
+        json!([]),
+        "nothing was written"
+    );
     let login = app
         .send(
             TestRequest::post()
