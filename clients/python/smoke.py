@@ -70,7 +70,6 @@ from aftercare_api_client.models.problem import Problem
 from aftercare_api_client.models.receipt import Receipt
 from aftercare_api_client.models.resolve_request import ResolveRequest
 from aftercare_api_client.models.review_feed_item import ReviewFeedItem
-from aftercare_api_client.models.review_platform import ReviewPlatform
 from aftercare_api_client.models.review_upserted import ReviewUpserted
 from aftercare_api_client.models.satisfaction_request import SatisfactionRequest
 from aftercare_api_client.models.scope import Scope
@@ -194,7 +193,7 @@ def run(base_url: str, email: str, password: str) -> None:
             title="2-star review: teapot lid chipped",
             description="Posted on Taobao",
             details=NegativeReviewDetails(
-                platform=ReviewPlatform.TAOBAO,
+                platform=Channel.TAOBAO,
                 rating=2,
                 review_id=f"R-{run_id}",
                 review_text="lid arrived chipped",
@@ -327,7 +326,7 @@ def integration(base_url: str, admin: AuthenticatedClient) -> None:
     ok("feed order", f"id={order.order.id} outcome={order.outcome.value}")
 
     review = ReviewFeedItem(
-        platform=ReviewPlatform.TMALL,
+        platform=Channel.TMALL,
         review_id=f"TR-{run_id}",
         rating=1,
         review_text="cup cracked",

@@ -169,7 +169,7 @@ async function run(): Promise<void> {
   expect("ticket", ticket.kind === "negative_review", `kind ${ticket.kind}`);
   // Narrowed by `kind`: the details are a review's, typed.
   const rating: number = ticket.details.rating;
-  const platform: Schemas["ReviewPlatform"] = ticket.details.platform;
+  const platform: Schemas["Channel"] = ticket.details.platform;
   expect("ticket", rating === 2 && platform === "douyin", `details ${JSON.stringify(ticket.details)}`);
   expect("ticket", ticket.state === "new", `state ${ticket.state}`);
   let etag = opened.response.headers.get("ETag");
