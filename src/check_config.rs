@@ -21,12 +21,12 @@ pub struct Line {
     pub source: &'static str,
 }
 
-/// Settings whose values are never printed.
+/// Settings whose values are never printed: by their names' last word, so that a new
+/// secret setting is masked too (`PASSWORD_HASHING_WAIT_MS` is not one).
 fn is_secret(env: &str) -> bool {
-    ["SECRET", "PASSWORD", "TOKEN", "KEY"]
+    ["_SECRET", "_TOKEN", "_PASSWORD", "_KEY"]
         .iter()
-        .any(|word| env.contains(word))
-        && env != "IDEMPOTENCY_KEY_TTL_HOURS"
+        .any(|suffix| env.ends_with(suffix))
 }
 
 /// A database URL without its password (`postgres://user:***@host/db`).
@@ -161,6 +161,13 @@ mod tests {
         let secret = lines.iter().find(|l| l.env == "JWT_SECRET").unwrap();
         assert_eq!(secret.value, "*** (set)");
         assert_eq!(secret.source, "command line");
+        let hashers = lines
+            .iter()
+            .find(|l| l.env == "PASSWORD_HASHING_WAIT_MS")
+            .unwrap();
+        assert_eq!(hashers.value, "2000", "not a secret");
+        let metrics = lines.iter().find(|l| l.env == "METRICS_TOKEN").unwrap();
+        assert_eq!(metrics.value, "(unset)");
         let ttl = lines.iter().find(|l| l.env == "JWT_TTL_MINUTES").unwrap();
         assert_eq!((ttl.value.as_str(), ttl.source), ("720", "default"));
         assert!(lines.len() > 30, "{}", lines.len());
