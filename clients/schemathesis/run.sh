@@ -8,7 +8,8 @@
 # Environment:
 #   ST_BACKENDS      backends to run, default "sqlite postgres"
 #   ST_MAX_EXAMPLES  test cases per operation and phase, default 25 (a few thousand requests per backend)
-#   ST_SEED          the generator's seed (printed; pass it to reproduce a run)
+#   ST_SEED          the generator's seed (default 11, fixed so CI verdicts reproduce;
+#                    `random` explores; the seed is printed, pass it to replay a run)
 #   TEST_DATABASE_URL  the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/test);
 #                    the run creates its own database there and drops it afterwards
 #   PYTHON, OPENAPI_DOC as in clients/python/run.sh
@@ -59,7 +60,12 @@ step "installing $(grep -v '^#' "$here/requirements.txt" | xargs)"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 
 py() { "$venv/bin/python" "$@"; }
-seed="${ST_SEED:-$(py -c 'import secrets; print(secrets.randbelow(2**63))')}"
+# A fixed seed by default, so that a CI verdict can be reproduced (and does not change from
+# run to run); ST_SEED=random explores, ST_SEED=<n> replays a run.
+seed="${ST_SEED:-11}"
+if [[ "$seed" == random ]]; then
+    seed="$(py -c 'import secrets; print(secrets.randbelow(2**63))')"
+fi
 
 run_backend() {
     local backend="$1" database_url
@@ -102,13 +108,19 @@ PY
     # Idempotency-Key already used for another request, `from` after `to`, a ticket whose
     # state does not allow the action). Every other check runs, including the converse
     # `negative_data_rejection` (whatever the schema refuses, the server refuses).
+    # And `use_after_free` (a resource answered after its DELETE): in this API a DELETE of a
+    # customer archives it and a DELETE of an API key revokes it, and both stay readable on
+    # purpose (the file's history, the key's audit); the archive and revocation rules have
+    # their own API tests.
     # Run from the scratch directory: schemathesis keeps its example cache in the working
     # directory (.schemathesis/), which has no place in the repository.
-    (cd "$tmp" && "$venv/bin/schemathesis" run "$doc" \
+    # hooks.py makes each well-formed Idempotency-Key unique, as the document asks of
+    # clients (a reused key replays the first response, by design).
+    (cd "$tmp" && PYTHONPATH="$here" SCHEMATHESIS_HOOKS=hooks "$venv/bin/schemathesis" run "$doc" \
         --url "$base_url" \
         --header "Authorization: Bearer $token" \
         --checks all \
-        --exclude-checks positive_data_acceptance \
+        --exclude-checks positive_data_acceptance,use_after_free \
         --max-examples "$max_examples" \
         --seed "$seed" \
         --workers 2 \
