@@ -26,6 +26,7 @@ use aftercare::customers::store::{self as customer_store, CustomerFilter};
 use aftercare::db::{Db, DbConnection};
 use aftercare::error::ApiError;
 use aftercare::ids::ShopId;
+use aftercare::search::Terms;
 use aftercare::stats::GroupBy;
 use aftercare::tickets::store::{self as ticket_store, AssigneeFilter, TicketFilter, TicketSort};
 use aftercare::tiers::TierSettings;
@@ -121,18 +122,9 @@ fn time_queries(db: &Db) -> Result<String, ApiError> {
             CustomerSort::Newest,
         ),
         (
-            "customers: q=customer 1234 (name prefix)",
+            "customers: q=1300000 (phone prefix, all matches)",
             customers(&|f| {
-                f.name_prefix = Some("customer 1234".into());
-                f.handle_prefix = Some("customer 1234".into());
-            }),
-            CustomerSort::Newest,
-        ),
-        (
-            "customers: q=1300000 (phone prefix)",
-            customers(&|f| {
-                f.name_prefix = Some("1300000".into());
-                f.handle_prefix = Some("1300000".into());
+                f.search = Some(Terms::new("1300000", "1300000".into(), "1300000".into()))
             }),
             CustomerSort::Newest,
         ),

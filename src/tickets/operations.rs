@@ -367,6 +367,7 @@ pub fn edit(
         return Ok(ticket);
     }
     let stored = store::save(conn, &after)?;
+    crate::search::store::index_tickets(conn, &[stored.id])?;
     record_event(
         conn,
         &stored,
@@ -804,6 +805,7 @@ pub fn upsert_review(
     let mut after = store::lock(conn, ticket.shop_id, ticket.id)?;
     after.details = details.to_json();
     let stored = store::save(conn, &after)?;
+    crate::search::store::index_tickets(conn, &[stored.id])?;
     record_event(
         conn,
         &stored,

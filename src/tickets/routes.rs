@@ -105,6 +105,14 @@ const PRECONDITION: &str = "If-Match names a version the ticket no longer has";
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListTicketsQuery {
+    /// Search as staff ask: the customer's name or a handle (start), an order number or
+    /// review id (exact): these rank first; then words of the title, review text,
+    /// description and notes (two characters or more), any part of the customer's name or
+    /// shop nickname, the last 4 or more digits of their phone. Results come by relevance
+    /// (`sort` may not be given; `with_total` is not available).
+    #[validate(length(min = 1, max = 64))]
+    #[param(min_length = 1, max_length = 64)]
+    pub q: Option<String>,
     /// Comma-separated states, e.g. `new,first_call`.
     #[validate(length(min = 1, max = 100))]
     #[param(
@@ -198,6 +206,15 @@ fn ticket_filter(
         created_from: query.created_from.map(|t| t.naive_utc()),
         created_to: query.created_to.map(|t| t.naive_utc()),
         no_contact_since: None,
+        search: query
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(|q| {
+                use crate::customers::rules::{handle_search_key, name_key};
+                crate::search::Terms::new(q, name_key(q), handle_search_key(q))
+            }),
     })
 }
 
@@ -225,9 +242,43 @@ pub async fn list_tickets(
         query.with_total.unwrap_or(false),
     )?
     .refusing_unless(TicketCursor::within_calendar)?;
+    if filter.search.is_some() {
+        if query.sort.is_some() {
+            return Err(ApiError::field(
+                "sort",
+                "a search (q) is ordered by relevance: leading matches first, then newest first",
+            ));
+        }
+        if query.with_total == Some(true) {
+            return Err(ApiError::field("with_total", "is not available with q"));
+        }
+    }
     let page = state
         .db
         .read(move |conn| {
+            if filter.search.is_some() {
+                return request.load_uncounted(
+                    conn,
+                    |conn, after, n| {
+                        let cursor = match after {
+                            None => None,
+                            Some(TicketCursor::Ranked { rank, id }) => Some((rank, id)),
+                            Some(_) => {
+                                return Err(ApiError::field(
+                                    "cursor",
+                                    "belongs to a list with another sort",
+                                ));
+                            }
+                        };
+                        store::search(conn, &filter, cursor, n)
+                    },
+                    |(rank, t)| TicketCursor::Ranked {
+                        rank: *rank,
+                        id: t.id,
+                    },
+                    |_, rows| rows.iter().map(|(_, t)| t.view(now)).collect(),
+                );
+            }
             request.load(
                 conn,
                 |conn, after, n| store::list(conn, &filter, sort, after, n),
