@@ -22,6 +22,7 @@ mod integrations;
 mod openapi;
 mod ops;
 mod orders;
+mod search;
 mod stats;
 mod tags;
 mod tickets;
