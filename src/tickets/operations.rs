@@ -80,7 +80,7 @@ fn record_event(
     let events = kind.webhook_events(moved);
     if !events.is_empty() {
         let document = json!({
-            "ticket": ticket.view(now)?,
+            "ticket": store::view(conn, ticket, now)?,
             "change": {"kind": kind, "actor_id": actor_id, "from_state": from_state, "to_state": to_state, "details": data},
         });
         for &event in events {

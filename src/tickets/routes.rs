@@ -59,12 +59,18 @@ fn if_match(req: &HttpRequest) -> Result<Option<Vec<i64>>, ApiError> {
 }
 
 fn with_etag(
-    ticket: &Ticket,
+    (ticket, view): &(Ticket, TicketView),
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::build(status)
         .insert_header((header::ETAG, ticket.etag()))
-        .json(ticket.view(Utc::now().naive_utc())?))
+        .json(view))
+}
+
+/// The ticket and its view (with names), read on the same connection.
+fn with_view(conn: &mut DbConnection, ticket: Ticket) -> Result<(Ticket, TicketView), ApiError> {
+    let view = store::view(conn, &ticket, Utc::now().naive_utc())?;
+    Ok((ticket, view))
 }
 
 /// Runs one change on the locked ticket, honouring `If-Match`.
@@ -93,7 +99,8 @@ where
                 policy,
                 tiers,
             };
-            operation(conn, &ctx, ticket)
+            let ticket = operation(conn, &ctx, ticket)?;
+            with_view(conn, ticket)
         })
         .await?;
     with_etag(&ticket, actix_web::http::StatusCode::OK)
@@ -276,7 +283,10 @@ pub async fn list_tickets(
                         rank: *rank,
                         id: t.id,
                     },
-                    |_, rows| rows.iter().map(|(_, t)| t.view(now)).collect(),
+                    |conn, rows| {
+                        let rows: Vec<Ticket> = rows.into_iter().map(|(_, t)| t).collect();
+                        store::views(conn, &rows, now)
+                    },
                 );
             }
             request.load(
@@ -284,7 +294,7 @@ pub async fn list_tickets(
                 |conn, after, n| store::list(conn, &filter, sort, after, n),
                 |conn| store::count(conn, &filter),
                 |t| TicketCursor::of(sort, t),
-                |_, rows| rows.iter().map(|t| t.view(now)).collect(),
+                |conn, rows| store::views(conn, &rows, now),
             )
         })
         .await?;
@@ -325,11 +335,13 @@ pub async fn create_ticket(
                 policy,
                 tiers,
             };
-            operations::create(conn, &ctx, &request, auto_assign)
+            let ticket = operations::create(conn, &ctx, &request, auto_assign)?;
+            with_view(conn, ticket)
         })
         .await?;
+    let (ticket, view) = ticket;
     let answer = TicketAnswer::of(shows_record, ticket.id, UpsertOutcome::Created, || {
-        ticket.view(Utc::now().naive_utc())
+        Ok::<_, ApiError>(view)
     })?;
     Ok(HttpResponse::Created()
         .insert_header((header::ETAG, ticket.etag()))
@@ -354,7 +366,10 @@ pub async fn get_ticket(
     let id = id.into_inner();
     let ticket = state
         .db
-        .read(move |conn| store::get(conn, caller.shop_id(), id))
+        .read(move |conn| {
+            let ticket = store::get(conn, caller.shop_id(), id)?;
+            with_view(conn, ticket)
+        })
         .await?;
     with_etag(&ticket, actix_web::http::StatusCode::OK)
 }
@@ -609,7 +624,11 @@ pub async fn ticket_events(
                 conn,
                 |conn, after, n| store::events(conn, ticket.id, after, n),
                 |event: &store::Event| event.id,
-                |_, rows| Ok(rows.iter().map(store::Event::view).collect()),
+                |conn, rows| {
+                    let actors: Vec<i64> = rows.iter().filter_map(|e| e.actor_id).collect();
+                    let names = store::Names::load(conn, &[], &actors)?;
+                    Ok(rows.iter().map(|e| e.view(&names)).collect())
+                },
             )
         })
         .await?;
@@ -660,21 +679,21 @@ pub async fn my_queue(
     let tickets = state
         .db
         .read(move |conn| {
-            store::due_for(
+            let due = store::due_for(
                 conn,
                 caller.shop_id,
                 caller.user_id,
                 local_midnight,
                 QUEUE_LIMIT,
-            )
+            )?;
+            store::views(conn, &due, now)
         })
         .await?;
     let mut queue = MyQueue {
         overdue: Vec::new(),
         due_today: Vec::new(),
     };
-    for ticket in &tickets {
-        let view = ticket.view(now)?;
+    for view in tickets {
         if view.overdue {
             queue.overdue.push(view);
         } else {

@@ -108,6 +108,77 @@ pub fn review_ticket(
         .optional()?)
 }
 
+/// The names a page of tickets or events shows: its buyers and its staff, each read in
+/// one query for the whole page.
+#[derive(Debug, Default)]
+pub struct Names {
+    pub customers: BTreeMap<i64, super::CustomerBrief>,
+    pub staff: BTreeMap<i64, String>,
+}
+
+impl Names {
+    pub fn load(
+        conn: &mut DbConnection,
+        customer_ids: &[i64],
+        staff_ids: &[i64],
+    ) -> Result<Names, ApiError> {
+        let mut names = Names::default();
+        if !customer_ids.is_empty() {
+            let rows: Vec<(i64, String, Option<String>, crate::tiers::Tier, bool)> =
+                customers::table
+                    .filter(customers::id.eq_any(customer_ids))
+                    .select((
+                        customers::id,
+                        customers::name,
+                        customers::primary_phone,
+                        customers::tier,
+                        customers::at_risk,
+                    ))
+                    .load(conn)?;
+            for (id, name, phone, tier, at_risk) in rows {
+                let brief = super::CustomerBrief {
+                    id,
+                    name,
+                    phone_masked: phone.as_deref().map(crate::search::mask_phone),
+                    tier,
+                    at_risk,
+                };
+                names.customers.insert(id, brief);
+            }
+        }
+        if !staff_ids.is_empty() {
+            names.staff = users::table
+                .filter(users::id.eq_any(staff_ids))
+                .select((users::id, users::display_name))
+                .load::<(i64, String)>(conn)?
+                .into_iter()
+                .collect();
+        }
+        Ok(names)
+    }
+}
+
+/// Views of tickets with their buyers' and assignees' names (two queries for the lot).
+pub fn views(
+    conn: &mut DbConnection,
+    list: &[Ticket],
+    now: NaiveDateTime,
+) -> Result<Vec<super::TicketView>, ApiError> {
+    let customer_ids: Vec<i64> = list.iter().map(|t| t.customer_id).collect();
+    let staff_ids: Vec<i64> = list.iter().filter_map(|t| t.assignee_id).collect();
+    let names = Names::load(conn, &customer_ids, &staff_ids)?;
+    list.iter().map(|t| t.view(now, &names)).collect()
+}
+
+/// The view of one ticket, with names.
+pub fn view(
+    conn: &mut DbConnection,
+    ticket: &Ticket,
+    now: NaiveDateTime,
+) -> Result<super::TicketView, ApiError> {
+    Ok(views(conn, std::slice::from_ref(ticket), now)?.remove(0))
+}
+
 /// Appends one entry to the ticket's timeline.
 pub fn insert_event(
     conn: &mut DbConnection,
@@ -155,6 +226,8 @@ pub struct EventView {
     pub kind: EventKind,
     /// Who did it (absent for automatic changes).
     pub actor_id: Option<i64>,
+    /// The actor's display name (absent for automatic changes).
+    pub actor_name: Option<String>,
     pub from_state: Option<State>,
     pub to_state: Option<State>,
     /// What changed: `before` and `after` values, or the contact attempt.
@@ -184,11 +257,12 @@ pub fn events(
 }
 
 impl Event {
-    pub fn view(&self) -> EventView {
+    pub fn view(&self, names: &Names) -> EventView {
         EventView {
             id: self.id,
             kind: self.kind,
             actor_id: self.actor_id,
+            actor_name: self.actor_id.and_then(|id| names.staff.get(&id).cloned()),
             from_state: self.from_state,
             to_state: self.to_state,
             data: serde_json::from_str(&self.data).unwrap_or(Value::Null),
