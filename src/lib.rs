@@ -26,6 +26,7 @@ pub mod reminders;
 pub mod response;
 pub mod router;
 pub mod schema;
+pub mod scripts;
 pub mod state;
 pub mod stats;
 pub mod tags;

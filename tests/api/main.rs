@@ -22,6 +22,7 @@ mod integrations;
 mod openapi;
 mod ops;
 mod orders;
+mod scripts;
 mod stats;
 mod tags;
 mod tickets;
