@@ -27,6 +27,7 @@ pub mod response;
 pub mod router;
 pub mod schema;
 pub mod search;
+pub mod scripts;
 pub mod state;
 pub mod stats;
 pub mod tags;

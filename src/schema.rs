@@ -372,6 +372,24 @@ diesel::table! {
 diesel::joinable!(audit_log -> shops (shop_id));
 
 diesel::table! {
+    /// Call scripts (话术): reply templates per ticket kind (NULL: any) and situation.
+    call_scripts (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        ticket_kind -> Nullable<Text>,
+        situation -> Text,
+        title -> Text,
+        body -> Text,
+        active -> Bool,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(call_scripts -> shops (shop_id));
+
+diesel::table! {
     /// One row that `/readyz` updates to prove the database takes writes.
     readiness_heartbeat (id) {
         id -> Integer,

@@ -52,6 +52,9 @@ pub enum Permission {
     ManageIntegrations,
     /// Read the audit log (who exported what).
     ViewAuditLog,
+    /// Write, edit and delete the team's call scripts (话术): what agents say on the phone
+    /// is a lead's call. Agents read them (`ViewTickets`).
+    ManageCallScripts,
 }
 
 impl Permission {
@@ -74,6 +77,7 @@ impl Permission {
             Permission::ViewTeamStats => "see the team's statistics",
             Permission::ManageIntegrations => "manage API keys and webhooks",
             Permission::ViewAuditLog => "read the audit log",
+            Permission::ManageCallScripts => "manage call scripts",
         }
     }
 }
@@ -88,7 +92,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             matches!(role, Agent | Lead | Admin)
         }
         ImportCustomers | ExportCustomers | ManageTags | ArchiveCustomers | RecomputeTiers
-        | ViewTeamStats => matches!(role, Lead | Admin),
+        | ViewTeamStats | ManageCallScripts => matches!(role, Lead | Admin),
     }
 }
 
@@ -115,10 +119,10 @@ pub fn scope_for(permission: Permission) -> Option<Scope> {
         ViewTickets => Some(Scope::TicketsRead),
         OpenTickets => Some(Scope::TicketsWrite),
         ViewTeamStats => Some(Scope::StatsRead),
+        // Call scripts are words for people on the phone; no integration writes them.
         ManageStaff | ViewStaff | ImportCustomers | ExportCustomers | ManageTags
-        | ArchiveCustomers | WorkTickets | RecomputeTiers | ManageIntegrations | ViewAuditLog => {
-            None
-        }
+        | ArchiveCustomers | WorkTickets | RecomputeTiers | ManageIntegrations | ViewAuditLog
+        | ManageCallScripts => None,
     }
 }
 
@@ -132,7 +136,7 @@ pub fn reading_of(write: Permission) -> Permission {
         ManageStaff | ViewStaff => ViewStaff,
         ViewCustomers | EditCustomers | RecordOrders | ImportCustomers | ManageTags
         | ArchiveCustomers | RecomputeTiers | ExportCustomers => ViewCustomers,
-        ViewTickets | OpenTickets | WorkTickets => ViewTickets,
+        ViewTickets | OpenTickets | WorkTickets | ManageCallScripts => ViewTickets,
         ViewTeamStats => ViewTeamStats,
         ManageIntegrations => ManageIntegrations,
         ViewAuditLog => ViewAuditLog,
@@ -170,6 +174,7 @@ mod tests {
             Permission::ArchiveCustomers,
             Permission::RecomputeTiers,
             Permission::ViewTeamStats,
+            Permission::ManageCallScripts,
         ] {
             assert!(!allows(Role::Agent, permission));
             assert!(allows(Role::Lead, permission));
@@ -194,6 +199,7 @@ mod tests {
             // The customer file leaves only with a person, and on the record.
             Permission::ExportCustomers,
             Permission::ViewAuditLog,
+            Permission::ManageCallScripts,
         ] {
             assert_eq!(scope_for(permission), None, "{permission:?}");
         }

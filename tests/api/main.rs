@@ -23,6 +23,7 @@ mod openapi;
 mod ops;
 mod orders;
 mod search;
+mod scripts;
 mod stats;
 mod tags;
 mod tickets;
