@@ -206,6 +206,131 @@ pub struct BulkTicketReport {
     pub results: Vec<BulkTicketReportEntry>,
 }
 
+/// Where the open tickets of a staff member who is deactivated go: the choice an admin
+/// must make (`PATCH /users/{id}` with `"active": false` and `open_tickets`), so that no
+/// ticket is left with an assignee who will never call the buyer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenTicketsHandover {
+    /// Back to the unassigned queue.
+    Unassign,
+    /// All to one colleague.
+    Reassign { to: i64 },
+    /// One by one to the active agent with the fewest open tickets at that moment.
+    LeastLoaded,
+}
+
+/// The members of a handover besides `action`.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+struct NoMembers {}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+struct ReassignMembers {
+    to: i64,
+}
+
+impl OpenTicketsHandover {
+    pub const ACTIONS: [&str; 3] = ["unassign", "reassign", "least_loaded"];
+
+    /// Reads `open_tickets` as its `action` says, naming bad fields `open_tickets.<field>`.
+    pub fn parse(value: Value) -> Result<OpenTicketsHandover, ApiError> {
+        const FIELD: &str = "open_tickets";
+        let Value::Object(mut fields) = value else {
+            return Err(ApiError::field(FIELD, "must be a JSON object ({...})"));
+        };
+        let Some(action) = fields.remove("action") else {
+            return Err(ApiError::field("open_tickets.action", "is required"));
+        };
+        let rest = Value::Object(fields);
+        Ok(match action.as_str() {
+            Some("unassign") => {
+                parse_value::<NoMembers>(rest, FIELD)?;
+                OpenTicketsHandover::Unassign
+            }
+            Some("reassign") => OpenTicketsHandover::Reassign {
+                to: parse_value::<ReassignMembers>(rest, FIELD)?.to,
+            },
+            Some("least_loaded") => {
+                parse_value::<NoMembers>(rest, FIELD)?;
+                OpenTicketsHandover::LeastLoaded
+            }
+            _ => {
+                return Err(ApiError::field(
+                    "open_tickets.action",
+                    format!("must be one of: {}", Self::ACTIONS.join(", ")),
+                ));
+            }
+        })
+    }
+
+    /// For the audit log and messages.
+    pub fn describe(self) -> Value {
+        match self {
+            OpenTicketsHandover::Unassign => serde_json::json!({"action": "unassign"}),
+            OpenTicketsHandover::Reassign { to } => {
+                serde_json::json!({"action": "reassign", "to": to})
+            }
+            OpenTicketsHandover::LeastLoaded => serde_json::json!({"action": "least_loaded"}),
+        }
+    }
+}
+
+documented_as!(OpenTicketsHandover => OpenTicketsHandoverByAction);
+
+kind_tag!(UnassignAction = "unassign");
+kind_tag!(ReassignAction = "reassign");
+kind_tag!(LeastLoadedAction = "least_loaded");
+
+/// Where a leaving staff member's open tickets go, told apart by `action`
+/// (`UnassignOpenTickets`, `ReassignOpenTickets`, `SpreadOpenTickets`).
+#[allow(dead_code)] // documentation only, never built
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = OpenTicketsHandover, discriminator(property_name = "action", mapping(
+    ("unassign" = "#/components/schemas/UnassignOpenTickets"),
+    ("reassign" = "#/components/schemas/ReassignOpenTickets"),
+    ("least_loaded" = "#/components/schemas/SpreadOpenTickets"),
+)))]
+enum OpenTicketsHandoverByAction {
+    Unassign(UnassignOpenTickets),
+    Reassign(ReassignOpenTickets),
+    LeastLoaded(SpreadOpenTickets),
+}
+
+/// Put the open tickets back in the unassigned queue.
+#[allow(dead_code)] // documentation only, never built
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"action": "unassign"}))]
+struct UnassignOpenTickets {
+    #[schema(inline)]
+    action: UnassignAction,
+}
+
+/// Give every open ticket to one colleague: an active staff member other than the one leaving.
+#[allow(dead_code)] // documentation only, never built
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"action": "reassign", "to": 7}))]
+struct ReassignOpenTickets {
+    #[schema(inline)]
+    action: ReassignAction,
+    /// The colleague's staff id.
+    to: i64,
+}
+
+/// Spread the open tickets one by one, each to the active agent with the fewest open
+/// tickets at that moment (lowest id on ties).
+#[allow(dead_code)] // documentation only, never built
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"action": "least_loaded"}))]
+struct SpreadOpenTickets {
+    #[schema(inline)]
+    action: LeastLoadedAction,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,5 +408,38 @@ mod tests {
         assert_eq!(action(json!({"kind": 3})), ["action.kind"]);
         assert_eq!(action(json!({"priority": "low"})), ["action.kind"]);
         assert_eq!(action(json!("assign")), ["action"]);
+    }
+
+    #[test]
+    fn a_handover_names_its_action_and_nothing_else() {
+        let parse = OpenTicketsHandover::parse;
+        assert_eq!(
+            parse(json!({"action": "unassign"})).unwrap(),
+            OpenTicketsHandover::Unassign
+        );
+        assert_eq!(
+            parse(json!({"action": "reassign", "to": 7})).unwrap(),
+            OpenTicketsHandover::Reassign { to: 7 }
+        );
+        assert_eq!(
+            parse(json!({"action": "least_loaded"})).unwrap(),
+            OpenTicketsHandover::LeastLoaded
+        );
+        let field = |value: Value| match parse(value) {
+            Err(ApiError::Validation(errors)) => errors[0].field.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(json!({"action": "reassign"})), "open_tickets.to");
+        assert_eq!(
+            field(json!({"action": "reassign", "to": "li"})),
+            "open_tickets.to"
+        );
+        assert_eq!(
+            field(json!({"action": "unassign", "to": 7})),
+            "open_tickets.to"
+        );
+        assert_eq!(field(json!({"action": "fire"})), "open_tickets.action");
+        assert_eq!(field(json!({})), "open_tickets.action");
+        assert_eq!(field(json!([])), "open_tickets");
     }
 }

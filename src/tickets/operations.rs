@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::bulk::{
     BulkOutcome, BulkTicketAction, BulkTicketAnswer, BulkTicketReport, BulkTicketReportEntry,
-    BulkTicketRequest, BulkTicketResult, SetPriority,
+    BulkTicketRequest, BulkTicketResult, OpenTicketsHandover, SetPriority,
 };
 use super::store;
 use super::workflow::{self, AutoAssign, DeadlinePolicy};
@@ -941,4 +941,59 @@ pub fn bulk(
         ),
         extensions,
     })
+}
+
+/// Moves the open tickets of `leaving` (a staff member being deactivated, in the caller's
+/// transaction) as the admin chose: each ticket through [`assign`], so each gets its own
+/// `assigned` timeline entry and webhook event. Returns how many moved.
+///
+/// A colleague named to take them must be an active staff member other than the one
+/// leaving. `least_loaded` asks again for every ticket, so the tickets spread over the
+/// agents instead of all going to whoever had the fewest at the start; the one leaving is
+/// never chosen.
+pub fn hand_over_open_tickets(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    leaving: i64,
+    handover: OpenTicketsHandover,
+) -> Result<usize, ApiError> {
+    let shop_id = ctx.caller.shop_id();
+    if let OpenTicketsHandover::Reassign { to } = handover {
+        if to == leaving {
+            return Err(ApiError::field(
+                "open_tickets.to",
+                "must be a colleague, not the staff member who is leaving",
+            ));
+        }
+        store::check_assignable(conn, shop_id, to).map_err(|error| match error {
+            ApiError::Validation(errors) => ApiError::Validation(
+                errors
+                    .into_iter()
+                    .map(|e| crate::error::FieldError::new("open_tickets.to", e.message))
+                    .collect(),
+            ),
+            other => other,
+        })?;
+    }
+    let ids = store::open_ticket_ids_of(conn, shop_id, leaving)?;
+    for &id in &ids {
+        let assignee_id = match handover {
+            OpenTicketsHandover::Unassign => None,
+            OpenTicketsHandover::Reassign { to } => Some(to),
+            OpenTicketsHandover::LeastLoaded => {
+                match store::least_loaded_agent_other_than(conn, shop_id, leaving)? {
+                    Some(agent) => Some(agent),
+                    None => {
+                        return Err(ApiError::field(
+                            "open_tickets.action",
+                            "no other active agent is left to take the tickets; unassign them or reassign them to a colleague",
+                        ));
+                    }
+                }
+            }
+        };
+        let ticket = store::lock(conn, shop_id, id)?;
+        assign(conn, ctx, ticket, &AssignRequest { assignee_id })?;
+    }
+    Ok(ids.len())
 }
