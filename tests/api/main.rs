@@ -13,6 +13,7 @@ mod seed;
 
 mod audit;
 mod auth;
+mod bulk;
 mod customers;
 mod errors;
 mod fuzz;
