@@ -85,6 +85,8 @@ problem_kinds! {
     PreconditionFailed = "precondition-failed", PRECONDITION_FAILED, "Precondition failed";
     ImportRejected = "import-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";
     BatchRejected = "batch-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";
+    /// A bulk ticket change named a ticket that cannot take the action: nothing was changed.
+    BulkRejected = "bulk-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";
     IdempotencyKeyReused = "idempotency-key-reused", UNPROCESSABLE_ENTITY, "Unprocessable request";
     IdempotencyInProgress = "idempotency-in-progress", CONFLICT, "Conflict";
     IdempotencySecretNotReplayed = "idempotency-secret-not-replayed", CONFLICT, "Conflict";
@@ -195,21 +197,22 @@ struct ProblemDocument {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     ticket_ids: Option<Vec<i64>>,
-    /// `import-rejected` (an `ImportReport`) or `batch-rejected` (a `BatchReport`): what
-    /// would have happened; nothing was written.
+    /// `import-rejected` (an `ImportReport`), `batch-rejected` (a `BatchReport`) or
+    /// `bulk-rejected` (a `BulkTicketReport`): what would have happened; nothing was written.
     // A batch report holds each failed item's problem: the recursion stops here.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, no_recursion)]
     report: Option<RejectionReport>,
 }
 
-/// The report of a refused atomic import or feed batch.
+/// The report of a refused atomic import, feed batch or bulk ticket change.
 #[allow(dead_code)]
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum RejectionReport {
     Import(crate::ingestion::ImportReport),
     Batch(crate::ingestion::BatchReport),
+    Bulk(crate::tickets::bulk::BulkTicketReport),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! Tickets: one after-sales case (negative review, return, repair) about one customer,
 //! worked from the first call through follow-up to resolution.
 
+pub mod bulk;
 pub mod contract;
 pub mod operations;
 pub mod routes;

@@ -2,11 +2,16 @@
 //! who may), the change, and its timeline entry. Routes only parse and respond.
 
 use chrono::{NaiveDateTime, Utc};
+use diesel::Connection;
 use serde_json::{Map, Value, json};
 
+use super::bulk::{
+    BulkOutcome, BulkTicketAction, BulkTicketAnswer, BulkTicketReport, BulkTicketReportEntry,
+    BulkTicketRequest, BulkTicketResult, OpenTicketsHandover, SetPriority,
+};
 use super::store;
 use super::workflow::{self, AutoAssign, DeadlinePolicy};
-use super::{Action, EventKind, NewContact, NewTicket, State};
+use super::{Action, EventKind, NewContact, NewTicket, Priority, State};
 use super::{
     AssignRequest, Channel, CloseRequest, CreateTicketRequest, LogContactRequest, ReopenRequest,
     ResolveRequest, SatisfactionRequest, Ticket, TicketDetails, UpdateTicketRequest, check_outcome,
@@ -816,4 +821,181 @@ pub fn upsert_review(
         json!({"before": {"details": before}, "after": {"details": after_details}, "source": "review_feed"}),
     )?;
     Ok((stored, UpsertOutcome::Updated))
+}
+
+/// What one ticket of a bulk change came to: its outcome and version, or why it failed.
+type BulkItem = Result<(BulkOutcome, i64), ApiError>;
+
+/// Applies one action to many tickets, each through the operation of its single-ticket
+/// endpoint (so the workflow table, the timeline entry, the webhook events and the tier
+/// refresh are those of one ticket), in the caller's transaction. All or nothing: a ticket
+/// that cannot take the action does not stop the others from being tried, so that the
+/// report names every one that failed; then the whole change is refused (422
+/// `bulk-rejected`), which rolls the caller's transaction back.
+pub fn bulk(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    request: &BulkTicketRequest,
+) -> Result<BulkTicketAnswer, ApiError> {
+    let shop_id = ctx.caller.shop_id();
+    let action = BulkTicketAction::parse(request.action.clone())?;
+    // The same assignee for every ticket: a bad one is the request's fault, said once.
+    if let BulkTicketAction::Assign(AssignRequest {
+        assignee_id: Some(id),
+    }) = &action
+    {
+        store::check_assignable(conn, shop_id, *id).map_err(|error| match error {
+            ApiError::Validation(mut errors) => {
+                for e in &mut errors {
+                    e.field = format!("action.{}", e.field);
+                }
+                ApiError::Validation(errors)
+            }
+            other => other,
+        })?;
+    }
+    // Re-prioritising is the edit endpoint's change with only a priority.
+    let edit_priority = |priority: Priority| UpdateTicketRequest {
+        priority: Some(priority),
+        ..Default::default()
+    };
+    // Tickets are locked in id order, as every other bulk change locks them: two
+    // overlapping requests then wait for each other instead of deadlocking.
+    let mut in_lock_order = request.ticket_ids.clone();
+    in_lock_order.sort_unstable();
+    let mut items = std::collections::BTreeMap::new();
+    for id in in_lock_order {
+        // Each ticket in its own savepoint: a failed statement (PostgreSQL then refuses the
+        // rest of its transaction) must not cut the report short.
+        let item: BulkItem = conn.transaction(|conn| {
+            let ticket = store::lock(conn, shop_id, id)?;
+            let version = ticket.version;
+            let after = match &action {
+                BulkTicketAction::Assign(assignment) => assign(conn, ctx, ticket, assignment)?,
+                BulkTicketAction::Close(closing) => close(conn, ctx, ticket, closing)?,
+                BulkTicketAction::SetPriority(SetPriority { priority }) => {
+                    edit(conn, ctx, ticket, &edit_priority(*priority))?
+                }
+            };
+            let outcome = if after.version == version {
+                BulkOutcome::Unchanged
+            } else {
+                BulkOutcome::Changed
+            };
+            Ok((outcome, after.version))
+        });
+        if let Err(unavailable @ ApiError::Unavailable(_)) = item {
+            // Every later ticket would fail the same way.
+            return Err(unavailable);
+        }
+        items.insert(id, item);
+    }
+    let failed = items.values().filter(|item| item.is_err()).count();
+    let in_request_order = request
+        .ticket_ids
+        .iter()
+        .filter_map(|id| items.remove(id).map(|item| (*id, item)));
+    if failed == 0 {
+        return Ok(BulkTicketAnswer {
+            results: in_request_order
+                .filter_map(|(ticket_id, item)| {
+                    item.ok().map(|(outcome, version)| BulkTicketResult {
+                        ticket_id,
+                        outcome,
+                        version,
+                    })
+                })
+                .collect(),
+        });
+    }
+    let report = BulkTicketReport {
+        failed,
+        results: in_request_order
+            .map(|(ticket_id, item)| match item {
+                Ok((outcome, _)) => BulkTicketReportEntry {
+                    ticket_id,
+                    outcome: Some(outcome),
+                    error: None,
+                },
+                Err(error) => {
+                    if let ApiError::Internal(cause) = &error {
+                        tracing::error!(%cause, ticket_id, "bulk ticket change failed");
+                    }
+                    BulkTicketReportEntry {
+                        ticket_id,
+                        outcome: None,
+                        error: Some(error.to_problem()),
+                    }
+                }
+            })
+            .collect(),
+    };
+    let mut extensions = Map::new();
+    extensions.insert(
+        "report".into(),
+        serde_json::to_value(&report).unwrap_or_default(),
+    );
+    Err(ApiError::Unprocessable {
+        kind: ProblemKind::BulkRejected,
+        detail: format!(
+            "{failed} of {} tickets cannot take this action; nothing was changed",
+            request.ticket_ids.len()
+        ),
+        extensions,
+    })
+}
+
+/// Moves the open tickets of `leaving` (a staff member being deactivated, in the caller's
+/// transaction) as the admin chose: each ticket through [`assign`], so each gets its own
+/// `assigned` timeline entry and webhook event. Returns how many moved.
+///
+/// A colleague named to take them must be an active staff member other than the one
+/// leaving. `least_loaded` asks again for every ticket, so the tickets spread over the
+/// agents instead of all going to whoever had the fewest at the start; the one leaving is
+/// never chosen.
+pub fn hand_over_open_tickets(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    leaving: i64,
+    handover: OpenTicketsHandover,
+) -> Result<usize, ApiError> {
+    let shop_id = ctx.caller.shop_id();
+    if let OpenTicketsHandover::Reassign { to } = handover {
+        if to == leaving {
+            return Err(ApiError::field(
+                "open_tickets.to",
+                "must be a colleague, not the staff member who is leaving",
+            ));
+        }
+        store::check_assignable(conn, shop_id, to).map_err(|error| match error {
+            ApiError::Validation(errors) => ApiError::Validation(
+                errors
+                    .into_iter()
+                    .map(|e| crate::error::FieldError::new("open_tickets.to", e.message))
+                    .collect(),
+            ),
+            other => other,
+        })?;
+    }
+    let ids = store::open_ticket_ids_of(conn, shop_id, leaving)?;
+    for &id in &ids {
+        let assignee_id = match handover {
+            OpenTicketsHandover::Unassign => None,
+            OpenTicketsHandover::Reassign { to } => Some(to),
+            OpenTicketsHandover::LeastLoaded => {
+                match store::least_loaded_agent_other_than(conn, shop_id, leaving)? {
+                    Some(agent) => Some(agent),
+                    None => {
+                        return Err(ApiError::field(
+                            "open_tickets.action",
+                            "no other active agent is left to take the tickets; unassign them or reassign them to a colleague",
+                        ));
+                    }
+                }
+            }
+        };
+        let ticket = store::lock(conn, shop_id, id)?;
+        assign(conn, ctx, ticket, &AssignRequest { assignee_id })?;
+    }
+    Ok(ids.len())
 }

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::State;
+use super::bulk::{BulkTicketAnswer, BulkTicketRequest};
 use super::operations::{self, Context, check_version};
 use super::store::{self, AssigneeFilter, TicketCursor, TicketFilter, TicketSort};
 use super::{
@@ -33,6 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list_tickets))
             .route(web::post().to(create_ticket)),
     )
+    // Before `/tickets/{id}`, which would take `bulk` for an id.
+    .service(web::resource("/tickets/bulk").route(web::post().to(bulk_change)))
     .service(
         web::resource("/tickets/{id}")
             .route(web::get().to(get_ticket))
@@ -586,6 +589,47 @@ pub async fn record_satisfaction(
         move |conn, ctx, ticket| operations::record_satisfaction(conn, ctx, ticket, &request),
     )
     .await
+}
+
+/// Change many tickets at once (leads and admins): assign or unassign them, close them with
+/// a reason, or set their priority.
+///
+/// Each ticket goes through the same operation as its single-ticket endpoint (`PUT
+/// .../assignee`, `POST .../close`, `PATCH` with `priority`): the same workflow rules, one
+/// timeline entry and the same webhook events per changed ticket. All or nothing: if any
+/// ticket cannot take the action (no such ticket, a closed ticket cannot be closed, ...),
+/// nothing is changed and the answer is 422 `bulk-rejected` with a `report` naming each
+/// ticket and why. A ticket that already is as asked (same assignee, same priority) is
+/// `unchanged`. API keys may not: working tickets is people's work (no scope allows it).
+#[utoipa::path(post, path = "/api/v1/tickets/bulk", tag = "tickets", security(("bearer" = [])),
+    request_body = BulkTicketRequest,
+    responses(
+        (status = 200, body = BulkTicketAnswer, description = "Every ticket took the action; one entry per ticket, in the order of `ticket_ids`"),
+        (status = 403, description = "Agents may not change tickets in bulk"),
+        (status = 422, description = "A field is invalid (`validation`: 1 to 500 ticket ids, each once; an assignee who is no active staff member), or a ticket cannot take the action (`bulk-rejected`, with a `report` per ticket); nothing was changed"),
+    ))]
+pub async fn bulk_change(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Body<BulkTicketRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::WorkTicketsInBulk)?;
+    let request = body.into_inner();
+    let policy = state.settings.tickets.deadlines;
+    let tiers = state.settings.tiers;
+    let answer = state
+        .db
+        .write(move |conn| {
+            let ctx = Context {
+                caller: &Principal::Staff(caller),
+                now: Utc::now().naive_utc(),
+                policy,
+                tiers,
+            };
+            operations::bulk(conn, &ctx, &request)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]

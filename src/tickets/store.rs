@@ -298,13 +298,34 @@ pub fn least_loaded_agent(
     conn: &mut DbConnection,
     shop_id: ShopId,
 ) -> Result<Option<i64>, ApiError> {
+    least_loaded_among(conn, shop_id, None)
+}
+
+/// As [`least_loaded_agent`], never choosing `except` (a staff member handing their
+/// tickets over).
+pub fn least_loaded_agent_other_than(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    except: i64,
+) -> Result<Option<i64>, ApiError> {
+    least_loaded_among(conn, shop_id, Some(except))
+}
+
+fn least_loaded_among(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    except: Option<i64>,
+) -> Result<Option<i64>, ApiError> {
     let agents: Vec<i64> = users::table
         .filter(users::shop_id.eq(shop_id))
         .filter(users::role.eq(Role::Agent))
         .filter(users::active.eq(true))
         .order(users::id.asc())
         .select(users::id)
-        .load(conn)?;
+        .load::<i64>(conn)?
+        .into_iter()
+        .filter(|id| Some(*id) != except)
+        .collect();
     if agents.is_empty() {
         return Ok(None);
     }
@@ -321,6 +342,23 @@ pub fn least_loaded_agent(
     Ok(agents
         .into_iter()
         .min_by_key(|id| (loads.get(id).copied().unwrap_or(0), *id)))
+}
+
+/// The ids of the open tickets assigned to `assignee_id`, lowest first (the order they are
+/// locked and handed over in). Served by the (shop_id, assignee_id) prefix of
+/// `tickets_shop_assignee_due_idx`; one person's tickets are few.
+pub fn open_ticket_ids_of(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    assignee_id: i64,
+) -> Result<Vec<i64>, ApiError> {
+    Ok(tickets::table
+        .filter(tickets::shop_id.eq(shop_id))
+        .filter(tickets::assignee_id.eq(assignee_id))
+        .filter(tickets::state.eq_any(State::OPEN))
+        .order(tickets::id.asc())
+        .select(tickets::id)
+        .load(conn)?)
 }
 
 /// Whose tickets a list shows.

@@ -103,6 +103,12 @@ pub struct UpdateUserRequest {
     pub role: Option<Role>,
     /// `false` deactivates the account: its tokens stop working at once.
     pub active: Option<bool>,
+    /// Where the staff member's open tickets go: required with `"active": false` when they
+    /// hold any (422 naming `open_tickets` and the count otherwise), and accepted only
+    /// with it. Moved in the same transaction as the deactivation, each ticket with its own
+    /// `assigned` timeline entry.
+    #[schema(value_type = Option<crate::tickets::bulk::OpenTicketsHandover>)]
+    pub open_tickets: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

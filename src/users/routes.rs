@@ -8,12 +8,14 @@ use super::{
     CreateUserRequest, ListUsersQuery, ResetPasswordRequest, UpdateUserRequest, UserView,
     operations, store,
 };
-use crate::auth::{Caller, roles::Permission};
+use crate::auth::{Caller, Principal, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
 use crate::pagination::PageRequest;
 use crate::state::AppState;
+use crate::tickets::operations::Context;
+use chrono::Utc;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -186,7 +188,11 @@ pub async fn get_user(
 /// Change a staff account's name, role or active flag (admins).
 ///
 /// Deactivating revokes the account's tokens at once. The last active admin can be
-/// neither demoted nor deactivated (409 `last-admin`).
+/// neither demoted nor deactivated (409 `last-admin`). Deactivating someone who holds open
+/// tickets needs `open_tickets`, which says where they go: back to the unassigned queue
+/// (`unassign`), to one colleague (`reassign`, `to` an active staff member), or spread one
+/// by one over the remaining active agents (`least_loaded`); they move in the same
+/// transaction, each with its own `assigned` timeline entry.
 #[utoipa::path(
     patch, path = "/api/v1/users/{id}", tag = "users",
     security(("bearer" = [])),
@@ -198,7 +204,7 @@ pub async fn get_user(
         (status = 403),
         (status = 404),
         (status = 409, description = "Would leave the shop without an active admin (`last-admin`)"),
-        (status = 422),
+        (status = 422, description = "A field is invalid; or a deactivation of someone with open tickets does not say where they go (`open_tickets`, with the count), names no active colleague, or finds no agent left"),
     )
 )]
 pub async fn update_user(
@@ -211,31 +217,51 @@ pub async fn update_user(
     caller.require(Permission::ManageStaff)?;
     let id = id.into_inner();
     let request = body.into_inner();
-    if request.display_name.is_none() && request.role.is_none() && request.active.is_none() {
+    if request.display_name.is_none()
+        && request.role.is_none()
+        && request.active.is_none()
+        && request.open_tickets.is_none()
+    {
         return Err(ApiError::field(
             "body",
             "name at least one of display_name, role, active",
         ));
     }
     let actor = caller.subject();
+    let policy = state.settings.tickets.deadlines;
+    let tiers = state.settings.tiers;
+    let admin = Principal::Staff(caller.clone());
     let user = state
         .db
         .write(move |conn| {
             let before = store::get_in_shop(conn, caller.shop_id, id)?;
-            let after = operations::apply_update(conn, caller.shop_id, id, &request)?;
+            let ctx = Context {
+                caller: &admin,
+                now: Utc::now().naive_utc(),
+                policy,
+                tiers,
+            };
+            let update = operations::apply_update(conn, &ctx, id, &request)?;
+            let after = update.user;
             // Role and active flag as they were and are; a new name only as a fact (names
             // are personal data).
+            let mut change = serde_json::json!({
+                "user": format!("user:{id}"),
+                "from": {"role": before.role, "active": before.active},
+                "to": {"role": after.role, "active": after.active},
+                "display_name_changed": before.display_name != after.display_name,
+            });
+            if let Some((handover, moved)) = update.handover {
+                let mut open_tickets = handover.describe();
+                open_tickets["moved"] = moved.into();
+                change["open_tickets"] = open_tickets;
+            }
             audit_store::record_now(
                 conn,
                 caller.shop_id,
                 &actor,
                 AuditAction::UserChanged,
-                serde_json::json!({
-                    "user": format!("user:{id}"),
-                    "from": {"role": before.role, "active": before.active},
-                    "to": {"role": after.role, "active": after.active},
-                    "display_name_changed": before.display_name != after.display_name,
-                }),
+                change,
                 address.as_deref(),
             )?;
             Ok(after)

@@ -13,6 +13,7 @@ mod seed;
 
 mod audit;
 mod auth;
+mod bulk;
 mod customers;
 mod errors;
 mod fuzz;
@@ -22,8 +23,8 @@ mod integrations;
 mod openapi;
 mod ops;
 mod orders;
-mod search;
 mod scripts;
+mod search;
 mod stats;
 mod tags;
 mod tickets;

@@ -168,12 +168,13 @@ fn two_replicas_share_one_postgres_database() {
         assert!(reply.retry_after.is_some());
     }
 
-    // Deactivated through one replica: the token stops working on the other at once.
+    // Deactivated through one replica: the token stops working on the other at once. The
+    // agent still holds the raced ticket, which goes back to the unassigned queue.
     let reply = admin_a
         .send(
             Method::Patch,
             &format!("/api/v1/users/{agent_id}"),
-            Some(&json!({"active": false})),
+            Some(&json!({"active": false, "open_tickets": {"action": "unassign"}})),
             None,
         )
         .unwrap();
