@@ -248,6 +248,11 @@ fn merged(
     Ok(all.into_iter().rev().take(n as usize).collect())
 }
 
+/// Which of a batch of candidates a list keeps (its other filters; for `Rank::Inside`,
+/// "not already a leading match").
+pub type Keep<'a> =
+    dyn FnMut(&mut DbConnection, Rank, &[i64]) -> Result<HashSet<i64>, ApiError> + 'a;
+
 /// A page of a ranked search: the sources of each rank, walked in rank order and newest
 /// first within a rank, each batch of candidates passed through `keep` (the list's other
 /// filters, and for `Rank::Inside`, "not already a leading match"), which answers the ids
@@ -255,7 +260,7 @@ fn merged(
 pub fn ranked_page(
     conn: &mut DbConnection,
     ranks: Vec<(Rank, Vec<Source<'_>>)>,
-    keep: &mut dyn FnMut(&mut DbConnection, Rank, &[i64]) -> Result<HashSet<i64>, ApiError>,
+    keep: &mut Keep<'_>,
     cursor: Option<(Rank, i64)>,
     limit: usize,
 ) -> Result<Vec<(Rank, i64)>, ApiError> {
