@@ -466,6 +466,7 @@ pub async fn upsert_review(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::OpenTickets)?;
     let shows_record = caller.sees_what_it_writes(Permission::OpenTickets);
+    let caller_view = caller.clone();
     let item = body.into_inner();
     let settings = ReviewSettings {
         policy: state.settings.tickets.deadlines,
@@ -487,6 +488,7 @@ pub async fn upsert_review(
         }
         other => other?,
     };
+    let ticket = ticket.shown_to(&caller_view);
     let answer = ReviewUpsertAnswer::of(shows_record, ticket.id, outcome, || {
         Ok::<_, ApiError>(ReviewUpserted { outcome, ticket })
     })?;

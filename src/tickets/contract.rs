@@ -136,6 +136,9 @@ macro_rules! ticket_of_kind {
             #[schema(inline)]
             kind: $kind,
             customer_id: i64,
+            /// Who the buyer is, at a glance; `null` for API keys that may not read
+            /// customers (`customers:read`).
+            customer: Option<super::TicketCustomer>,
             order_id: Option<i64>,
             title: String,
             description: String,
@@ -145,6 +148,8 @@ macro_rules! ticket_of_kind {
             allowed_actions: Vec<Action>,
             priority: Priority,
             assignee_id: Option<i64>,
+            /// The assignee's name (absent when unassigned).
+            assignee: Option<super::StaffBrief>,
             /// The first contact attempt is due by then.
             first_call_due_at: DateTime<Utc>,
             first_contact_at: Option<DateTime<Utc>>,
@@ -231,6 +236,8 @@ macro_rules! event_of_kind {
             kind: $kind,
             /// Who did it (absent for automatic changes).
             actor_id: Option<i64>,
+            /// The actor's display name (absent for automatic changes).
+            actor_name: Option<String>,
             from_state: Option<State>,
             to_state: Option<State>,
             data: $data,

@@ -282,9 +282,20 @@ pub struct RepairDetails {
     pub under_warranty: bool,
 }
 
-/// A buyer as lists show them: name, masked phone, value tier and at-risk flag.
+impl TicketView {
+    /// The view as `caller` may see it: the buyer's name and phone only for callers who
+    /// may read customers (an integration with `tickets:read` alone gets the id).
+    pub fn shown_to(mut self, caller: &crate::auth::Principal) -> TicketView {
+        if !caller.may(crate::auth::roles::Permission::ViewCustomers) {
+            self.customer = None;
+        }
+        self
+    }
+}
+
+/// The customer as a ticket shows them: name, masked phone, value tier and at-risk flag.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CustomerBrief {
+pub struct TicketCustomer {
     pub id: i64,
     pub name: String,
     /// The first phone handle, masked (`138****8000`); absent without a phone.
@@ -578,8 +589,9 @@ pub struct TicketView {
     pub id: i64,
     pub kind: TicketKind,
     pub customer_id: i64,
-    /// Who the buyer is, at a glance (read with the page, not one request per row).
-    pub customer: CustomerBrief,
+    /// Who the buyer is, at a glance (read with the page, not one request per row); `null`
+    /// for API keys that may not read customers (`customers:read`).
+    pub customer: Option<TicketCustomer>,
     pub order_id: Option<i64>,
     pub title: String,
     pub description: String,

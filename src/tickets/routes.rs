@@ -252,6 +252,7 @@ pub async fn list_tickets(
         query.with_total.unwrap_or(false),
     )?
     .refusing_unless(TicketCursor::within_calendar)?;
+    let viewer = caller.clone();
     if filter.search.is_some() {
         if query.sort.is_some() {
             return Err(ApiError::field(
@@ -288,7 +289,10 @@ pub async fn list_tickets(
                     },
                     |conn, rows| {
                         let rows: Vec<Ticket> = rows.into_iter().map(|(_, t)| t).collect();
-                        store::views(conn, &rows, now)
+                        Ok(store::views(conn, &rows, now)?
+                            .into_iter()
+                            .map(|v| v.shown_to(&viewer))
+                            .collect())
                     },
                 );
             }
@@ -297,7 +301,12 @@ pub async fn list_tickets(
                 |conn, after, n| store::list(conn, &filter, sort, after, n),
                 |conn| store::count(conn, &filter),
                 |t| TicketCursor::of(sort, t),
-                |conn, rows| store::views(conn, &rows, now),
+                |conn, rows| {
+                    Ok(store::views(conn, &rows, now)?
+                        .into_iter()
+                        .map(|v| v.shown_to(&viewer))
+                        .collect())
+                },
             )
         })
         .await?;
@@ -325,6 +334,7 @@ pub async fn create_ticket(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::OpenTickets)?;
     let shows_record = caller.sees_what_it_writes(Permission::OpenTickets);
+    let viewer = caller.clone();
     let request = body.into_inner();
     let policy = state.settings.tickets.deadlines;
     let auto_assign = state.settings.tickets.auto_assign;
@@ -343,6 +353,7 @@ pub async fn create_ticket(
         })
         .await?;
     let (ticket, view) = ticket;
+    let view = view.shown_to(&viewer);
     let answer = TicketAnswer::of(shows_record, ticket.id, UpsertOutcome::Created, || {
         Ok::<_, ApiError>(view)
     })?;
@@ -367,14 +378,18 @@ pub async fn get_ticket(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewTickets)?;
     let id = id.into_inner();
-    let ticket = state
+    let viewer = caller.clone();
+    let (ticket, view) = state
         .db
         .read(move |conn| {
             let ticket = store::get(conn, caller.shop_id(), id)?;
             with_view(conn, ticket)
         })
         .await?;
-    with_etag(&ticket, actix_web::http::StatusCode::OK)
+    with_etag(
+        &(ticket, view.shown_to(&viewer)),
+        actix_web::http::StatusCode::OK,
+    )
 }
 
 /// Edit title, description, details, priority or order. Each change is in the timeline

@@ -112,7 +112,7 @@ pub fn review_ticket(
 /// one query for the whole page.
 #[derive(Debug, Default)]
 pub struct Names {
-    pub customers: BTreeMap<i64, super::CustomerBrief>,
+    pub customers: BTreeMap<i64, super::TicketCustomer>,
     pub staff: BTreeMap<i64, String>,
 }
 
@@ -136,7 +136,7 @@ impl Names {
                     ))
                     .load(conn)?;
             for (id, name, phone, tier, at_risk) in rows {
-                let brief = super::CustomerBrief {
+                let brief = super::TicketCustomer {
                     id,
                     name,
                     phone_masked: phone.as_deref().map(crate::search::mask_phone),

@@ -6,24 +6,14 @@ use serde_json::Value;
 
 use super::store::Names;
 use super::workflow;
-use super::{CustomerBrief, Satisfaction, StaffBrief, Ticket, TicketView};
+use super::{Satisfaction, StaffBrief, Ticket, TicketView};
 use crate::error::ApiError;
 
 impl Ticket {
     /// The view, with the names `names` holds (loaded once for a page: `store::views`).
     pub fn view(&self, now: NaiveDateTime, names: &Names) -> Result<TicketView, ApiError> {
         let state = self.state;
-        let customer = names
-            .customers
-            .get(&self.customer_id)
-            .cloned()
-            .unwrap_or_else(|| CustomerBrief {
-                id: self.customer_id,
-                name: String::new(),
-                phone_masked: None,
-                tier: crate::tiers::Tier::Small,
-                at_risk: false,
-            });
+        let customer = names.customers.get(&self.customer_id).cloned();
         Ok(TicketView {
             id: self.id,
             kind: self.kind,

@@ -282,6 +282,8 @@ async fn tickets_timelines_and_queues_carry_names(app: TestApp) {
     assert_eq!(list.body["items"][0]["assignee"]["name"], agent_name);
     let one = app.get(&format!("/api/v1/tickets/{id}"), &agent).await;
     assert_eq!(one.body["customer"]["name"], "王小姐");
+    // Overdue, so the queue holds it whatever the time of day.
+    app.sql(&format!("UPDATE tickets SET first_call_due_at = '2026-01-01 00:00:00', due_at = '2026-01-01 00:00:00' WHERE id = {id}"));
     let queue = app.get("/api/v1/me/queue", &agent).await;
     assert_eq!(queue.status, 200, "{:?}", queue.body);
     let queued: Vec<&Value> = queue.body["overdue"]
