@@ -61,7 +61,7 @@ pub fn list(
     Ok(scripts)
 }
 
-/// The active scripts a ticket of `kind` offers (its kind's and kind-less ones), unsorted.
+/// The active scripts a ticket of `kind` offers (its kind's and kind-less ones), in list order.
 pub fn active_for_kind(
     conn: &mut DbConnection,
     shop_id: ShopId,

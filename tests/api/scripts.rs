@@ -1,6 +1,9 @@
 //! Call scripts (话术): written by leads, read by every staff member, placeholders checked
 //! when saved and filled in for one ticket; kinds, situations, limits, other shops.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use aftercare::auth::roles::Role;
@@ -63,6 +66,7 @@ async fn leads_write_scripts_and_every_staff_member_reads_them(app: TestApp) {
         created.body["placeholders"],
         json!(["customer_name", "agent_name", "product", "order_no"])
     );
+    documented("CallScriptView", &created.body);
 
     // Agents read them: one and the list.
     let one = app.get(&path, &agent).await;
@@ -71,6 +75,7 @@ async fn leads_write_scripts_and_every_staff_member_reads_them(app: TestApp) {
     let list = app.get("/api/v1/call-scripts", &agent).await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(ids(&list.body["items"]), [id]);
+    documented("CallScriptList", &list.body);
 
     // Agents may not edit or delete; leads and admins may.
     let edit = json!({"ticket_kind": null, "title": "首次回访"});
@@ -85,6 +90,7 @@ async fn leads_write_scripts_and_every_staff_member_reads_them(app: TestApp) {
     let edited = app.patch(&path, &lead, edit).await;
     assert_eq!(edited.status, StatusCode::OK, "{:?}", edited.body);
     assert_eq!(edited.body["ticket_kind"], Value::Null);
+    documented("CallScriptView", &edited.body);
     assert_eq!(edited.body["title"], "首次回访");
     assert_eq!(
         edited.body["situation"], "first_call",
@@ -325,6 +331,7 @@ async fn templates_are_filled_in_for_a_negative_review_with_and_without_an_order
         "{退款}：{order_no}，{order_no}"
     );
     assert_eq!(templates["items"][1]["missing"], json!(["order_no"]));
+    documented("TicketTemplates", &templates);
 
     // With the order linked, its number and first item fill the gaps; the name is the
     // reader's own.
@@ -408,6 +415,19 @@ async fn templates_follow_the_ticket_kind_and_state(app: TestApp) {
         ]
     );
 
+    // However many scripts there are, filling them in reads the database twice: the
+    // ticket with what its placeholders need, then the scripts.
+    let statements = statements_of(&d.app, |conn| {
+        let caller = aftercare::auth::Caller {
+            user_id: d.agent_id,
+            shop_id: ShopId(1),
+            role: Role::Agent,
+        };
+        let templates = aftercare::scripts::operations::templates(conn, &caller, review).unwrap();
+        assert_eq!(templates.items.len(), 5);
+    });
+    assert_eq!(statements, 2);
+
     // After the first call: follow-up first.
     let contact = d
         .app
@@ -472,6 +492,7 @@ async fn templates_follow_the_ticket_kind_and_state(app: TestApp) {
     assert_eq!(closed.status, StatusCode::OK, "{:?}", closed.body);
     let closed = d.templates(a_return, &d.agent).await;
     assert_eq!(closed["current_situation"], Value::Null);
+    documented("TicketTemplates", &closed);
     assert_eq!(
         ids(&closed["items"]),
         [any_first, any_follow, return_received, any_resolution]
@@ -546,6 +567,22 @@ async fn lists_filter_by_kind_situation_and_active(app: TestApp) {
         let res = app.get(&format!("/api/v1/call-scripts{bad}"), &agent).await;
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
+}
+
+/// How many statements `work` sends.
+fn statements_of(app: &TestApp, work: impl FnOnce(&mut aftercare::db::DbConnection)) -> usize {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    let mut conn = app.state.db.conn().expect("a connection");
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    work(&mut conn);
+    conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+    count.load(Ordering::SeqCst)
 }
 
 /// A staff member of a second shop; returns a token.
@@ -658,6 +695,25 @@ async fn a_shop_keeps_at_most_200_scripts(app: TestApp) {
         StatusCode::NO_CONTENT
     );
     write(&app, &lead, body).await;
+}
+
+/// Checks an answer against the documented schema `name`, with the feature's own shapes
+/// closed, so that a member the server sends undocumented fails too.
+fn documented(name: &str, body: &Value) {
+    let mut doc: Value = serde_json::from_str(&aftercare::openapi::document()).unwrap();
+    for schema in [
+        "CallScriptView",
+        "CallScriptList",
+        "RenderedScript",
+        "TicketTemplates",
+    ] {
+        doc["components"]["schemas"][schema]["additionalProperties"] = Value::Bool(false);
+    }
+    let root =
+        json!({"$ref": format!("#/components/schemas/{name}"), "components": doc["components"]});
+    let validator = jsonschema::validator_for(&root).expect("documented schemas compile");
+    let errors: Vec<String> = validator.iter_errors(body).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{name}: {errors:?}\n{body:#}");
 }
 
 /// The pattern the document gives for a body is the parser's rule: what one accepts the
