@@ -26,6 +26,7 @@ use aftercare::customers::store::{self as customer_store, CustomerFilter};
 use aftercare::db::{Db, DbConnection};
 use aftercare::error::ApiError;
 use aftercare::ids::ShopId;
+use aftercare::search::Terms;
 use aftercare::stats::GroupBy;
 use aftercare::tickets::store::{self as ticket_store, AssigneeFilter, TicketFilter, TicketSort};
 use aftercare::tiers::TierSettings;
@@ -121,18 +122,9 @@ fn time_queries(db: &Db) -> Result<String, ApiError> {
             CustomerSort::Newest,
         ),
         (
-            "customers: q=customer 1234 (name prefix)",
+            "customers: q=1300000 (phone prefix, all matches)",
             customers(&|f| {
-                f.name_prefix = Some("customer 1234".into());
-                f.handle_prefix = Some("customer 1234".into());
-            }),
-            CustomerSort::Newest,
-        ),
-        (
-            "customers: q=1300000 (phone prefix)",
-            customers(&|f| {
-                f.name_prefix = Some("1300000".into());
-                f.handle_prefix = Some("1300000".into());
+                f.search = Some(Terms::new("1300000", "1300000".into(), "1300000".into()))
             }),
             CustomerSort::Newest,
         ),
@@ -200,10 +192,8 @@ fn time_queries(db: &Db) -> Result<String, ApiError> {
     ];
     for (label, filter, sort) in queues {
         let ms = time(5, || {
-            ticket_store::list(conn, &filter, sort, None, 51)?
-                .iter()
-                .map(|t| t.view(now))
-                .collect::<Result<Vec<_>, _>>()
+            let page = ticket_store::list(conn, &filter, sort, None, 51)?;
+            ticket_store::views(conn, &page, now)
         })?;
         let _ = writeln!(out, "{:<48} {:>10.1}", label, ms);
     }

@@ -601,6 +601,9 @@ mod tests {
             ContactChannel::parse,
         );
         check_names(&Channel::ALL, Channel::as_str, Channel::parse);
+        use crate::scripts::{Placeholder, Situation};
+        check_names(&Situation::ALL, Situation::as_str, Situation::parse);
+        check_names(&Placeholder::ALL, Placeholder::as_str, Placeholder::parse);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub mod reminders;
 pub mod response;
 pub mod router;
 pub mod schema;
+pub mod scripts;
+pub mod search;
 pub mod state;
 pub mod stats;
 pub mod tags;

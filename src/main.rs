@@ -200,6 +200,14 @@ async fn serve(settings: Settings) -> Result<(), String> {
         settings.server.db_pool_size,
         settings.server.db_checkout_timeout(),
     )?;
+    // Before the first request: rows written before the search index existed, or indexed
+    // by older gram rules, become findable.
+    let reindexed = db
+        .write_blocking(aftercare::search::store::rebuild_if_stale)
+        .map_err(|e| format!("cannot build the search index: {e}"))?;
+    if reindexed > 0 {
+        tracing::info!(reindexed, "search index rebuilt");
+    }
     tracing::info!(backend = ?db.backend(), "database ready");
     let bind_addr = settings.server.bind_addr.clone();
     let workers = match settings.server.http_workers {

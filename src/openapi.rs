@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 use crate::customers;
 use crate::tickets::{self, routes as ticket_routes, store as ticket_store};
 use crate::{
-    audit, auth, error, health, ingestion, orders, reminders, response, stats, tags, tiers, users,
-    webhooks,
+    audit, auth, error, health, ingestion, orders, reminders, response, scripts, stats, tags,
+    tiers, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -36,6 +36,7 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         auth::api_keys::routes::revoke_api_key,
         audit::routes::list_audit,
         users::routes::list_users,
+        users::routes::list_staff,
         users::routes::create_user,
         users::routes::get_user,
         users::routes::update_user,
@@ -73,6 +74,12 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         ticket_routes::bulk_change,
         ticket_routes::ticket_events,
         ticket_routes::my_queue,
+        scripts::routes::list_call_scripts,
+        scripts::routes::create_call_script,
+        scripts::routes::get_call_script,
+        scripts::routes::update_call_script,
+        scripts::routes::delete_call_script,
+        scripts::routes::ticket_templates,
         tiers::routes::recompute,
         tiers::routes::list_changes,
         stats::routes::tickets_report,
@@ -121,6 +128,8 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         (name = "tickets", description = "After-sales cases: negative reviews, returns and repairs, from the first call through follow-up to resolution. \
 States: new → first_call (first contact attempt) → follow_up (further attempts) → resolved (with an outcome of the ticket's kind); any open state → closed (with a reason); resolved or closed → follow_up (reopen, leads). \
 Changes return an ETag; send it as If-Match to make a change conditional (412 when the ticket changed meanwhile)."),
+        (name = "scripts", description = "Call scripts (话术): leads' reply templates per ticket kind and situation, with placeholders \
+({customer_name}, {order_no}, {product}, {agent_name}; {{ and }} for literal braces) checked when saved and filled in per ticket. Staff only"),
         (name = "tiers", description = "Customer value tiers (key, regular, small), lifecycle stages and the at-risk flag: computed from purchases and after-sales history, never typed in"),
         (name = "stats", description = "Team figures for leads: resolution, first-call speed, time to resolve, review revisions, satisfaction, backlog"),
         (name = "reminders", description = "Who needs a call today"),

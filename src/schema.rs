@@ -50,6 +50,7 @@ diesel::table! {
         at_risk -> Bool,
         tier_reasons -> Text,
         tier_computed_at -> Nullable<Timestamp>,
+        primary_phone -> Nullable<Text>,
     }
 }
 
@@ -89,6 +90,7 @@ diesel::table! {
         kind -> Text,
         value -> Text,
         created_at -> Timestamp,
+        tail_key -> Nullable<Text>,
     }
 }
 
@@ -199,6 +201,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    customer_search_grams (shop_id, gram, customer_id) {
+        shop_id -> BigInt,
+        gram -> Text,
+        customer_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    ticket_search_grams (shop_id, gram, ticket_id) {
+        shop_id -> BigInt,
+        gram -> Text,
+        ticket_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    search_index_state (id) {
+        id -> Integer,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    notes (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        customer_id -> BigInt,
+        ticket_id -> Nullable<BigInt>,
+        author_id -> Nullable<BigInt>,
+        body -> Text,
+        edits -> Text,
+        created_at -> Timestamp,
+        edited_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(ticket_contacts -> tickets (ticket_id));
 diesel::joinable!(ticket_events -> tickets (ticket_id));
@@ -222,6 +261,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     ticket_events,
     tier_changes,
     tier_thresholds,
+    customer_search_grams,
+    ticket_search_grams,
+    notes,
 );
 
 diesel::table! {
@@ -328,6 +370,24 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_log -> shops (shop_id));
+
+diesel::table! {
+    /// Call scripts (话术): reply templates per ticket kind (NULL: any) and situation.
+    call_scripts (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        ticket_kind -> Nullable<Text>,
+        situation -> Text,
+        title -> Text,
+        body -> Text,
+        active -> Bool,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(call_scripts -> shops (shop_id));
 
 diesel::table! {
     /// One row that `/readyz` updates to prove the database takes writes.

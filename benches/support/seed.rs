@@ -60,6 +60,46 @@ fn insert_rows(conn: &mut DbConnection, head: &str, rows: &[String]) -> Result<(
     Ok(())
 }
 
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "林", "高", "罗",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明",
+    "超", "秀", "霞", "平", "刚", "桂", "英", "华", "玉", "兰", "萍", "红", "鹏", "辉",
+];
+const TITLES: &[&str] = &[
+    "差评：物流太慢",
+    "屏幕碎了",
+    "退货：尺码不合适",
+    "维修：无法开机",
+    "包装破损",
+    "颜色与图片不符",
+    "少发了配件",
+    "充电器发热",
+    "Cracked screen on arrival",
+    "Wrong size delivered",
+    "客服态度差评",
+    "质量问题要求退款",
+];
+
+/// A deterministic Chinese name and, for some buyers, a shop nickname.
+fn person(rng: &mut Rng, id: i64) -> (String, Option<String>) {
+    let surname = SURNAMES[rng.below(SURNAMES.len() as u64) as usize];
+    let mut name = surname.to_owned();
+    for _ in 0..1 + rng.below(2) {
+        name.push_str(GIVEN[rng.below(GIVEN.len() as u64) as usize]);
+    }
+    let given = GIVEN[rng.below(GIVEN.len() as u64) as usize];
+    let nickname = match rng.below(10) {
+        0 => Some(format!("{surname}小姐_{id}")),
+        1 => Some(format!("爱购物的{given}{id}")),
+        2 => Some(format!("{given}{given}妈妈{id}")),
+        _ => None,
+    };
+    (name, nickname)
+}
+
 /// What was seeded, and how long it took; displayed as the line the benchmarks print.
 pub struct Seeded {
     pub backend: Backend,
@@ -176,17 +216,26 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
             } else {
                 "online"
             };
+            let (name, nickname) = person(&mut rng, id);
+            let phone = format!("1{:010}", 3_000_000_000 + id);
             customers.push(format!(
-                "({id}, 1, 'Customer {id}', 'customer {id}', {birthday}, {mmdd}, '{source}', '', {kept}, {spent}, {}, {}, NULL, {c}, {c})",
+                "({id}, 1, '{name}', '{key}', {birthday}, {mmdd}, '{source}', '', {kept}, {spent}, {}, {}, NULL, {c}, {c}, '{phone}')",
                 opt(first),
                 opt(last),
+                key = aftercare::customers::rules::name_key(&name),
                 c = ts(created)
             ));
             contacts.push(format!(
-                "(1, {id}, 'phone', '1{:010}', {})",
-                3_000_000_000 + id,
-                ts(created)
+                "(1, {id}, 'phone', '{phone}', {}, '{}')",
+                ts(created),
+                aftercare::search::tail_key(&phone)
             ));
+            if let Some(nickname) = nickname {
+                contacts.push(format!(
+                    "(1, {id}, 'shop_account', '{nickname}', {}, NULL)",
+                    ts(created)
+                ));
+            }
             for tag in 1..=5 {
                 if rng.below(10) < 2 {
                     tags.push(format!("({id}, {tag})"));
@@ -194,8 +243,8 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
             }
         }
         conn.transaction(|c| {
-            insert_rows(c, "INSERT INTO customers (id, shop_id, name, name_key, birthday, birthday_mmdd, source, notes, order_count, total_spent_cents, first_order_at, last_order_at, last_contacted_at, created_at, updated_at)", &customers)?;
-            insert_rows(c, "INSERT INTO customer_contacts (shop_id, customer_id, kind, value, created_at)", &contacts)?;
+            insert_rows(c, "INSERT INTO customers (id, shop_id, name, name_key, birthday, birthday_mmdd, source, notes, order_count, total_spent_cents, first_order_at, last_order_at, last_contacted_at, created_at, updated_at, primary_phone)", &customers)?;
+            insert_rows(c, "INSERT INTO customer_contacts (shop_id, customer_id, kind, value, created_at, tail_key)", &contacts)?;
             insert_rows(c, "INSERT INTO customer_tags (customer_id, tag_id)", &tags)?;
             insert_rows(c, "INSERT INTO orders (shop_id, customer_id, channel, external_order_no, status, total_cents, ordered_at, created_at, updated_at)", &orders)
         })?;
@@ -284,7 +333,8 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
                 (first_agent + rng.below(options.agents as u64) as i64).to_string()
             };
             rows.push(format!(
-                "(1, {customer}, '{kind}', 'Bench ticket', '', '{{}}', '{state}', {priority}, {assignee}, {due}, {contacted}, {contacted}, {next}, {due_at}, {outcome}, {refund}, {close_reason}, {resolved}, {closed}, {score}, {score_at}, 1, {created}, {created})",
+                "(1, {customer}, '{kind}', '{title}', '', '{{}}', '{state}', {priority}, {assignee}, {due}, {contacted}, {contacted}, {next}, {due_at}, {outcome}, {refund}, {close_reason}, {resolved}, {closed}, {score}, {score_at}, 1, {created}, {created})",
+                title = TITLES[rng.below(TITLES.len() as u64) as usize],
                 priority = 2 + rng.below(2),
                 due = ts(due),
                 contacted = opt(contacted),
@@ -301,6 +351,8 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
             insert_rows(c, "INSERT INTO tickets (shop_id, customer_id, kind, title, description, details, state, priority, assignee_id, first_call_due_at, first_contact_at, last_contact_at, next_follow_up_at, due_at, outcome, refund_cents, close_reason, resolved_at, closed_at, satisfaction_score, satisfaction_at, version, created_at, updated_at)", &rows)
         })?;
     }
+    // The search index, as the application writes it (tail keys are seeded above).
+    conn.transaction(aftercare::search::store::rebuild)?;
     // Fresh statistics, as a live database would have, so plans are realistic.
     conn.batch_execute("ANALYZE")?;
     Ok(Seeded {

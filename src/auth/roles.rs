@@ -55,6 +55,9 @@ pub enum Permission {
     ManageIntegrations,
     /// Read the audit log (who exported what).
     ViewAuditLog,
+    /// Write, edit and delete the team's call scripts (话术): what agents say on the phone
+    /// is a lead's call. Agents read them (`ViewTickets`).
+    ManageCallScripts,
 }
 
 impl Permission {
@@ -78,6 +81,7 @@ impl Permission {
             Permission::ViewTeamStats => "see the team's statistics",
             Permission::ManageIntegrations => "manage API keys and webhooks",
             Permission::ViewAuditLog => "read the audit log",
+            Permission::ManageCallScripts => "manage call scripts",
         }
     }
 }
@@ -92,7 +96,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             matches!(role, Agent | Lead | Admin)
         }
         ImportCustomers | ExportCustomers | ManageTags | ArchiveCustomers | RecomputeTiers
-        | ViewTeamStats | WorkTicketsInBulk => matches!(role, Lead | Admin),
+        | ViewTeamStats | ManageCallScripts | WorkTicketsInBulk => matches!(role, Lead | Admin),
     }
 }
 
@@ -119,9 +123,10 @@ pub fn scope_for(permission: Permission) -> Option<Scope> {
         ViewTickets => Some(Scope::TicketsRead),
         OpenTickets => Some(Scope::TicketsWrite),
         ViewTeamStats => Some(Scope::StatsRead),
+        // Call scripts are words for people on the phone; no integration writes them.
         ManageStaff | ViewStaff | ImportCustomers | ExportCustomers | ManageTags
         | ArchiveCustomers | WorkTickets | WorkTicketsInBulk | RecomputeTiers
-        | ManageIntegrations | ViewAuditLog => None,
+        | ManageIntegrations | ViewAuditLog | ManageCallScripts => None,
     }
 }
 
@@ -135,7 +140,9 @@ pub fn reading_of(write: Permission) -> Permission {
         ManageStaff | ViewStaff => ViewStaff,
         ViewCustomers | EditCustomers | RecordOrders | ImportCustomers | ManageTags
         | ArchiveCustomers | RecomputeTiers | ExportCustomers => ViewCustomers,
-        ViewTickets | OpenTickets | WorkTickets | WorkTicketsInBulk => ViewTickets,
+        ViewTickets | OpenTickets | WorkTickets | WorkTicketsInBulk | ManageCallScripts => {
+            ViewTickets
+        }
         ViewTeamStats => ViewTeamStats,
         ManageIntegrations => ManageIntegrations,
         ViewAuditLog => ViewAuditLog,
@@ -173,6 +180,7 @@ mod tests {
             Permission::ArchiveCustomers,
             Permission::RecomputeTiers,
             Permission::ViewTeamStats,
+            Permission::ManageCallScripts,
             Permission::WorkTicketsInBulk,
         ] {
             assert!(!allows(Role::Agent, permission));
@@ -201,6 +209,7 @@ mod tests {
             // The customer file leaves only with a person, and on the record.
             Permission::ExportCustomers,
             Permission::ViewAuditLog,
+            Permission::ManageCallScripts,
         ] {
             assert_eq!(scope_for(permission), None, "{permission:?}");
         }

@@ -56,6 +56,8 @@ pub struct Customer {
     pub at_risk: bool,
     pub tier_reasons: String,
     pub tier_computed_at: Option<NaiveDateTime>,
+    /// The first phone handle, kept by the handle writes (lists show it masked).
+    pub primary_phone: Option<String>,
 }
 
 impl Customer {
@@ -272,7 +274,11 @@ pub enum CustomerSort {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListCustomersQuery {
-    /// Prefix of the name (any case) or of any contact handle (phone numbers in any notation).
+    /// Search as staff ask: the start of a name or of any contact handle (phone numbers in
+    /// any notation), an exact order number or review id (these rank first, then the
+    /// others); any part of a name or shop nickname (Chinese included: `王`, `小姐`); the
+    /// last 4 or more digits of a phone. Results come by relevance (`sort` may only be
+    /// `newest`, the order within each rank).
     #[validate(length(min = 1, max = 64))]
     #[param(min_length = 1, max_length = 64)]
     pub q: Option<String>,

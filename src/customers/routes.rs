@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, http::header, web};
 use chrono::Utc;
 
+use super::CustomerSort;
 use super::store::{self, CustomerCursor, CustomerFilter};
 use super::{
     CreateCustomerRequest, CustomerAnswer, CustomerView, ListCustomersQuery, UpdateCustomerRequest,
@@ -53,9 +54,39 @@ pub async fn list_customers(
         query.limit,
         query.with_total.unwrap_or(false),
     )?;
+    if filter.search.is_some() && query.sort.is_some_and(|s| s != CustomerSort::Newest) {
+        return Err(ApiError::field(
+            "sort",
+            "a search (q) is ordered by relevance: leading matches first, then newest first",
+        ));
+    }
     let page = state
         .db
         .read(move |conn| {
+            if filter.search.is_some() {
+                return request.load(
+                    conn,
+                    |conn, after, n| {
+                        let cursor = match after {
+                            None => None,
+                            Some(CustomerCursor::Ranked { rank, id }) => Some((rank, id)),
+                            Some(_) => {
+                                return Err(ApiError::field(
+                                    "cursor",
+                                    "belongs to a list with another sort",
+                                ));
+                            }
+                        };
+                        store::search(conn, &filter, cursor, n)
+                    },
+                    |conn| store::count(conn, &filter),
+                    |(rank, c)| CustomerCursor::Ranked {
+                        rank: *rank,
+                        id: c.id,
+                    },
+                    |conn, rows| store::views(conn, rows.into_iter().map(|(_, c)| c).collect()),
+                );
+            }
             request.load(
                 conn,
                 |conn, after, n| store::list(conn, &filter, sort, after, n),

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use serde::{Deserialize, Serialize};
 
 use super::contacts::ContactKind;
@@ -19,11 +20,9 @@ use crate::db::{DbConnection, MultiBackend};
 use crate::error::{ApiError, ProblemKind};
 use crate::ids::{CustomerId, ShopId, TagId};
 use crate::schema::{customer_contacts, customer_tags, customers, tags as tags_table};
+use crate::search::store::{self as search_store, Source as MatchSource};
+use crate::search::{Rank, Terms};
 use crate::tags::store as tag_store;
-
-/// Largest character in byte order: `key >= q AND key < q || MAX` is a prefix match that
-/// an index range can serve, on both backends (PostgreSQL columns use the "C" collation).
-const PREFIX_END: char = '\u{10FFFF}';
 
 pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Customer, ApiError> {
     customers::table
@@ -132,6 +131,7 @@ pub fn set_contacts(
         .execute(conn)?;
     let now = Utc::now().naive_utc();
     for (kind, value) in handles {
+        let tail_key = (*kind == ContactKind::Phone).then(|| crate::search::tail_key(value));
         diesel::insert_into(customer_contacts::table)
             .values((
                 customer_contacts::shop_id.eq(shop_id),
@@ -139,10 +139,18 @@ pub fn set_contacts(
                 customer_contacts::kind.eq(kind),
                 customer_contacts::value.eq(value),
                 customer_contacts::created_at.eq(now),
+                customer_contacts::tail_key.eq(tail_key),
             ))
             .execute(conn)?;
     }
-    Ok(())
+    let primary_phone = handles
+        .iter()
+        .find(|(kind, _)| *kind == ContactKind::Phone)
+        .map(|(_, value)| value.clone());
+    diesel::update(customers::table.find(customer_id.0))
+        .set(customers::primary_phone.eq(primary_phone))
+        .execute(conn)?;
+    search_store::index_customers(conn, &[customer_id.0])
 }
 
 pub fn create(
@@ -170,6 +178,7 @@ pub fn create(
         .returning(customers::all_columns)
         .get_result(conn)?;
     set_contacts(conn, shop_id, CustomerId(customer.id), &handles)?;
+    let customer = get(conn, shop_id, customer.id)?;
     if !request.tags.is_empty() {
         let tag_ids: Vec<TagId> = tag_store::ensure(conn, shop_id, &request.tags)?
             .iter()
@@ -279,7 +288,10 @@ pub fn update(
             customers::updated_at.eq(Utc::now().naive_utc()),
         ))
         .returning(customers::all_columns)
-        .get_result(conn)?;
+        .get_result::<Customer>(conn)?;
+    if updated.name != customer.name {
+        search_store::index_customers(conn, &[customer.id])?;
+    }
     Ok((updated, true))
 }
 
@@ -350,8 +362,8 @@ pub fn views(conn: &mut DbConnection, list: Vec<Customer>) -> Result<Vec<Custome
 pub struct CustomerFilter {
     pub shop_id: ShopId,
     pub archived: bool,
-    pub name_prefix: Option<String>,
-    pub handle_prefix: Option<String>,
+    /// `q`: names, handles, phone tails, order numbers, review ids (`search::Terms`).
+    pub search: Option<Terms>,
     pub tags_all: Vec<String>,
     pub tags_any: Vec<String>,
     pub source: Option<Source>,
@@ -373,8 +385,7 @@ impl CustomerFilter {
         CustomerFilter {
             shop_id,
             archived: false,
-            name_prefix: None,
-            handle_prefix: None,
+            search: None,
             tags_all: Vec::new(),
             tags_any: Vec::new(),
             source: None,
@@ -402,8 +413,7 @@ impl CustomerFilter {
         Ok(CustomerFilter {
             shop_id,
             archived: query.archived.unwrap_or(false),
-            name_prefix: q.map(name_key),
-            handle_prefix: q.map(handle_search_key),
+            search: q.map(|q| Terms::new(q, name_key(q), handle_search_key(q))),
             tags_all: tag_list("tags_all", query.tags_all.as_deref())?,
             tags_any: tag_list("tags_any", query.tags_any.as_deref())?,
             source: query.source,
@@ -434,33 +444,10 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
     } else {
         query.filter(customers::archived_at.is_null())
     };
-    if let (Some(name), Some(handle)) = (&filter.name_prefix, &filter.handle_prefix) {
-        let name_end = format!("{name}{PREFIX_END}");
-        let handle_end = format!("{handle}{PREFIX_END}");
-        let by_handle = customer_contacts::table
-            .filter(customer_contacts::shop_id.eq(filter.shop_id))
-            .filter(customer_contacts::value.ge(handle.clone()))
-            .filter(customer_contacts::value.lt(handle_end))
-            .select(customer_contacts::customer_id);
-        // A UNION rather than `name OR id IN (...)`: with OR, PostgreSQL can only filter a
-        // walk over every customer; the union is two index range scans and a semi-join.
-        let named = diesel::alias!(customers as named);
-        let by_name = named
-            .filter(named.field(customers::shop_id).eq(filter.shop_id))
-            .filter(named.field(customers::name_key).ge(name.clone()))
-            .filter(named.field(customers::name_key).lt(name_end))
-            .select(named.field(customers::id));
-        // Repeated from the outer filter, as a literal `IS [NOT] NULL`: SQLite uses the
-        // partial name index only when the query itself states its condition (a bound
-        // `(archived_at IS NULL) = ?` made it read the whole shop: 280 ms at 1M customers).
-        let archived = named.field(customers::archived_at);
-        query = if filter.archived {
-            let by_name = by_name.filter(archived.is_not_null());
-            query.filter(customers::id.eq_any(by_name.union(by_handle)))
-        } else {
-            let by_name = by_name.filter(archived.is_null());
-            query.filter(customers::id.eq_any(by_name.union(by_handle)))
-        };
+    if let Some(terms) = &filter.search {
+        // Lists that are not ranked (counts, exports) take every match at once; the
+        // search page itself walks the same sources ranked (`search`).
+        query = query.filter(matches(filter.shop_id, terms, true));
     }
     // One sub-select per tag: customer_tags (tag_id, customer_id) serves each.
     for name in &filter.tags_all {
@@ -529,12 +516,227 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
     query
 }
 
+type Condition = Box<dyn BoxableExpression<customers::table, MultiBackend, SqlType = Bool>>;
+
+/// Customers that `terms` match: leading matches (name or handle prefix, order number,
+/// review id) and, with `inside`, substring and phone-tail matches.
+fn matches(shop_id: ShopId, terms: &Terms, inside: bool) -> Condition {
+    use crate::schema::{customer_search_grams as grams, orders, tickets};
+    let handle_end = Terms::prefix_end(&terms.handle_key);
+    let by_handle = customer_contacts::table
+        .filter(customer_contacts::shop_id.eq(shop_id))
+        .filter(customer_contacts::value.ge(terms.handle_key.clone()))
+        .filter(customer_contacts::value.lt(handle_end))
+        .select(customer_contacts::customer_id);
+    let by_order = orders::table
+        .filter(orders::shop_id.eq(shop_id))
+        .filter(orders::external_order_no.eq(terms.exact.clone()))
+        .select(orders::customer_id);
+    let by_review = tickets::table
+        .filter(tickets::shop_id.eq(shop_id))
+        .filter(tickets::review_external_id.eq(terms.exact.clone()))
+        .select(tickets::customer_id);
+    let name_end = Terms::prefix_end(&terms.name_key);
+    let mut any: Condition = Box::new(
+        customers::name_key
+            .ge(terms.name_key.clone())
+            .and(customers::name_key.lt(name_end))
+            .or(customers::id.eq_any(by_handle))
+            .or(customers::id.eq_any(by_order))
+            .or(customers::id.eq_any(by_review)),
+    );
+    if !inside {
+        return any;
+    }
+    if !terms.grams.is_empty() {
+        let mut all: Condition = Box::new(customers::id.eq(customers::id));
+        for gram in &terms.grams {
+            let holding = grams::table
+                .filter(grams::shop_id.eq(shop_id))
+                .filter(grams::gram.eq(gram.clone()))
+                .select(grams::customer_id);
+            all = Box::new(all.and(customers::id.eq_any(holding)));
+        }
+        any = Box::new(any.or(all));
+    }
+    if let Some(tail) = &terms.tail {
+        let by_tail = customer_contacts::table
+            .filter(customer_contacts::shop_id.eq(shop_id))
+            .filter(customer_contacts::tail_key.ge(tail.clone()))
+            .filter(customer_contacts::tail_key.lt(Terms::prefix_end(tail)))
+            .select(customer_contacts::customer_id);
+        any = Box::new(any.or(customers::id.eq_any(by_tail)));
+    }
+    any
+}
+
+/// The ways a search's leading matches are found, each an index walk newest first.
+fn leading_sources(shop_id: ShopId, terms: &Terms, archived: bool) -> Vec<MatchSource<'static>> {
+    use crate::schema::{orders, tickets};
+    let (name, handle, exact) = (
+        terms.name_key.clone(),
+        terms.handle_key.clone(),
+        terms.exact.clone(),
+    );
+    let exact_too = exact.clone();
+    vec![
+        Box::new(move |conn, after, n| {
+            let mut query = customers::table
+                .filter(customers::shop_id.eq(shop_id))
+                .filter(customers::name_key.ge(name.clone()))
+                .filter(customers::name_key.lt(Terms::prefix_end(&name)))
+                .select(customers::id)
+                .order(customers::id.desc())
+                .limit(n)
+                .into_boxed();
+            // Stated literally (not `(archived_at IS NULL) = ?`) so that SQLite uses the
+            // partial name index.
+            query = if archived {
+                query.filter(customers::archived_at.is_not_null())
+            } else {
+                query.filter(customers::archived_at.is_null())
+            };
+            if let Some(after) = after {
+                query = query.filter(customers::id.lt(after));
+            }
+            Ok(query.load(conn)?)
+        }),
+        Box::new(move |conn, after, n| {
+            let mut query = customer_contacts::table
+                .filter(customer_contacts::shop_id.eq(shop_id))
+                .filter(customer_contacts::value.ge(handle.clone()))
+                .filter(customer_contacts::value.lt(Terms::prefix_end(&handle)))
+                .select(customer_contacts::customer_id)
+                .order(customer_contacts::customer_id.desc())
+                .limit(n)
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(customer_contacts::customer_id.lt(after));
+            }
+            Ok(query.load(conn)?)
+        }),
+        Box::new(move |conn, after, n| {
+            let mut query = orders::table
+                .filter(orders::shop_id.eq(shop_id))
+                .filter(orders::external_order_no.eq(exact.clone()))
+                .select(orders::customer_id)
+                .order(orders::customer_id.desc())
+                .limit(n)
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(orders::customer_id.lt(after));
+            }
+            Ok(query.load(conn)?)
+        }),
+        Box::new(move |conn, after, n| {
+            let mut query = tickets::table
+                .filter(tickets::shop_id.eq(shop_id))
+                .filter(tickets::review_external_id.eq(exact_too.clone()))
+                .select(tickets::customer_id)
+                .order(tickets::customer_id.desc())
+                .limit(n)
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(tickets::customer_id.lt(after));
+            }
+            Ok(query.load(conn)?)
+        }),
+    ]
+}
+
+/// The ways a search's other matches are found: inside names and nicknames, phone tails.
+pub fn inside_sources(shop_id: ShopId, terms: &Terms) -> Vec<MatchSource<'static>> {
+    let mut sources = Vec::new();
+    if !terms.grams.is_empty() {
+        sources.push(search_store::customers_by_grams(
+            shop_id,
+            terms.grams.clone(),
+        ));
+    }
+    if let Some(tail) = &terms.tail {
+        sources.push(search_store::customers_by_phone_tail(shop_id, tail.clone()));
+    }
+    sources
+}
+
+/// A page of a search (`filter.search` set): leading matches first, then the others,
+/// newest first within each; every other filter of the list holds.
+pub fn search(
+    conn: &mut DbConnection,
+    filter: &CustomerFilter,
+    cursor: Option<(Rank, i64)>,
+    limit: i64,
+) -> Result<Vec<(Rank, Customer)>, ApiError> {
+    let Some(terms) = filter.search.clone() else {
+        return Ok(Vec::new());
+    };
+    let plain = CustomerFilter {
+        search: None,
+        ..filter.clone()
+    };
+    let shop_id = filter.shop_id;
+    let ranks = vec![
+        (
+            Rank::Leading,
+            leading_sources(shop_id, &terms, filter.archived),
+        ),
+        (Rank::Inside, inside_sources(shop_id, &terms)),
+    ];
+    let mut keep = |conn: &mut DbConnection, rank: Rank, batch: &[i64]| {
+        let mut kept: std::collections::HashSet<i64> = filtered(&plain)
+            .filter(customers::id.eq_any(batch.to_vec()))
+            .select(customers::id)
+            .load(conn)?
+            .into_iter()
+            .collect();
+        if rank == Rank::Inside && !kept.is_empty() {
+            let ids: Vec<i64> = kept.iter().copied().collect();
+            let leading: Vec<i64> = customers::table
+                .filter(customers::id.eq_any(ids.clone()))
+                .filter(matches(shop_id, &terms, false))
+                .select(customers::id)
+                .load(conn)?;
+            for id in leading {
+                kept.remove(&id);
+            }
+        }
+        Ok(kept)
+    };
+    let page = search_store::ranked_page(
+        conn,
+        ranks,
+        &mut keep,
+        cursor,
+        usize::try_from(limit).unwrap_or(0),
+    )?;
+    let ids: Vec<i64> = page.iter().map(|(_, id)| *id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows: BTreeMap<i64, Customer> = customers::table
+        .filter(customers::id.eq_any(ids))
+        .select(Customer::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|c: Customer| (c.id, c))
+        .collect();
+    Ok(page
+        .into_iter()
+        .filter_map(|(rank, id)| rows.remove(&id).map(|c| (rank, c)))
+        .collect())
+}
+
 /// Where a page starts: the sort key of the last customer served.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum CustomerCursor {
     Id(i64),
     Name(String, i64),
+    /// A search page: the rank and id of the last match served.
+    Ranked {
+        rank: Rank,
+        id: i64,
+    },
 }
 
 impl CustomerCursor {

@@ -277,7 +277,10 @@ pub fn upsert_review(
     };
     let (ticket, outcome) =
         ticket_operations::upsert_review(conn, &ctx, report, settings.auto_assign)?;
-    Ok((ticket.view(ctx.now)?, outcome))
+    Ok((
+        crate::tickets::store::view(conn, &ticket, ctx.now)?,
+        outcome,
+    ))
 }
 
 /// Customers per export page: one page is read per chunk the client takes.

@@ -32,10 +32,8 @@ pub fn ticket_section(
     now: NaiveDateTime,
 ) -> Result<TicketReminders, ApiError> {
     let count = ticket_store::count(conn, &filter)?;
-    let items = ticket_store::list(conn, &filter, TicketSort::Due, None, limit)?
-        .iter()
-        .map(|t| t.view(now))
-        .collect::<Result<_, _>>()?;
+    let due = ticket_store::list(conn, &filter, TicketSort::Due, None, limit)?;
+    let items = ticket_store::views(conn, &due, now)?;
     Ok(TicketReminders { count, items })
 }
 

@@ -282,6 +282,24 @@ pub struct RepairDetails {
     pub under_warranty: bool,
 }
 
+/// A buyer as lists show them: name, masked phone, value tier and at-risk flag.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerBrief {
+    pub id: i64,
+    pub name: String,
+    /// The first phone handle, masked (`138****8000`); absent without a phone.
+    pub phone_masked: Option<String>,
+    pub tier: crate::tiers::Tier,
+    pub at_risk: bool,
+}
+
+/// A staff member as timelines and queues show them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StaffBrief {
+    pub id: i64,
+    pub name: String,
+}
+
 /// Kind-specific details, as documented: the shape follows the ticket's `kind`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(untagged)]
@@ -560,6 +578,8 @@ pub struct TicketView {
     pub id: i64,
     pub kind: TicketKind,
     pub customer_id: i64,
+    /// Who the buyer is, at a glance (read with the page, not one request per row).
+    pub customer: CustomerBrief,
     pub order_id: Option<i64>,
     pub title: String,
     pub description: String,
@@ -569,6 +589,8 @@ pub struct TicketView {
     pub allowed_actions: Vec<Action>,
     pub priority: Priority,
     pub assignee_id: Option<i64>,
+    /// The assignee's name (absent when unassigned).
+    pub assignee: Option<StaffBrief>,
     /// The first contact attempt is due by then.
     pub first_call_due_at: DateTime<Utc>,
     pub first_contact_at: Option<DateTime<Utc>>,

@@ -85,7 +85,7 @@ fn record_event(
     let events = kind.webhook_events(moved);
     if !events.is_empty() {
         let document = json!({
-            "ticket": ticket.view(now)?,
+            "ticket": store::view(conn, ticket, now)?,
             "change": {"kind": kind, "actor_id": actor_id, "from_state": from_state, "to_state": to_state, "details": data},
         });
         for &event in events {
@@ -372,6 +372,7 @@ pub fn edit(
         return Ok(ticket);
     }
     let stored = store::save(conn, &after)?;
+    crate::search::store::index_tickets(conn, &[stored.id])?;
     record_event(
         conn,
         &stored,
@@ -809,6 +810,7 @@ pub fn upsert_review(
     let mut after = store::lock(conn, ticket.shop_id, ticket.id)?;
     after.details = details.to_json();
     let stored = store::save(conn, &after)?;
+    crate::search::store::index_tickets(conn, &[stored.id])?;
     record_event(
         conn,
         &stored,

@@ -62,12 +62,18 @@ fn if_match(req: &HttpRequest) -> Result<Option<Vec<i64>>, ApiError> {
 }
 
 fn with_etag(
-    ticket: &Ticket,
+    (ticket, view): &(Ticket, TicketView),
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::build(status)
         .insert_header((header::ETAG, ticket.etag()))
-        .json(ticket.view(Utc::now().naive_utc())?))
+        .json(view))
+}
+
+/// The ticket and its view (with names), read on the same connection.
+fn with_view(conn: &mut DbConnection, ticket: Ticket) -> Result<(Ticket, TicketView), ApiError> {
+    let view = store::view(conn, &ticket, Utc::now().naive_utc())?;
+    Ok((ticket, view))
 }
 
 /// Runs one change on the locked ticket, honouring `If-Match`.
@@ -96,7 +102,8 @@ where
                 policy,
                 tiers,
             };
-            operation(conn, &ctx, ticket)
+            let ticket = operation(conn, &ctx, ticket)?;
+            with_view(conn, ticket)
         })
         .await?;
     with_etag(&ticket, actix_web::http::StatusCode::OK)
@@ -108,6 +115,14 @@ const PRECONDITION: &str = "If-Match names a version the ticket no longer has";
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListTicketsQuery {
+    /// Search as staff ask: the customer's name or a handle (start), an order number or
+    /// review id (exact): these rank first; then words of the title, review text,
+    /// description and notes (two characters or more), any part of the customer's name or
+    /// shop nickname, the last 4 or more digits of their phone. Results come by relevance
+    /// (`sort` may not be given; `with_total` is not available).
+    #[validate(length(min = 1, max = 64))]
+    #[param(min_length = 1, max_length = 64)]
+    pub q: Option<String>,
     /// Comma-separated states, e.g. `new,first_call`.
     #[validate(length(min = 1, max = 100))]
     #[param(
@@ -201,6 +216,15 @@ fn ticket_filter(
         created_from: query.created_from.map(|t| t.naive_utc()),
         created_to: query.created_to.map(|t| t.naive_utc()),
         no_contact_since: None,
+        search: query
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(|q| {
+                use crate::customers::rules::{handle_search_key, name_key};
+                crate::search::Terms::new(q, name_key(q), handle_search_key(q))
+            }),
     })
 }
 
@@ -228,15 +252,52 @@ pub async fn list_tickets(
         query.with_total.unwrap_or(false),
     )?
     .refusing_unless(TicketCursor::within_calendar)?;
+    if filter.search.is_some() {
+        if query.sort.is_some() {
+            return Err(ApiError::field(
+                "sort",
+                "a search (q) is ordered by relevance: leading matches first, then newest first",
+            ));
+        }
+        if query.with_total == Some(true) {
+            return Err(ApiError::field("with_total", "is not available with q"));
+        }
+    }
     let page = state
         .db
         .read(move |conn| {
+            if filter.search.is_some() {
+                return request.load_uncounted(
+                    conn,
+                    |conn, after, n| {
+                        let cursor = match after {
+                            None => None,
+                            Some(TicketCursor::Ranked { rank, id }) => Some((rank, id)),
+                            Some(_) => {
+                                return Err(ApiError::field(
+                                    "cursor",
+                                    "belongs to a list with another sort",
+                                ));
+                            }
+                        };
+                        store::search(conn, &filter, cursor, n)
+                    },
+                    |(rank, t)| TicketCursor::Ranked {
+                        rank: *rank,
+                        id: t.id,
+                    },
+                    |conn, rows| {
+                        let rows: Vec<Ticket> = rows.into_iter().map(|(_, t)| t).collect();
+                        store::views(conn, &rows, now)
+                    },
+                );
+            }
             request.load(
                 conn,
                 |conn, after, n| store::list(conn, &filter, sort, after, n),
                 |conn| store::count(conn, &filter),
                 |t| TicketCursor::of(sort, t),
-                |_, rows| rows.iter().map(|t| t.view(now)).collect(),
+                |conn, rows| store::views(conn, &rows, now),
             )
         })
         .await?;
@@ -277,11 +338,13 @@ pub async fn create_ticket(
                 policy,
                 tiers,
             };
-            operations::create(conn, &ctx, &request, auto_assign)
+            let ticket = operations::create(conn, &ctx, &request, auto_assign)?;
+            with_view(conn, ticket)
         })
         .await?;
+    let (ticket, view) = ticket;
     let answer = TicketAnswer::of(shows_record, ticket.id, UpsertOutcome::Created, || {
-        ticket.view(Utc::now().naive_utc())
+        Ok::<_, ApiError>(view)
     })?;
     Ok(HttpResponse::Created()
         .insert_header((header::ETAG, ticket.etag()))
@@ -306,7 +369,10 @@ pub async fn get_ticket(
     let id = id.into_inner();
     let ticket = state
         .db
-        .read(move |conn| store::get(conn, caller.shop_id(), id))
+        .read(move |conn| {
+            let ticket = store::get(conn, caller.shop_id(), id)?;
+            with_view(conn, ticket)
+        })
         .await?;
     with_etag(&ticket, actix_web::http::StatusCode::OK)
 }
@@ -602,7 +668,11 @@ pub async fn ticket_events(
                 conn,
                 |conn, after, n| store::events(conn, ticket.id, after, n),
                 |event: &store::Event| event.id,
-                |_, rows| Ok(rows.iter().map(store::Event::view).collect()),
+                |conn, rows| {
+                    let actors: Vec<i64> = rows.iter().filter_map(|e| e.actor_id).collect();
+                    let names = store::Names::load(conn, &[], &actors)?;
+                    Ok(rows.iter().map(|e| e.view(&names)).collect())
+                },
             )
         })
         .await?;
@@ -653,21 +723,21 @@ pub async fn my_queue(
     let tickets = state
         .db
         .read(move |conn| {
-            store::due_for(
+            let due = store::due_for(
                 conn,
                 caller.shop_id,
                 caller.user_id,
                 local_midnight,
                 QUEUE_LIMIT,
-            )
+            )?;
+            store::views(conn, &due, now)
         })
         .await?;
     let mut queue = MyQueue {
         overdue: Vec::new(),
         due_today: Vec::new(),
     };
-    for ticket in &tickets {
-        let view = ticket.view(now)?;
+    for view in tickets {
         if view.overdue {
             queue.overdue.push(view);
         } else {

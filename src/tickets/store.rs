@@ -1,6 +1,6 @@
 //! Queries on tickets, their contact attempts and their timeline.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -14,7 +14,12 @@ use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::ids::ShopId;
-use crate::schema::{ticket_contacts, ticket_events, tickets, users};
+use crate::schema::{
+    customer_contacts, customer_search_grams, customers, orders, ticket_contacts, ticket_events,
+    tickets, users,
+};
+use crate::search::store::{self as search_store, Source};
+use crate::search::{Rank, Terms};
 
 pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Ticket, ApiError> {
     tickets::table
@@ -71,10 +76,12 @@ pub fn save(conn: &mut DbConnection, after: &Ticket) -> Result<Ticket, ApiError>
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewTicket<'_>) -> Result<Ticket, ApiError> {
-    Ok(diesel::insert_into(tickets::table)
+    let ticket: Ticket = diesel::insert_into(tickets::table)
         .values(new)
         .returning(tickets::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)?;
+    search_store::index_tickets(conn, &[ticket.id])?;
+    Ok(ticket)
 }
 
 pub fn insert_contact(conn: &mut DbConnection, new: &NewContact<'_>) -> Result<(), ApiError> {
@@ -99,6 +106,77 @@ pub fn review_ticket(
         .select(Ticket::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// The names a page of tickets or events shows: its buyers and its staff, each read in
+/// one query for the whole page.
+#[derive(Debug, Default)]
+pub struct Names {
+    pub customers: BTreeMap<i64, super::CustomerBrief>,
+    pub staff: BTreeMap<i64, String>,
+}
+
+impl Names {
+    pub fn load(
+        conn: &mut DbConnection,
+        customer_ids: &[i64],
+        staff_ids: &[i64],
+    ) -> Result<Names, ApiError> {
+        let mut names = Names::default();
+        if !customer_ids.is_empty() {
+            let rows: Vec<(i64, String, Option<String>, crate::tiers::Tier, bool)> =
+                customers::table
+                    .filter(customers::id.eq_any(customer_ids))
+                    .select((
+                        customers::id,
+                        customers::name,
+                        customers::primary_phone,
+                        customers::tier,
+                        customers::at_risk,
+                    ))
+                    .load(conn)?;
+            for (id, name, phone, tier, at_risk) in rows {
+                let brief = super::CustomerBrief {
+                    id,
+                    name,
+                    phone_masked: phone.as_deref().map(crate::search::mask_phone),
+                    tier,
+                    at_risk,
+                };
+                names.customers.insert(id, brief);
+            }
+        }
+        if !staff_ids.is_empty() {
+            names.staff = users::table
+                .filter(users::id.eq_any(staff_ids))
+                .select((users::id, users::display_name))
+                .load::<(i64, String)>(conn)?
+                .into_iter()
+                .collect();
+        }
+        Ok(names)
+    }
+}
+
+/// Views of tickets with their buyers' and assignees' names (two queries for the lot).
+pub fn views(
+    conn: &mut DbConnection,
+    list: &[Ticket],
+    now: NaiveDateTime,
+) -> Result<Vec<super::TicketView>, ApiError> {
+    let customer_ids: Vec<i64> = list.iter().map(|t| t.customer_id).collect();
+    let staff_ids: Vec<i64> = list.iter().filter_map(|t| t.assignee_id).collect();
+    let names = Names::load(conn, &customer_ids, &staff_ids)?;
+    list.iter().map(|t| t.view(now, &names)).collect()
+}
+
+/// The view of one ticket, with names.
+pub fn view(
+    conn: &mut DbConnection,
+    ticket: &Ticket,
+    now: NaiveDateTime,
+) -> Result<super::TicketView, ApiError> {
+    Ok(views(conn, std::slice::from_ref(ticket), now)?.remove(0))
 }
 
 /// Appends one entry to the ticket's timeline.
@@ -148,6 +226,8 @@ pub struct EventView {
     pub kind: EventKind,
     /// Who did it (absent for automatic changes).
     pub actor_id: Option<i64>,
+    /// The actor's display name (absent for automatic changes).
+    pub actor_name: Option<String>,
     pub from_state: Option<State>,
     pub to_state: Option<State>,
     /// What changed: `before` and `after` values, or the contact attempt.
@@ -177,11 +257,12 @@ pub fn events(
 }
 
 impl Event {
-    pub fn view(&self) -> EventView {
+    pub fn view(&self, names: &Names) -> EventView {
         EventView {
             id: self.id,
             kind: self.kind,
             actor_id: self.actor_id,
+            actor_name: self.actor_id.and_then(|id| names.staff.get(&id).cloned()),
             from_state: self.from_state,
             to_state: self.to_state,
             data: serde_json::from_str(&self.data).unwrap_or(Value::Null),
@@ -303,6 +384,8 @@ pub struct TicketFilter {
     pub created_to: Option<NaiveDateTime>,
     /// Open tickets with no contact attempt since this instant (or, never contacted, opened before it).
     pub no_contact_since: Option<NaiveDateTime>,
+    /// `q`: the customer's names and handles, order numbers, review ids, ticket text.
+    pub search: Option<Terms>,
 }
 
 impl TicketFilter {
@@ -320,6 +403,7 @@ impl TicketFilter {
             created_from: None,
             created_to: None,
             no_contact_since: None,
+            search: None,
         }
     }
 }
@@ -404,9 +488,22 @@ pub enum TicketSort {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "s")]
 pub enum TicketCursor {
-    Due { due: Option<NaiveDateTime>, id: i64 },
-    Priority { rank: i32, id: i64 },
-    Newest { id: i64 },
+    Due {
+        due: Option<NaiveDateTime>,
+        id: i64,
+    },
+    /// A search page: the rank and id of the last match served.
+    Ranked {
+        rank: Rank,
+        id: i64,
+    },
+    Priority {
+        rank: i32,
+        id: i64,
+    },
+    Newest {
+        id: i64,
+    },
 }
 
 impl TicketCursor {
@@ -485,6 +582,206 @@ pub fn list(
         }
     };
     Ok(query.load(conn)?)
+}
+
+/// The ways a ticket search's leading matches are found: the review id or order number
+/// quoted exactly, and the tickets of customers whose name or handle starts with the query.
+fn leading_sources(shop_id: ShopId, terms: &Terms) -> Vec<Source<'static>> {
+    let by_customer = |key: String, handles: bool| -> Source<'static> {
+        Box::new(move |conn, after, n| {
+            let end = Terms::prefix_end(&key);
+            let mut query = tickets::table
+                .filter(tickets::shop_id.eq(shop_id))
+                .select(tickets::id)
+                .order(tickets::id.desc())
+                .limit(n)
+                .into_boxed();
+            query = if handles {
+                query.filter(
+                    tickets::customer_id.eq_any(
+                        customer_contacts::table
+                            .filter(customer_contacts::shop_id.eq(shop_id))
+                            .filter(customer_contacts::value.ge(key.clone()))
+                            .filter(customer_contacts::value.lt(end))
+                            .select(customer_contacts::customer_id),
+                    ),
+                )
+            } else {
+                query.filter(
+                    tickets::customer_id.eq_any(
+                        customers::table
+                            .filter(customers::shop_id.eq(shop_id))
+                            .filter(customers::name_key.ge(key.clone()))
+                            .filter(customers::name_key.lt(end))
+                            // Literal, so SQLite uses the partial name index; archived
+                            // buyers' tickets are still found by handle and text.
+                            .filter(customers::archived_at.is_null())
+                            .select(customers::id),
+                    ),
+                )
+            };
+            if let Some(after) = after {
+                query = query.filter(tickets::id.lt(after));
+            }
+            Ok(query.load(conn)?)
+        })
+    };
+    let exact = terms.exact.clone();
+    vec![
+        Box::new(move |conn, after, n| {
+            let mut query = tickets::table
+                .filter(tickets::shop_id.eq(shop_id))
+                .filter(
+                    tickets::review_external_id
+                        .eq(exact.clone())
+                        .or(tickets::order_id.eq_any(
+                            orders::table
+                                .filter(orders::shop_id.eq(shop_id))
+                                .filter(orders::external_order_no.eq(exact.clone()))
+                                .select(orders::id.nullable()),
+                        )),
+                )
+                .select(tickets::id)
+                .order(tickets::id.desc())
+                .limit(n)
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(tickets::id.lt(after));
+            }
+            Ok(query.load(conn)?)
+        }),
+        by_customer(terms.name_key.clone(), false),
+        by_customer(terms.handle_key.clone(), true),
+    ]
+}
+
+/// The ways a ticket search's other matches are found: words of the ticket's text and
+/// notes, and the tickets of customers matched inside a name or nickname or by phone tail.
+fn inside_sources(shop_id: ShopId, terms: &Terms) -> Vec<Source<'static>> {
+    let mut sources = Vec::new();
+    if !terms.grams.is_empty() {
+        sources.push(search_store::tickets_by_grams(shop_id, terms.grams.clone()));
+        let grams = terms.grams.clone();
+        sources.push(Box::new(move |conn, after, n| {
+            let mut query = tickets::table
+                .filter(tickets::shop_id.eq(shop_id))
+                .select(tickets::id)
+                .order(tickets::id.desc())
+                .limit(n)
+                .into_boxed();
+            for gram in &grams {
+                query = query.filter(
+                    tickets::customer_id.eq_any(
+                        customer_search_grams::table
+                            .filter(customer_search_grams::shop_id.eq(shop_id))
+                            .filter(customer_search_grams::gram.eq(gram.clone()))
+                            .select(customer_search_grams::customer_id),
+                    ),
+                );
+            }
+            if let Some(after) = after {
+                query = query.filter(tickets::id.lt(after));
+            }
+            Ok(query.load(conn)?)
+        }));
+    }
+    if let Some(tail) = terms.tail.clone() {
+        sources.push(Box::new(move |conn, after, n| {
+            let mut query = tickets::table
+                .filter(tickets::shop_id.eq(shop_id))
+                .filter(
+                    tickets::customer_id.eq_any(
+                        customer_contacts::table
+                            .filter(customer_contacts::shop_id.eq(shop_id))
+                            .filter(customer_contacts::tail_key.ge(tail.clone()))
+                            .filter(customer_contacts::tail_key.lt(Terms::prefix_end(&tail)))
+                            .select(customer_contacts::customer_id),
+                    ),
+                )
+                .select(tickets::id)
+                .order(tickets::id.desc())
+                .limit(n)
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(tickets::id.lt(after));
+            }
+            Ok(query.load(conn)?)
+        }));
+    }
+    sources
+}
+
+/// A page of a ticket search (`filter.search` set): leading matches first, then the
+/// others, newest first within each; every other filter of the list holds.
+pub fn search(
+    conn: &mut DbConnection,
+    filter: &TicketFilter,
+    cursor: Option<(Rank, i64)>,
+    limit: i64,
+) -> Result<Vec<(Rank, Ticket)>, ApiError> {
+    let Some(terms) = filter.search.clone() else {
+        return Ok(Vec::new());
+    };
+    let plain = TicketFilter {
+        search: None,
+        ..filter.clone()
+    };
+    let shop_id = filter.shop_id;
+    let ranks = vec![
+        (Rank::Leading, leading_sources(shop_id, &terms)),
+        (Rank::Inside, inside_sources(shop_id, &terms)),
+    ];
+    let mut leading = leading_sources(shop_id, &terms);
+    let mut keep = |conn: &mut DbConnection, rank: Rank, batch: &[i64]| {
+        let mut kept: HashSet<i64> = filtered(&plain)
+            .filter(tickets::id.eq_any(batch.to_vec()))
+            .select(tickets::id)
+            .load(conn)?
+            .into_iter()
+            .collect();
+        if rank == Rank::Inside
+            && let (Some(&newest), Some(&oldest)) = (batch.first(), batch.last())
+        {
+            // A leading match is served in the first rank: the leading sources walked over
+            // the batch's id range say which of the batch they are.
+            for source in leading.iter_mut() {
+                let mut after = newest + 1;
+                loop {
+                    let step = source(conn, Some(after), 200)?;
+                    for id in step.iter().filter(|id| **id >= oldest) {
+                        kept.remove(id);
+                    }
+                    match step.last() {
+                        Some(&last) if step.len() == 200 && last > oldest => after = last,
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Ok(kept)
+    };
+    let page = search_store::ranked_page(
+        conn,
+        ranks,
+        &mut keep,
+        cursor,
+        usize::try_from(limit).unwrap_or(0),
+    )?;
+    let ids: Vec<i64> = page.iter().map(|(_, id)| *id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows: BTreeMap<i64, Ticket> = tickets::table
+        .filter(tickets::id.eq_any(ids))
+        .select(Ticket::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|t: Ticket| (t.id, t))
+        .collect();
+    Ok(page
+        .into_iter()
+        .filter_map(|(rank, id)| rows.remove(&id).map(|t| (rank, t)))
+        .collect())
 }
 
 pub fn count(conn: &mut DbConnection, filter: &TicketFilter) -> Result<i64, ApiError> {

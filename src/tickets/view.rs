@@ -4,17 +4,31 @@
 use chrono::NaiveDateTime;
 use serde_json::Value;
 
+use super::store::Names;
 use super::workflow;
-use super::{Satisfaction, Ticket, TicketView};
+use super::{CustomerBrief, Satisfaction, StaffBrief, Ticket, TicketView};
 use crate::error::ApiError;
 
 impl Ticket {
-    pub fn view(&self, now: NaiveDateTime) -> Result<TicketView, ApiError> {
+    /// The view, with the names `names` holds (loaded once for a page: `store::views`).
+    pub fn view(&self, now: NaiveDateTime, names: &Names) -> Result<TicketView, ApiError> {
         let state = self.state;
+        let customer = names
+            .customers
+            .get(&self.customer_id)
+            .cloned()
+            .unwrap_or_else(|| CustomerBrief {
+                id: self.customer_id,
+                name: String::new(),
+                phone_masked: None,
+                tier: crate::tiers::Tier::Small,
+                at_risk: false,
+            });
         Ok(TicketView {
             id: self.id,
             kind: self.kind,
             customer_id: self.customer_id,
+            customer,
             order_id: self.order_id,
             title: self.title.clone(),
             description: self.description.clone(),
@@ -26,6 +40,10 @@ impl Ticket {
                 .collect(),
             priority: self.priority,
             assignee_id: self.assignee_id,
+            assignee: self.assignee_id.map(|id| StaffBrief {
+                id,
+                name: names.staff.get(&id).cloned().unwrap_or_default(),
+            }),
             first_call_due_at: self.first_call_due_at.and_utc(),
             first_contact_at: self.first_contact_at.map(|t| t.and_utc()),
             last_contact_at: self.last_contact_at.map(|t| t.and_utc()),

@@ -63,6 +63,15 @@ pub struct UserView {
 
 crate::pagination::named_page!(UserPage, UserView);
 
+/// An active colleague, as every staff member may see them: to assign a ticket, to read
+/// who did what on a timeline (no email, nothing an admin alone manages).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StaffMember {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+}
+
 /// Emails compare case-insensitively; they are stored lower-cased.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()

@@ -28,7 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_user))
             .route(web::patch().to(update_user)),
     )
-    .service(web::resource("/users/{id}/password").route(web::put().to(reset_password)));
+    .service(web::resource("/users/{id}/password").route(web::put().to(reset_password)))
+    .service(web::resource("/staff").route(web::get().to(list_staff)));
 }
 
 /// List staff accounts (leads and admins).
@@ -70,6 +71,31 @@ pub async fn list_users(
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// The shop's active staff (id, name, role), by name: for every staff member, to assign
+/// tickets and to read timelines. Email addresses and inactive accounts are in `/users`
+/// (admins).
+#[utoipa::path(
+    get, path = "/api/v1/staff", tag = "users", security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = Vec<crate::users::StaffMember>),
+        (status = 401),
+        (status = 403),
+    )
+)]
+pub async fn list_staff(
+    state: web::Data<AppState>,
+    caller: crate::auth::Principal,
+    _: NoQuery,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ViewTickets)?;
+    let shop_id = caller.shop_id();
+    let staff = state
+        .db
+        .read(move |conn| store::active_staff(conn, shop_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(staff))
 }
 
 /// Create a staff account (admins).

@@ -196,3 +196,20 @@ pub fn set_password(
         },
     )
 }
+
+/// The shop's active staff, by name (a shop has tens of staff, not thousands).
+pub fn active_staff(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+) -> Result<Vec<super::StaffMember>, ApiError> {
+    let rows: Vec<(i64, String, Role)> = users::table
+        .filter(users::shop_id.eq(shop_id))
+        .filter(users::active.eq(true))
+        .order((users::display_name.asc(), users::id.asc()))
+        .select((users::id, users::display_name, users::role))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, role)| super::StaffMember { id, name, role })
+        .collect())
+}

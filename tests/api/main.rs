@@ -23,6 +23,8 @@ mod integrations;
 mod openapi;
 mod ops;
 mod orders;
+mod scripts;
+mod search;
 mod stats;
 mod tags;
 mod tickets;

@@ -1,0 +1,374 @@
+//! The SQL of search: keeping the gram tables in step with the text they index (called
+//! by the customer and ticket writes, inside their transactions), rebuilding them when the
+//! rules change, and the ranked, paged walk over the match sources.
+
+use std::collections::{BTreeSet, HashSet};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use super::{INDEX_VERSION, Rank, name_grams, tail_key, text_grams};
+use crate::customers::contacts::ContactKind;
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::ids::ShopId;
+use crate::schema::{
+    customer_contacts, customer_search_grams, customers, notes, search_index_state,
+    ticket_search_grams, tickets,
+};
+
+/// Rows of one multi-row INSERT while rebuilding.
+const REBUILD_BATCH: i64 = 2_000;
+
+/// A SQL string literal. Grams hold only letters and digits, so nothing needs escaping in
+/// practice; quotes are doubled anyway, so the statement is safe whatever the rules become.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn insert_grams(
+    conn: &mut DbConnection,
+    table: &str,
+    id_column: &str,
+    rows: &[(i64, String, i64)],
+) -> Result<(), ApiError> {
+    for chunk in rows.chunks(500) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(shop, gram, id)| format!("({shop}, {}, {id})", literal(gram)))
+            .collect();
+        conn.batch_execute(&format!(
+            "INSERT INTO {table} (shop_id, gram, {id_column}) VALUES {}",
+            values.join(",")
+        ))?;
+    }
+    Ok(())
+}
+
+/// The grams of a customer: their name and their shop-platform nicknames.
+fn customer_gram_rows(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<Vec<(i64, String, i64)>, ApiError> {
+    let names: Vec<(i64, i64, String)> = customers::table
+        .filter(customers::id.eq_any(ids))
+        .select((customers::id, customers::shop_id, customers::name))
+        .load(conn)?;
+    let nicknames: Vec<(i64, String)> = customer_contacts::table
+        .filter(customer_contacts::customer_id.eq_any(ids))
+        .filter(customer_contacts::kind.eq(ContactKind::ShopAccount))
+        .select((customer_contacts::customer_id, customer_contacts::value))
+        .load(conn)?;
+    let mut rows = Vec::new();
+    for (id, shop, name) in names {
+        let mut grams = name_grams(&name);
+        for (_, nickname) in nicknames.iter().filter(|(owner, _)| *owner == id) {
+            grams.extend(name_grams(nickname));
+        }
+        rows.extend(grams.into_iter().map(|g| (shop, g, id)));
+    }
+    Ok(rows)
+}
+
+/// Re-indexes customers after their name or handles changed (same transaction).
+pub fn index_customers(conn: &mut DbConnection, ids: &[i64]) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    diesel::delete(
+        customer_search_grams::table.filter(customer_search_grams::customer_id.eq_any(ids)),
+    )
+    .execute(conn)?;
+    let rows = customer_gram_rows(conn, ids)?;
+    insert_grams(conn, "customer_search_grams", "customer_id", &rows)
+}
+
+/// The searchable text of a ticket's `details`: the review text, the return reason, the
+/// fault, the items' names.
+fn details_text(details: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(details).unwrap_or_default();
+    let mut parts = Vec::new();
+    for key in ["review_text", "reason", "fault"] {
+        if let Some(text) = value.get(key).and_then(|v| v.as_str()) {
+            parts.push(text.to_owned());
+        }
+    }
+    if let Some(items) = value.get("items").and_then(|v| v.as_array()) {
+        for item in items {
+            if let Some(name) = item.get("product_name").and_then(|v| v.as_str()) {
+                parts.push(name.to_owned());
+            }
+        }
+    }
+    parts.join(" ")
+}
+
+fn ticket_gram_rows(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<Vec<(i64, String, i64)>, ApiError> {
+    let texts: Vec<(i64, i64, String, String, String)> = tickets::table
+        .filter(tickets::id.eq_any(ids))
+        .select((
+            tickets::id,
+            tickets::shop_id,
+            tickets::title,
+            tickets::description,
+            tickets::details,
+        ))
+        .load(conn)?;
+    let note_bodies: Vec<(Option<i64>, String)> = notes::table
+        .filter(notes::ticket_id.eq_any(ids))
+        .select((notes::ticket_id, notes::body))
+        .load(conn)?;
+    let mut rows = Vec::new();
+    for (id, shop, title, description, details) in texts {
+        let mut grams: BTreeSet<String> = text_grams(&title);
+        grams.extend(text_grams(&description));
+        grams.extend(text_grams(&details_text(&details)));
+        for (_, body) in note_bodies.iter().filter(|(t, _)| *t == Some(id)) {
+            grams.extend(text_grams(body));
+        }
+        rows.extend(grams.into_iter().map(|g| (shop, g, id)));
+    }
+    Ok(rows)
+}
+
+/// Re-indexes tickets after their title, description, details or notes changed.
+pub fn index_tickets(conn: &mut DbConnection, ids: &[i64]) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    diesel::delete(ticket_search_grams::table.filter(ticket_search_grams::ticket_id.eq_any(ids)))
+        .execute(conn)?;
+    let rows = ticket_gram_rows(conn, ids)?;
+    insert_grams(conn, "ticket_search_grams", "ticket_id", &rows)
+}
+
+/// Brings the search index up to `INDEX_VERSION` (see `rebuild`). Runs in the caller's
+/// transaction, which holds the writer lock on SQLite and, on PostgreSQL, locks the state
+/// row, so replicas starting together rebuild once. Returns the entities indexed.
+pub fn rebuild_if_stale(conn: &mut DbConnection) -> Result<u64, ApiError> {
+    // A no-op update takes the row lock (FOR UPDATE is not in diesel's MultiBackend).
+    diesel::update(search_index_state::table)
+        .set(search_index_state::version.eq(search_index_state::version))
+        .execute(conn)?;
+    let version: i32 = search_index_state::table
+        .select(search_index_state::version)
+        .first(conn)?;
+    if version >= INDEX_VERSION {
+        return Ok(0);
+    }
+    rebuild(conn)
+}
+
+/// Rebuilds the phone tail keys and both gram tables from the rows, and records
+/// `INDEX_VERSION`. For rows written around the application (the benchmarks' seeding).
+pub fn rebuild(conn: &mut DbConnection) -> Result<u64, ApiError> {
+    tracing::info!(version = INDEX_VERSION, "rebuilding the search index");
+    let mut indexed = 0u64;
+    let mut after = 0i64;
+    loop {
+        let phones: Vec<(i64, String)> = customer_contacts::table
+            .filter(customer_contacts::id.gt(after))
+            .filter(customer_contacts::kind.eq(ContactKind::Phone))
+            .order(customer_contacts::id.asc())
+            .limit(REBUILD_BATCH)
+            .select((customer_contacts::id, customer_contacts::value))
+            .load(conn)?;
+        let Some(&(last, _)) = phones.last() else {
+            break;
+        };
+        for (id, value) in &phones {
+            diesel::update(customer_contacts::table.find(id))
+                .set(customer_contacts::tail_key.eq(tail_key(value)))
+                .execute(conn)?;
+        }
+        after = last;
+    }
+    for (table, ids_of) in [
+        ("customers", customer_ids_after as IdsAfter),
+        ("tickets", ticket_ids_after as IdsAfter),
+    ] {
+        let mut after = 0i64;
+        loop {
+            let ids = ids_of(conn, after)?;
+            let Some(&last) = ids.last() else { break };
+            match table {
+                "customers" => index_customers(conn, &ids)?,
+                _ => index_tickets(conn, &ids)?,
+            }
+            indexed += ids.len() as u64;
+            after = last;
+        }
+    }
+    diesel::update(search_index_state::table)
+        .set(search_index_state::version.eq(INDEX_VERSION))
+        .execute(conn)?;
+    Ok(indexed)
+}
+
+type IdsAfter = fn(&mut DbConnection, i64) -> Result<Vec<i64>, ApiError>;
+
+fn customer_ids_after(conn: &mut DbConnection, after: i64) -> Result<Vec<i64>, ApiError> {
+    Ok(customers::table
+        .filter(customers::id.gt(after))
+        .order(customers::id.asc())
+        .limit(REBUILD_BATCH / 4)
+        .select(customers::id)
+        .load(conn)?)
+}
+
+fn ticket_ids_after(conn: &mut DbConnection, after: i64) -> Result<Vec<i64>, ApiError> {
+    Ok(tickets::table
+        .filter(tickets::id.gt(after))
+        .order(tickets::id.asc())
+        .limit(REBUILD_BATCH / 4)
+        .select(tickets::id)
+        .load(conn)?)
+}
+
+/// One way a query can match: given "below this id" and a count, the ids of the first
+/// matches, newest first. Each source is one index walk that stops after `n` rows.
+pub type Source<'a> =
+    Box<dyn FnMut(&mut DbConnection, Option<i64>, i64) -> Result<Vec<i64>, ApiError> + 'a>;
+
+/// The first `n` ids of the union of `sources` below `after`, newest first: every source
+/// gives its own first `n`, so the first `n` of their union are exact.
+fn merged(
+    conn: &mut DbConnection,
+    sources: &mut [Source<'_>],
+    after: Option<i64>,
+    n: i64,
+) -> Result<Vec<i64>, ApiError> {
+    let mut all = BTreeSet::new();
+    for source in sources.iter_mut() {
+        all.extend(source(conn, after, n)?);
+    }
+    Ok(all.into_iter().rev().take(n as usize).collect())
+}
+
+/// Which of a batch of candidates a list keeps (its other filters; for `Rank::Inside`,
+/// "not already a leading match").
+pub type Keep<'a> =
+    dyn FnMut(&mut DbConnection, Rank, &[i64]) -> Result<HashSet<i64>, ApiError> + 'a;
+
+/// A page of a ranked search: the sources of each rank, walked in rank order and newest
+/// first within a rank, each batch of candidates passed through `keep` (the list's other
+/// filters, and for `Rank::Inside`, "not already a leading match"), which answers the ids
+/// it keeps. Starts after `cursor`.
+pub fn ranked_page(
+    conn: &mut DbConnection,
+    ranks: Vec<(Rank, Vec<Source<'_>>)>,
+    keep: &mut Keep<'_>,
+    cursor: Option<(Rank, i64)>,
+    limit: usize,
+) -> Result<Vec<(Rank, i64)>, ApiError> {
+    let mut page = Vec::with_capacity(limit);
+    'ranks: for (rank, mut sources) in ranks {
+        let mut after = match cursor {
+            Some((at, _)) if at > rank => continue,
+            Some((at, id)) if at == rank => Some(id),
+            _ => None,
+        };
+        loop {
+            let wanted = limit - page.len();
+            if wanted == 0 {
+                break 'ranks;
+            }
+            let batch_size = (wanted * 2).max(20) as i64;
+            if sources.is_empty() {
+                break;
+            }
+            let batch = merged(conn, &mut sources, after, batch_size)?;
+            let Some(&last) = batch.last() else { break };
+            let kept = keep(conn, rank, &batch)?;
+            for id in &batch {
+                if kept.contains(id) {
+                    page.push((rank, *id));
+                    if page.len() == limit {
+                        break 'ranks;
+                    }
+                }
+            }
+            if (batch.len() as i64) < batch_size {
+                break;
+            }
+            after = Some(last);
+        }
+    }
+    Ok(page)
+}
+
+/// Customers whose name or nickname holds every gram (`grams` non-empty).
+pub fn customers_by_grams(shop_id: ShopId, grams: Vec<String>) -> Source<'static> {
+    Box::new(move |conn, after, n| {
+        let also = diesel::alias!(customer_search_grams as also);
+        let mut query = customer_search_grams::table
+            .filter(customer_search_grams::shop_id.eq(shop_id))
+            .filter(customer_search_grams::gram.eq(grams[0].clone()))
+            .select(customer_search_grams::customer_id)
+            .order(customer_search_grams::customer_id.desc())
+            .limit(n)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(customer_search_grams::customer_id.lt(after));
+        }
+        for gram in &grams[1..] {
+            query = query.filter(
+                customer_search_grams::customer_id.eq_any(
+                    also.filter(also.field(customer_search_grams::shop_id).eq(shop_id))
+                        .filter(also.field(customer_search_grams::gram).eq(gram.clone()))
+                        .select(also.field(customer_search_grams::customer_id)),
+                ),
+            );
+        }
+        Ok(query.load(conn)?)
+    })
+}
+
+/// Tickets whose text holds every gram (`grams` non-empty).
+pub fn tickets_by_grams(shop_id: ShopId, grams: Vec<String>) -> Source<'static> {
+    Box::new(move |conn, after, n| {
+        let also = diesel::alias!(ticket_search_grams as also);
+        let mut query = ticket_search_grams::table
+            .filter(ticket_search_grams::shop_id.eq(shop_id))
+            .filter(ticket_search_grams::gram.eq(grams[0].clone()))
+            .select(ticket_search_grams::ticket_id)
+            .order(ticket_search_grams::ticket_id.desc())
+            .limit(n)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(ticket_search_grams::ticket_id.lt(after));
+        }
+        for gram in &grams[1..] {
+            query = query.filter(
+                ticket_search_grams::ticket_id.eq_any(
+                    also.filter(also.field(ticket_search_grams::shop_id).eq(shop_id))
+                        .filter(also.field(ticket_search_grams::gram).eq(gram.clone()))
+                        .select(also.field(ticket_search_grams::ticket_id)),
+                ),
+            );
+        }
+        Ok(query.load(conn)?)
+    })
+}
+
+/// Customers with a phone ending in the digits whose reversal is `reversed`.
+pub fn customers_by_phone_tail(shop_id: ShopId, reversed: String) -> Source<'static> {
+    Box::new(move |conn, after, n| {
+        let end = super::Terms::prefix_end(&reversed);
+        let mut query = customer_contacts::table
+            .filter(customer_contacts::shop_id.eq(shop_id))
+            .filter(customer_contacts::tail_key.ge(reversed.clone()))
+            .filter(customer_contacts::tail_key.lt(end))
+            .select(customer_contacts::customer_id)
+            .order(customer_contacts::customer_id.desc())
+            .limit(n)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(customer_contacts::customer_id.lt(after));
+        }
+        Ok(query.load(conn)?)
+    })
+}
