@@ -31,8 +31,9 @@ pub struct BulkTicketRequest {
     #[validate(custom(function = "check_ticket_ids"))]
     #[schema(min_items = 1, max_items = 500)]
     pub ticket_ids: Vec<i64>,
-    /// Shaped by `kind`; read by [`BulkTicketAction::parse`], which names bad fields
-    /// `action.<field>` (serde loses the path inside a tagged enum).
+    // Read by `BulkTicketAction::parse`, which names bad fields `action.<field>`: serde
+    // loses the path inside a tagged enum.
+    /// What every ticket takes, shaped by `kind`.
     #[schema(value_type = BulkTicketAction)]
     pub action: Value,
 }

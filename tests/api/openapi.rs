@@ -263,6 +263,22 @@ fn shapes_that_depend_on_a_kind_are_one_schema_per_kind() {
     assert_eq!(contacts, ["email", "phone", "shop_account", "wechat"]);
     let events: Vec<String> = by_kind("EventView").into_iter().map(|(k, _)| k).collect();
     assert_eq!(events.len(), 7, "{events:?}");
+    let bulk: Vec<String> = by_kind("BulkTicketAction")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(bulk, ["assign", "close", "set_priority"]);
+    // A leaving staff member's tickets: one schema per `action`.
+    let handover = &schemas["OpenTicketsHandover"];
+    assert_eq!(handover["discriminator"]["propertyName"], "action");
+    for (action, target) in handover["discriminator"]["mapping"].as_object().unwrap() {
+        let variant = target.as_str().unwrap().rsplit('/').next().unwrap();
+        assert_eq!(
+            schemas[variant]["properties"]["action"]["enum"],
+            serde_json::json!([action]),
+            "{variant}"
+        );
+    }
     // Problems declare their extension members, typed.
     let problem = &schemas["Problem"]["properties"];
     for member in [
@@ -539,6 +555,15 @@ async fn problems_declare_every_member_they_carry(app: TestApp) {
         )
         .await,
     );
+    // bulk-rejected (report: BulkTicketReport)
+    problems.push(
+        app.post(
+            "/api/v1/tickets/bulk",
+            &lead,
+            json!({"ticket_ids": [id, 987_654], "action": {"kind": "close", "reason": "invalid"}}),
+        )
+        .await,
+    );
     // import-rejected (report: ImportReport)
     problems.push(
         app.post_csv(
@@ -570,6 +595,7 @@ async fn problems_declare_every_member_they_carry(app: TestApp) {
             "reference",
             "invalid-transition",
             "batch-rejected",
+            "bulk-rejected",
             "import-rejected",
             "validation"
         ]
