@@ -82,6 +82,8 @@ problem_kinds! {
     DuplicateReview = "duplicate-review", CONFLICT, "Conflict";
     NotResolved = "not-resolved", CONFLICT, "Conflict";
     SatisfactionRecorded = "satisfaction-recorded", CONFLICT, "Conflict";
+    /// A note's edit window has closed (its author writes a new note instead).
+    NoteLocked = "note-locked", CONFLICT, "Conflict";
     PreconditionFailed = "precondition-failed", PRECONDITION_FAILED, "Precondition failed";
     ImportRejected = "import-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";
     BatchRejected = "batch-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";

@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod ingestion;
 pub mod metrics;
+pub mod notes;
 pub mod openapi;
 pub mod orders;
 pub mod pagination;

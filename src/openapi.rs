@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 use crate::customers;
 use crate::tickets::{self, routes as ticket_routes, store as ticket_store};
 use crate::{
-    audit, auth, error, health, ingestion, orders, reminders, response, scripts, stats, tags,
-    tiers, users, webhooks,
+    audit, auth, error, health, ingestion, notes, orders, reminders, response, scripts, stats,
+    tags, tiers, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -80,6 +80,11 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         scripts::routes::update_call_script,
         scripts::routes::delete_call_script,
         scripts::routes::ticket_templates,
+        notes::routes::ticket_notes,
+        notes::routes::add_ticket_note,
+        notes::routes::customer_notes,
+        notes::routes::add_customer_note,
+        notes::routes::correct_note,
         tiers::routes::recompute,
         tiers::routes::list_changes,
         stats::routes::tickets_report,

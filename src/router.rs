@@ -20,8 +20,8 @@ use crate::extract::{BodyLimit, BodyReadTimeout};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
-    audit, auth, customers, health, idempotency, ingestion, orders, reminders, scripts, stats,
-    tags, tickets, tiers, users, webhooks,
+    audit, auth, customers, health, idempotency, ingestion, notes, orders, reminders, scripts,
+    stats, tags, tickets, tiers, users, webhooks,
 };
 
 /// Every route of the service.
@@ -47,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(tickets::routes::configure)
                 // A ticket's templates (`/tickets/{id}/templates`) are the scripts' route.
                 .configure(scripts::routes::configure)
+                .configure(notes::routes::configure)
                 .configure(tiers::routes::configure)
                 .configure(stats::routes::configure)
                 .configure(reminders::routes::configure)

@@ -243,6 +243,14 @@ fn conflicts() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            "note-locked",
+            problem(
+                K::NoteLocked,
+                "a note may be corrected for 15 minutes after it was written; write a new note instead",
+                Value::Null,
+            ),
+        ),
+        (
             "delivery-pending",
             problem(
                 K::DeliveryPending,

@@ -207,6 +207,8 @@ ticket_of_kind!(
     ("edited" = "#/components/schemas/TicketEditedEvent"),
     ("satisfaction_recorded" = "#/components/schemas/SatisfactionRecordedEvent"),
     ("satisfaction_corrected" = "#/components/schemas/SatisfactionCorrectedEvent"),
+    ("note_added" = "#/components/schemas/NoteAddedEvent"),
+    ("note_edited" = "#/components/schemas/NoteEditedEvent"),
 )))]
 enum EventByKind {
     Created(TicketCreatedEvent),
@@ -216,6 +218,8 @@ enum EventByKind {
     Edited(TicketEditedEvent),
     SatisfactionRecorded(SatisfactionRecordedEvent),
     SatisfactionCorrected(SatisfactionCorrectedEvent),
+    NoteAdded(NoteAddedEvent),
+    NoteEdited(NoteEditedEvent),
 }
 
 kind_tag!(CreatedTag = "created");
@@ -225,6 +229,8 @@ kind_tag!(StateChangedTag = "state_changed");
 kind_tag!(EditedTag = "edited");
 kind_tag!(SatisfactionRecordedTag = "satisfaction_recorded");
 kind_tag!(SatisfactionCorrectedTag = "satisfaction_corrected");
+kind_tag!(NoteAddedTag = "note_added");
+kind_tag!(NoteEditedTag = "note_edited");
 
 macro_rules! event_of_kind {
     ($(#[$doc:meta])* $name:ident, $kind:ident, $data:ty) => {
@@ -288,6 +294,34 @@ event_of_kind!(
     SatisfactionCorrectedTag,
     SatisfactionChangeData
 );
+
+event_of_kind!(
+    /// An internal note was written on the ticket (`GET .../notes`).
+    NoteAddedEvent,
+    NoteAddedTag,
+    NoteAddedData
+);
+event_of_kind!(
+    /// The author corrected a note within its edit window.
+    NoteEditedEvent,
+    NoteEditedTag,
+    NoteEditedData
+);
+
+/// `data` of a `note_added` entry.
+#[derive(Serialize, ToSchema)]
+struct NoteAddedData {
+    note_id: i64,
+    body: String,
+}
+
+/// `data` of a `note_edited` entry: the text before and after the correction.
+#[derive(Serialize, ToSchema)]
+struct NoteEditedData {
+    note_id: i64,
+    before: String,
+    after: String,
+}
 
 /// The API key that opened a ticket (tickets opened by integrations).
 #[derive(Serialize, ToSchema)]

@@ -77,6 +77,10 @@ text_enum! {
         Edited = "edited",
         SatisfactionRecorded = "satisfaction_recorded",
         SatisfactionCorrected = "satisfaction_corrected",
+        /// An internal note was written (`data`: `note_id`, `body`).
+        NoteAdded = "note_added",
+        /// An internal note was corrected by its author (`data`: `note_id`, `before`, `after`).
+        NoteEdited = "note_edited",
     }
 }
 
@@ -94,7 +98,7 @@ impl EventKind {
             (EventKind::SatisfactionRecorded | EventKind::SatisfactionCorrected, _) => {
                 &[TicketSatisfactionRecorded]
             }
-            (EventKind::Edited, _) => &[],
+            (EventKind::Edited | EventKind::NoteAdded | EventKind::NoteEdited, _) => &[],
         }
     }
 }

@@ -262,7 +262,7 @@ fn shapes_that_depend_on_a_kind_are_one_schema_per_kind() {
         .collect();
     assert_eq!(contacts, ["email", "phone", "shop_account", "wechat"]);
     let events: Vec<String> = by_kind("EventView").into_iter().map(|(k, _)| k).collect();
-    assert_eq!(events.len(), 7, "{events:?}");
+    assert_eq!(events.len(), 9, "{events:?}");
     let bulk: Vec<String> = by_kind("BulkTicketAction")
         .into_iter()
         .map(|(k, _)| k)
@@ -448,6 +448,24 @@ async fn answers_match_the_schema_of_their_kind(app: TestApp) {
         )
         .await;
     assert_eq!(unassigned.status, StatusCode::OK, "{:?}", unassigned.body);
+    let note = app
+        .post(
+            &format!("/api/v1/tickets/{id}/notes"),
+            &agent,
+            json!({"body": "买家想要换货"}),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::CREATED, "{:?}", note.body);
+    conforms("NoteView", &note.body, &["NoteEdit"]).unwrap();
+    let corrected = app
+        .patch(
+            &format!("/api/v1/notes/{}", note.body["id"]),
+            &agent,
+            json!({"body": "买家想要退货"}),
+        )
+        .await;
+    assert_eq!(corrected.status, StatusCode::OK, "{:?}", corrected.body);
+    conforms("NoteView", &corrected.body, &["NoteEdit"]).unwrap();
     let events = app
         .get(&format!("/api/v1/tickets/{id}/events?limit=200"), &lead)
         .await;
@@ -460,6 +478,10 @@ async fn answers_match_the_schema_of_their_kind(app: TestApp) {
         "TicketEditedEvent",
         "SatisfactionRecordedEvent",
         "SatisfactionCorrectedEvent",
+        "NoteAddedEvent",
+        "NoteEditedEvent",
+        "NoteAddedData",
+        "NoteEditedData",
         "CreatedData",
         "AssignedData",
         "ContactLoggedData",
