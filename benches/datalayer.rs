@@ -12,6 +12,8 @@
 //! | BENCH_ORDERS | 2000000 | orders in all, spread over customers with a long tail |
 //! | BENCH_TICKETS | 500000 | tickets |
 //! | BENCH_AGENTS | 20 | agents the tickets are assigned to |
+//! | BENCH_ONLY | unset | `search`: time only the searches (p50 / p99 over many runs), as staff type them |
+//! | BENCH_REUSE | unset | `1`: time a database seeded earlier (with `BENCH_SEED_ONLY=1` and the same sizes) instead of seeding |
 //! | BENCH_SEED_ONLY | unset | `1`: seed only, time nothing (needs DATABASE_URL); agents log in as `agentN@bench.example` / `bench password` |
 
 #[path = "support/seed.rs"]
@@ -54,6 +56,94 @@ fn time<T>(runs: usize, mut work: impl FnMut() -> Result<T, ApiError>) -> Result
     }
     samples.sort_by(|a, b| a.total_cmp(b));
     Ok(samples[samples.len() / 2])
+}
+
+/// Runs each search as staff type it, many times with varying terms, and reports p50,
+/// p99 and the worst run in milliseconds: the first page (50 and one) of the customer and
+/// the ticket search, through the same functions as the HTTP handlers.
+fn time_searches(db: &Db) -> Result<String, ApiError> {
+    use aftercare::customers::rules::{handle_search_key, name_key};
+    let mut out = String::new();
+    let mut conn = db.conn()?;
+    let conn: &mut DbConnection = &mut conn;
+    let runs = env_or("BENCH_SEARCH_RUNS", 300usize);
+    let terms = |q: &str| Terms::new(q, name_key(q), handle_search_key(q));
+    // Each family varies its term from run to run, so no run is served from a warm page.
+    let families: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+        (
+            "phone tail, 4 digits",
+            Box::new(|i| format!("{:04}", (i * 7919) % 10_000)),
+        ),
+        (
+            "phone tail, 6 digits",
+            Box::new(|i| format!("{:06}", (i * 104_729) % 1_000_000)),
+        ),
+        (
+            "inside a nickname (小姐, 妈妈, 购物)",
+            Box::new(|i| ["小姐", "妈妈", "购物"][i % 3].to_owned()),
+        ),
+        (
+            "one character inside names",
+            Box::new(|i| ["芳", "娜", "伟", "静", "丽", "强"][i % 6].to_owned()),
+        ),
+        (
+            "two characters of a name",
+            Box::new(|i| ["王芳", "李娜", "张伟", "刘静", "陈丽", "杨强"][i % 6].to_owned()),
+        ),
+        (
+            "surname (name prefix, common)",
+            Box::new(|i| ["王", "李", "张"][i % 3].to_owned()),
+        ),
+        (
+            "order number (exact)",
+            Box::new(|i| format!("B{}", 1 + (i * 7919) % 1_000_000)),
+        ),
+        (
+            "ticket words (屏幕, 物流, 退款...)",
+            Box::new(|i| {
+                ["屏幕碎了", "物流", "退款", "尺码", "screen", "包装破损"][i % 6].to_owned()
+            }),
+        ),
+    ];
+    let _ = writeln!(
+        out,
+        "{:<44} {:>24} {:>24}",
+        "search (first page)", "customers p50/p99/max", "tickets p50/p99/max"
+    );
+    for (label, term) in families {
+        let mut figures = Vec::new();
+        for tickets in [false, true] {
+            let mut samples = Vec::with_capacity(runs);
+            for i in 0..runs {
+                let q = term(i);
+                let started = Instant::now();
+                if tickets {
+                    let filter = TicketFilter {
+                        search: Some(terms(&q)),
+                        ..TicketFilter::of_shop(ShopId(1))
+                    };
+                    ticket_store::search(conn, &filter, None, 51)?;
+                } else {
+                    let filter = CustomerFilter {
+                        search: Some(terms(&q)),
+                        ..CustomerFilter::of_shop(ShopId(1))
+                    };
+                    customer_store::search(conn, &filter, None, 51)?;
+                }
+                samples.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            samples.sort_by(|a, b| a.total_cmp(b));
+            let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+            figures.push(format!(
+                "{:.2} / {:.2} / {:.2}",
+                at(0.5),
+                at(0.99),
+                samples[samples.len() - 1]
+            ));
+        }
+        let _ = writeln!(out, "{:<44} {:>24} {:>24}", label, figures[0], figures[1]);
+    }
+    Ok(out)
 }
 
 /// Times the full tier recomputation, each statistics query and the busiest lists on the
@@ -226,11 +316,23 @@ fn main() -> std::process::ExitCode {
         )
     });
     let result = Db::connect(&url, 2, SEEDING_CHECKOUT_TIMEOUT).and_then(|db| {
-        let seeded = seed::seed(&db, &options).map_err(|e| e.to_string())?;
-        print!("{seeded}");
+        if std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1") {
+            println!(
+                "backend: {:?}\nreusing the shop seeded earlier",
+                db.backend()
+            );
+        } else {
+            let seeded = seed::seed(&db, &options).map_err(|e| e.to_string())?;
+            print!("{seeded}");
+        }
+        let only_search = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "search");
         if !seed_only {
             println!();
-            print!("{}", time_queries(&db).map_err(|e| e.to_string())?);
+            if !only_search {
+                print!("{}", time_queries(&db).map_err(|e| e.to_string())?);
+                println!();
+            }
+            print!("{}", time_searches(&db).map_err(|e| e.to_string())?);
         }
         Ok(())
     });

@@ -51,6 +51,7 @@ diesel::table! {
         tier_reasons -> Text,
         tier_computed_at -> Nullable<Timestamp>,
         primary_phone -> Nullable<Text>,
+        merged_into_id -> Nullable<BigInt>,
     }
 }
 

@@ -29,6 +29,8 @@ text_enum! {
         CustomersExport = "customers.export",
         /// A CSV file of customers or orders was imported (counts in `details`).
         CustomersImport = "customers.import",
+        /// A duplicate customer was merged into another (ids and what moved).
+        CustomersMerged = "customers.merged",
         /// Tags were added to or removed from many customers at once.
         TagsBulk = "tags.bulk",
         /// A staff member logged in.

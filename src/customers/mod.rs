@@ -3,6 +3,7 @@
 //! rules in `rules`; tags, orders and CSV import/export are features of their own.
 
 pub mod contacts;
+pub mod merge;
 pub mod routes;
 pub mod rules;
 pub mod store;
@@ -58,6 +59,8 @@ pub struct Customer {
     pub tier_computed_at: Option<NaiveDateTime>,
     /// The first phone handle, kept by the handle writes (lists show it masked).
     pub primary_phone: Option<String>,
+    /// Set when this customer was a duplicate merged into another (and archived).
+    pub merged_into_id: Option<i64>,
 }
 
 impl Customer {
@@ -131,6 +134,8 @@ pub struct CustomerView {
     pub last_contacted_at: Option<DateTime<Utc>>,
     /// Set when the customer was archived (soft-deleted).
     pub archived_at: Option<DateTime<Utc>>,
+    /// Set when this customer was a duplicate merged into another: the one to open instead.
+    pub merged_into_id: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

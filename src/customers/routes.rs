@@ -29,7 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(update_customer))
             .route(web::delete().to(archive_customer)),
     )
-    .service(web::resource("/customers/{id}/restore").route(web::post().to(restore_customer)));
+    .service(web::resource("/customers/{id}/restore").route(web::post().to(restore_customer)))
+    .service(web::resource("/customers/{id}/merge").route(web::post().to(merge_customers)));
 }
 
 /// Find customers. Filters combine (all must hold); pages are stable under inserts.
@@ -258,9 +259,59 @@ pub async fn restore_customer(
         .db
         .write(move |conn| {
             let customer = store::get(conn, caller.shop_id, id)?;
+            if let Some(survivor) = customer.merged_into_id {
+                // Its handles, orders and tickets live on the survivor now.
+                return Err(ApiError::conflict(
+                    crate::error::ProblemKind::CustomerArchived,
+                    format!("customer {id} was merged into customer {survivor}; open that one"),
+                ));
+            }
             let customer = store::set_archived(conn, &customer, false)?;
             Ok(store::views(conn, vec![customer])?.remove(0))
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// Merge a duplicate into this customer (leads and admins): the duplicate's handles, tags,
+/// orders, tickets, notes and tier history move here, the duplicate is archived pointing
+/// here (`merged_into_id`), both files get a note, the purchase summary and tier are
+/// recomputed, and integrations get `customer.merged`. An open ticket of the duplicate that
+/// repeats one of this customer's (same kind, same order) is closed as `duplicate`.
+/// `?dry_run=true` answers the same report and changes nothing.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/merge", tag = "customers", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The customer that survives"), super::merge::MergeQuery),
+    request_body = super::merge::MergeRequest,
+    responses(
+        (status = 200, body = super::merge::MergeReport),
+        (status = 403),
+        (status = 404),
+        (status = 409, description = "Either customer is archived (`customer-archived`)"),
+        (status = 422),
+    ))]
+pub async fn merge_customers(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<i64>,
+    query: Query<super::merge::MergeQuery>,
+    body: Body<super::merge::MergeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ArchiveCustomers)?;
+    let (id, request) = (id.into_inner(), body.into_inner());
+    let dry_run = query.into_inner().dry_run.unwrap_or(false);
+    let settings = state.settings.clone();
+    let report = state
+        .db
+        .write(move |conn| {
+            super::merge::merge_or_preview(
+                conn,
+                &caller,
+                &settings,
+                id,
+                request.duplicate_id,
+                dry_run,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
 }

@@ -350,6 +350,7 @@ pub fn views(conn: &mut DbConnection, list: Vec<Customer>) -> Result<Vec<Custome
                 tier_history: None,
                 last_contacted_at: c.last_contacted_at.map(|t| t.and_utc()),
                 archived_at: c.archived_at.map(|t| t.and_utc()),
+                merged_into_id: c.merged_into_id,
                 created_at: c.created_at.and_utc(),
                 updated_at: c.updated_at.and_utc(),
             })

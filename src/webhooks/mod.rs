@@ -82,6 +82,8 @@ text_enum! {
         TicketContactLogged = "ticket.contact_logged",
         TicketSatisfactionRecorded = "ticket.satisfaction_recorded",
         CustomerTierChanged = "customer.tier_changed",
+        /// A duplicate customer was merged into another (`survivor_id`, `duplicate_id`).
+        CustomerMerged = "customer.merged",
     }
 }
 

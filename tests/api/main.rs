@@ -20,6 +20,7 @@ mod fuzz;
 mod import;
 mod indexes;
 mod integrations;
+mod merge;
 mod notes;
 mod openapi;
 mod ops;
