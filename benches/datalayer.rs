@@ -58,6 +58,9 @@ fn time<T>(runs: usize, mut work: impl FnMut() -> Result<T, ApiError>) -> Result
     Ok(samples[samples.len() / 2])
 }
 
+/// The term of a search family for run `i`.
+type Term = Box<dyn Fn(usize) -> String>;
+
 /// Runs each search as staff type it, many times with varying terms, and reports p50,
 /// p99 and the worst run in milliseconds: the first page (50 and one) of the customer and
 /// the ticket search, through the same functions as the HTTP handlers.
@@ -69,7 +72,7 @@ fn time_searches(db: &Db) -> Result<String, ApiError> {
     let runs = env_or("BENCH_SEARCH_RUNS", 300usize);
     let terms = |q: &str| Terms::new(q, name_key(q), handle_search_key(q));
     // Each family varies its term from run to run, so no run is served from a warm page.
-    let families: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    let families: Vec<(&str, Term)> = vec![
         (
             "phone tail, 4 digits",
             Box::new(|i| format!("{:04}", (i * 7919) % 10_000)),

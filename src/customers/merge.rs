@@ -331,6 +331,47 @@ fn later(
     a.max(b)
 }
 
+/// Why the merge's savepoint was rolled back: a failure, or a preview that must leave
+/// nothing behind.
+enum Rollback {
+    Failed(ApiError),
+    Preview,
+}
+
+impl From<diesel::result::Error> for Rollback {
+    fn from(e: diesel::result::Error) -> Self {
+        Rollback::Failed(e.into())
+    }
+}
+
+/// The merge in a savepoint of the caller's transaction: kept, or (`dry_run`) rolled back
+/// after it ran, so the preview is exactly what the merge would do.
+pub fn merge_or_preview(
+    conn: &mut DbConnection,
+    caller: &Principal,
+    settings: &crate::config::Settings,
+    survivor_id: i64,
+    duplicate_id: i64,
+    dry_run: bool,
+) -> Result<MergeReport, ApiError> {
+    let mut report = None;
+    let outcome = conn.transaction::<(), Rollback, _>(|conn| {
+        let done = merge(conn, caller, settings, survivor_id, duplicate_id, dry_run)
+            .map_err(Rollback::Failed)?;
+        report = Some(done);
+        if dry_run {
+            Err(Rollback::Preview)
+        } else {
+            Ok(())
+        }
+    });
+    match (outcome, report) {
+        (Ok(()) | Err(Rollback::Preview), Some(report)) => Ok(report),
+        (Err(Rollback::Failed(e)), _) => Err(e),
+        _ => Err(ApiError::Internal("merge left no report".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,46 +420,5 @@ mod tests {
             ]
         );
         assert!(repeated_tickets(&[], &duplicate).is_empty());
-    }
-}
-
-/// Why the merge's savepoint was rolled back: a failure, or a preview that must leave
-/// nothing behind.
-enum Rollback {
-    Failed(ApiError),
-    Preview,
-}
-
-impl From<diesel::result::Error> for Rollback {
-    fn from(e: diesel::result::Error) -> Self {
-        Rollback::Failed(e.into())
-    }
-}
-
-/// The merge in a savepoint of the caller's transaction: kept, or (`dry_run`) rolled back
-/// after it ran, so the preview is exactly what the merge would do.
-pub fn merge_or_preview(
-    conn: &mut DbConnection,
-    caller: &Principal,
-    settings: &crate::config::Settings,
-    survivor_id: i64,
-    duplicate_id: i64,
-    dry_run: bool,
-) -> Result<MergeReport, ApiError> {
-    let mut report = None;
-    let outcome = conn.transaction::<(), Rollback, _>(|conn| {
-        let done = merge(conn, caller, settings, survivor_id, duplicate_id, dry_run)
-            .map_err(Rollback::Failed)?;
-        report = Some(done);
-        if dry_run {
-            Err(Rollback::Preview)
-        } else {
-            Ok(())
-        }
-    });
-    match (outcome, report) {
-        (Ok(()) | Err(Rollback::Preview), Some(report)) => Ok(report),
-        (Err(Rollback::Failed(e)), _) => Err(e),
-        _ => Err(ApiError::Internal("merge left no report".into())),
     }
 }
