@@ -10,10 +10,9 @@ use futures_util::{StreamExt, stream};
 use validator::Validate;
 
 use super::batch;
-use super::csv;
 use super::operations::{
-    self, ImportOptions, ReviewSettings, export_page, import_csv, record_export, upsert_customer,
-    upsert_feed_order,
+    self, ImportOptions, ReviewSettings, export_header, export_page, import_csv, record_export,
+    upsert_customer, upsert_feed_order,
 };
 use super::{
     BatchReport, CustomerBatch, CustomerUpsertAnswer, CustomerUpserted, ImportForm, ImportQuery,
@@ -220,13 +219,16 @@ pub async fn export(
     caller.require(Permission::ExportCustomers)?;
     let filter = CustomerFilter::from_query(caller.shop_id, &query, Utc::now().naive_utc())?;
     let details = filter_for_audit(&query);
-    let (actor, audited) = (caller.subject(), filter.clone());
-    let rows = state
+    let (actor, audited, shop_id) = (caller.subject(), filter.clone(), caller.shop_id);
+    let (rows, (header, groups)) = state
         .db
-        .write(move |conn| record_export(conn, &actor, address.as_deref(), &audited, &details))
+        .write(move |conn| {
+            let rows = record_export(conn, &actor, address.as_deref(), &audited, &details)?;
+            Ok((rows, export_header(conn, shop_id)?))
+        })
         .await?;
     tracing::info!(by = caller.user_id, rows, "customer file exported");
-    let header = csv::export_header();
+    let groups: std::sync::Arc<[String]> = groups.into();
     // Each page is read only when the client has taken the previous one.
     enum Next {
         Header,
@@ -237,13 +239,14 @@ pub async fn export(
         let state = state.clone();
         let filter = filter.clone();
         let header = header.clone();
+        let groups = groups.clone();
         async move {
             match next {
                 Next::Header => Some((Ok(web::Bytes::from(header)), Next::After(None))),
                 Next::After(after) => {
                     let page = state
                         .db
-                        .read(move |conn| export_page(conn, &filter, after))
+                        .read(move |conn| export_page(conn, &filter, &groups, after))
                         .await;
                     match page {
                         Ok((bytes, Some(last))) => {
