@@ -117,6 +117,8 @@ impl ImportReport {
             failed: 0,
             errors: Vec::new(),
             errors_truncated: false,
+            warnings: Vec::new(),
+            warnings_truncated: false,
         }
     }
 
@@ -131,21 +133,32 @@ impl ImportReport {
     /// Keeps the first [`IMPORT_ERRORS_LISTED`] errors by line, whatever order they are found
     /// in (the check finds bad rows, the writing finds clashes further up), so that memory
     /// and the answer stay small however bad the file.
-    fn note(&mut self, mut error: RowError) {
-        if let Some((cut, _)) = error.message.char_indices().nth(ROW_ERROR_MAX_CHARS) {
-            error.message.truncate(cut);
-            error.message.push('…');
-        }
-        let at = self.errors.partition_point(|e| e.line <= error.line);
-        if self.errors.len() < IMPORT_ERRORS_LISTED {
-            self.errors.insert(at, error);
-            return;
-        }
-        self.errors_truncated = true;
-        if at < self.errors.len() {
-            self.errors.insert(at, error);
-            self.errors.pop();
-        }
+    fn note(&mut self, error: RowError) {
+        keep_first_by_line(&mut self.errors, &mut self.errors_truncated, error);
+    }
+
+    /// Notes something imported otherwise than the file says; listed like errors.
+    pub fn warn(&mut self, warning: RowError) {
+        keep_first_by_line(&mut self.warnings, &mut self.warnings_truncated, warning);
+    }
+}
+
+/// Keeps the first [`IMPORT_ERRORS_LISTED`] entries of `list` by line, with messages cut to
+/// [`ROW_ERROR_MAX_CHARS`]; `truncated` says some were left out.
+fn keep_first_by_line(list: &mut Vec<RowError>, truncated: &mut bool, mut entry: RowError) {
+    if let Some((cut, _)) = entry.message.char_indices().nth(ROW_ERROR_MAX_CHARS) {
+        entry.message.truncate(cut);
+        entry.message.push('…');
+    }
+    let at = list.partition_point(|e| e.line <= entry.line);
+    if list.len() < IMPORT_ERRORS_LISTED {
+        list.insert(at, entry);
+        return;
+    }
+    *truncated = true;
+    if at < list.len() {
+        list.insert(at, entry);
+        list.pop();
     }
 }
 

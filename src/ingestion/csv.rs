@@ -13,7 +13,7 @@
 //! [`neutralise_formula`], and every cell it reads through [`restore_formula`].
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::sync::Arc;
@@ -22,12 +22,16 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZon
 use csv::{ByteRecord, StringRecord};
 use validator::Validate;
 
-use super::{CUSTOMER_COLUMNS, EXPORT_ONLY_COLUMNS, Handles, ImportFile, ORDER_COLUMNS, RowError};
+use super::{
+    CUSTOMER_COLUMNS, EXPORT_ONLY_COLUMNS, Handles, ImportFile, ORDER_COLUMNS, RowError,
+    TAG_GROUP_COLUMN_PREFIX,
+};
 use crate::customers::contacts::{self, ContactKind};
 use crate::customers::{ContactHandle, CreateCustomerRequest, CustomerView, Source};
 use crate::error::{ApiError, FieldError};
 use crate::extract::flatten_validation_errors;
 use crate::orders::{Channel, CreateOrderRequest, OrderItemInput, OrderStatus};
+use crate::tags::check_tag_name;
 
 const HANDLE_COLUMNS: [(&str, ContactKind); 4] = [
     ("phone", ContactKind::Phone),
@@ -177,6 +181,19 @@ impl Row {
             .filter(|v| !v.is_empty())
     }
 
+    /// The cells of the tag group columns, unless empty, with their groups.
+    fn tag_group_cells(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.columns.iter().enumerate().filter_map(|(at, column)| {
+            let group = column.strip_prefix(TAG_GROUP_COLUMN_PREFIX)?;
+            let cell = self
+                .record
+                .get(at)
+                .map(restore_formula)
+                .filter(|v| !v.is_empty())?;
+            Some((group, cell))
+        })
+    }
+
     fn error(&self, column: Option<&str>, message: impl Into<String>) -> RowError {
         RowError {
             line: self.line,
@@ -221,8 +238,24 @@ struct Rows<R> {
     columns: Arc<[String]>,
 }
 
+/// A header cell as a column name: trimmed and lowercased, except for the group of a tag
+/// group column (with `tag_groups`), which names a group as it is written: `tags.VIP` and
+/// `tags.vip` are two groups.
+fn column_name(header: &str, tag_groups: bool) -> String {
+    let header = header.trim();
+    let prefix = TAG_GROUP_COLUMN_PREFIX.len();
+    match header.get(..prefix) {
+        Some(start) if tag_groups && start.eq_ignore_ascii_case(TAG_GROUP_COLUMN_PREFIX) => {
+            format!("{TAG_GROUP_COLUMN_PREFIX}{}", header[prefix..].trim())
+        }
+        _ => header.to_lowercase(),
+    }
+}
+
 impl<R: Read> Rows<R> {
-    fn open(input: R, known: &[&str]) -> Result<Self, ApiError> {
+    /// Opens the file, whose columns are `known`, the export's, and (with `tag_groups`) one
+    /// per tag group.
+    fn open(input: R, known: &[&str], tag_groups: bool) -> Result<Self, ApiError> {
         // The byte-order mark, if any, is dropped by the reader.
         let mut reader = csv::ReaderBuilder::new()
             .flexible(false)
@@ -245,16 +278,34 @@ impl<R: Read> Rows<R> {
         reader.get_mut().taken = 0;
         let columns: Vec<String> = record_text(header, 1)?
             .iter()
-            .map(|h| h.trim().to_lowercase())
+            .map(|h| column_name(h, tag_groups))
             .collect();
         let mut seen = BTreeSet::new();
         let mut problems = Vec::new();
         for column in &columns {
-            if !known.contains(&column.as_str()) && !EXPORT_ONLY_COLUMNS.contains(&column.as_str())
-            {
+            let group = column
+                .strip_prefix(TAG_GROUP_COLUMN_PREFIX)
+                .filter(|_| tag_groups);
+            if let Some(Err(reason)) = group.map(check_tag_name) {
                 problems.push(FieldError::new(
                     format!("column {column:?}"),
-                    format!("unknown column; known columns: {}", known.join(", ")),
+                    format!("names a tag group after {TAG_GROUP_COLUMN_PREFIX}, which {reason}"),
+                ));
+            } else if group.is_none()
+                && !known.contains(&column.as_str())
+                && !EXPORT_ONLY_COLUMNS.contains(&column.as_str())
+            {
+                let groups = if tag_groups {
+                    format!(", {TAG_GROUP_COLUMN_PREFIX}<group>")
+                } else {
+                    String::new()
+                };
+                problems.push(FieldError::new(
+                    format!("column {column:?}"),
+                    format!(
+                        "unknown column; known columns: {}{groups}",
+                        known.join(", ")
+                    ),
                 ));
             } else if !seen.insert(column.clone()) {
                 problems.push(FieldError::new(
@@ -322,17 +373,62 @@ fn validation_errors(row: &Row, errors: &validator::ValidationErrors) -> Vec<Row
 
 // ---- customers -----------------------------------------------------------------------
 
-fn parse_customer_row(row: &Row) -> Result<CreateCustomerRequest, Vec<RowError>> {
+/// One customer row to write.
+#[derive(Debug)]
+pub struct CustomerRow {
+    pub line: u64,
+    /// Every tag of the row is in `request.tags`, whichever column named it.
+    pub request: CreateCustomerRequest,
+    /// The group each tag named in a `tags.<group>` column is created in, by tag name.
+    pub tag_groups: BTreeMap<String, String>,
+}
+
+/// The names in a list cell (`a;b; c`), trimmed, without empty ones.
+fn list_cell(cell: Option<&str>) -> impl Iterator<Item = &str> {
+    cell.unwrap_or("")
+        .split(';')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The row's tags, in file order and each once, and the groups that the tag group
+/// columns give. A name in two groups' columns is the row's fault: a tag has one group.
+fn row_tags(row: &Row, errors: &mut Vec<RowError>) -> (Vec<String>, BTreeMap<String, String>) {
+    let mut names: Vec<String> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut groups: BTreeMap<String, String> = BTreeMap::new();
+    for name in list_cell(row.get("tags")) {
+        if seen.insert(name.to_owned()) {
+            names.push(name.to_owned());
+        }
+    }
+    for (group, cell) in row.tag_group_cells() {
+        for name in list_cell(Some(cell)) {
+            match groups.get(name) {
+                Some(other) if other != group => errors.push(row.error(
+                    Some(&format!("{TAG_GROUP_COLUMN_PREFIX}{group}")),
+                    format!(
+                        "{name:?} is also in {TAG_GROUP_COLUMN_PREFIX}{other}: a tag is in one group"
+                    ),
+                )),
+                Some(_) => {}
+                None => {
+                    groups.insert(name.to_owned(), group.to_owned());
+                    if seen.insert(name.to_owned()) {
+                        names.push(name.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    (names, groups)
+}
+
+fn parse_customer_row(row: &Row) -> Result<CustomerRow, Vec<RowError>> {
     let mut errors = Vec::new();
     let mut contacts = Vec::new();
     for (column, kind) in HANDLE_COLUMNS {
-        for value in row
-            .get(column)
-            .unwrap_or("")
-            .split(';')
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
+        for value in list_cell(row.get(column)) {
             contacts.push(ContactHandle {
                 kind,
                 value: value.to_owned(),
@@ -363,6 +459,7 @@ fn parse_customer_row(row: &Row) -> Result<CreateCustomerRequest, Vec<RowError>>
             Source::Online
         }),
     };
+    let (tags, tag_groups) = row_tags(row, &mut errors);
     let request = CreateCustomerRequest {
         name: row.get("name").unwrap_or("").to_owned(),
         contacts,
@@ -370,14 +467,7 @@ fn parse_customer_row(row: &Row) -> Result<CreateCustomerRequest, Vec<RowError>>
         birthday,
         source,
         notes: row.get("notes").unwrap_or("").to_owned(),
-        tags: row
-            .get("tags")
-            .unwrap_or("")
-            .split(';')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        tags,
     };
     if let Err(invalid) = request.validate() {
         let no_handles = request.contacts.is_empty();
@@ -389,7 +479,11 @@ fn parse_customer_row(row: &Row) -> Result<CreateCustomerRequest, Vec<RowError>>
         );
     }
     if errors.is_empty() {
-        Ok(request)
+        Ok(CustomerRow {
+            line: row.line,
+            request,
+            tag_groups,
+        })
     } else {
         Err(errors)
     }
@@ -541,7 +635,7 @@ fn merge_into(
 
 /// What an import writes: one customer row, or all the rows of one order.
 pub enum ImportItem {
-    Customer(CreateCustomerRequest),
+    Customer(CustomerRow),
     Order(OrderGroup),
 }
 
@@ -604,7 +698,7 @@ impl<R: Read> Plan<R> {
             ImportFile::Orders => &ORDER_COLUMNS,
         };
         Ok(Plan {
-            rows: Rows::open(input, known)?,
+            rows: Rows::open(input, known, file == ImportFile::Customers)?,
             orders: (file == ImportFile::Orders).then(|| OrderRuns {
                 offset,
                 current: None,
@@ -619,12 +713,12 @@ impl<R: Read> Plan<R> {
         Ok(self.rows.next_row()?.map(|row| {
             match row
                 .map_err(|e| vec![e])
-                .and_then(|row| parse_customer_row(&row).map(|r| (row.line, r)))
+                .and_then(|row| parse_customer_row(&row))
             {
-                Ok((line, request)) => Planned::Item {
-                    line,
+                Ok(customer) => Planned::Item {
+                    line: customer.line,
                     rows: 1,
-                    item: ImportItem::Customer(request),
+                    item: ImportItem::Customer(customer),
                 },
                 Err(errors) => Planned::Refused { rows: 1, errors },
             }
@@ -757,27 +851,52 @@ fn money(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
-/// The export's header line, with the byte-order mark that makes spreadsheet programs
-/// read the file as UTF-8.
-pub fn export_header() -> Vec<u8> {
-    let mut header = b"\xEF\xBB\xBF".to_vec();
-    let columns = [
-        &EXPORT_ONLY_COLUMNS[..1],
-        &CUSTOMER_COLUMNS[..],
-        &EXPORT_ONLY_COLUMNS[1..],
-    ]
-    .concat();
-    header.extend_from_slice(columns.join(",").as_bytes());
-    header.push(b'\n');
-    header
+/// The export's columns in order: the import's, a `tags.<group>` column after `tags` for
+/// each of `groups`, then the export-only ones.
+fn export_columns(groups: &[String]) -> Vec<String> {
+    let (head, tail) = CUSTOMER_COLUMNS.split_at(CUSTOMER_COLUMNS.len() - 1);
+    let mut columns: Vec<String> = EXPORT_ONLY_COLUMNS[..1]
+        .iter()
+        .chain(head)
+        .map(|c| (*c).to_owned())
+        .collect();
+    columns.extend(
+        groups
+            .iter()
+            .map(|g| format!("{TAG_GROUP_COLUMN_PREFIX}{g}")),
+    );
+    columns.extend(
+        tail.iter()
+            .chain(&EXPORT_ONLY_COLUMNS[1..])
+            .map(|c| (*c).to_owned()),
+    );
+    columns
 }
 
-/// Customers as export rows, in the header's column order, every cell neutralised.
-pub fn export_rows(views: &[CustomerView]) -> Result<Vec<u8>, ApiError> {
+fn csv_failed(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(format!("csv: {e}"))
+}
+
+/// The export's header line, with the byte-order mark that makes spreadsheet programs
+/// read the file as UTF-8. `groups` (sorted) are the tag groups with a column each.
+pub fn export_header(groups: &[String]) -> Result<Vec<u8>, ApiError> {
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(b"\xEF\xBB\xBF".to_vec());
+    // A group's name may need quotes; it never starts like a formula (`tags.` comes first).
+    writer
+        .write_record(export_columns(groups))
+        .map_err(csv_failed)?;
+    writer.into_inner().map_err(csv_failed)
+}
+
+/// Customers as export rows, in the header's column order, every cell neutralised. A tag
+/// goes in its group's column; one whose group has none (a group first used while the
+/// export ran) goes in `tags`, which an import reads as "group not said".
+pub fn export_rows(views: &[CustomerView], groups: &[String]) -> Result<Vec<u8>, ApiError> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
-    let failed = |e: csv::Error| ApiError::Internal(format!("csv: {e}"));
     for view in views {
         let handles = |kind: ContactKind| {
             view.contacts
@@ -787,12 +906,19 @@ pub fn export_rows(views: &[CustomerView]) -> Result<Vec<u8>, ApiError> {
                 .collect::<Vec<_>>()
                 .join(";")
         };
-        let tag_names = view
-            .tags
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect::<Vec<_>>()
-            .join(";");
+        let mut plain_tags = Vec::new();
+        let mut grouped_tags = vec![Vec::new(); groups.len()];
+        for tag in &view.tags {
+            match tag
+                .group
+                .as_ref()
+                .and_then(|g| groups.binary_search(g).ok())
+            {
+                Some(at) => grouped_tags[at].push(tag.name.as_str()),
+                None => plain_tags.push(tag.name.as_str()),
+            }
+        }
+        let standing = &view.standing;
         let cells = [
             view.id.to_string(),
             view.name.clone(),
@@ -803,7 +929,11 @@ pub fn export_rows(views: &[CustomerView]) -> Result<Vec<u8>, ApiError> {
             view.address.clone().unwrap_or_default(),
             view.birthday.map(|b| b.to_string()).unwrap_or_default(),
             view.source.as_str().to_owned(),
-            tag_names,
+            plain_tags.join(";"),
+        ]
+        .into_iter()
+        .chain(grouped_tags.iter().map(|names| names.join(";")))
+        .chain([
             view.notes.clone(),
             view.orders.count.to_string(),
             money(view.orders.total_spent_cents),
@@ -812,17 +942,18 @@ pub fn export_rows(views: &[CustomerView]) -> Result<Vec<u8>, ApiError> {
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default(),
             view.created_at.to_rfc3339(),
-        ];
-        for cell in &cells {
+            standing.tier.as_str().to_owned(),
+            standing.stage.as_str().to_owned(),
+            standing.at_risk.to_string(),
+        ]);
+        for cell in cells {
             writer
-                .write_field(neutralise_formula(cell).as_bytes())
-                .map_err(failed)?;
+                .write_field(neutralise_formula(&cell).as_bytes())
+                .map_err(csv_failed)?;
         }
-        writer.write_record(None::<&[u8]>).map_err(failed)?;
+        writer.write_record(None::<&[u8]>).map_err(csv_failed)?;
     }
-    writer
-        .into_inner()
-        .map_err(|e| ApiError::Internal(format!("csv: {e}")))
+    writer.into_inner().map_err(csv_failed)
 }
 
 #[cfg(test)]
@@ -867,7 +998,7 @@ mod tests {
 
     /// Every row read from `text`, and the file's problem if it has one.
     fn rows_of(text: &[u8], known: &[&str]) -> Result<Vec<Result<Row, RowError>>, ApiError> {
-        let mut rows = Rows::open(text, known)?;
+        let mut rows = Rows::open(text, known, true)?;
         let mut all = Vec::new();
         while let Some(row) = rows.next_row()? {
             all.push(row);
@@ -948,8 +1079,8 @@ mod tests {
         .unwrap();
         let good = rows[0].as_ref().unwrap();
         let parsed = parse_customer_row(good).unwrap();
-        assert_eq!(parsed.name, "李娜");
-        assert_eq!(parsed.contacts[0].value, "13800138000");
+        assert_eq!(parsed.request.name, "李娜");
+        assert_eq!(parsed.request.contacts[0].value, "13800138000");
         let bad = rows[1].as_ref().unwrap();
         let errors = parse_customer_row(bad).unwrap_err();
         let columns: BTreeSet<Option<String>> = errors.iter().map(|e| e.column.clone()).collect();
@@ -1023,7 +1154,7 @@ mod tests {
             "name,phone,notes\n'=HYPERLINK(\"http://x\"),'+85291234567,'-2+3\n",
         );
         let Planned::Item {
-            item: ImportItem::Customer(request),
+            item: ImportItem::Customer(CustomerRow { request, .. }),
             ..
         } = &plan[0]
         else {
@@ -1032,6 +1163,100 @@ mod tests {
         assert_eq!(request.name, "=HYPERLINK(\"http://x\")");
         assert_eq!(request.contacts[0].value, "+85291234567");
         assert_eq!(request.notes, "-2+3");
+    }
+
+    #[test]
+    fn tag_group_columns_keep_the_group_as_written() {
+        let rows = rows_of(
+            "Name,TAGS.Region, tags.地区 ,tags,tier,stage,at_risk\n".as_bytes(),
+            &CUSTOMER_COLUMNS,
+        )
+        .unwrap();
+        assert!(rows.is_empty());
+        let mut rows = Rows::open(
+            "Name,TAGS.Region, tags.地区 \n".as_bytes(),
+            &CUSTOMER_COLUMNS,
+            true,
+        )
+        .unwrap();
+        assert!(rows.next_row().unwrap().is_none());
+        assert_eq!(&*rows.columns, ["name", "tags.Region", "tags.地区"]);
+        let refused = |header: &str| {
+            let Err(ApiError::Validation(fields)) = rows_of(header.as_bytes(), &CUSTOMER_COLUMNS)
+            else {
+                panic!("{header} is refused");
+            };
+            fields[0].field.clone()
+        };
+        assert_eq!(refused("name,tags.\n"), "column \"tags.\"");
+        assert_eq!(
+            refused(&format!("name,tags.{}\n", "x".repeat(51))),
+            format!("column \"tags.{}\"", "x".repeat(51))
+        );
+        assert_eq!(
+            refused("name,tags.region,tags.region\n"),
+            "column \"tags.region\""
+        );
+        // Two spellings are two groups, each a column of its own.
+        assert!(rows_of(b"name,tags.VIP,tags.vip\n", &CUSTOMER_COLUMNS).is_ok());
+        // An order file has no tags.
+        assert!(Rows::open(&b"channel,tags.region\n"[..], &ORDER_COLUMNS, false).is_err());
+    }
+
+    #[test]
+    fn tags_are_read_with_the_groups_their_columns_give() {
+        let plan = plan_of(
+            ImportFile::Customers,
+            "name,phone,tags,tags.region,tags.interest\n\
+             A,13800000001,key customer;北京,北京; 上海,teapots\n\
+             B,13800000002,,Beijing,Beijing\n\
+             C,13800000003,,x,'=y\n",
+        );
+        let Planned::Item {
+            item: ImportItem::Customer(a),
+            ..
+        } = &plan[0]
+        else {
+            panic!("A is good");
+        };
+        assert_eq!(a.request.tags, ["key customer", "北京", "上海", "teapots"]);
+        assert_eq!(
+            a.tag_groups,
+            BTreeMap::from([
+                ("北京".to_owned(), "region".to_owned()),
+                ("上海".to_owned(), "region".to_owned()),
+                ("teapots".to_owned(), "interest".to_owned()),
+            ])
+        );
+        let Planned::Refused { errors, .. } = &plan[1] else {
+            panic!("B names one tag in two groups");
+        };
+        assert_eq!(errors[0].column.as_deref(), Some("tags.interest"));
+        assert!(errors[0].message.contains("tags.region"), "{errors:?}");
+        let Planned::Item {
+            item: ImportItem::Customer(c),
+            ..
+        } = &plan[2]
+        else {
+            panic!("C is good");
+        };
+        assert_eq!(c.tag_groups.get("=y").map(String::as_str), Some("interest"));
+    }
+
+    #[test]
+    fn exports_put_each_tag_in_its_group_and_show_the_standing() {
+        let groups = ["region".to_owned(), "VIP \"gold\"".to_owned()];
+        let header = String::from_utf8(export_header(&groups).unwrap()).unwrap();
+        assert_eq!(
+            header,
+            "\u{FEFF}id,name,phone,wechat,shop_account,email,address,birthday,source,tags,\
+             tags.region,\"tags.VIP \"\"gold\"\"\",notes,order_count,total_spent,last_order_at,\
+             created_at,tier,stage,at_risk\n"
+        );
+        // The header reads back as the same columns, the groups as written.
+        let mut rows = Rows::open(header.as_bytes(), &CUSTOMER_COLUMNS, true).unwrap();
+        assert!(rows.next_row().unwrap().is_none());
+        assert_eq!(&*rows.columns, &export_columns(&groups)[..]);
     }
 
     #[test]

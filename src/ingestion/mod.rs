@@ -103,6 +103,11 @@ pub struct ImportReport {
     pub errors: Vec<RowError>,
     /// `true` when more problems were found than `errors` lists.
     pub errors_truncated: bool,
+    /// What was imported otherwise than the file says, by line (the first 100): a tag
+    /// already on file in another group than the file's keeps its group. One per tag.
+    pub warnings: Vec<RowError>,
+    /// `true` when there were more warnings than `warnings` lists.
+    pub warnings_truncated: bool,
 }
 
 /// What a CSV import may take, and how it writes.
@@ -118,7 +123,7 @@ pub struct ImportSettings {
     pub batch_rows: u32,
 }
 
-/// Customer CSV columns. Handle columns may hold several values separated by `;`.
+/// Customer CSV columns. Handle and tag columns may hold several values separated by `;`.
 pub const CUSTOMER_COLUMNS: [&str; 10] = [
     "name",
     "phone",
@@ -131,13 +136,22 @@ pub const CUSTOMER_COLUMNS: [&str; 10] = [
     "tags",
     "notes",
 ];
+/// A customer file's column of the tags in one group: `tags.region` holds the customer's
+/// tags of the group `region` (the group as written, case and all). The plain `tags` column
+/// holds tags without a group, or whose group the file does not say.
+pub const TAG_GROUP_COLUMN_PREFIX: &str = "tags.";
 /// Columns the export adds; an import accepts and ignores them, so exports re-import.
-pub const EXPORT_ONLY_COLUMNS: [&str; 5] = [
+/// `tier`, `stage` and `at_risk` are the customer's standing, computed from orders and
+/// tickets and never typed in: whatever a file holds there changes nothing.
+pub const EXPORT_ONLY_COLUMNS: [&str; 8] = [
     "id",
     "order_count",
     "total_spent",
     "last_order_at",
     "created_at",
+    "tier",
+    "stage",
+    "at_risk",
 ];
 /// Order CSV columns. Rows sharing channel and order_no are one order with several items.
 pub const ORDER_COLUMNS: [&str; 13] = [

@@ -4,14 +4,18 @@
 //! They span the customer, tag, order, ticket and audit stores and write no SQL of their
 //! own. Run each upsert in its own savepoint: a refused upsert leaves nothing behind.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::io::{Read, Seek};
 
 use chrono::{FixedOffset, Utc};
 
-use super::batch::{self, FileRows, Report};
-use super::csv::{self, ImportItem, Plan, Planned};
-use super::{ImportFile, ImportReport, OrderFeedItem, OrderReference, ReviewFeedItem};
+use super::batch::{self, FileRows, ItemResult, Report};
+use super::csv::{self, CustomerRow, ImportItem, Plan, Planned};
+use super::{
+    ImportFile, ImportReport, OrderFeedItem, OrderReference, ReviewFeedItem, RowError,
+    TAG_GROUP_COLUMN_PREFIX,
+};
 use crate::audit::store as audit_store;
 use crate::audit::{AuditAction, NewAuditEntry};
 use crate::auth::Principal;
@@ -76,6 +80,65 @@ pub fn upsert_customer(
         UpsertOutcome::Unchanged
     };
     Ok((outcome, owner))
+}
+
+/// Tags an import found on file in another group than its file gives them: one warning per
+/// tag, at the first line that names it.
+#[derive(Default)]
+struct TagGroupWarnings {
+    tags: BTreeSet<String>,
+    warnings: Vec<RowError>,
+}
+
+/// A customer row of an import: the tags its `tags.<group>` columns name are created in
+/// those groups first (`upsert_customer` then finds them on file). A tag already on file
+/// keeps its group, whatever the file says: regrouping is an edit of the tag, for whoever
+/// may rename tags, not a side effect of an import. Where the groups differ the import
+/// says so, once the row is written.
+fn import_customer(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    row: &CustomerRow,
+    noted: &RefCell<TagGroupWarnings>,
+) -> ItemResult {
+    let wanted: Vec<(&str, Option<&str>)> = row
+        .tag_groups
+        .iter()
+        .map(|(name, group)| (name.as_str(), Some(group.as_str())))
+        .collect();
+    let mut differing = Vec::new();
+    if !wanted.is_empty() {
+        for tag in tag_store::ensure_in_groups(conn, shop_id, &wanted)? {
+            let Some(group) = row.tag_groups.get(&tag.name) else {
+                continue;
+            };
+            if tag.tag_group.as_deref() != Some(group.as_str()) {
+                let on_file = match &tag.tag_group {
+                    Some(other) => format!("is in the group {other:?}"),
+                    None => "has no group".to_owned(),
+                };
+                differing.push((
+                    tag.name.clone(),
+                    RowError {
+                        line: row.line,
+                        column: Some(format!("{TAG_GROUP_COLUMN_PREFIX}{group}")),
+                        message: format!(
+                            "the tag {:?} {on_file}: put on the customer, its group left as it is",
+                            tag.name
+                        ),
+                    },
+                ));
+            }
+        }
+    }
+    let written = upsert_customer(conn, shop_id, &row.request)?;
+    let mut noted = noted.borrow_mut();
+    for (tag, warning) in differing {
+        if noted.tags.insert(tag) {
+            noted.warnings.push(warning);
+        }
+    }
+    Ok(written)
 }
 
 /// Creates the order, or updates the one on file with the same channel and number; the
@@ -286,11 +349,22 @@ pub fn upsert_review(
 /// Customers per export page: one page is read per chunk the client takes.
 const EXPORT_PAGE: i64 = 500;
 
+/// The export's header line: its tag group columns are the groups of the tags customers
+/// carry.
+pub fn export_header(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+) -> Result<(Vec<u8>, Vec<String>), ApiError> {
+    let groups = tag_store::groups_in_use(conn, shop_id)?;
+    Ok((csv::export_header(&groups)?, groups))
+}
+
 /// One page of the export as CSV rows, oldest first after `after`, and the id to continue
-/// after (`None` on the last page).
+/// after (`None` on the last page). `groups` are the header's tag group columns.
 pub fn export_page(
     conn: &mut DbConnection,
     filter: &CustomerFilter,
+    groups: &[String],
     after: Option<i64>,
 ) -> Result<(Vec<u8>, Option<i64>), ApiError> {
     let cursor = after.map(CustomerCursor::Id);
@@ -299,7 +373,7 @@ pub fn export_page(
         .then(|| rows.last().map(|c| c.id))
         .flatten();
     let views = customer_store::views(conn, rows)?;
-    Ok((csv::export_rows(&views)?, last))
+    Ok((csv::export_rows(&views, groups)?, last))
 }
 
 /// How a CSV import runs.
@@ -353,8 +427,10 @@ pub fn import_csv<F: Read + Seek>(
             Ok(Planned::Refused { .. }) => None,
             Err(e) => Some(Err(e)),
         });
+    // Warnings are kept apart from the report, which the runner holds while it writes.
+    let noted = RefCell::new(TagGroupWarnings::default());
     let apply = |conn: &mut DbConnection, item: &ImportItem| match item {
-        ImportItem::Customer(request) => upsert_customer(conn, shop_id, request),
+        ImportItem::Customer(row) => import_customer(conn, shop_id, row, &noted),
         ImportItem::Order(group) => upsert_order(
             conn,
             shop_id,
@@ -364,6 +440,12 @@ pub fn import_csv<F: Read + Seek>(
         ),
     };
     let no_check = |_: &ImportItem| Ok(());
+    let with_warnings = |mut report: ImportReport| {
+        for warning in noted.take().warnings {
+            report.warn(warning);
+        }
+        report
+    };
     if options.atomic {
         return db
             .write_blocking(|conn| {
@@ -372,6 +454,7 @@ pub fn import_csv<F: Read + Seek>(
                 let report = batch::run(conn, items, true, report, no_check, apply)?;
                 unreadable.map_or(Ok(report), Err)
             })
+            .map(with_warnings)
             .map_err(|e| import_stopped(e, None));
     }
     let mut first_batch = true;
@@ -383,7 +466,7 @@ pub fn import_csv<F: Read + Seek>(
         first_batch = false;
         Ok(())
     })?;
-    Ok(report)
+    Ok(with_warnings(report))
 }
 
 /// The database went away in the middle of an import: the answer is a 503 saying what is

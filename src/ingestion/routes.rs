@@ -10,10 +10,9 @@ use futures_util::{StreamExt, stream};
 use validator::Validate;
 
 use super::batch;
-use super::csv;
 use super::operations::{
-    self, ImportOptions, ReviewSettings, export_page, import_csv, record_export, upsert_customer,
-    upsert_feed_order,
+    self, ImportOptions, ReviewSettings, export_header, export_page, import_csv, record_export,
+    upsert_customer, upsert_feed_order,
 };
 use super::{
     BatchReport, CustomerBatch, CustomerUpsertAnswer, CustomerUpserted, ImportForm, ImportQuery,
@@ -49,8 +48,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// **Customers** (`file=customers`): `name` (required), `phone`, `wechat`, `shop_account`,
 /// `email` (at least one handle; several values separated by `;`), `address`, `birthday`
 /// (YYYY-MM-DD), `source` (`in_store` or `online`, default `online`), `tags` (separated by
-/// `;`), `notes`. A row whose handles match a customer on file updates that customer
-/// (handles and tags are added, given fields replaced); otherwise it creates one.
+/// `;`), `notes`, and any number of tag group columns `tags.<group>` (`tags.region`:
+/// `北京;上海`), each holding the customer's tags in that group, the group as written. A
+/// row whose handles match a customer on file updates that customer (handles and tags are
+/// added, given fields replaced); otherwise it creates one. A tag not on file is created in
+/// the group its column names (no group from `tags`); a tag on file keeps its group, and
+/// where the file gives another one the report says so in `warnings` (once per tag). One
+/// tag in two groups' columns of a row is a bad row. The columns the export adds (`id`,
+/// `order_count`, `total_spent`, `last_order_at`, `created_at`, and the computed `tier`,
+/// `stage` and `at_risk`) are accepted and ignored whatever they hold: tiers are computed
+/// from orders and tickets, never typed in.
 ///
 /// **Orders** (`file=orders`): `channel`, `order_no`, `ordered_at`, `status` (default `paid`),
 /// `total` (e.g. 129.90; default: sum of items), `product`, `sku`, `quantity` (default 1),
@@ -198,8 +205,14 @@ pub async fn import(
 /// recorded in the audit log, with its filters but never a search text).
 ///
 /// UTF-8 with a byte-order mark, so spreadsheet programs show Chinese text correctly. The
-/// columns are the import's plus `id`, `order_count`, `total_spent`, `last_order_at`,
-/// `created_at`, which an import ignores: an export can be edited and imported back. A cell
+/// columns: `id`, the import's (`name` to `tags`), a `tags.<group>` column for each group
+/// of tags that customers carry (sorted; a tag in a group is in its group's column, `tags`
+/// holds those without one), `notes`, then `order_count`, `total_spent`, `last_order_at`,
+/// `created_at` and the customer's standing, `tier` (`key`, `regular`, `small`), `stage`
+/// (`potential`, `new`, `returning`, `loyal`, `dormant`) and `at_risk` (`true`, `false`).
+/// An import ignores the columns after `notes` (tiers are computed, never typed in) and
+/// re-creates tags in their groups: an export can be edited and imported back, into the
+/// same shop (every row `unchanged`) or a new one. A cell
 /// that a spreadsheet program would run as a formula (starting with `=`, `+`, `-`, `@`, a
 /// tab or a carriage return) is written with a leading `'`, which the import takes off
 /// again. `sort`, `limit`, `cursor` and `with_total` do not apply; rows come oldest first,
@@ -220,13 +233,16 @@ pub async fn export(
     caller.require(Permission::ExportCustomers)?;
     let filter = CustomerFilter::from_query(caller.shop_id, &query, Utc::now().naive_utc())?;
     let details = filter_for_audit(&query);
-    let (actor, audited) = (caller.subject(), filter.clone());
-    let rows = state
+    let (actor, audited, shop_id) = (caller.subject(), filter.clone(), caller.shop_id);
+    let (rows, (header, groups)) = state
         .db
-        .write(move |conn| record_export(conn, &actor, address.as_deref(), &audited, &details))
+        .write(move |conn| {
+            let rows = record_export(conn, &actor, address.as_deref(), &audited, &details)?;
+            Ok((rows, export_header(conn, shop_id)?))
+        })
         .await?;
     tracing::info!(by = caller.user_id, rows, "customer file exported");
-    let header = csv::export_header();
+    let groups: std::sync::Arc<[String]> = groups.into();
     // Each page is read only when the client has taken the previous one.
     enum Next {
         Header,
@@ -237,13 +253,14 @@ pub async fn export(
         let state = state.clone();
         let filter = filter.clone();
         let header = header.clone();
+        let groups = groups.clone();
         async move {
             match next {
                 Next::Header => Some((Ok(web::Bytes::from(header)), Next::After(None))),
                 Next::After(after) => {
                     let page = state
                         .db
-                        .read(move |conn| export_page(conn, &filter, after))
+                        .read(move |conn| export_page(conn, &filter, &groups, after))
                         .await;
                     match page {
                         Ok((bytes, Some(last))) => {

@@ -87,6 +87,10 @@ pub struct SatisfactionStats {
 pub struct TicketStats {
     /// The group: `all`, a staff id or `unassigned`, a kind, a channel, or a local date.
     pub group: String,
+    /// Grouped by agent: the staff member's display name (deactivated staff keep theirs);
+    /// `null` for `unassigned` and for the other groupings.
+    #[schema(example = "王静")]
+    pub agent_name: Option<String>,
     pub opened: i64,
     pub resolved: i64,
     pub closed_unresolved: i64,
@@ -122,6 +126,9 @@ pub struct BacklogQuery {
 pub struct Backlog {
     /// The group: `all`, or a staff id or `unassigned`.
     pub group: String,
+    /// Per assignee: the staff member's display name; `null` for `all` and `unassigned`.
+    #[schema(example = "王静")]
+    pub agent_name: Option<String>,
     pub new: i64,
     pub first_call: i64,
     pub follow_up: i64,

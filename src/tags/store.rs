@@ -57,13 +57,28 @@ pub fn ensure(
     shop_id: ShopId,
     names: &[String],
 ) -> Result<Vec<Tag>, ApiError> {
-    let mut found = Vec::with_capacity(names.len());
-    let unique: BTreeSet<&str> = names.iter().map(|n| n.trim()).collect();
-    for name in unique {
+    let wanted: Vec<(&str, Option<&str>)> = names.iter().map(|n| (n.as_str(), None)).collect();
+    ensure_in_groups(conn, shop_id, &wanted)
+}
+
+/// The tags with these names, creating the missing ones in the group given with each name.
+/// A tag already on file keeps its group whatever is asked: groups are changed by editing
+/// the tag, never as a side effect of tagging someone. Callers compare the groups to tell.
+pub fn ensure_in_groups(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    wanted: &[(&str, Option<&str>)],
+) -> Result<Vec<Tag>, ApiError> {
+    let mut found = Vec::with_capacity(wanted.len());
+    let unique: BTreeMap<&str, Option<&str>> = wanted
+        .iter()
+        .map(|(name, group)| (name.trim(), group.map(str::trim)))
+        .collect();
+    for (name, group) in unique {
         let tag = match find_by_name(conn, shop_id, name)? {
             Some(tag) => tag,
             // In a savepoint: a concurrent request may create the same tag first.
-            None => match conn.transaction(|c| insert(c, shop_id, name, None)) {
+            None => match conn.transaction(|c| insert(c, shop_id, name, group)) {
                 Ok(tag) => tag,
                 Err(ApiError::Conflict { .. }) => find_by_name(conn, shop_id, name)?
                     .ok_or_else(|| ApiError::Internal(format!("tag {name:?} vanished")))?,
@@ -73,6 +88,24 @@ pub fn ensure(
         found.push(tag);
     }
     Ok(found)
+}
+
+/// The groups of the shop's tags that some customer carries, sorted as Rust sorts text
+/// (the same on both backends, whatever the database's collation): the export's tag
+/// columns. A walk of the shop's tags (few) with an index probe each for a customer.
+pub fn groups_in_use(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<String>, ApiError> {
+    let carried = customer_tags::table
+        .filter(customer_tags::tag_id.eq(tags::id))
+        .select(customer_tags::customer_id);
+    let mut groups: Vec<String> = tags::table
+        .filter(tags::shop_id.eq(shop_id))
+        .filter(tags::tag_group.is_not_null())
+        .filter(diesel::dsl::exists(carried))
+        .select(tags::tag_group.assume_not_null())
+        .distinct()
+        .load(conn)?;
+    groups.sort();
+    Ok(groups)
 }
 
 /// Puts each tag on each customer; returns how many (customer, tag) pairs were new.

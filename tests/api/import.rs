@@ -1,8 +1,9 @@
 //! CSV import (customers and orders) and export.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::test::TestRequest;
 use aftercare::auth::roles::Role;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, backend_tests};
@@ -19,6 +20,8 @@ backend_tests!(
     orders_whose_rows_are_split_up_are_refused_where_they_come_back,
     exports_are_for_leads_and_recorded_without_search_text,
     a_form_upload_imports_like_a_csv_body,
+    an_export_imported_into_a_new_shop_exports_the_same_file,
+    tags_on_file_keep_their_groups_and_differences_are_reported,
 );
 
 /// A multipart/form-data body with the given parts (name, file name, bytes).
@@ -415,7 +418,7 @@ async fn export_follows_the_filter_and_re_imports_unchanged(app: TestApp) {
     let lines: Vec<&str> = text.trim_start_matches('\u{FEFF}').lines().collect();
     assert_eq!(
         lines[0],
-        "id,name,phone,wechat,shop_account,email,address,birthday,source,tags,notes,order_count,total_spent,last_order_at,created_at"
+        "id,name,phone,wechat,shop_account,email,address,birthday,source,tags,notes,order_count,total_spent,last_order_at,created_at,tier,stage,at_risk"
     );
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[1].contains("李娜") && lines[1].contains("13800138000"));
@@ -778,4 +781,261 @@ D,13800000005\n";
         list.body["total"], 2,
         "the first batch stays, the second was rolled back"
     );
+}
+
+/// The export without the column that records when each row was written to the database
+/// the file came from (the one thing a new shop cannot have the same).
+fn exported_content(raw: &[u8]) -> Vec<Vec<String>> {
+    let mut cells = exported_cells(raw);
+    let created_at = cells[0].iter().position(|c| c == "created_at").unwrap();
+    for row in &mut cells {
+        row.remove(created_at);
+    }
+    cells
+}
+
+/// A shop's history past its customer file: orders (imported by the buyers' handles, dated
+/// back from `now`), an open bad review on the top buyer, then a full recomputation of the
+/// tiers. Played on two shops with the same customers, it gives the same standings.
+async fn shop_history(app: &TestApp, lead: &str, now: DateTime<Utc>) {
+    let day = |days_ago: i64| (now - Duration::days(days_ago)).to_rfc3339();
+    let mut orders = String::from(
+        "channel,order_no,ordered_at,product,unit_price,customer_phone,customer_email\n",
+    );
+    for (no, days_ago, price) in [
+        ("L1", 40, "2000.00"),
+        ("L2", 20, "1500.00"),
+        ("L3", 5, "900.00"),
+    ] {
+        orders += &format!("tmall,{no},{},Teapot,{price},13800138000,\n", day(days_ago));
+    }
+    orders += &format!("taobao,W1,{},Cup,39.90,+85291234567,\n", day(10));
+    orders += &format!("jd,Z1,{},Cup,59.00,,z@example.com\n", day(400));
+    for n in 0..10 {
+        orders += &format!("wechat,C{n},{},Tea,12.00,13900139000,\n", day(3 + n * 7));
+    }
+    let res = app
+        .post_csv("/api/v1/customers/import?file=orders", lead, orders)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert_eq!(res.body["failed"], 0, "{:?}", res.body);
+    let lina =
+        app.get("/api/v1/customers?q=13800138000", lead).await.body["items"][0]["id"].clone();
+    let review = app
+        .post(
+            "/api/v1/tickets",
+            lead,
+            json!({"kind": "negative_review", "customer_id": lina, "title": "1 star",
+                   "details": {"platform": "tmall", "rating": 1}}),
+        )
+        .await;
+    assert_eq!(review.status, StatusCode::CREATED, "{:?}", review.body);
+    let recompute = app
+        .call(Method::POST, "/api/v1/tiers/recompute", Some(lead), None)
+        .await;
+    assert_eq!(recompute.status, StatusCode::OK, "{:?}", recompute.body);
+}
+
+/// The issue's round trip: a shop with tiers, stages, an at-risk buyer and grouped tags is
+/// exported; the file, imported into a new shop (which then gets the same orders and
+/// tickets), exports again the same, cell for cell; the tags come back in their groups.
+async fn an_export_imported_into_a_new_shop_exports_the_same_file(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    for (name, group) in [
+        ("北京", Some("地区")),
+        ("上海", Some("地区")),
+        ("teapots", Some("Interest")),
+        ("@SUM(A1:A9)", Some("Interest")),
+        ("nobody's", Some("unused")),
+        ("key customer", None),
+    ] {
+        let res = app
+            .post("/api/v1/tags", &lead, json!({"name": name, "group": group}))
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+    }
+    for body in [
+        json!({"name": "李娜", "source": "in_store", "address": "北京市朝阳区", "birthday": "1990-05-17",
+               "contacts": [{"kind": "phone", "value": "13800138000"}, {"kind": "wechat", "value": "lina88"}],
+               "tags": ["key customer", "北京", "teapots"], "notes": "prefers calls after 6pm"}),
+        json!({"name": "王芳", "source": "online", "notes": "-5",
+               "contacts": [{"kind": "phone", "value": "+852 9123 4567"}],
+               "tags": ["上海", "@SUM(A1:A9)"]}),
+        json!({"name": "张伟", "source": "online",
+               "contacts": [{"kind": "email", "value": "z@example.com"}], "tags": ["teapots"]}),
+        json!({"name": "赵敏", "source": "online",
+               "contacts": [{"kind": "shop_account", "value": "zhaomin的小店"}]}),
+        json!({"name": "陈晨", "source": "online",
+               "contacts": [{"kind": "phone", "value": "13900139000"}], "tags": ["key customer"]}),
+    ] {
+        app.customer(&lead, body).await;
+    }
+    let now = Utc::now();
+    shop_history(&app, &lead, now).await;
+
+    let first = app.get("/api/v1/customers/export", &lead).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let cells = exported_cells(&first.raw);
+    let column = |name: &str| {
+        cells[0]
+            .iter()
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("no column {name} in {:?}", cells[0]))
+    };
+    assert!(
+        !cells[0].iter().any(|c| c == "tags.unused"),
+        "a group no customer carries has no column"
+    );
+    assert!(column("tags") + 1 == column("tags.Interest") && column("tags.地区") < column("notes"));
+    let standing = |row: usize| {
+        (
+            cells[row][column("tier")].as_str(),
+            cells[row][column("stage")].as_str(),
+            cells[row][column("at_risk")].as_str(),
+        )
+    };
+    assert_eq!(standing(1), ("key", "returning", "true"), "{cells:?}");
+    assert_eq!(standing(2), ("regular", "new", "false"));
+    assert_eq!(standing(3), ("small", "dormant", "false"));
+    assert_eq!(standing(4), ("small", "potential", "false"));
+    assert_eq!(standing(5).1, "loyal");
+    assert_eq!(cells[1][column("tags")], "key customer");
+    assert_eq!(cells[1][column("tags.地区")], "北京");
+    assert_eq!(cells[1][column("tags.Interest")], "teapots");
+    assert_eq!(cells[2][column("tags.Interest")], "'@SUM(A1:A9)");
+
+    // Imported back into the same shop: nothing changes, nothing to report.
+    let again = app.post_csv(IMPORT, &lead, first.raw.clone()).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(again.body["unchanged"], 5, "{:?}", again.body);
+    assert_eq!(again.body["warnings"], json!([]));
+
+    // Into a new shop: the same customers, tags and groups, then the same history.
+    let other = app.fresh().await;
+    let (_, other_lead) = other.staff_token("lead@other.example", Role::Lead).await;
+    let imported = other.post_csv(IMPORT, &other_lead, first.raw.clone()).await;
+    assert_eq!(imported.status, StatusCode::OK, "{:?}", imported.body);
+    assert_eq!(
+        (
+            imported.body["created"].as_i64(),
+            imported.body["failed"].as_i64()
+        ),
+        (Some(5), Some(0)),
+        "{:?}",
+        imported.body
+    );
+    assert_eq!(imported.body["warnings"], json!([]));
+    let tags: Vec<(String, Value)> = other.get("/api/v1/tags", &other_lead).await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_owned(), t["group"].clone()))
+        .collect();
+    let group_of = |name: &str| {
+        tags.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, g)| g.clone())
+            .unwrap_or_else(|| panic!("tag {name} re-created: {tags:?}"))
+    };
+    assert_eq!(group_of("北京"), "地区");
+    assert_eq!(group_of("上海"), "地区");
+    assert_eq!(group_of("teapots"), "Interest");
+    assert_eq!(group_of("@SUM(A1:A9)"), "Interest");
+    assert_eq!(group_of("key customer"), Value::Null);
+    assert_eq!(
+        tags.len(),
+        5,
+        "a tag no customer carries is not in the file"
+    );
+    shop_history(&other, &other_lead, now).await;
+    let second = other.get("/api/v1/customers/export", &other_lead).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(exported_content(&second.raw), exported_content(&first.raw));
+}
+
+/// Tags the file groups are created in their groups; a tag already on file keeps its group,
+/// reported once; the standing columns are read and ignored, whatever they hold.
+async fn tags_on_file_keep_their_groups_and_differences_are_reported(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    for (name, group) in [("Beijing", Some("city")), ("teapots", None)] {
+        app.post("/api/v1/tags", &lead, json!({"name": name, "group": group}))
+            .await;
+    }
+    let file = "name,phone,TAGS.Region,tags.interest,tags,tier,stage,at_risk\n\
+A,13800000001,Beijing,teapots,,key,loyal,true\n\
+B,13800000002,Beijing;Shanghai,,vip,gold,forever,maybe\n\
+C,13800000003,Shanghai,Shanghai,,,,\n";
+    let res = app.post_csv(IMPORT, &lead, file).await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert_eq!(
+        (res.body["created"].as_i64(), res.body["failed"].as_i64()),
+        (Some(2), Some(1)),
+        "{:?}",
+        res.body
+    );
+    assert_eq!(res.body["errors"][0]["line"], 4);
+    assert_eq!(res.body["errors"][0]["column"], "tags.interest");
+    let warnings = res.body["warnings"].as_array().unwrap();
+    let seen: Vec<(i64, &str)> = warnings
+        .iter()
+        .map(|w| (w["line"].as_i64().unwrap(), w["column"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [(2, "tags.Region"), (2, "tags.interest")],
+        "one warning per tag, where it first comes: {warnings:?}"
+    );
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"Beijing\" is in the group \"city\""),
+        "{warnings:?}"
+    );
+    let tags = app.get("/api/v1/tags", &lead).await.body["items"].clone();
+    let group_of = |name: &str| {
+        tags.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()["group"]
+            .clone()
+    };
+    assert_eq!(group_of("Beijing"), "city", "kept");
+    assert_eq!(group_of("teapots"), Value::Null, "kept");
+    assert_eq!(
+        group_of("Shanghai"),
+        "Region",
+        "created in the file's group"
+    );
+    assert_eq!(group_of("vip"), Value::Null);
+    let a = app.get("/api/v1/customers?q=13800000001", &lead).await.body["items"][0].clone();
+    assert_eq!(
+        (
+            a["standing"]["tier"].as_str(),
+            a["standing"]["stage"].as_str(),
+            a["standing"]["at_risk"].as_bool()
+        ),
+        (Some("small"), Some("potential"), Some(false)),
+        "tiers are computed, never typed in"
+    );
+    let names: Vec<&str> = a["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Beijing", "teapots"]);
+    // Headers the import cannot read refuse the file.
+    let bad = app.post_csv(IMPORT, &lead, "name,phone,tags.\n").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.error_fields(), ["column \"tags.\""]);
+    let orders = app
+        .post_csv(
+            "/api/v1/customers/import?file=orders",
+            &lead,
+            "channel,order_no,tags.region\n",
+        )
+        .await;
+    assert_eq!(orders.status, StatusCode::UNPROCESSABLE_ENTITY);
 }

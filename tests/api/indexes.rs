@@ -349,6 +349,12 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
             statements.push((format!("tickets: search {q}"), sql));
         }
     }
+    // The export's tag group columns: the shop's tags, each probed for a customer.
+    for sql in statements_of(conn, |c| {
+        aftercare::tags::store::groups_in_use(c, ShopId(1)).unwrap();
+    }) {
+        statements.push(("export: tag groups in use".into(), sql));
+    }
     assert!(statements.len() >= customer_lists.len() + ticket_lists.len());
     let mut unindexed = Vec::new();
     for (label, sql) in &statements {

@@ -220,7 +220,11 @@ async fn groups_by_agent_kind_channel_and_calendar(app: TestApp) {
     );
     assert!(close(&b["resolution_rate"], 0.5));
     assert!(close(&b["satisfaction"]["csat"], 0.0));
+    // Names next to ids, from the staff file (the fixture names staff "<role> <email>").
+    assert_eq!(a["agent_name"], "agent a@shop.example");
+    assert_eq!(b["agent_name"], "agent b@shop.example");
     assert_eq!(group(&agents, "unassigned")["opened"], 1);
+    assert!(group(&agents, "unassigned")["agent_name"].is_null());
     assert!(
         group(&agents, "unassigned")["resolution_rate"].is_null(),
         "nothing ended yet"
@@ -228,6 +232,7 @@ async fn groups_by_agent_kind_channel_and_calendar(app: TestApp) {
 
     let kinds = app.get(&by("kind"), &f.lead).await.body;
     assert_eq!(group(&kinds, "negative_review")["opened"], 2);
+    assert!(group(&kinds, "negative_review")["agent_name"].is_null());
     assert_eq!(group(&kinds, "return")["opened"], 2);
     assert_eq!(group(&kinds, "repair")["opened"], 1);
     let channels = app.get(&by("channel"), &f.lead).await.body;
@@ -333,6 +338,10 @@ async fn backlog_counts_open_and_overdue_work(app: TestApp) {
     assert_eq!(res.body["total"]["no_contact"], 2);
     let agents = res.body["by_agent"].as_array().unwrap();
     assert_eq!(agents.len(), 2, "B and unassigned hold open tickets");
+    let b = f.agent_b.0.to_string();
+    let b = agents.iter().find(|g| g["group"] == b.as_str()).unwrap();
+    assert_eq!(b["agent_name"], "agent b@shop.example");
+    assert!(res.body["total"]["agent_name"].is_null());
     assert_eq!(
         app.get("/api/v1/stats/backlog?no_contact_days=0", &f.lead)
             .await

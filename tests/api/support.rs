@@ -138,6 +138,18 @@ impl TestApp {
         TestApp::start(ScratchDb::sqlite(), tweak).await
     }
 
+    /// Another app over a new, empty database on the same backend: a second shop, where a
+    /// file exported from this one is imported.
+    pub async fn fresh(&self) -> TestApp {
+        let db = match self.state.db.backend() {
+            aftercare::db::Backend::Sqlite => ScratchDb::sqlite(),
+            aftercare::db::Backend::Postgres => {
+                ScratchDb::postgres("test").expect("PostgreSQL answered for this test already")
+            }
+        };
+        TestApp::start(db, |_| {}).await
+    }
+
     async fn start(db: ScratchDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let url = db.url().to_owned();
         let mut settings = Settings::with_database(&url);
