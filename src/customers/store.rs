@@ -710,21 +710,15 @@ pub fn search(
         cursor,
         usize::try_from(limit).unwrap_or(0),
     )?;
-    let ids: Vec<i64> = page.iter().map(|(_, id)| *id).collect();
+    let ids = search_store::page_ids(&page);
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut rows: BTreeMap<i64, Customer> = customers::table
+    let rows: Vec<Customer> = customers::table
         .filter(customers::id.eq_any(ids))
         .select(Customer::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|c: Customer| (c.id, c))
-        .collect();
-    Ok(page
-        .into_iter()
-        .filter_map(|(rank, id)| rows.remove(&id).map(|c| (rank, c)))
-        .collect())
+        .load(conn)?;
+    Ok(search_store::in_page_order(page, rows, |row| row.id))
 }
 
 /// Where a page starts: the sort key of the last customer served.

@@ -300,6 +300,25 @@ pub fn ranked_page(
     Ok(page)
 }
 
+/// The ids of a page, for loading its rows in one query.
+pub fn page_ids(page: &[(Rank, i64)]) -> Vec<i64> {
+    page.iter().map(|(_, id)| *id).collect()
+}
+
+/// A page's rows in the page's order, each with its rank (a row that vanished meanwhile
+/// is left out).
+pub fn in_page_order<T>(
+    page: Vec<(Rank, i64)>,
+    rows: Vec<T>,
+    id_of: impl Fn(&T) -> i64,
+) -> Vec<(Rank, T)> {
+    let mut by_id: std::collections::BTreeMap<i64, T> =
+        rows.into_iter().map(|row| (id_of(&row), row)).collect();
+    page.into_iter()
+        .filter_map(|(rank, id)| by_id.remove(&id).map(|row| (rank, row)))
+        .collect()
+}
+
 /// Customers whose name or nickname holds every gram (`grams` non-empty).
 pub fn customers_by_grams(shop_id: ShopId, grams: Vec<String>) -> Source<'static> {
     Box::new(move |conn, after, n| {
@@ -371,4 +390,21 @@ pub fn customers_by_phone_tail(shop_id: ShopId, reversed: String) -> Source<'sta
         }
         Ok(query.load(conn)?)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_keep_their_order_and_ranks() {
+        let page = vec![(Rank::Leading, 9), (Rank::Leading, 4), (Rank::Inside, 7)];
+        let rows = vec![4, 7, 9];
+        assert_eq!(
+            in_page_order(page, rows, |r| *r),
+            vec![(Rank::Leading, 9), (Rank::Leading, 4), (Rank::Inside, 7)]
+        );
+        let gone = in_page_order(vec![(Rank::Inside, 1), (Rank::Inside, 2)], vec![2], |r| *r);
+        assert_eq!(gone, vec![(Rank::Inside, 2)]);
+    }
 }

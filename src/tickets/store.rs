@@ -767,21 +767,15 @@ pub fn search(
         cursor,
         usize::try_from(limit).unwrap_or(0),
     )?;
-    let ids: Vec<i64> = page.iter().map(|(_, id)| *id).collect();
+    let ids = search_store::page_ids(&page);
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut rows: BTreeMap<i64, Ticket> = tickets::table
+    let rows: Vec<Ticket> = tickets::table
         .filter(tickets::id.eq_any(ids))
         .select(Ticket::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|t: Ticket| (t.id, t))
-        .collect();
-    Ok(page
-        .into_iter()
-        .filter_map(|(rank, id)| rows.remove(&id).map(|t| (rank, t)))
-        .collect())
+        .load(conn)?;
+    Ok(search_store::in_page_order(page, rows, |row| row.id))
 }
 
 pub fn count(conn: &mut DbConnection, filter: &TicketFilter) -> Result<i64, ApiError> {
