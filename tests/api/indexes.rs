@@ -380,4 +380,36 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
     );
 }
 
-backend_tests!(every_list_filter_uses_an_index);
+backend_tests!(
+    every_list_filter_uses_an_index,
+    names_cost_the_same_few_queries_for_any_page,
+);
+
+/// Ticket views carry the buyer's and the assignee's names, timelines the actors': read
+/// for the whole page at once, so a page of 50 costs what a page of 1 costs.
+async fn names_cost_the_same_few_queries_for_any_page(app: TestApp) {
+    let options = crate::seed::BenchOptions {
+        customers: 200,
+        orders: 400,
+        tickets: 300,
+        agents: 4,
+    };
+    crate::seed::seed(&app.state.db, &options).expect("seed");
+    let mut conn = app.state.db.conn().expect("a connection");
+    let conn: &mut DbConnection = &mut conn;
+    let now = Utc::now().naive_utc();
+    let filter = TicketFilter::of_shop(ShopId(1));
+    let mut counts = Vec::new();
+    for size in [1, 50] {
+        let page = ticket_store::list(conn, &filter, TicketSort::Newest, None, size).unwrap();
+        assert_eq!(page.len() as i64, size);
+        let sent = statements_of(conn, |c| {
+            let views = ticket_store::views(c, &page, now).unwrap();
+            assert!(views.iter().all(|v| v.customer.is_some()));
+        });
+        counts.push(sent.len());
+    }
+    // One query for the buyers, one for the staff (none when nobody is assigned).
+    assert!(counts[0] <= 2, "{counts:?}");
+    assert_eq!(counts[1], 2, "{counts:?}");
+}
