@@ -87,6 +87,24 @@ async fn change<F>(
 where
     F: FnOnce(&mut DbConnection, &Context<'_>, Ticket) -> Result<Ticket, ApiError> + Send + 'static,
 {
+    change_checked(state, caller, id, req, |_| Ok(()), operation).await
+}
+
+/// [`change`], with the request first checked against the ticket (`check`), so that a
+/// body that cannot apply to it is a 422 whatever version `If-Match` names: a request
+/// that could never succeed is refused as such, not as merely stale.
+async fn change_checked<C, F>(
+    state: &AppState,
+    caller: Caller,
+    id: i64,
+    req: &HttpRequest,
+    check: C,
+    operation: F,
+) -> Result<HttpResponse, ApiError>
+where
+    C: FnOnce(&Ticket) -> Result<(), ApiError> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &Context<'_>, Ticket) -> Result<Ticket, ApiError> + Send + 'static,
+{
     caller.require(Permission::WorkTickets)?;
     let expected = if_match(req)?;
     let policy = state.settings.tickets.deadlines;
@@ -95,6 +113,7 @@ where
         .db
         .write(move |conn| {
             let ticket = store::lock(conn, caller.shop_id, id)?;
+            check(&ticket)?;
             check_version(&ticket, &expected)?;
             let ctx = Context {
                 caller: &Principal::Staff(caller),
@@ -420,11 +439,16 @@ pub async fn update_ticket(
     {
         return Err(ApiError::field("body", "name at least one field to change"));
     }
-    change(
+    let details = request.details.clone();
+    change_checked(
         &state,
         caller,
         id.into_inner(),
         &req,
+        move |ticket| match details {
+            Some(details) => super::TicketDetails::parse(ticket.kind, details).map(|_| ()),
+            None => Ok(()),
+        },
         move |conn, ctx, ticket| operations::edit(conn, ctx, ticket, &request),
     )
     .await

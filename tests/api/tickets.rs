@@ -496,6 +496,24 @@ async fn racing_clients_never_lose_a_change(app: TestApp) {
         &b
     };
     assert_eq!(loser.problem_type(), "precondition-failed");
+    // Details that cannot apply to the ticket's kind are a 422 even with a stale If-Match:
+    // the request could never succeed, whatever the version.
+    let invalid = d
+        .app
+        .send(
+            TestRequest::patch()
+                .uri(&path)
+                .insert_header(("authorization", format!("Bearer {}", d.lead)))
+                .insert_header(("if-match", etag.clone()))
+                .set_json(json!({"details": {"platform": "taobao", "rating": "two"}})),
+        )
+        .await;
+    assert_eq!(
+        invalid.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        invalid.body
+    );
     let winner = if a.status == StatusCode::OK { &a } else { &b };
     let now = d.app.get(&path, &d.lead).await;
     assert_eq!(now.body["title"], winner.body["title"]);
