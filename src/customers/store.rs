@@ -580,8 +580,11 @@ fn leading_sources(shop_id: ShopId, terms: &Terms, archived: bool) -> Vec<MatchS
         terms.exact.clone(),
     );
     let exact_too = exact.clone();
-    vec![
-        Box::new(move |conn, after, n| {
+    let by_name: MatchSource<'static> = match &terms.start {
+        // One or two characters (a surname): thousands of names start so; the start gram
+        // walks them newest first instead of sorting the whole range.
+        Some(start) if !archived => search_store::customers_by_grams(shop_id, vec![start.clone()]),
+        _ => Box::new(move |conn, after, n| {
             let mut query = customers::table
                 .filter(customers::shop_id.eq(shop_id))
                 .filter(customers::name_key.ge(name.clone()))
@@ -602,6 +605,9 @@ fn leading_sources(shop_id: ShopId, terms: &Terms, archived: bool) -> Vec<MatchS
             }
             Ok(query.load(conn)?)
         }),
+    };
+    vec![
+        by_name,
         Box::new(move |conn, after, n| {
             let mut query = customer_contacts::table
                 .filter(customer_contacts::shop_id.eq(shop_id))

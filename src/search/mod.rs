@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 /// The version of the gram rules below. Raising it makes the server rebuild both gram
 /// tables at start-up (also how rows written before the tables existed get indexed).
-pub const INDEX_VERSION: i32 = 1;
+pub const INDEX_VERSION: i32 = 2;
 
 /// A query uses at most this many grams: enough to pin a phrase, bounded work per page.
 const MAX_QUERY_GRAMS: usize = 6;
@@ -34,13 +34,42 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
-/// Runs of letters and digits (any script); everything else separates words.
+/// Runs of letters and digits (any script); everything else separates words. A run of
+/// digits alone is left out: numbers are found as what they are (a phone's tail, an order
+/// number, a review id), and the digit pairs of nicknames like `王小姐_123456` would make
+/// every tail search walk long lists for nothing.
 fn runs(text: &str) -> Vec<Vec<char>> {
     fold(text)
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|run| !run.is_empty())
+        .filter(|run| !run.is_empty() && !run.chars().all(|c| c.is_ascii_digit()))
         .map(|run| run.chars().collect())
         .collect()
+}
+
+/// Marks a gram that starts a name: `^王` is "a name starting with 王".
+pub const START: char = '^';
+
+/// The start grams of a name: its first character and its first two, anchored, so that
+/// "names starting with 王" (a surname: thousands of matches) is one walk in id order
+/// rather than a range to sort.
+pub fn start_grams(name: &str) -> Vec<String> {
+    let first: Vec<char> = fold(name)
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric())
+        .take(2)
+        .collect();
+    (1..=first.len())
+        .map(|n| format!("{START}{}", first[..n].iter().collect::<String>()))
+        .collect()
+}
+
+/// The start gram serving a prefix query of one or two characters (letters or digits),
+/// if `q` is one.
+pub fn start_query(q: &str) -> Option<String> {
+    let folded: Vec<char> = fold(q.trim()).chars().collect();
+    (!folded.is_empty() && folded.len() <= 2 && folded.iter().all(|c| c.is_alphanumeric()))
+        .then(|| format!("{START}{}", folded.iter().collect::<String>()))
 }
 
 fn pairs(run: &[char], into: &mut BTreeSet<String>) {
@@ -148,6 +177,8 @@ pub struct Terms {
     pub grams: Vec<String>,
     /// The reversed digits of a phone tail (four digits or more).
     pub tail: Option<String>,
+    /// The start gram of a one- or two-character name prefix (`^王`).
+    pub start: Option<String>,
 }
 
 impl Terms {
@@ -159,6 +190,7 @@ impl Terms {
             exact: q.trim().to_owned(),
             grams: query_grams(q),
             tail: tail_query(q),
+            start: start_query(q),
         }
     }
 
@@ -215,6 +247,24 @@ mod tests {
             let indexed = name_grams(&format!("某{q}某"));
             assert!(query_grams(q).iter().all(|g| indexed.contains(g)), "{q}");
         }
+    }
+
+    #[test]
+    fn numbers_are_not_grams_and_names_have_start_grams() {
+        assert_eq!(name_grams("王小姐_123456"), name_grams("王小姐"));
+        assert!(query_grams("8000").is_empty());
+        assert_eq!(
+            query_grams("lina1990"),
+            vec!["li", "in", "na", "a1", "19", "99", "90"][..6].to_vec()
+        );
+        assert_eq!(start_grams("王小姐"), vec!["^王", "^王小"]);
+        assert_eq!(start_grams("Ｌi Na"), vec!["^l", "^li"]);
+        assert_eq!(start_grams("王"), vec!["^王"]);
+        assert!(start_grams(" -").is_empty());
+        assert_eq!(start_query("王").as_deref(), Some("^王"));
+        assert_eq!(start_query("王小").as_deref(), Some("^王小"));
+        assert_eq!(start_query("王小姐"), None);
+        assert_eq!(start_query("%"), None);
     }
 
     #[test]

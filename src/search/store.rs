@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use super::{INDEX_VERSION, Rank, name_grams, tail_key, text_grams};
+use super::{INDEX_VERSION, Rank, name_grams, start_grams, tail_key, text_grams};
 use crate::customers::contacts::ContactKind;
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -62,6 +62,7 @@ fn customer_gram_rows(
     let mut rows = Vec::new();
     for (id, shop, name) in names {
         let mut grams = name_grams(&name);
+        grams.extend(start_grams(&name));
         for (_, nickname) in nicknames.iter().filter(|(owner, _)| *owner == id) {
             grams.extend(name_grams(nickname));
         }

@@ -626,20 +626,33 @@ fn leading_sources(shop_id: ShopId, terms: &Terms) -> Vec<Source<'static>> {
             Ok(query.load(conn)?)
         })
     };
-    let exact = terms.exact.clone();
-    vec![
+    let (review, order_no) = (terms.exact.clone(), terms.exact.clone());
+    let mut sources: Vec<Source<'static>> = vec![
+        // Two sources, not one with OR: each is an index look-up, while an OR made SQLite
+        // walk every ticket (370 ms at 1,000,000 tickets).
+        Box::new(move |conn, after, n| {
+            let mut query = tickets::table
+                .filter(tickets::shop_id.eq(shop_id))
+                .filter(tickets::review_external_id.eq(review.clone()))
+                .select(tickets::id)
+                .order(tickets::id.desc())
+                .limit(n)
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(tickets::id.lt(after));
+            }
+            Ok(query.load(conn)?)
+        }),
         Box::new(move |conn, after, n| {
             let mut query = tickets::table
                 .filter(tickets::shop_id.eq(shop_id))
                 .filter(
-                    tickets::review_external_id
-                        .eq(exact.clone())
-                        .or(tickets::order_id.eq_any(
-                            orders::table
-                                .filter(orders::shop_id.eq(shop_id))
-                                .filter(orders::external_order_no.eq(exact.clone()))
-                                .select(orders::id.nullable()),
-                        )),
+                    tickets::order_id.eq_any(
+                        orders::table
+                            .filter(orders::shop_id.eq(shop_id))
+                            .filter(orders::external_order_no.eq(order_no.clone()))
+                            .select(orders::id.nullable()),
+                    ),
                 )
                 .select(tickets::id)
                 .order(tickets::id.desc())
@@ -650,9 +663,33 @@ fn leading_sources(shop_id: ShopId, terms: &Terms) -> Vec<Source<'static>> {
             }
             Ok(query.load(conn)?)
         }),
-        by_customer(terms.name_key.clone(), false),
         by_customer(terms.handle_key.clone(), true),
-    ]
+    ];
+    sources.push(match terms.start.clone() {
+        // A surname: the start gram names the customers (see the customer search).
+        Some(start) => Box::new(move |conn, after, n| {
+            let mut query = tickets::table
+                .filter(tickets::shop_id.eq(shop_id))
+                .filter(
+                    tickets::customer_id.eq_any(
+                        customer_search_grams::table
+                            .filter(customer_search_grams::shop_id.eq(shop_id))
+                            .filter(customer_search_grams::gram.eq(start.clone()))
+                            .select(customer_search_grams::customer_id),
+                    ),
+                )
+                .select(tickets::id)
+                .order(tickets::id.desc())
+                .limit(n)
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(tickets::id.lt(after));
+            }
+            Ok(query.load(conn)?)
+        }),
+        None => by_customer(terms.name_key.clone(), false),
+    });
+    sources
 }
 
 /// The ways a ticket search's other matches are found: words of the ticket's text and
