@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
 use serde::{Deserialize, Serialize};
 
 use super::contacts::ContactKind;
@@ -20,7 +19,8 @@ use crate::db::{DbConnection, MultiBackend};
 use crate::error::{ApiError, ProblemKind};
 use crate::ids::{CustomerId, ShopId, TagId};
 use crate::schema::{customer_contacts, customer_tags, customers, tags as tags_table};
-use crate::search::store::{self as search_store, Source as MatchSource};
+use crate::search::matchers::{CustomerMatch, MatchCustomers, Matcher};
+use crate::search::store as search_store;
 use crate::search::{Rank, Terms};
 use crate::tags::store as tag_store;
 
@@ -448,7 +448,9 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
     if let Some(terms) = &filter.search {
         // Lists that are not ranked (counts, exports) take every match at once; the
         // search page itself walks the same sources ranked (`search`).
-        query = query.filter(matches(filter.shop_id, terms, true));
+        let mut ways = CustomerMatch::leading(terms, filter.archived);
+        ways.extend(CustomerMatch::inside(terms));
+        query = query.filter(MatchCustomers::any(filter.shop_id, ways));
     }
     // One sub-select per tag: customer_tags (tag_id, customer_id) serves each.
     for name in &filter.tags_all {
@@ -517,153 +519,24 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
     query
 }
 
-type Condition = Box<dyn BoxableExpression<customers::table, MultiBackend, SqlType = Bool>>;
-
-/// Customers that `terms` match: leading matches (name or handle prefix, order number,
-/// review id) and, with `inside`, substring and phone-tail matches.
-fn matches(shop_id: ShopId, terms: &Terms, inside: bool) -> Condition {
-    use crate::schema::{customer_search_grams as grams, orders, tickets};
-    let handle_end = Terms::prefix_end(&terms.handle_key);
-    let by_handle = customer_contacts::table
-        .filter(customer_contacts::shop_id.eq(shop_id))
-        .filter(customer_contacts::value.ge(terms.handle_key.clone()))
-        .filter(customer_contacts::value.lt(handle_end))
-        .select(customer_contacts::customer_id);
-    let by_order = orders::table
-        .filter(orders::shop_id.eq(shop_id))
-        .filter(orders::external_order_no.eq(terms.exact.clone()))
-        .select(orders::customer_id);
-    let by_review = tickets::table
-        .filter(tickets::shop_id.eq(shop_id))
-        .filter(tickets::review_external_id.eq(terms.exact.clone()))
-        .select(tickets::customer_id);
-    let name_end = Terms::prefix_end(&terms.name_key);
-    let mut any: Condition = Box::new(
-        customers::name_key
-            .ge(terms.name_key.clone())
-            .and(customers::name_key.lt(name_end))
-            .or(customers::id.eq_any(by_handle))
-            .or(customers::id.eq_any(by_order))
-            .or(customers::id.eq_any(by_review)),
-    );
-    if !inside {
-        return any;
-    }
-    if !terms.grams.is_empty() {
-        let mut all: Condition = Box::new(customers::id.eq(customers::id));
-        for gram in &terms.grams {
-            let holding = grams::table
-                .filter(grams::shop_id.eq(shop_id))
-                .filter(grams::gram.eq(gram.clone()))
-                .select(grams::customer_id);
-            all = Box::new(all.and(customers::id.eq_any(holding)));
-        }
-        any = Box::new(any.or(all));
-    }
-    if let Some(tail) = &terms.tail {
-        let by_tail = customer_contacts::table
-            .filter(customer_contacts::shop_id.eq(shop_id))
-            .filter(customer_contacts::tail_key.ge(tail.clone()))
-            .filter(customer_contacts::tail_key.lt(Terms::prefix_end(tail)))
-            .select(customer_contacts::customer_id);
-        any = Box::new(any.or(customers::id.eq_any(by_tail)));
-    }
-    any
-}
-
-/// The ways a search's leading matches are found, each an index walk newest first.
-fn leading_sources(shop_id: ShopId, terms: &Terms, archived: bool) -> Vec<MatchSource<'static>> {
-    use crate::schema::{orders, tickets};
-    let (name, handle, exact) = (
-        terms.name_key.clone(),
-        terms.handle_key.clone(),
-        terms.exact.clone(),
-    );
-    let exact_too = exact.clone();
-    let by_name: MatchSource<'static> = match &terms.start {
-        // One or two characters (a surname): thousands of names start so; the start gram
-        // walks them newest first instead of sorting the whole range.
-        Some(start) if !archived => search_store::customers_by_grams(shop_id, vec![start.clone()]),
-        _ => Box::new(move |conn, after, n| {
-            let mut query = customers::table
-                .filter(customers::shop_id.eq(shop_id))
-                .filter(customers::name_key.ge(name.clone()))
-                .filter(customers::name_key.lt(Terms::prefix_end(&name)))
-                .select(customers::id)
-                .order(customers::id.desc())
-                .limit(n)
-                .into_boxed();
-            // Stated literally (not `(archived_at IS NULL) = ?`) so that SQLite uses the
-            // partial name index.
-            query = if archived {
-                query.filter(customers::archived_at.is_not_null())
-            } else {
-                query.filter(customers::archived_at.is_null())
-            };
-            if let Some(after) = after {
-                query = query.filter(customers::id.lt(after));
-            }
-            Ok(query.load(conn)?)
-        }),
+/// The ranked ways of a search: leading (exact and prefix) first, then the others.
+fn ranked_ways(
+    shop_id: ShopId,
+    terms: &Terms,
+    archived: bool,
+) -> Vec<(Rank, Vec<Box<dyn Matcher>>)> {
+    let boxed = |ways: Vec<CustomerMatch>| -> Vec<Box<dyn Matcher>> {
+        ways.into_iter()
+            .map(|way| Box::new(way.of(shop_id)) as Box<dyn Matcher>)
+            .collect()
     };
     vec![
-        by_name,
-        Box::new(move |conn, after, n| {
-            let mut query = customer_contacts::table
-                .filter(customer_contacts::shop_id.eq(shop_id))
-                .filter(customer_contacts::value.ge(handle.clone()))
-                .filter(customer_contacts::value.lt(Terms::prefix_end(&handle)))
-                .select(customer_contacts::customer_id)
-                .order(customer_contacts::customer_id.desc())
-                .limit(n)
-                .into_boxed();
-            if let Some(after) = after {
-                query = query.filter(customer_contacts::customer_id.lt(after));
-            }
-            Ok(query.load(conn)?)
-        }),
-        Box::new(move |conn, after, n| {
-            let mut query = orders::table
-                .filter(orders::shop_id.eq(shop_id))
-                .filter(orders::external_order_no.eq(exact.clone()))
-                .select(orders::customer_id)
-                .order(orders::customer_id.desc())
-                .limit(n)
-                .into_boxed();
-            if let Some(after) = after {
-                query = query.filter(orders::customer_id.lt(after));
-            }
-            Ok(query.load(conn)?)
-        }),
-        Box::new(move |conn, after, n| {
-            let mut query = tickets::table
-                .filter(tickets::shop_id.eq(shop_id))
-                .filter(tickets::review_external_id.eq(exact_too.clone()))
-                .select(tickets::customer_id)
-                .order(tickets::customer_id.desc())
-                .limit(n)
-                .into_boxed();
-            if let Some(after) = after {
-                query = query.filter(tickets::customer_id.lt(after));
-            }
-            Ok(query.load(conn)?)
-        }),
+        (
+            Rank::Leading,
+            boxed(CustomerMatch::leading(terms, archived)),
+        ),
+        (Rank::Inside, boxed(CustomerMatch::inside(terms))),
     ]
-}
-
-/// The ways a search's other matches are found: inside names and nicknames, phone tails.
-pub fn inside_sources(shop_id: ShopId, terms: &Terms) -> Vec<MatchSource<'static>> {
-    let mut sources = Vec::new();
-    if !terms.grams.is_empty() {
-        sources.push(search_store::customers_by_grams(
-            shop_id,
-            terms.grams.clone(),
-        ));
-    }
-    if let Some(tail) = &terms.tail {
-        sources.push(search_store::customers_by_phone_tail(shop_id, tail.clone()));
-    }
-    sources
 }
 
 /// A page of a search (`filter.search` set): leading matches first, then the others,
@@ -681,33 +554,14 @@ pub fn search(
         search: None,
         ..filter.clone()
     };
-    let shop_id = filter.shop_id;
-    let ranks = vec![
-        (
-            Rank::Leading,
-            leading_sources(shop_id, &terms, filter.archived),
-        ),
-        (Rank::Inside, inside_sources(shop_id, &terms)),
-    ];
-    let mut keep = |conn: &mut DbConnection, rank: Rank, batch: &[i64]| {
-        let mut kept: std::collections::HashSet<i64> = filtered(&plain)
+    let ranks = ranked_ways(filter.shop_id, &terms, filter.archived);
+    let mut keep = |conn: &mut DbConnection, batch: &[i64]| {
+        Ok(filtered(&plain)
             .filter(customers::id.eq_any(batch.to_vec()))
             .select(customers::id)
             .load(conn)?
             .into_iter()
-            .collect();
-        if rank == Rank::Inside && !kept.is_empty() {
-            let ids: Vec<i64> = kept.iter().copied().collect();
-            let leading: Vec<i64> = customers::table
-                .filter(customers::id.eq_any(ids.clone()))
-                .filter(matches(shop_id, &terms, false))
-                .select(customers::id)
-                .load(conn)?;
-            for id in leading {
-                kept.remove(&id);
-            }
-        }
-        Ok(kept)
+            .collect())
     };
     let page = search_store::ranked_page(
         conn,

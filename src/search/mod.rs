@@ -8,6 +8,7 @@
 //! page stops after its rows. Phone tails are a prefix of the reversed digits
 //! (`customer_contacts.tail_key`). The rules here are pure; `store` holds the SQL.
 
+pub mod matchers;
 pub mod store;
 
 use std::collections::BTreeSet;

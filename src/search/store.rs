@@ -7,11 +7,11 @@ use std::collections::{BTreeSet, HashSet};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
+use super::matchers::Matcher;
 use super::{INDEX_VERSION, Rank, name_grams, start_grams, tail_key, text_grams};
 use crate::customers::contacts::ContactKind;
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::ids::ShopId;
 use crate::schema::{
     customer_contacts, customer_search_grams, customers, notes, search_index_state,
     ticket_search_grams, tickets,
@@ -229,44 +229,40 @@ fn ticket_ids_after(conn: &mut DbConnection, after: i64) -> Result<Vec<i64>, Api
         .load(conn)?)
 }
 
-/// One way a query can match: given "below this id" and a count, the ids of the first
-/// matches, newest first. Each source is one index walk that stops after `n` rows.
-pub type Source<'a> =
-    Box<dyn FnMut(&mut DbConnection, Option<i64>, i64) -> Result<Vec<i64>, ApiError> + 'a>;
-
-/// The first `n` ids of the union of `sources` below `after`, newest first: every source
-/// gives its own first `n`, so the first `n` of their union are exact.
+/// The first `n` ids of the union of `ways` below `after`, newest first: every way gives
+/// its own first `n`, so the first `n` of their union are exact.
 fn merged(
     conn: &mut DbConnection,
-    sources: &mut [Source<'_>],
+    ways: &mut [Box<dyn Matcher>],
     after: Option<i64>,
     n: i64,
 ) -> Result<Vec<i64>, ApiError> {
     let mut all = BTreeSet::new();
-    for source in sources.iter_mut() {
-        all.extend(source(conn, after, n)?);
+    for way in ways.iter_mut() {
+        all.extend(way.walk(conn, after, n)?);
     }
     Ok(all.into_iter().rev().take(n as usize).collect())
 }
 
-/// Which of a batch of candidates a list keeps (its other filters; for `Rank::Inside`,
-/// "not already a leading match").
-pub type Keep<'a> =
-    dyn FnMut(&mut DbConnection, Rank, &[i64]) -> Result<HashSet<i64>, ApiError> + 'a;
+/// Which of a batch of candidates a list keeps by its other filters (state, tier...).
+pub type Keep<'a> = dyn FnMut(&mut DbConnection, &[i64]) -> Result<HashSet<i64>, ApiError> + 'a;
 
-/// A page of a ranked search: the sources of each rank, walked in rank order and newest
-/// first within a rank, each batch of candidates passed through `keep` (the list's other
-/// filters, and for `Rank::Inside`, "not already a leading match"), which answers the ids
-/// it keeps. Starts after `cursor`.
+/// A page of a ranked search: the ways of each rank, walked in rank order and newest
+/// first within a rank. Each batch of candidates passes the list's filters (`keep`), and
+/// a candidate that a way of an earlier rank matches is left out: it was served there.
+/// Starts after `cursor`.
 pub fn ranked_page(
     conn: &mut DbConnection,
-    ranks: Vec<(Rank, Vec<Source<'_>>)>,
+    mut ranks: Vec<(Rank, Vec<Box<dyn Matcher>>)>,
     keep: &mut Keep<'_>,
     cursor: Option<(Rank, i64)>,
     limit: usize,
 ) -> Result<Vec<(Rank, i64)>, ApiError> {
     let mut page = Vec::with_capacity(limit);
-    'ranks: for (rank, mut sources) in ranks {
+    'ranks: for at in 0..ranks.len() {
+        let (earlier, rest) = ranks.split_at_mut(at);
+        let (rank, ways) = &mut rest[0];
+        let rank = *rank;
         let mut after = match cursor {
             Some((at, _)) if at > rank => continue,
             Some((at, id)) if at == rank => Some(id),
@@ -278,12 +274,20 @@ pub fn ranked_page(
                 break 'ranks;
             }
             let batch_size = (wanted * 2).max(20) as i64;
-            if sources.is_empty() {
+            if ways.is_empty() {
                 break;
             }
-            let batch = merged(conn, &mut sources, after, batch_size)?;
+            let batch = merged(conn, ways, after, batch_size)?;
             let Some(&last) = batch.last() else { break };
-            let kept = keep(conn, rank, &batch)?;
+            let mut kept = keep(conn, &batch)?;
+            for (_, earlier_ways) in earlier.iter() {
+                let candidates: Vec<i64> = kept.iter().copied().collect();
+                for way in earlier_ways {
+                    for id in way.holds(conn, &candidates)? {
+                        kept.remove(&id);
+                    }
+                }
+            }
             for id in &batch {
                 if kept.contains(id) {
                     page.push((rank, *id));
@@ -318,79 +322,6 @@ pub fn in_page_order<T>(
     page.into_iter()
         .filter_map(|(rank, id)| by_id.remove(&id).map(|row| (rank, row)))
         .collect()
-}
-
-/// Customers whose name or nickname holds every gram (`grams` non-empty).
-pub fn customers_by_grams(shop_id: ShopId, grams: Vec<String>) -> Source<'static> {
-    Box::new(move |conn, after, n| {
-        let also = diesel::alias!(customer_search_grams as also);
-        let mut query = customer_search_grams::table
-            .filter(customer_search_grams::shop_id.eq(shop_id))
-            .filter(customer_search_grams::gram.eq(grams[0].clone()))
-            .select(customer_search_grams::customer_id)
-            .order(customer_search_grams::customer_id.desc())
-            .limit(n)
-            .into_boxed();
-        if let Some(after) = after {
-            query = query.filter(customer_search_grams::customer_id.lt(after));
-        }
-        for gram in &grams[1..] {
-            query = query.filter(
-                customer_search_grams::customer_id.eq_any(
-                    also.filter(also.field(customer_search_grams::shop_id).eq(shop_id))
-                        .filter(also.field(customer_search_grams::gram).eq(gram.clone()))
-                        .select(also.field(customer_search_grams::customer_id)),
-                ),
-            );
-        }
-        Ok(query.load(conn)?)
-    })
-}
-
-/// Tickets whose text holds every gram (`grams` non-empty).
-pub fn tickets_by_grams(shop_id: ShopId, grams: Vec<String>) -> Source<'static> {
-    Box::new(move |conn, after, n| {
-        let also = diesel::alias!(ticket_search_grams as also);
-        let mut query = ticket_search_grams::table
-            .filter(ticket_search_grams::shop_id.eq(shop_id))
-            .filter(ticket_search_grams::gram.eq(grams[0].clone()))
-            .select(ticket_search_grams::ticket_id)
-            .order(ticket_search_grams::ticket_id.desc())
-            .limit(n)
-            .into_boxed();
-        if let Some(after) = after {
-            query = query.filter(ticket_search_grams::ticket_id.lt(after));
-        }
-        for gram in &grams[1..] {
-            query = query.filter(
-                ticket_search_grams::ticket_id.eq_any(
-                    also.filter(also.field(ticket_search_grams::shop_id).eq(shop_id))
-                        .filter(also.field(ticket_search_grams::gram).eq(gram.clone()))
-                        .select(also.field(ticket_search_grams::ticket_id)),
-                ),
-            );
-        }
-        Ok(query.load(conn)?)
-    })
-}
-
-/// Customers with a phone ending in the digits whose reversal is `reversed`.
-pub fn customers_by_phone_tail(shop_id: ShopId, reversed: String) -> Source<'static> {
-    Box::new(move |conn, after, n| {
-        let end = super::Terms::prefix_end(&reversed);
-        let mut query = customer_contacts::table
-            .filter(customer_contacts::shop_id.eq(shop_id))
-            .filter(customer_contacts::tail_key.ge(reversed.clone()))
-            .filter(customer_contacts::tail_key.lt(end))
-            .select(customer_contacts::customer_id)
-            .order(customer_contacts::customer_id.desc())
-            .limit(n)
-            .into_boxed();
-        if let Some(after) = after {
-            query = query.filter(customer_contacts::customer_id.lt(after));
-        }
-        Ok(query.load(conn)?)
-    })
 }
 
 #[cfg(test)]

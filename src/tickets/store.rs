@@ -1,6 +1,6 @@
 //! Queries on tickets, their contact attempts and their timeline.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -14,11 +14,9 @@ use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::ids::ShopId;
-use crate::schema::{
-    customer_contacts, customer_search_grams, customers, orders, ticket_contacts, ticket_events,
-    tickets, users,
-};
-use crate::search::store::{self as search_store, Source};
+use crate::schema::{customers, ticket_contacts, ticket_events, tickets, users};
+use crate::search::matchers::{Matcher, TicketMatch};
+use crate::search::store as search_store;
 use crate::search::{Rank, Terms};
 
 pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Ticket, ApiError> {
@@ -584,170 +582,6 @@ pub fn list(
     Ok(query.load(conn)?)
 }
 
-/// The ways a ticket search's leading matches are found: the review id or order number
-/// quoted exactly, and the tickets of customers whose name or handle starts with the query.
-fn leading_sources(shop_id: ShopId, terms: &Terms) -> Vec<Source<'static>> {
-    let by_customer = |key: String, handles: bool| -> Source<'static> {
-        Box::new(move |conn, after, n| {
-            let end = Terms::prefix_end(&key);
-            let mut query = tickets::table
-                .filter(tickets::shop_id.eq(shop_id))
-                .select(tickets::id)
-                .order(tickets::id.desc())
-                .limit(n)
-                .into_boxed();
-            query = if handles {
-                query.filter(
-                    tickets::customer_id.eq_any(
-                        customer_contacts::table
-                            .filter(customer_contacts::shop_id.eq(shop_id))
-                            .filter(customer_contacts::value.ge(key.clone()))
-                            .filter(customer_contacts::value.lt(end))
-                            .select(customer_contacts::customer_id),
-                    ),
-                )
-            } else {
-                query.filter(
-                    tickets::customer_id.eq_any(
-                        customers::table
-                            .filter(customers::shop_id.eq(shop_id))
-                            .filter(customers::name_key.ge(key.clone()))
-                            .filter(customers::name_key.lt(end))
-                            // Literal, so SQLite uses the partial name index; archived
-                            // buyers' tickets are still found by handle and text.
-                            .filter(customers::archived_at.is_null())
-                            .select(customers::id),
-                    ),
-                )
-            };
-            if let Some(after) = after {
-                query = query.filter(tickets::id.lt(after));
-            }
-            Ok(query.load(conn)?)
-        })
-    };
-    let (review, order_no) = (terms.exact.clone(), terms.exact.clone());
-    let mut sources: Vec<Source<'static>> = vec![
-        // Two sources, not one with OR: each is an index look-up, while an OR made SQLite
-        // walk every ticket (370 ms at 1,000,000 tickets).
-        Box::new(move |conn, after, n| {
-            let mut query = tickets::table
-                .filter(tickets::shop_id.eq(shop_id))
-                .filter(tickets::review_external_id.eq(review.clone()))
-                .select(tickets::id)
-                .order(tickets::id.desc())
-                .limit(n)
-                .into_boxed();
-            if let Some(after) = after {
-                query = query.filter(tickets::id.lt(after));
-            }
-            Ok(query.load(conn)?)
-        }),
-        Box::new(move |conn, after, n| {
-            let mut query = tickets::table
-                .filter(tickets::shop_id.eq(shop_id))
-                .filter(
-                    tickets::order_id.eq_any(
-                        orders::table
-                            .filter(orders::shop_id.eq(shop_id))
-                            .filter(orders::external_order_no.eq(order_no.clone()))
-                            .select(orders::id.nullable()),
-                    ),
-                )
-                .select(tickets::id)
-                .order(tickets::id.desc())
-                .limit(n)
-                .into_boxed();
-            if let Some(after) = after {
-                query = query.filter(tickets::id.lt(after));
-            }
-            Ok(query.load(conn)?)
-        }),
-        by_customer(terms.handle_key.clone(), true),
-    ];
-    sources.push(match terms.start.clone() {
-        // A surname: the start gram names the customers (see the customer search).
-        Some(start) => Box::new(move |conn, after, n| {
-            let mut query = tickets::table
-                .filter(tickets::shop_id.eq(shop_id))
-                .filter(
-                    tickets::customer_id.eq_any(
-                        customer_search_grams::table
-                            .filter(customer_search_grams::shop_id.eq(shop_id))
-                            .filter(customer_search_grams::gram.eq(start.clone()))
-                            .select(customer_search_grams::customer_id),
-                    ),
-                )
-                .select(tickets::id)
-                .order(tickets::id.desc())
-                .limit(n)
-                .into_boxed();
-            if let Some(after) = after {
-                query = query.filter(tickets::id.lt(after));
-            }
-            Ok(query.load(conn)?)
-        }),
-        None => by_customer(terms.name_key.clone(), false),
-    });
-    sources
-}
-
-/// The ways a ticket search's other matches are found: words of the ticket's text and
-/// notes, and the tickets of customers matched inside a name or nickname or by phone tail.
-fn inside_sources(shop_id: ShopId, terms: &Terms) -> Vec<Source<'static>> {
-    let mut sources = Vec::new();
-    if !terms.grams.is_empty() {
-        sources.push(search_store::tickets_by_grams(shop_id, terms.grams.clone()));
-        let grams = terms.grams.clone();
-        sources.push(Box::new(move |conn, after, n| {
-            let mut query = tickets::table
-                .filter(tickets::shop_id.eq(shop_id))
-                .select(tickets::id)
-                .order(tickets::id.desc())
-                .limit(n)
-                .into_boxed();
-            for gram in &grams {
-                query = query.filter(
-                    tickets::customer_id.eq_any(
-                        customer_search_grams::table
-                            .filter(customer_search_grams::shop_id.eq(shop_id))
-                            .filter(customer_search_grams::gram.eq(gram.clone()))
-                            .select(customer_search_grams::customer_id),
-                    ),
-                );
-            }
-            if let Some(after) = after {
-                query = query.filter(tickets::id.lt(after));
-            }
-            Ok(query.load(conn)?)
-        }));
-    }
-    if let Some(tail) = terms.tail.clone() {
-        sources.push(Box::new(move |conn, after, n| {
-            let mut query = tickets::table
-                .filter(tickets::shop_id.eq(shop_id))
-                .filter(
-                    tickets::customer_id.eq_any(
-                        customer_contacts::table
-                            .filter(customer_contacts::shop_id.eq(shop_id))
-                            .filter(customer_contacts::tail_key.ge(tail.clone()))
-                            .filter(customer_contacts::tail_key.lt(Terms::prefix_end(&tail)))
-                            .select(customer_contacts::customer_id),
-                    ),
-                )
-                .select(tickets::id)
-                .order(tickets::id.desc())
-                .limit(n)
-                .into_boxed();
-            if let Some(after) = after {
-                query = query.filter(tickets::id.lt(after));
-            }
-            Ok(query.load(conn)?)
-        }));
-    }
-    sources
-}
-
 /// A page of a ticket search (`filter.search` set): leading matches first, then the
 /// others, newest first within each; every other filter of the list holds.
 pub fn search(
@@ -763,39 +597,22 @@ pub fn search(
         search: None,
         ..filter.clone()
     };
-    let shop_id = filter.shop_id;
+    let boxed = |ways: Vec<TicketMatch>| -> Vec<Box<dyn Matcher>> {
+        ways.into_iter()
+            .map(|way| Box::new(way.of(filter.shop_id)) as Box<dyn Matcher>)
+            .collect()
+    };
     let ranks = vec![
-        (Rank::Leading, leading_sources(shop_id, &terms)),
-        (Rank::Inside, inside_sources(shop_id, &terms)),
+        (Rank::Leading, boxed(TicketMatch::leading(&terms))),
+        (Rank::Inside, boxed(TicketMatch::inside(&terms))),
     ];
-    let mut leading = leading_sources(shop_id, &terms);
-    let mut keep = |conn: &mut DbConnection, rank: Rank, batch: &[i64]| {
-        let mut kept: HashSet<i64> = filtered(&plain)
+    let mut keep = |conn: &mut DbConnection, batch: &[i64]| {
+        Ok(filtered(&plain)
             .filter(tickets::id.eq_any(batch.to_vec()))
             .select(tickets::id)
             .load(conn)?
             .into_iter()
-            .collect();
-        if rank == Rank::Inside
-            && let (Some(&newest), Some(&oldest)) = (batch.first(), batch.last())
-        {
-            // A leading match is served in the first rank: the leading sources walked over
-            // the batch's id range say which of the batch they are.
-            for source in leading.iter_mut() {
-                let mut after = newest + 1;
-                loop {
-                    let step = source(conn, Some(after), 200)?;
-                    for id in step.iter().filter(|id| **id >= oldest) {
-                        kept.remove(id);
-                    }
-                    match step.last() {
-                        Some(&last) if step.len() == 200 && last > oldest => after = last,
-                        _ => break,
-                    }
-                }
-            }
-        }
-        Ok(kept)
+            .collect())
     };
     let page = search_store::ranked_page(
         conn,

@@ -10,6 +10,7 @@ backend_tests!(
     tickets_are_found_by_their_words_and_their_buyer,
     search_pages_rank_leading_matches_first_without_repeats,
     tickets_timelines_and_queues_carry_names,
+    tickets_of_few_and_of_many_buyers_are_the_same_matches,
 );
 
 fn names(body: &Value) -> Vec<String> {
@@ -328,4 +329,104 @@ fn urlencoding(q: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The tickets of matching buyers are looked up when the buyers are few and walked when
+/// they are many: both ways give the same tickets, newest first, paged alike.
+async fn tickets_of_few_and_of_many_buyers_are_the_same_matches(app: TestApp) {
+    use aftercare::search::matchers::{CustomerMatch, Matcher, TicketMatch};
+    let (_, admin) = app.admin().await;
+    let wang = buyer(
+        &app,
+        &admin,
+        "王小姐",
+        json!([{"kind": "phone", "value": "13800138000"}]),
+    )
+    .await;
+    let li = buyer(
+        &app,
+        &admin,
+        "李小姐",
+        json!([{"kind": "phone", "value": "13912348000"}]),
+    )
+    .await;
+    let fang = buyer(
+        &app,
+        &admin,
+        "王芳",
+        json!([{"kind": "phone", "value": "13700001111"}]),
+    )
+    .await;
+    let mut opened = Vec::new();
+    for customer in [wang, li, fang, li, wang, fang, wang] {
+        let res = app
+            .post(
+                "/api/v1/tickets",
+                &admin,
+                json!({"kind": "repair", "customer_id": customer, "title": "坏了",
+                    "details": {"fault": "leaks", "items": [{"product_name": "kettle", "quantity": 1}], "under_warranty": false}}),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{:?}", res.body);
+        opened.push((res.body["id"].as_i64().unwrap(), customer));
+    }
+    let newest_first = |of: &[i64]| -> Vec<i64> {
+        let mut ids: Vec<i64> = opened
+            .iter()
+            .filter(|(_, c)| of.contains(c))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.reverse();
+        ids
+    };
+    let shop = aftercare::ids::ShopId(1);
+    let mut conn = app.state.db.conn().expect("a connection");
+    let ways = [
+        (
+            CustomerMatch::NameStart("^王".into()),
+            newest_first(&[wang, fang]),
+        ),
+        (
+            CustomerMatch::Grams(vec!["小姐".into()]),
+            newest_first(&[wang, li]),
+        ),
+        (
+            CustomerMatch::PhoneTail("0008".into()),
+            newest_first(&[wang, li]),
+        ),
+        (
+            CustomerMatch::HandlePrefix("137".into()),
+            newest_first(&[fang]),
+        ),
+        (CustomerMatch::Grams(vec!["赵".into()]), vec![]),
+    ];
+    for (way, expected) in ways {
+        // 0: always "many" (the dense walk); the default: "few" (looked up).
+        for few in [0, 2_000] {
+            let mut matcher = TicketMatch::OfCustomers(way.clone())
+                .of(shop)
+                .with_few_customers(few);
+            assert_eq!(
+                matcher.walk(&mut conn, None, 50).unwrap(),
+                expected,
+                "{way:?} few={few}"
+            );
+            // One at a time, each below the last.
+            let mut paged = Vec::new();
+            let mut after = None;
+            while let Some(&id) = matcher.walk(&mut conn, after, 1).unwrap().first() {
+                paged.push(id);
+                after = Some(id);
+            }
+            assert_eq!(paged, expected, "{way:?} few={few}, paged");
+            let all: Vec<i64> = opened.iter().map(|(id, _)| *id).collect();
+            let mut held: Vec<i64> = matcher
+                .holds(&mut conn, &all)
+                .unwrap()
+                .into_iter()
+                .collect();
+            held.sort_unstable_by(|a, b| b.cmp(a));
+            assert_eq!(held, expected, "{way:?} holds");
+        }
+    }
 }
