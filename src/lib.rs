@@ -29,6 +29,7 @@ pub mod router;
 pub mod schema;
 pub mod scripts;
 pub mod search;
+pub mod sla;
 pub mod state;
 pub mod stats;
 pub mod tags;
