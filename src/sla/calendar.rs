@@ -392,7 +392,7 @@ impl Calendar {
                 errors.push(FieldError::new(
                     field,
                     format!(
-                        "{} is also a holiday (holidays[{holiday}]): a date is either worked or not",
+                        "{} is also a holiday (holidays[{holiday}]): a date is worked or not",
                         day.date
                     ),
                 ));
@@ -1346,6 +1346,49 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_schema() {
+        use utoipa::PartialSchema;
+        let calendar = serde_json::to_value(CalendarDoc::schema()).unwrap();
+        assert!(
+            calendar["properties"]["time_zone"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("IANA")
+        );
+        assert_eq!(
+            calendar["required"],
+            serde_json::json!(["time_zone", "week"])
+        );
+        let interval = serde_json::to_value(IntervalDoc::schema()).unwrap();
+        assert_eq!(
+            interval["properties"]["end"]["pattern"],
+            r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+        );
+        let weekday = serde_json::to_value(WeekdayName::schema()).unwrap();
+        assert_eq!(weekday["enum"][6], "sunday");
+        let make_up = serde_json::to_value(MakeUpDayDoc::schema()).unwrap();
+        assert_eq!(make_up["required"], serde_json::json!(["date"]));
+        assert_eq!(make_up["properties"]["date"]["format"], "date");
+    }
+
+    #[test]
+    fn the_ends_of_time_do_not_panic() {
+        let cal = calendar(&CalendarDoc::example());
+        let (first, last) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+        assert_eq!(cal.add_working(last, HOUR), None);
+        assert_eq!(due_at(&Clock::Calendar, last, HOUR, &[]), None);
+        assert!(cal.add_working(first, HOUR).is_some());
+        assert_eq!(cal.working_between(last, first), 0);
+        assert!(cal.working_between(first, first + Duration::weeks(1)) > 0);
+        let _ = (cal.is_working(first), cal.is_working(last));
+        assert_eq!(
+            elapsed(&Clock::Calendar, first, last, &[]),
+            (last - first).num_seconds()
+        );
+        assert_eq!(cal.add_working(first, i64::MAX), None);
+    }
+
+    #[test]
     fn an_unknown_time_zone_is_refused() {
         for zone in ["Mars/Olympus", "", "asia/shanghai", "+08:00"] {
             let doc = cal_doc(zone, weekdays(&[("09:00", "18:00")]));
@@ -1514,5 +1557,338 @@ mod tests {
                 "make_up_days[0].date"
             ]
         );
+    }
+
+    // ---- against a minute-by-minute reference ---------------------------------------------
+
+    use proptest::prelude::*;
+
+    /// Zones with the dates (2026) around which their clocks change.
+    const ZONES: [(&str, [(u32, u32); 2]); 5] = [
+        ("Asia/Shanghai", [(6, 15), (12, 1)]),
+        ("Europe/Berlin", [(3, 29), (10, 25)]),
+        ("America/New_York", [(3, 8), (11, 1)]),
+        ("Australia/Lord_Howe", [(4, 5), (10, 4)]), // 30 minutes
+        ("America/Santiago", [(4, 5), (9, 6)]),     // at midnight
+    ];
+
+    /// The definition, written out plainly from the calendar document: is this local wall
+    /// time inside an interval of the day that owns it?
+    struct Reference {
+        zone: Tz,
+        /// Per weekday (Monday first): (start, end) minutes after midnight, end in 0..=1440.
+        week: Vec<Vec<(u32, u32)>>,
+        holidays: Vec<NaiveDate>,
+        make_up: Vec<(NaiveDate, usize)>,
+    }
+
+    impl Reference {
+        fn new(doc: &CalendarDoc) -> Self {
+            let minutes = |text: &str| {
+                let (hours, minutes) = text.split_once(':').unwrap();
+                hours.parse::<u32>().unwrap() * 60 + minutes.parse::<u32>().unwrap()
+            };
+            Reference {
+                zone: doc.time_zone.parse().unwrap(),
+                week: WeekdayName::ALL
+                    .iter()
+                    .map(|day| {
+                        doc.week
+                            .day(*day)
+                            .iter()
+                            .map(|interval| (minutes(&interval.start), minutes(&interval.end)))
+                            .collect()
+                    })
+                    .collect(),
+                holidays: doc.holidays.clone(),
+                make_up: doc
+                    .make_up_days
+                    .iter()
+                    .map(|day| (day.date, day.hours_of.index()))
+                    .collect(),
+            }
+        }
+
+        fn hours_of(&self, date: NaiveDate) -> &[(u32, u32)] {
+            if self.holidays.contains(&date) {
+                return &[];
+            }
+            for (make_up, weekday) in &self.make_up {
+                if *make_up == date {
+                    return &self.week[*weekday];
+                }
+            }
+            &self.week[date.weekday().num_days_from_monday() as usize]
+        }
+
+        fn naive_is_working(&self, wall: NaiveDateTime) -> bool {
+            let minute = wall.hour() * 60 + wall.minute();
+            let today = wall.date();
+            let yesterday = today.pred_opt().unwrap();
+            let owned_today = self.hours_of(today).iter().any(|&(start, end)| {
+                if start < end {
+                    start <= minute && minute < end
+                } else {
+                    start <= minute // overnight: today's part runs to midnight
+                }
+            });
+            let owned_yesterday = self
+                .hours_of(yesterday)
+                .iter()
+                .any(|&(start, end)| end < start && minute < end);
+            owned_today || owned_yesterday
+        }
+
+        /// Is the minute starting at this UTC instant working time?
+        fn minute_is_working(&self, at: DateTime<Utc>) -> bool {
+            self.naive_is_working(at.with_timezone(&self.zone).naive_local())
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        doc: CalendarDoc,
+        start: DateTime<Utc>,
+        target_minutes: i64,
+        end: DateTime<Utc>,
+        pauses: Vec<Pause>,
+    }
+
+    /// (start quarter-hour, length in quarter-hours) per interval, 0-3 per weekday.
+    fn arb_week() -> impl Strategy<Value = Vec<Vec<(u32, u32)>>> {
+        prop::collection::vec(prop::collection::vec((0u32..96, 1u32..=96), 0..=3), 7)
+    }
+
+    /// Keeps the intervals that overlap nothing kept before (in a repeating week), so the
+    /// calendar is valid by construction.
+    fn week_doc(raw: &[Vec<(u32, u32)>]) -> WeekDoc {
+        let mut taken = vec![false; 7 * 1440];
+        let mut week = WeekDoc::default();
+        let hhmm = |minutes: u32| format!("{:02}:{:02}", minutes / 60, minutes % 60);
+        for (day, intervals) in WeekdayName::ALL.iter().zip(raw) {
+            for &(start_quarter, quarters) in intervals {
+                let (start, length) = (start_quarter * 15, quarters * 15);
+                let end = start + length;
+                let end = if end > 1440 { end - 1440 } else { end };
+                if end == start {
+                    continue; // a whole day from a time other than midnight: empty
+                }
+                let first = day.index() as u32 * 1440 + start;
+                let minutes: Vec<usize> = (first..first + length)
+                    .map(|minute| (minute % (7 * 1440)) as usize)
+                    .collect();
+                if minutes.iter().any(|&minute| taken[minute]) {
+                    continue;
+                }
+                for minute in minutes {
+                    taken[minute] = true;
+                }
+                week.day_mut(*day)
+                    .push(IntervalDoc::new(&hhmm(start), &hhmm(end)));
+            }
+        }
+        if WeekdayName::ALL.iter().all(|day| week.day(*day).is_empty()) {
+            week.monday.push(IntervalDoc::new("09:00", "10:00"));
+        }
+        week
+    }
+
+    fn arb_case() -> impl Strategy<Value = Case> {
+        let zone = (0..ZONES.len(), 0..2usize, -4i64..=3, 0i64..1440);
+        let dates = (
+            prop::collection::vec(-2i64..=21, 0..=4),
+            prop::collection::vec((-2i64..=21, 0..7usize), 0..=3),
+        );
+        let clock = (
+            0i64..=3000,
+            0i64..=6000,
+            prop::collection::vec(
+                (-600i64..=4000, prop::option::weighted(0.85, 1i64..=1500)),
+                0..=3,
+            ),
+        );
+        (zone, arb_week(), dates, clock).prop_map(
+            |((zone, change, day, minute), week, (holidays, make_up), (target, end, pauses))| {
+                let (name, changes) = ZONES[zone];
+                let (month, day_of_month) = changes[change];
+                let near = NaiveDate::from_ymd_opt(2026, month, day_of_month).unwrap();
+                let start_date = near + Duration::days(day);
+                let start =
+                    start_date.and_hms_opt(0, 0, 0).unwrap().and_utc() + Duration::minutes(minute);
+                let mut doc = cal_doc(name, week_doc(&week));
+                for offset in holidays {
+                    let date = start_date + Duration::days(offset);
+                    if !doc.holidays.contains(&date) {
+                        doc.holidays.push(date);
+                    }
+                }
+                for (offset, weekday) in make_up {
+                    let date = start_date + Duration::days(offset);
+                    if !doc.holidays.contains(&date)
+                        && !doc.make_up_days.iter().any(|day| day.date == date)
+                    {
+                        doc.make_up_days.push(MakeUpDayDoc {
+                            date,
+                            hours_of: WeekdayName::ALL[weekday],
+                        });
+                    }
+                }
+                let pauses = pauses
+                    .into_iter()
+                    .map(|(from, length)| {
+                        let from = start + Duration::minutes(from);
+                        Pause {
+                            from,
+                            until: length.map(|length| from + Duration::minutes(length)),
+                        }
+                    })
+                    .collect();
+                Case {
+                    doc,
+                    start,
+                    target_minutes: target,
+                    end: start + Duration::minutes(end),
+                    pauses,
+                }
+            },
+        )
+    }
+
+    /// How far the reference walks looking for a due time.
+    const REFERENCE_CAP_MINUTES: i64 = 30 * 1440;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn matches_the_minute_by_minute_reference(case in arb_case()) {
+            let calendar = Calendar::from_doc(&case.doc)
+                .map_err(|errors| TestCaseError::fail(format!("{errors:?}")))?;
+            let reference = Reference::new(&case.doc);
+            let paused = |at: DateTime<Utc>| {
+                case.pauses.iter().any(|pause| {
+                    pause.from <= at && pause.until.is_none_or(|until| at < until)
+                })
+            };
+            let open_from = case
+                .pauses
+                .iter()
+                .filter(|pause| pause.until.is_none())
+                .map(|pause| pause.from)
+                .min();
+
+            // One walk from the start, minute by minute: on to the end for the elapsed
+            // times, and on until each target is reached, the clock stops for good (an open
+            // pause) or the cap.
+            let target = case.target_minutes;
+            let (mut working, mut counted, mut unpaused) = (0, 0, 0);
+            // Working minutes, counted minutes, unpaused minutes since the start.
+            let mut runs = [0i64; 3];
+            // Due times: plain working time, business clock with pauses, calendar clock.
+            let mut dues: [Option<DateTime<Utc>>; 3] = [None; 3];
+            if target == 0 {
+                dues = [Some(case.start); 3];
+            }
+            let cap = case.start + Duration::minutes(REFERENCE_CAP_MINUTES);
+            let mut at = case.start;
+            let mut was_working = reference.minute_is_working(at - Duration::minutes(1));
+            while at < cap {
+                let before_end = at < case.end;
+                let stopped = open_from.is_some_and(|open_from| at >= open_from);
+                let searching =
+                    dues[0].is_none() || (!stopped && dues.iter().any(Option::is_none));
+                if !before_end && !searching {
+                    break;
+                }
+                let is_working = reference.minute_is_working(at);
+                let is_paused = paused(at);
+                // is_working on each side of every change, and now and then in between.
+                if is_working != was_working || at.minute() % 10 == 0 {
+                    let before = at - Duration::minutes(1);
+                    for (when, expected) in [(at, is_working), (before, was_working)] {
+                        prop_assert_eq!(calendar.is_working(when), expected, "at {}", when);
+                    }
+                }
+                was_working = is_working;
+                let next = at + Duration::minutes(1);
+                let counts = [is_working, is_working && !is_paused, !is_paused];
+                for (i, counts) in counts.into_iter().enumerate() {
+                    if counts && dues[i].is_none() {
+                        runs[i] += 1;
+                        if runs[i] == target {
+                            dues[i] = Some(next);
+                        }
+                    }
+                }
+                if before_end {
+                    working += i64::from(is_working);
+                    counted += i64::from(is_working && !is_paused);
+                    unpaused += i64::from(!is_paused);
+                }
+                at = next;
+            }
+
+            let business = Clock::Business(&calendar);
+            prop_assert_eq!(calendar.working_between(case.start, case.end), working * 60);
+            let (start, end, pauses) = (case.start, case.end, &case.pauses);
+            prop_assert_eq!(elapsed(&business, start, end, pauses), counted * 60);
+            prop_assert_eq!(elapsed(&Clock::Calendar, start, end, pauses), unpaused * 60);
+
+            let seconds = target * 60;
+            let fast = [
+                calendar.add_working(case.start, seconds),
+                due_at(&business, case.start, seconds, &case.pauses),
+                due_at(&Clock::Calendar, case.start, seconds, &case.pauses),
+            ];
+            for (i, (fast, reference)) in fast.into_iter().zip(dues).enumerate() {
+                let open = i > 0 && open_from.is_some_and(|open_from| open_from < cap);
+                match reference {
+                    Some(due) => prop_assert_eq!(fast, Some(due), "due #{}", i),
+                    None if open => prop_assert_eq!(fast, None, "due #{} (open pause)", i),
+                    None => prop_assert!(
+                        fast.is_none_or(|fast| fast > cap),
+                        "due #{} {:?} is within the cap",
+                        i,
+                        fast
+                    ),
+                }
+            }
+        }
+
+        /// The default calendar must keep the service's calendar-hours behaviour, in every
+        /// year (Shanghai had daylight saving time from 1986 to 1991).
+        #[test]
+        fn the_default_calendar_keeps_calendar_hours(
+            start in -2_208_988_800i64..4_102_444_800, // 1900 to 2100
+            nanos in 0u32..1_000_000_000,
+            seconds in 0i64..=10 * 86_400,
+            pauses in prop::collection::vec(
+                (-86_400i64..=864_000, prop::option::weighted(0.9, 1i64..=864_000)),
+                0..=3,
+            ),
+        ) {
+            let start = DateTime::from_timestamp(start, nanos).unwrap();
+            let pauses: Vec<Pause> = pauses
+                .into_iter()
+                .map(|(from, length)| {
+                    let from = start + Duration::seconds(from);
+                    Pause { from, until: length.map(|length| from + Duration::seconds(length)) }
+                })
+                .collect();
+            let default = Calendar::default();
+            let business = Clock::Business(&default);
+            let due = start + Duration::seconds(seconds);
+            prop_assert_eq!(default.add_working(start, seconds), Some(due));
+            prop_assert_eq!(
+                due_at(&business, start, seconds, &pauses),
+                due_at(&Clock::Calendar, start, seconds, &pauses)
+            );
+            let end = start + Duration::seconds(seconds);
+            prop_assert_eq!(default.working_between(start, end), seconds);
+            prop_assert_eq!(
+                elapsed(&business, start, end, &pauses),
+                elapsed(&Clock::Calendar, start, end, &pauses)
+            );
+        }
     }
 }
