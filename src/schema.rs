@@ -171,6 +171,50 @@ diesel::table! {
         created_by -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        waiting_on -> Nullable<Text>,
+        waiting_since -> Nullable<Timestamp>,
+        platform_deadline_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sla_settings (shop_id) {
+        shop_id -> BigInt,
+        calendar -> Nullable<Text>,
+        policies -> Nullable<Text>,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    ticket_waits (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        ticket_id -> BigInt,
+        waiting_on -> Text,
+        started_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    ticket_targets (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        ticket_id -> BigInt,
+        target -> Text,
+        clock -> Text,
+        minutes -> Integer,
+        started_at -> Timestamp,
+        due_at -> Nullable<Timestamp>,
+        met_at -> Nullable<Timestamp>,
+        breached_at -> Nullable<Timestamp>,
+        warned_at -> Nullable<Timestamp>,
+        escalated_at -> Nullable<Timestamp>,
+        dropped_at -> Nullable<Timestamp>,
+        counted_seconds -> Nullable<BigInt>,
+        agent_id -> Nullable<BigInt>,
     }
 }
 
@@ -242,6 +286,8 @@ diesel::table! {
 diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(ticket_contacts -> tickets (ticket_id));
 diesel::joinable!(ticket_events -> tickets (ticket_id));
+diesel::joinable!(ticket_targets -> tickets (ticket_id));
+diesel::joinable!(ticket_waits -> tickets (ticket_id));
 
 diesel::joinable!(customer_contacts -> customers (customer_id));
 diesel::joinable!(customer_tags -> customers (customer_id));
@@ -265,6 +311,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_search_grams,
     ticket_search_grams,
     notes,
+    sla_settings,
+    ticket_waits,
+    ticket_targets,
 );
 
 diesel::table! {

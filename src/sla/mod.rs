@@ -1,8 +1,8 @@
-//! Service levels: how long a ticket may wait, counted in working time.
-//!
-//! [`calendar`] is the time arithmetic (pure functions, no database, no HTTP): a shop's
-//! working hours in its time zone, with public holidays and make-up working days, and the
-//! functions that say when a target is due and how much of a stretch counted.
+//! Service levels that match a shop's working day: a calendar of business hours
+//! ([`calendar`]: the time arithmetic, pure), targets by ticket kind and priority on
+//! business or calendar hours ([`policy`]), both combined in [`rules::Sla`]; the targets each
+//! ticket was held to, recorded as they are met or breached, and the settings' storage
+//! ([`store`]); the sweep that finds breaches and escalates ([`operations`]).
 //!
 //! # Definition of working time
 //!
@@ -30,3 +30,57 @@
 //! reproduces calendar hours: due = start + target.
 
 pub mod calendar;
+pub mod operations;
+pub mod policy;
+pub mod routes;
+pub mod rules;
+pub mod store;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::text_enum;
+use crate::ids::ShopId;
+
+text_enum! {
+    /// How a target's clock runs.
+    pub enum ClockKind {
+        /// Only the shop calendar's working hours count.
+        Business = "business",
+        /// Every hour counts (e.g. negative reviews answered around the clock).
+        Calendar = "calendar",
+    }
+}
+
+text_enum! {
+    /// What a ticket is held to.
+    pub enum TargetKind {
+        /// From opening to the first contact attempt.
+        FirstCall = "first_call",
+        /// From a contact attempt to the next.
+        FollowUp = "follow_up",
+        /// From opening (or reopening) to resolution, waits left out.
+        Resolution = "resolution",
+    }
+}
+
+/// A row of `ticket_targets`: one target a ticket was held to, as recorded.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::ticket_targets)]
+pub struct TicketTarget {
+    pub id: i64,
+    pub shop_id: ShopId,
+    pub ticket_id: i64,
+    pub target: TargetKind,
+    pub clock: ClockKind,
+    pub minutes: i32,
+    pub started_at: NaiveDateTime,
+    pub due_at: Option<NaiveDateTime>,
+    pub met_at: Option<NaiveDateTime>,
+    pub breached_at: Option<NaiveDateTime>,
+    pub warned_at: Option<NaiveDateTime>,
+    pub escalated_at: Option<NaiveDateTime>,
+    pub dropped_at: Option<NaiveDateTime>,
+    pub counted_seconds: Option<i64>,
+    pub agent_id: Option<i64>,
+}
