@@ -13,6 +13,7 @@
 //! | BENCH_TICKETS | 500000 | tickets |
 //! | BENCH_AGENTS | 20 | agents the tickets are assigned to |
 //! | BENCH_ONLY | unset | `search`: time only the searches (p50 / p99 over many runs), as staff type them |
+//! | BENCH_TRACE | unset | `1`: with the searches, print the statements of each family's slowest run with their times (stderr) |
 //! | BENCH_REUSE | unset | `1`: time a database seeded earlier (with `BENCH_SEED_ONLY=1` and the same sizes) instead of seeding |
 //! | BENCH_SEED_ONLY | unset | `1`: seed only, time nothing (needs DATABASE_URL); agents log in as `agentN@bench.example` / `bench password` |
 
@@ -113,12 +114,33 @@ fn time_searches(db: &Db) -> Result<String, ApiError> {
         "{:<44} {:>24} {:>24}",
         "search (first page)", "customers p50/p99/max", "tickets p50/p99/max"
     );
+    // BENCH_TRACE=1: the statements of each family's slowest run, with their times (where
+    // a slow search spends its time).
+    let trace = std::env::var("BENCH_TRACE").is_ok_and(|v| v == "1");
+    let statements: std::sync::Arc<std::sync::Mutex<Vec<(f64, String)>>> = Default::default();
+    if trace {
+        use diesel::connection::{Connection, InstrumentationEvent};
+        let sink = std::sync::Arc::clone(&statements);
+        let mut started = Instant::now();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartQuery { .. } => started = Instant::now(),
+            InstrumentationEvent::FinishQuery { query, .. } => {
+                let sql = query.to_string();
+                sink.lock()
+                    .unwrap()
+                    .push((started.elapsed().as_secs_f64() * 1000.0, sql));
+            }
+            _ => {}
+        });
+    }
     for (label, term) in families {
         let mut figures = Vec::new();
         for tickets in [false, true] {
             let mut samples = Vec::with_capacity(runs);
+            let mut slowest: (f64, String, Vec<(f64, String)>) = (0.0, String::new(), Vec::new());
             for i in 0..runs {
                 let q = term(i);
+                statements.lock().unwrap().clear();
                 let started = Instant::now();
                 if tickets {
                     let filter = TicketFilter {
@@ -133,7 +155,21 @@ fn time_searches(db: &Db) -> Result<String, ApiError> {
                     };
                     customer_store::search(conn, &filter, None, 51)?;
                 }
-                samples.push(started.elapsed().as_secs_f64() * 1000.0);
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                if trace && ms > slowest.0 {
+                    slowest = (ms, q.clone(), statements.lock().unwrap().clone());
+                }
+                samples.push(ms);
+            }
+            if trace {
+                let side = if tickets { "tickets" } else { "customers" };
+                eprintln!(
+                    "-- slowest {side} search for {label}: {:?} in {:.2} ms",
+                    slowest.1, slowest.0
+                );
+                for (ms, sql) in &slowest.2 {
+                    eprintln!("   {ms:8.2} ms  {sql}");
+                }
             }
             samples.sort_by(|a, b| a.total_cmp(b));
             let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
@@ -188,7 +224,7 @@ fn time_queries(db: &Db) -> Result<String, ApiError> {
             GroupBy::Month,
         ] {
             let ms = time(5, || {
-                aftercare::stats::store::ticket_stats(conn, ShopId(1), &p, group_by)
+                aftercare::stats::store::ticket_stats(conn, ShopId(1), &p, group_by, now)
             })?;
             let _ = writeln!(
                 out,
@@ -199,7 +235,7 @@ fn time_queries(db: &Db) -> Result<String, ApiError> {
         }
     }
     let ms = time(5, || {
-        aftercare::stats::store::backlog(conn, ShopId(1), now, 3)
+        aftercare::stats::store::backlog(conn, ShopId(1), now, 3, now + Duration::minutes(30))
     })?;
     let _ = writeln!(out, "{:<48} {:>10.1}", "stats/backlog", ms);
 

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use crate::customers;
 use crate::tickets::{self, routes as ticket_routes, store as ticket_store};
 use crate::{
-    audit, auth, error, health, ingestion, notes, orders, reminders, response, scripts, stats,
+    audit, auth, error, health, ingestion, notes, orders, reminders, response, scripts, sla, stats,
     tags, tiers, users, webhooks,
 };
 
@@ -81,6 +81,13 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         scripts::routes::update_call_script,
         scripts::routes::delete_call_script,
         scripts::routes::ticket_templates,
+        ticket_routes::start_waiting,
+        ticket_routes::end_waiting,
+        sla::routes::get_calendar,
+        sla::routes::put_calendar,
+        sla::routes::get_policies,
+        sla::routes::put_policies,
+        sla::routes::ticket_service_levels,
         notes::routes::ticket_notes,
         notes::routes::add_ticket_note,
         notes::routes::customer_notes,
@@ -136,6 +143,9 @@ States: new → first_call (first contact attempt) → follow_up (further attemp
 Changes return an ETag; send it as If-Match to make a change conditional (412 when the ticket changed meanwhile)."),
         (name = "scripts", description = "Call scripts (话术): leads' reply templates per ticket kind and situation, with placeholders \
 ({customer_name}, {order_no}, {product}, {agent_name}; {{ and }} for literal braces) checked when saved and filled in per ticket. Staff only"),
+        (name = "service levels", description = "Service levels that match the shop's working day: a calendar (time zone, working hours, holidays, make-up days), \
+targets per ticket kind and priority (first call, follow-up, resolution) in business or calendar hours, waits that stop the resolution clock, \
+breaches recorded when they happen (`ticket.sla_breached`) and escalation (`ticket.escalated`)"),
         (name = "tiers", description = "Customer value tiers (key, regular, small), lifecycle stages and the at-risk flag: computed from purchases and after-sales history, never typed in"),
         (name = "stats", description = "Team figures for leads: resolution, first-call speed, time to resolve, review revisions, satisfaction, backlog"),
         (name = "reminders", description = "Who needs a call today"),

@@ -15,6 +15,8 @@ pub struct AppState {
     /// Every password hash and check of the process goes through these (bounded, reused memory).
     pub passwords: PasswordHashing,
     pub settings: Settings,
+    /// Each shop's service levels, cached (`sla::store::SlaCache`).
+    pub sla: crate::sla::store::SlaCache,
 }
 
 impl AppState {
@@ -23,6 +25,7 @@ impl AppState {
             db,
             tokens,
             passwords: PasswordHashing::new(&settings.password_hashing),
+            sla: crate::sla::store::SlaCache::new(settings.tickets.deadlines),
             settings,
         }
     }

@@ -55,6 +55,10 @@ text_enum! {
         WebhookChanged = "webhooks.changed",
         /// A webhook endpoint was deleted.
         WebhookDeleted = "webhooks.deleted",
+        /// An admin set the shop's working calendar (its time zone).
+        SlaCalendarSet = "sla.calendar_set",
+        /// An admin set the shop's service-level policies (how many rules).
+        SlaPoliciesSet = "sla.policies_set",
     }
 }
 

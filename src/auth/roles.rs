@@ -58,6 +58,9 @@ pub enum Permission {
     /// Write, edit and delete the team's call scripts (话术): what agents say on the phone
     /// is a lead's call. Agents read them (`ViewTickets`).
     ManageCallScripts,
+    /// Set the shop's service levels: its working calendar and its targets (admins: they
+    /// decide what the shop promises its buyers).
+    ManageServiceLevels,
 }
 
 impl Permission {
@@ -82,6 +85,7 @@ impl Permission {
             Permission::ManageIntegrations => "manage API keys and webhooks",
             Permission::ViewAuditLog => "read the audit log",
             Permission::ManageCallScripts => "manage call scripts",
+            Permission::ManageServiceLevels => "set the shop's service levels",
         }
     }
 }
@@ -90,7 +94,9 @@ pub fn allows(role: Role, permission: Permission) -> bool {
     use Permission::*;
     use Role::*;
     match permission {
-        ManageStaff | ManageIntegrations | ViewAuditLog => matches!(role, Admin),
+        ManageStaff | ManageIntegrations | ViewAuditLog | ManageServiceLevels => {
+            matches!(role, Admin)
+        }
         ViewStaff => matches!(role, Lead | Admin),
         ViewCustomers | EditCustomers | RecordOrders | ViewTickets | OpenTickets | WorkTickets => {
             matches!(role, Agent | Lead | Admin)
@@ -126,7 +132,7 @@ pub fn scope_for(permission: Permission) -> Option<Scope> {
         // Call scripts are words for people on the phone; no integration writes them.
         ManageStaff | ViewStaff | ImportCustomers | ExportCustomers | ManageTags
         | ArchiveCustomers | WorkTickets | WorkTicketsInBulk | RecomputeTiers
-        | ManageIntegrations | ViewAuditLog | ManageCallScripts => None,
+        | ManageIntegrations | ViewAuditLog | ManageCallScripts | ManageServiceLevels => None,
     }
 }
 
@@ -140,9 +146,8 @@ pub fn reading_of(write: Permission) -> Permission {
         ManageStaff | ViewStaff => ViewStaff,
         ViewCustomers | EditCustomers | RecordOrders | ImportCustomers | ManageTags
         | ArchiveCustomers | RecomputeTiers | ExportCustomers => ViewCustomers,
-        ViewTickets | OpenTickets | WorkTickets | WorkTicketsInBulk | ManageCallScripts => {
-            ViewTickets
-        }
+        ViewTickets | OpenTickets | WorkTickets | WorkTicketsInBulk | ManageCallScripts
+        | ManageServiceLevels => ViewTickets,
         ViewTeamStats => ViewTeamStats,
         ManageIntegrations => ManageIntegrations,
         ViewAuditLog => ViewAuditLog,

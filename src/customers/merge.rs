@@ -230,7 +230,11 @@ pub fn merge(
     let ctx = crate::tickets::operations::Context {
         caller,
         now,
-        policy: settings.tickets.deadlines,
+        sla: std::sync::Arc::new(crate::sla::store::load(
+            conn,
+            shop_id,
+            &settings.tickets.deadlines,
+        )?),
         tiers: settings.tiers,
     };
     for pair in &closing {

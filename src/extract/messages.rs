@@ -14,7 +14,7 @@ const DATE_EXAMPLE: &str = "2026-11-01";
 /// The fields and parameters that take a calendar date (`YYYY-MM-DD`); every other date
 /// field takes a date and time. A test over the OpenAPI document keeps this list equal to
 /// the document's `format: date` fields, so a new date field cannot get the wrong sentence.
-pub const DAY_FIELDS: &[&str] = &["birthday", "from", "to"];
+pub const DAY_FIELDS: &[&str] = &["birthday", "date", "from", "holidays", "to"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DateShape {
@@ -251,8 +251,13 @@ fn backticked(text: &str) -> Vec<&str> {
 }
 
 /// The last name in a dotted path (`items[0].ordered_at` → `ordered_at`).
+/// The name a field's value is under: `holidays[3]` is a `holidays` day,
+/// `make_up_days[0].date` a `date`.
 fn leaf(field: &str) -> &str {
-    field.rsplit(['.', ']']).next().unwrap_or(field)
+    let named = field
+        .trim_end_matches(|c: char| c == ']' || c.is_ascii_digit())
+        .trim_end_matches('[');
+    named.rsplit(['.', ']']).next().unwrap_or(named)
 }
 
 #[cfg(test)]

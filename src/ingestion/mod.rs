@@ -274,6 +274,10 @@ pub struct ReviewFeedItem {
     /// Ticket title; defaults to "<rating>-star review on <platform>".
     #[validate(length(min = 1, max = 200))]
     pub title: Option<String>,
+    /// The end of the platform's review-revision window (the buyer can revise the review
+    /// until then): the ticket's `platform_deadline_at`. Between 1970-01-01 and 9999-12-30 (UTC).
+    #[validate(custom(function = "check_instant"))]
+    pub revision_deadline_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

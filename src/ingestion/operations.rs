@@ -34,7 +34,6 @@ use crate::response::UpsertOutcome;
 use crate::tags::store as tag_store;
 use crate::tickets::operations::{self as ticket_operations, Context, ReviewReport};
 use crate::tickets::workflow::AutoAssign;
-use crate::tickets::workflow::DeadlinePolicy;
 use crate::tickets::{NegativeReviewDetails, TicketView};
 use crate::tiers::TierSettings;
 
@@ -291,9 +290,9 @@ fn reviewed_order(
 }
 
 /// What the review feed needs from the service's settings.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct ReviewSettings {
-    pub policy: DeadlinePolicy,
+    pub sla: crate::sla::store::SlaCache,
     pub auto_assign: AutoAssign,
     pub tiers: TierSettings,
 }
@@ -323,13 +322,14 @@ pub fn upsert_review(
     let ctx = Context {
         caller,
         now: Utc::now().naive_utc(),
-        policy: settings.policy,
+        sla: settings.sla.get(conn, shop_id)?,
         tiers: settings.tiers,
     };
     let report = ReviewReport {
         customer_id,
         order_id,
         title: &title,
+        platform_deadline_at: item.revision_deadline_at,
         details: NegativeReviewDetails {
             platform: item.platform,
             rating: item.rating,

@@ -486,14 +486,15 @@ pub async fn upsert_review(
     let caller_view = caller.clone();
     let item = body.into_inner();
     let settings = ReviewSettings {
-        policy: state.settings.tickets.deadlines,
+        sla: state.sla.clone(),
         auto_assign: state.settings.tickets.auto_assign,
         tiers: state.settings.tiers,
     };
     let attempt = |caller: Principal, item: ReviewFeedItem| {
-        state
-            .db
-            .write(move |conn| operations::upsert_review(conn, &caller, &item, settings))
+        state.db.write({
+            let settings = settings.clone();
+            move |conn| operations::upsert_review(conn, &caller, &item, settings)
+        })
     };
     // Two deliveries of the same new review racing on PostgreSQL: the loser's insert hits
     // the unique review key, and a second try finds the winner's ticket.

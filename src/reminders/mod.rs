@@ -96,6 +96,11 @@ pub struct Reminders {
     pub follow_ups_due: TicketReminders,
     /// Open tickets with no contact attempt for `no_contact_days`.
     pub no_contact_tickets: TicketReminders,
+    /// Open tickets with a service-level target due within the policies'
+    /// `about_to_breach_minutes` (or already past it, not yet recorded as breached).
+    pub about_to_breach: TicketReminders,
+    /// Open tickets a breach escalated (an agent's own; the team's for leads).
+    pub escalated: TicketReminders,
     pub never_contacted_customers: CustomerReminders,
     pub not_contacted_customers: CustomerReminders,
     pub no_purchase_customers: CustomerReminders,

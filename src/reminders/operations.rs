@@ -23,6 +23,8 @@ pub struct ReminderPlan {
     pub contacted_before: NaiveDateTime,
     pub bought_before: NaiveDateTime,
     pub birthdays: Vec<(i32, i32)>,
+    /// The end of the "about to breach" window: now plus the policies' warning.
+    pub breach_warning_until: NaiveDateTime,
 }
 
 pub fn ticket_section(
@@ -63,6 +65,7 @@ pub fn reminders(conn: &mut DbConnection, plan: ReminderPlan) -> Result<Reminder
         contacted_before,
         bought_before,
         birthdays,
+        breach_warning_until,
     } = plan;
     Ok(Reminders {
         scope: if team { "team" } else { "own" }.into(),
@@ -88,6 +91,24 @@ pub fn reminders(conn: &mut DbConnection, plan: ReminderPlan) -> Result<Reminder
             conn,
             TicketFilter {
                 no_contact_since: Some(no_contact_since),
+                ..tickets.clone()
+            },
+            limit,
+            now,
+        )?,
+        about_to_breach: ticket_section(
+            conn,
+            TicketFilter {
+                target_due_before: Some(breach_warning_until),
+                ..tickets.clone()
+            },
+            limit,
+            now,
+        )?,
+        escalated: ticket_section(
+            conn,
+            TicketFilter {
+                escalated: true,
                 ..tickets.clone()
             },
             limit,

@@ -55,7 +55,9 @@ const EPOCH_DAYS_FROM_CE: i64 = 719_163;
 
 /// A business calendar as admins send it: working hours per weekday in a time zone, with
 /// public holidays and make-up working days.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+// `Validate` has no field rules: the whole calendar is checked by `Calendar::from_doc`,
+// which the request body extractor's validation could not express.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, validator::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarDoc {
     /// IANA time zone, e.g. "Asia/Shanghai" (the default), "Europe/Berlin".

@@ -101,6 +101,38 @@ pub struct TicketStats {
     /// Share of resolved negative-review tickets whose review was revised or withdrawn.
     pub review_revision_rate: Option<f64>,
     pub satisfaction: SatisfactionStats,
+    /// The service-level targets of these tickets, as recorded when each was met or
+    /// breached (`GET /tickets/{id}/service-levels`, which also says who held the ticket
+    /// then). Grouped like the other figures.
+    pub service_levels: ServiceLevelStats,
+}
+
+/// How one kind of target fared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct TargetStats {
+    /// Targets met or breached (pending and dropped ones are not counted).
+    pub finished: i64,
+    /// Met by their due time.
+    pub within_target: i64,
+    /// within_target / finished.
+    pub within_target_share: Option<f64>,
+    pub breaches: i64,
+    pub escalations: i64,
+    /// Median hours the clock counted from start to met: business hours on a business
+    /// clock, waits left out of resolutions.
+    pub median_hours: Option<f64>,
+    pub p90_hours: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct ServiceLevelStats {
+    pub first_call: TargetStats,
+    /// Every follow-up after a contact attempt.
+    pub follow_up: TargetStats,
+    pub resolution: TargetStats,
+    /// Hours these tickets spent waiting on the buyer or the platform (a wait still open
+    /// counts until now).
+    pub waited_hours: f64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -138,6 +170,11 @@ pub struct Backlog {
     pub overdue_follow_ups: i64,
     /// Open tickets with no contact attempt (or, never contacted, opened) `no_contact_days` ago or earlier.
     pub no_contact: i64,
+    /// Open tickets with a service-level target due within the policies'
+    /// `about_to_breach_minutes`, or past due and not yet recorded as breached.
+    pub about_to_breach: i64,
+    /// Open tickets past the platform's own deadline.
+    pub past_platform_deadline: i64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -26,6 +26,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `first_call_due_at`; time to resolve runs from opening to resolution; the review revision
 /// rate is the share of resolved negative-review tickets with outcome `review_revised` or
 /// `review_withdrawn`; satisfaction is the mean score and CSAT the share of scores 4-5.
+/// `service_levels` counts the recorded targets of these tickets per kind (first call,
+/// follow-ups, resolution): met within target, breached, escalated, the median and 90th
+/// percentile of the time the clock counted (business hours on business clocks), and the
+/// hours spent waiting on the buyer or the platform.
 #[utoipa::path(get, path = "/api/v1/stats/tickets", tag = "stats", security(("bearer" = []), ("api_key" = [])),
     params(StatsQuery),
     responses(
@@ -46,7 +50,9 @@ pub async fn tickets_report(
     let (from, to) = (p.from, p.to);
     let groups = state
         .db
-        .read(move |conn| store::ticket_stats(conn, caller.shop_id(), &p, group_by))
+        .read(move |conn| {
+            store::ticket_stats(conn, caller.shop_id(), &p, group_by, Utc::now().naive_utc())
+        })
         .await?;
     Ok(HttpResponse::Ok().json(TicketStatsReport {
         from,
@@ -57,8 +63,9 @@ pub async fn tickets_report(
     }))
 }
 
-/// Open tickets by state, overdue first calls and follow-ups, and stale tickets, in total
-/// and per assignee (leads and admins).
+/// Open tickets by state, overdue first calls and follow-ups, stale tickets, tickets about
+/// to breach a service-level target and past their platform deadline, in total and per
+/// assignee (leads and admins).
 #[utoipa::path(get, path = "/api/v1/stats/backlog", tag = "stats", security(("bearer" = []), ("api_key" = [])),
     params(BacklogQuery),
     responses(
@@ -74,9 +81,14 @@ pub async fn backlog_report(
     caller.require(Permission::ViewTeamStats)?;
     let no_contact_days = query.no_contact_days.unwrap_or(3);
     let now = Utc::now().naive_utc();
+    let sla = state.sla.clone();
     let (total, by_agent) = state
         .db
-        .read(move |conn| store::backlog(conn, caller.shop_id(), now, no_contact_days))
+        .read(move |conn| {
+            let shop_id = caller.shop_id();
+            let warning_until = now + sla.get(conn, shop_id)?.warning();
+            store::backlog(conn, shop_id, now, no_contact_days, warning_until)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(BacklogReport {
         no_contact_days,

@@ -9,12 +9,14 @@ use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
 
 use super::rules::{hours, minutes, ratio};
 use super::{
-    Backlog, FirstCallStats, GroupBy, Period, ResolveTimeStats, SatisfactionStats, TicketStats,
+    Backlog, FirstCallStats, GroupBy, Period, ResolveTimeStats, SatisfactionStats,
+    ServiceLevelStats, TargetStats, TicketStats,
 };
 use crate::db::{Backend, DbConnection, raw_sql, sql_list};
 use crate::error::ApiError;
 use crate::ids::ShopId;
 use crate::schema::users;
+use crate::sla::TargetKind;
 use crate::tickets::{Outcome, State, TicketKind};
 
 /// SQL for `b - a` in seconds, per backend.
@@ -168,11 +170,128 @@ fn percentiles(
     Ok(rows.into_iter().map(|r| (r.grp, (r.p50, r.p90))).collect())
 }
 
+#[derive(QueryableByName)]
+struct TargetRow {
+    /// `<group>|<target>`.
+    #[diesel(sql_type = Text)]
+    grp: String,
+    #[diesel(sql_type = BigInt)]
+    finished: i64,
+    #[diesel(sql_type = BigInt)]
+    within_target: i64,
+    #[diesel(sql_type = BigInt)]
+    breaches: i64,
+    #[diesel(sql_type = BigInt)]
+    escalations: i64,
+}
+
+#[derive(QueryableByName)]
+struct WaitedRow {
+    #[diesel(sql_type = Text)]
+    grp: String,
+    #[diesel(sql_type = Nullable<Double>)]
+    waited_secs: Option<f64>,
+}
+
+/// The targets of the tickets opened in the period, one row each; `grp` is the group and
+/// the target kind (`<group>|<target>`), so the percentiles partition by both. Grouped
+/// like the other figures (by agent: the ticket's assignee now; who held it when each
+/// target was met or breached is on the target, `GET /tickets/{id}/service-levels`).
+fn targets_cte(backend: Backend, group_by: GroupBy, offset_minutes: i32) -> String {
+    let group = group_expression(backend, group_by, offset_minutes);
+    format!(
+        "WITH base AS (
+            SELECT CAST({group} AS TEXT) || '|' || g.target AS grp,
+                   CASE WHEN g.met_at IS NOT NULL OR g.breached_at IS NOT NULL THEN 1 ELSE 0 END AS finished,
+                   CASE WHEN g.met_at IS NOT NULL AND g.breached_at IS NULL THEN 1 ELSE 0 END AS within_target,
+                   CASE WHEN g.breached_at IS NOT NULL THEN 1 ELSE 0 END AS breached,
+                   CASE WHEN g.escalated_at IS NOT NULL THEN 1 ELSE 0 END AS escalated,
+                   CASE WHEN g.met_at IS NOT NULL THEN g.counted_seconds END AS counted_seconds
+            FROM tickets t JOIN ticket_targets g ON g.ticket_id = t.id
+            WHERE t.shop_id = $1 AND t.created_at >= $2 AND t.created_at < $3
+        )"
+    )
+}
+
+/// The service-level figures per group (the group's name as in the ticket figures).
+fn service_levels(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    p: &Period,
+    group_by: GroupBy,
+    now: NaiveDateTime,
+) -> Result<BTreeMap<String, ServiceLevelStats>, ApiError> {
+    let backend = conn.backend();
+    let base = targets_cte(backend, group_by, p.offset_minutes);
+    let rows: Vec<TargetRow> = diesel::sql_query(raw_sql(
+        backend,
+        &format!(
+            "{base}
+            SELECT grp,
+                   CAST(SUM(finished) AS BIGINT) AS finished,
+                   CAST(SUM(within_target) AS BIGINT) AS within_target,
+                   CAST(SUM(breached) AS BIGINT) AS breaches,
+                   CAST(SUM(escalated) AS BIGINT) AS escalations
+            FROM base GROUP BY grp"
+        ),
+    ))
+    .bind::<BigInt, _>(shop_id)
+    .bind::<Timestamp, _>(p.start)
+    .bind::<Timestamp, _>(p.end)
+    .load(conn)?;
+    let counted = percentiles(conn, &base, "counted_seconds", shop_id, p)?;
+    let mut stats: BTreeMap<String, ServiceLevelStats> = BTreeMap::new();
+    for row in rows {
+        let Some((group, target)) = row.grp.rsplit_once('|') else {
+            continue;
+        };
+        let (p50, p90) = counted.get(&row.grp).copied().unwrap_or((None, None));
+        let figures = TargetStats {
+            finished: row.finished,
+            within_target: row.within_target,
+            within_target_share: ratio(row.within_target, row.finished),
+            breaches: row.breaches,
+            escalations: row.escalations,
+            median_hours: hours(p50),
+            p90_hours: hours(p90),
+        };
+        let entry = stats.entry(group.to_owned()).or_default();
+        match TargetKind::parse(target) {
+            Some(TargetKind::FirstCall) => entry.first_call = figures,
+            Some(TargetKind::FollowUp) => entry.follow_up = figures,
+            Some(TargetKind::Resolution) => entry.resolution = figures,
+            None => {}
+        }
+    }
+    let waited: Vec<WaitedRow> = diesel::sql_query(raw_sql(
+        backend,
+        &format!(
+            "SELECT grp, CAST(SUM(waited) AS DOUBLE PRECISION) AS waited_secs
+             FROM (SELECT {group} AS grp, {waited} AS waited
+                   FROM tickets t JOIN ticket_waits w ON w.ticket_id = t.id
+                   WHERE t.shop_id = $1 AND t.created_at >= $2 AND t.created_at < $3) waits
+             GROUP BY grp",
+            group = group_expression(backend, group_by, p.offset_minutes),
+            waited = seconds_between(backend, "w.started_at", "COALESCE(w.ended_at, $4)"),
+        ),
+    ))
+    .bind::<BigInt, _>(shop_id)
+    .bind::<Timestamp, _>(p.start)
+    .bind::<Timestamp, _>(p.end)
+    .bind::<Timestamp, _>(now)
+    .load(conn)?;
+    for row in waited {
+        stats.entry(row.grp).or_default().waited_hours = hours(row.waited_secs).unwrap_or(0.0);
+    }
+    Ok(stats)
+}
+
 pub fn ticket_stats(
     conn: &mut DbConnection,
     shop_id: ShopId,
     p: &Period,
     group_by: GroupBy,
+    now: NaiveDateTime,
 ) -> Result<Vec<TicketStats>, ApiError> {
     let backend = conn.backend();
     let base = base_cte(backend, group_by, p.offset_minutes);
@@ -202,6 +321,7 @@ pub fn ticket_stats(
     .load(conn)?;
     let first_call = percentiles(conn, &base, "first_call_secs", shop_id, p)?;
     let resolve = percentiles(conn, &base, "resolve_secs", shop_id, p)?;
+    let mut service_levels = service_levels(conn, shop_id, p, group_by, now)?;
     let names = match group_by {
         GroupBy::Agent => agent_names(conn, shop_id, counts.iter().map(|c| c.grp.as_str()))?,
         _ => BTreeMap::new(),
@@ -230,6 +350,7 @@ pub fn ticket_stats(
                     csat: ratio(c.satisfied, c.scores),
                 },
                 agent_name: names.get(&c.grp).cloned(),
+                service_levels: service_levels.remove(&c.grp).unwrap_or_default(),
                 group: c.grp,
                 opened: c.opened,
                 resolved: c.resolved,
@@ -255,6 +376,10 @@ struct BacklogRow {
     overdue_follow_ups: i64,
     #[diesel(sql_type = BigInt)]
     no_contact: i64,
+    #[diesel(sql_type = BigInt)]
+    about_to_breach: i64,
+    #[diesel(sql_type = BigInt)]
+    past_platform_deadline: i64,
 }
 
 pub fn backlog(
@@ -262,6 +387,7 @@ pub fn backlog(
     shop_id: ShopId,
     now: NaiveDateTime,
     no_contact_days: u32,
+    breach_warning_until: NaiveDateTime,
 ) -> Result<(Backlog, Vec<Backlog>), ApiError> {
     let stale_before = now - Duration::days(i64::from(no_contact_days));
     let sql = raw_sql(
@@ -273,7 +399,12 @@ pub fn backlog(
                 CAST(SUM(CASE WHEN state = '{follow_up}' THEN 1 ELSE 0 END) AS BIGINT) AS follow_up,
                 CAST(SUM(CASE WHEN state = '{new}' AND first_call_due_at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS overdue_first_calls,
                 CAST(SUM(CASE WHEN state <> '{new}' AND next_follow_up_at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS overdue_follow_ups,
-                CAST(SUM(CASE WHEN COALESCE(last_contact_at, created_at) < $3 THEN 1 ELSE 0 END) AS BIGINT) AS no_contact
+                CAST(SUM(CASE WHEN COALESCE(last_contact_at, created_at) < $3 THEN 1 ELSE 0 END) AS BIGINT) AS no_contact,
+                CAST(SUM(CASE WHEN EXISTS (
+                    SELECT 1 FROM ticket_targets g WHERE g.ticket_id = tickets.id AND g.due_at < $4
+                      AND g.met_at IS NULL AND g.breached_at IS NULL AND g.dropped_at IS NULL
+                ) THEN 1 ELSE 0 END) AS BIGINT) AS about_to_breach,
+                CAST(SUM(CASE WHEN platform_deadline_at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS past_platform_deadline
          FROM tickets
          WHERE shop_id = $1 AND state IN {open}
          GROUP BY COALESCE(CAST(assignee_id AS TEXT), 'unassigned')
@@ -288,6 +419,7 @@ pub fn backlog(
         .bind::<BigInt, _>(shop_id)
         .bind::<Timestamp, _>(now)
         .bind::<Timestamp, _>(stale_before)
+        .bind::<Timestamp, _>(breach_warning_until)
         .load(conn)?;
     let names = agent_names(conn, shop_id, rows.iter().map(|r| r.grp.as_str()))?;
     let mut total = Backlog {
@@ -305,6 +437,8 @@ pub fn backlog(
             overdue_first_calls: r.overdue_first_calls,
             overdue_follow_ups: r.overdue_follow_ups,
             no_contact: r.no_contact,
+            about_to_breach: r.about_to_breach,
+            past_platform_deadline: r.past_platform_deadline,
         })
         .collect();
     for b in &by_agent {
@@ -314,6 +448,8 @@ pub fn backlog(
         total.overdue_first_calls += b.overdue_first_calls;
         total.overdue_follow_ups += b.overdue_follow_ups;
         total.no_contact += b.no_contact;
+        total.about_to_breach += b.about_to_breach;
+        total.past_platform_deadline += b.past_platform_deadline;
     }
     Ok((total, by_agent))
 }

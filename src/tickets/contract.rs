@@ -68,6 +68,9 @@ macro_rules! create_ticket_of_kind {
             priority: Option<Priority>,
             /// Leads may assign anyone; agents only themselves. Absent: automatic assignment if enabled.
             assignee_id: Option<i64>,
+            /// The platform's own deadline (return auto-approval, end of the review-revision
+            /// window). Between 1970-01-01 and 9999-12-30 (UTC).
+            platform_deadline_at: Option<DateTime<Utc>>,
         }
     };
 }
@@ -156,10 +159,19 @@ macro_rules! ticket_of_kind {
             last_contact_at: Option<DateTime<Utc>>,
             next_follow_up_at: Option<DateTime<Utc>>,
             /// When the ticket next needs someone: the first-call deadline while new, the next
-            /// follow-up afterwards, none once resolved or closed.
+            /// follow-up afterwards, or the platform's deadline when that comes first; none
+            /// once resolved or closed. Queues sort by it.
             due_at: Option<DateTime<Utc>>,
             /// `due_at` has passed.
             overdue: bool,
+            /// What the open ticket waits on (its resolution clock stands still); absent: nothing.
+            waiting_on: Option<super::WaitingOn>,
+            waiting_since: Option<DateTime<Utc>>,
+            /// The platform's own hard deadline (return auto-approval, end of the
+            /// review-revision window), set by hand or by the feeds.
+            platform_deadline_at: Option<DateTime<Utc>>,
+            /// The open ticket's platform deadline is less than a day away, or past.
+            platform_deadline_near: bool,
             outcome: Option<Outcome>,
             /// Amount refunded, in cents (fen), for refund outcomes.
             refund_cents: Option<i64>,
@@ -209,6 +221,10 @@ ticket_of_kind!(
     ("satisfaction_corrected" = "#/components/schemas/SatisfactionCorrectedEvent"),
     ("note_added" = "#/components/schemas/NoteAddedEvent"),
     ("note_edited" = "#/components/schemas/NoteEditedEvent"),
+    ("wait_started" = "#/components/schemas/WaitStartedEvent"),
+    ("wait_ended" = "#/components/schemas/WaitEndedEvent"),
+    ("sla_breached" = "#/components/schemas/SlaBreachedEvent"),
+    ("escalated" = "#/components/schemas/EscalatedEvent"),
 )))]
 enum EventByKind {
     Created(TicketCreatedEvent),
@@ -220,6 +236,10 @@ enum EventByKind {
     SatisfactionCorrected(SatisfactionCorrectedEvent),
     NoteAdded(NoteAddedEvent),
     NoteEdited(NoteEditedEvent),
+    WaitStarted(WaitStartedEvent),
+    WaitEnded(WaitEndedEvent),
+    SlaBreached(SlaBreachedEvent),
+    Escalated(EscalatedEvent),
 }
 
 kind_tag!(CreatedTag = "created");
@@ -231,6 +251,10 @@ kind_tag!(SatisfactionRecordedTag = "satisfaction_recorded");
 kind_tag!(SatisfactionCorrectedTag = "satisfaction_corrected");
 kind_tag!(NoteAddedTag = "note_added");
 kind_tag!(NoteEditedTag = "note_edited");
+kind_tag!(WaitStartedTag = "wait_started");
+kind_tag!(WaitEndedTag = "wait_ended");
+kind_tag!(SlaBreachedTag = "sla_breached");
+kind_tag!(EscalatedTag = "escalated");
 
 macro_rules! event_of_kind {
     ($(#[$doc:meta])* $name:ident, $kind:ident, $data:ty) => {
@@ -307,6 +331,80 @@ event_of_kind!(
     NoteEditedTag,
     NoteEditedData
 );
+
+event_of_kind!(
+    /// The ticket waits on the buyer or the platform: its resolution clock stops.
+    WaitStartedEvent,
+    WaitStartedTag,
+    WaitStartedData
+);
+event_of_kind!(
+    /// The wait ended: by a contact attempt, resolving, closing or by hand.
+    WaitEndedEvent,
+    WaitEndedTag,
+    WaitEndedData
+);
+event_of_kind!(
+    /// A service-level target passed its due time unmet (recorded by the sweep, or when
+    /// the target was met late); no actor.
+    SlaBreachedEvent,
+    SlaBreachedTag,
+    SlaBreachedData
+);
+event_of_kind!(
+    /// A breach escalated the ticket as the shop's policy says; no actor.
+    EscalatedEvent,
+    EscalatedTag,
+    EscalatedData
+);
+
+/// `data` of a `wait_started` entry.
+#[derive(Serialize, ToSchema)]
+struct WaitStartedData {
+    waiting_on: super::WaitingOn,
+    note: String,
+}
+
+/// `data` of a `wait_ended` entry.
+#[derive(Serialize, ToSchema)]
+struct WaitEndedData {
+    waiting_on: super::WaitingOn,
+    /// How long the ticket waited.
+    waited_seconds: i64,
+}
+
+/// `data` of an `sla_breached` entry: the target as it was set when it started.
+#[derive(Serialize, ToSchema)]
+struct SlaBreachedData {
+    target: crate::sla::TargetKind,
+    due_at: DateTime<Utc>,
+    minutes: i32,
+    clock: crate::sla::ClockKind,
+}
+
+/// A value before and after a change.
+#[derive(Serialize, ToSchema)]
+struct PriorityChange {
+    before: Priority,
+    after: Priority,
+}
+
+/// The assignee before and after (`null`: unassigned).
+#[derive(Serialize, ToSchema)]
+struct AssigneeChange {
+    before: Option<i64>,
+    after: Option<i64>,
+}
+
+/// `data` of an `escalated` entry.
+#[derive(Serialize, ToSchema)]
+struct EscalatedData {
+    target: crate::sla::TargetKind,
+    priority: PriorityChange,
+    assignee: AssigneeChange,
+    /// Why the policy's reassignment was not made (the named staff member is no longer active).
+    reassignment_skipped: Option<String>,
+}
 
 /// `data` of a `note_added` entry.
 #[derive(Serialize, ToSchema)]
@@ -458,6 +556,9 @@ struct EditedFields {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     details: Option<TicketDetails>,
+    /// `null`: no platform deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform_deadline_at: Option<Option<DateTime<Utc>>>,
 }
 
 /// `data` of an `edited` entry: only the fields that changed.

@@ -81,6 +81,26 @@ text_enum! {
         NoteAdded = "note_added",
         /// An internal note was corrected by its author (`data`: `note_id`, `before`, `after`).
         NoteEdited = "note_edited",
+        /// The ticket waits on the buyer or the platform (`data`: `waiting_on`, `note`): the
+        /// resolution clock stops.
+        WaitStarted = "wait_started",
+        /// The wait ended (`data`: `waiting_on`, `waited_seconds`, `by`: `contact` or `hand`).
+        WaitEnded = "wait_ended",
+        /// A service-level target passed its due time unmet (`data`: `target`, `due_at`,
+        /// `minutes`, `clock`).
+        SlaBreached = "sla_breached",
+        /// A breach set off the policy's escalation (`data`: `target`, `priority`, `assignee`).
+        Escalated = "escalated",
+    }
+}
+
+text_enum! {
+    /// What an open ticket waits on while its resolution clock stands still.
+    pub enum WaitingOn {
+        /// The buyer (sending the item back, trying the fix, answering).
+        Buyer = "buyer",
+        /// The platform (an arbitration, a refund in progress).
+        Platform = "platform",
     }
 }
 
@@ -98,7 +118,16 @@ impl EventKind {
             (EventKind::SatisfactionRecorded | EventKind::SatisfactionCorrected, _) => {
                 &[TicketSatisfactionRecorded]
             }
-            (EventKind::Edited | EventKind::NoteAdded | EventKind::NoteEdited, _) => &[],
+            (EventKind::SlaBreached, _) => &[TicketSlaBreached],
+            (EventKind::Escalated, _) => &[TicketEscalated],
+            (
+                EventKind::Edited
+                | EventKind::NoteAdded
+                | EventKind::NoteEdited
+                | EventKind::WaitStarted
+                | EventKind::WaitEnded,
+                _,
+            ) => &[],
         }
     }
 }
@@ -505,6 +534,9 @@ pub struct Ticket {
     pub created_by: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub waiting_on: Option<WaitingOn>,
+    pub waiting_since: Option<NaiveDateTime>,
+    pub platform_deadline_at: Option<NaiveDateTime>,
 }
 
 /// A ticket as it is opened (the insert form of [`Ticket`]).
@@ -525,6 +557,7 @@ pub struct NewTicket<'a> {
     pub assignee_id: Option<i64>,
     pub first_call_due_at: NaiveDateTime,
     pub due_at: Option<NaiveDateTime>,
+    pub platform_deadline_at: Option<NaiveDateTime>,
     pub created_by: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -613,10 +646,19 @@ pub struct TicketView {
     pub last_contact_at: Option<DateTime<Utc>>,
     pub next_follow_up_at: Option<DateTime<Utc>>,
     /// When the ticket next needs someone: the first-call deadline while new, the next
-    /// follow-up afterwards, none once resolved or closed.
+    /// follow-up afterwards, or the platform's deadline when that comes first; none once
+    /// resolved or closed. Queues sort by it.
     pub due_at: Option<DateTime<Utc>>,
     /// `due_at` has passed.
     pub overdue: bool,
+    /// What the open ticket waits on (its resolution clock stands still); absent: nothing.
+    pub waiting_on: Option<WaitingOn>,
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// The platform's own hard deadline (return auto-approval, end of the review-revision
+    /// window), set by hand or by the feeds.
+    pub platform_deadline_at: Option<DateTime<Utc>>,
+    /// The open ticket's platform deadline is less than a day away, or past.
+    pub platform_deadline_near: bool,
     pub outcome: Option<Outcome>,
     /// Amount refunded, in cents (fen), for refund outcomes.
     pub refund_cents: Option<i64>,
@@ -678,6 +720,9 @@ pub struct CreateTicketRequest {
     pub priority: Option<Priority>,
     /// Leads may assign anyone; agents only themselves. Absent: automatic assignment if enabled.
     pub assignee_id: Option<i64>,
+    /// The platform's own deadline (return auto-approval, end of the review-revision window).
+    #[validate(custom(function = "check_instant"))]
+    pub platform_deadline_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
@@ -697,6 +742,25 @@ pub struct UpdateTicketRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>)]
     pub order_id: Option<Option<i64>>,
+    /// The platform's own deadline (return auto-approval, end of the review-revision
+    /// window); `null` removes it. Queues order by it when it comes before the ticket's
+    /// own due time.
+    #[serde(default, deserialize_with = "present")]
+    #[validate(custom(function = "check_instant"))]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub platform_deadline_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Waiting on the buyer or the platform (`POST /api/v1/tickets/{id}/wait`): the
+/// resolution clock stops until the next contact attempt or `DELETE .../wait`.
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"on": "buyer", "note": "Buyer is sending the kettle back (SF1234567890)"}))]
+pub struct WaitRequest {
+    pub on: WaitingOn,
+    #[serde(default)]
+    #[validate(custom(function = "check_note"))]
+    pub note: String,
 }
 
 fn check_note(note: &str) -> Result<(), ValidationError> {

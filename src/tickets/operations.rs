@@ -10,11 +10,12 @@ use super::bulk::{
     BulkTicketRequest, BulkTicketResult, OpenTicketsHandover, SetPriority,
 };
 use super::store;
-use super::workflow::{self, AutoAssign, DeadlinePolicy};
+use super::workflow::{self, AutoAssign};
 use super::{Action, EventKind, NewContact, NewTicket, Priority, State};
 use super::{
     AssignRequest, Channel, CloseRequest, CreateTicketRequest, LogContactRequest, ReopenRequest,
-    ResolveRequest, SatisfactionRequest, Ticket, TicketDetails, UpdateTicketRequest, check_outcome,
+    ResolveRequest, SatisfactionRequest, Ticket, TicketDetails, UpdateTicketRequest, WaitRequest,
+    check_outcome,
 };
 use crate::auth::{Caller, Principal};
 use crate::customers::store as customer_store;
@@ -23,13 +24,18 @@ use crate::error::{ApiError, ProblemKind};
 use crate::ids::{CustomerId, OrderId, ShopId, UserId};
 use crate::orders::store as orders;
 use crate::response::UpsertOutcome;
+use crate::sla::policy::TicketTargets;
+use crate::sla::rules::Sla;
+use crate::sla::store as sla_store;
+use crate::sla::{TargetKind, TicketTarget};
 use crate::tiers::TierSettings;
 
 /// What every operation needs besides its request.
 pub struct Context<'a> {
     pub caller: &'a Principal,
     pub now: NaiveDateTime,
-    pub policy: DeadlinePolicy,
+    /// The shop's service levels, as cached (`sla::store::SlaCache`).
+    pub sla: std::sync::Arc<Sla>,
     pub tiers: TierSettings,
 }
 
@@ -41,6 +47,20 @@ impl Context<'_> {
 
     fn actor_id(&self) -> Option<i64> {
         self.caller.staff_id()
+    }
+
+    /// The service-level targets of a ticket of `kind` and `priority` for this customer
+    /// (stricter for key and at-risk buyers).
+    fn targets(
+        &self,
+        conn: &mut DbConnection,
+        customer_id: i64,
+        kind: super::TicketKind,
+        priority: Priority,
+    ) -> Result<TicketTargets, ApiError> {
+        let (tier, at_risk) = crate::tiers::store::standing_of(conn, customer_id)?;
+        let priority_customer = crate::tiers::engine::is_priority_customer(tier, at_risk);
+        Ok(self.sla.policies.targets(kind, priority, priority_customer))
     }
 
     /// The customer's tier follows what just happened on their ticket.
@@ -163,6 +183,7 @@ fn with_due(mut ticket: Ticket) -> Result<Ticket, ApiError> {
         ticket.state,
         ticket.first_call_due_at,
         ticket.next_follow_up_at,
+        ticket.platform_deadline_at,
     );
     Ok(ticket)
 }
@@ -246,9 +267,12 @@ pub fn create(
     } else {
         default_priority
     });
-    let first_call_due_at = ctx
-        .policy
-        .first_call_due(request.kind, ctx.now, priority_customer);
+    let targets = ctx
+        .sla
+        .policies
+        .targets(request.kind, priority, priority_customer);
+    let first_call_due_at = ctx.sla.due_from(targets.first_call, ctx.now);
+    let platform_deadline_at = request.platform_deadline_at.map(|at| at.naive_utc());
     let (review_platform, review_external_id) = review_key.unzip();
     let ticket = store::insert(
         conn,
@@ -266,12 +290,32 @@ pub fn create(
             priority,
             assignee_id: assignee,
             first_call_due_at,
-            due_at: Some(first_call_due_at),
+            due_at: workflow::due_at(State::New, first_call_due_at, None, platform_deadline_at),
+            platform_deadline_at,
             created_by: ctx.actor_id(),
             created_at: ctx.now,
             updated_at: ctx.now,
         },
     )?;
+    sla_store::start_target(
+        conn,
+        &ticket,
+        TargetKind::FirstCall,
+        targets.first_call,
+        ctx.now,
+        Some(first_call_due_at),
+    )?;
+    if let Some(resolution) = targets.resolution {
+        let due = ctx.sla.due_from(resolution, ctx.now);
+        sla_store::start_target(
+            conn,
+            &ticket,
+            TargetKind::Resolution,
+            resolution,
+            ctx.now,
+            Some(due),
+        )?;
+    }
     let mut created = json!({"kind": request.kind, "title": ticket.title, "priority": priority, "first_call_due_at": first_call_due_at.and_utc()});
     if let Principal::Integration(key) = ctx.caller {
         created["api_key"] = json!({"id": key.key_id, "name": key.name});
@@ -368,10 +412,18 @@ pub fn edit(
             stored_details(&after.details),
         );
     }
+    if let Some(deadline) = request.platform_deadline_at {
+        after.platform_deadline_at = deadline.map(|at| at.naive_utc());
+        note(
+            "platform_deadline_at",
+            json!(ticket.platform_deadline_at.map(|t| t.and_utc())),
+            json!(after.platform_deadline_at.map(|t| t.and_utc())),
+        );
+    }
     if after_values.is_empty() {
         return Ok(ticket);
     }
-    let stored = store::save(conn, &after)?;
+    let stored = store::save(conn, &with_due(after)?)?;
     crate::search::store::index_tickets(conn, &[stored.id])?;
     record_event(
         conn,
@@ -393,6 +445,14 @@ pub fn log_contact(
 ) -> Result<Ticket, ApiError> {
     ensure_may_work(ctx, &ticket)?;
     let (from, to) = transition(&ticket, Action::LogContact)?;
+    let targets = ctx.targets(conn, ticket.customer_id, ticket.kind, ticket.priority)?;
+    let target = if request.reached {
+        targets.follow_up_reached
+    } else {
+        targets.follow_up_unreached
+    };
+    // An agreed time (the buyer asked to be called then) is the follow-up's due time;
+    // otherwise the policy's.
     let next = match request.next_follow_up_at {
         Some(at) if at.naive_utc() <= ctx.now => {
             return Err(ApiError::field(
@@ -401,7 +461,7 @@ pub fn log_contact(
             ));
         }
         Some(at) => at.naive_utc(),
-        None => ctx.policy.next_follow_up(ctx.now, request.reached),
+        None => ctx.sla.due_from(target, ctx.now),
     };
     store::insert_contact(
         conn,
@@ -422,7 +482,36 @@ pub fn log_contact(
     after.first_contact_at = ticket.first_contact_at.or(Some(ctx.now));
     after.last_contact_at = Some(ctx.now);
     after.next_follow_up_at = Some(next);
+    // A contact attempt ends a wait: the buyer (or the platform) has moved.
+    let ended_wait = end_any_wait(conn, ctx, &mut after)?;
     let stored = store::save(conn, &with_due(after)?)?;
+    if let Some(data) = ended_wait {
+        record_event(
+            conn,
+            &stored,
+            ctx.actor_id(),
+            EventKind::WaitEnded,
+            None,
+            None,
+            data,
+        )?;
+    }
+    let late = sla_store::meet(
+        conn,
+        &ctx.sla,
+        &stored,
+        &[TargetKind::FirstCall, TargetKind::FollowUp],
+        ctx.now,
+    )?;
+    record_late(conn, &stored, &late)?;
+    sla_store::start_target(
+        conn,
+        &stored,
+        TargetKind::FollowUp,
+        target,
+        ctx.now,
+        Some(next),
+    )?;
     record_event(
         conn,
         &stored,
@@ -440,11 +529,23 @@ pub fn log_contact(
 fn settle(
     conn: &mut DbConnection,
     ctx: &Context<'_>,
-    after: Ticket,
+    mut after: Ticket,
     (from, to): (State, State),
     data: Value,
 ) -> Result<Ticket, ApiError> {
+    let ended_wait = end_any_wait(conn, ctx, &mut after)?;
     let stored = store::save(conn, &with_due(after)?)?;
+    if let Some(data) = ended_wait {
+        record_event(
+            conn,
+            &stored,
+            ctx.actor_id(),
+            EventKind::WaitEnded,
+            None,
+            None,
+            data,
+        )?;
+    }
     record_event(
         conn,
         &stored,
@@ -454,7 +555,222 @@ fn settle(
         Some(to),
         data,
     )?;
+    follow_targets(conn, ctx, &stored, to)?;
     ctx.refresh_tier(conn, &stored, "ticket")?;
+    Ok(stored)
+}
+
+/// The service-level targets follow a change of state: resolving meets the resolution
+/// target and drops the call targets; closing drops them all; reopening starts the new
+/// episode's targets (a call within the first-call target, and a resolution target).
+fn follow_targets(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    ticket: &Ticket,
+    to: State,
+) -> Result<(), ApiError> {
+    let calls = [TargetKind::FirstCall, TargetKind::FollowUp];
+    match to {
+        State::Resolved => {
+            let late = sla_store::meet(conn, &ctx.sla, ticket, &[TargetKind::Resolution], ctx.now)?;
+            record_late(conn, ticket, &late)?;
+            sla_store::drop_pending(conn, ticket.id, &calls, ctx.now)
+        }
+        State::Closed => sla_store::drop_pending(
+            conn,
+            ticket.id,
+            &[
+                TargetKind::FirstCall,
+                TargetKind::FollowUp,
+                TargetKind::Resolution,
+            ],
+            ctx.now,
+        ),
+        State::FollowUp => {
+            let targets = ctx.targets(conn, ticket.customer_id, ticket.kind, ticket.priority)?;
+            let call = targets.first_call;
+            let due = ctx.sla.due_from(call, ctx.now);
+            sla_store::start_target(conn, ticket, TargetKind::FollowUp, call, ctx.now, Some(due))?;
+            if let Some(resolution) = targets.resolution {
+                let due = ctx.sla.due_from(resolution, ctx.now);
+                sla_store::start_target(
+                    conn,
+                    ticket,
+                    TargetKind::Resolution,
+                    resolution,
+                    ctx.now,
+                    Some(due),
+                )?;
+            }
+            Ok(())
+        }
+        State::New | State::FirstCall => Ok(()),
+    }
+}
+
+/// Ends the ticket's wait, if it waits, and returns the `wait_ended` entry's data.
+fn end_any_wait(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    ticket: &mut Ticket,
+) -> Result<Option<Value>, ApiError> {
+    let (Some(on), Some(since)) = (ticket.waiting_on, ticket.waiting_since) else {
+        return Ok(None);
+    };
+    sla_store::end_wait(conn, &ctx.sla, ticket, ctx.now)?;
+    ticket.waiting_on = None;
+    ticket.waiting_since = None;
+    Ok(Some(json!({
+        "waiting_on": on,
+        "waited_seconds": (ctx.now - since).num_seconds().max(0),
+    })))
+}
+
+/// A target met after its due time is a breach the sweep had not seen yet: recorded now,
+/// as the sweep would have (timeline and `ticket.sla_breached`), without escalating a
+/// ticket that was just handled.
+fn record_late(
+    conn: &mut DbConnection,
+    ticket: &Ticket,
+    late: &[TicketTarget],
+) -> Result<(), ApiError> {
+    for target in late {
+        if sla_store::mark_breached(conn, target, ticket.assignee_id)? {
+            record_breach(conn, ticket, target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The timeline entry and webhook of a breach.
+pub fn record_breach(
+    conn: &mut DbConnection,
+    ticket: &Ticket,
+    target: &TicketTarget,
+) -> Result<(), ApiError> {
+    record_event(
+        conn,
+        ticket,
+        None,
+        EventKind::SlaBreached,
+        None,
+        None,
+        json!({"target": target.target, "due_at": target.due_at.map(|t| t.and_utc()),
+               "minutes": target.minutes, "clock": target.clock}),
+    )
+}
+
+/// A breached ticket escalated by its policy: priority raised and reassigned as the
+/// policy says (a reassignment to someone no longer active is skipped, and said), on the
+/// timeline and in `ticket.escalated` for the leads.
+pub fn escalate(
+    conn: &mut DbConnection,
+    ticket: Ticket,
+    target: &TicketTarget,
+    escalation: &crate::sla::policy::Escalation,
+) -> Result<Ticket, ApiError> {
+    use crate::sla::policy::Reassign;
+    let mut after = ticket.clone();
+    if escalation.raise_priority {
+        after.priority = ticket.priority.raised();
+    }
+    let mut skipped = None;
+    match escalation.reassign {
+        Some(Reassign::Unassigned) => after.assignee_id = None,
+        Some(Reassign::User { user_id }) => {
+            match store::check_assignable(conn, ticket.shop_id, user_id) {
+                Ok(()) => after.assignee_id = Some(user_id),
+                Err(ApiError::Validation(_)) => {
+                    skipped = Some(format!("staff member {user_id} is not active in this shop"))
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        None => {}
+    }
+    let stored = store::save(conn, &after)?;
+    record_event(
+        conn,
+        &stored,
+        None,
+        EventKind::Escalated,
+        None,
+        None,
+        json!({"target": target.target,
+               "priority": {"before": ticket.priority, "after": stored.priority},
+               "assignee": {"before": ticket.assignee_id, "after": stored.assignee_id},
+               "reassignment_skipped": skipped}),
+    )?;
+    Ok(stored)
+}
+
+/// Waits on the buyer or the platform: the resolution clock stops.
+pub fn wait(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    ticket: Ticket,
+    request: &WaitRequest,
+) -> Result<Ticket, ApiError> {
+    ensure_may_work(ctx, &ticket)?;
+    if !workflow::may_wait(ticket.state) {
+        return Err(ApiError::Conflict {
+            kind: ProblemKind::InvalidTransition,
+            detail: format!(
+                "a ticket in state {} cannot wait: it waits once the buyer was called (first_call or follow_up)",
+                ticket.state.as_str()
+            ),
+            extensions: Map::new(),
+        });
+    }
+    if let Some(on) = ticket.waiting_on {
+        return Err(ApiError::Conflict {
+            kind: ProblemKind::InvalidTransition,
+            detail: format!("the ticket already waits on the {on}; end that wait first"),
+            extensions: Map::new(),
+        });
+    }
+    sla_store::start_wait(conn, &ticket, request.on, ctx.now)?;
+    let mut after = ticket;
+    after.waiting_on = Some(request.on);
+    after.waiting_since = Some(ctx.now);
+    let stored = store::save(conn, &after)?;
+    record_event(
+        conn,
+        &stored,
+        ctx.actor_id(),
+        EventKind::WaitStarted,
+        None,
+        None,
+        json!({"waiting_on": request.on, "note": request.note.trim()}),
+    )?;
+    Ok(stored)
+}
+
+/// Ends a wait by hand: the resolution clock runs again.
+pub fn end_wait(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    ticket: Ticket,
+) -> Result<Ticket, ApiError> {
+    ensure_may_work(ctx, &ticket)?;
+    let mut after = ticket;
+    let Some(data) = end_any_wait(conn, ctx, &mut after)? else {
+        return Err(ApiError::Conflict {
+            kind: ProblemKind::InvalidTransition,
+            detail: "the ticket is not waiting".into(),
+            extensions: Map::new(),
+        });
+    };
+    let stored = store::save(conn, &after)?;
+    record_event(
+        conn,
+        &stored,
+        ctx.actor_id(),
+        EventKind::WaitEnded,
+        None,
+        None,
+        data,
+    )?;
     Ok(stored)
 }
 
@@ -764,6 +1080,8 @@ pub struct ReviewReport<'a> {
     pub order_id: Option<i64>,
     pub title: &'a str,
     pub details: super::NegativeReviewDetails,
+    /// The end of the review-revision window, when the platform says.
+    pub platform_deadline_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// The review feed: opens a negative-review ticket for a review not seen before; for one
@@ -794,6 +1112,7 @@ pub fn upsert_review(
             details: serde_json::from_str(&details.to_json()).unwrap_or(Value::Null),
             priority: None,
             assignee_id: None,
+            platform_deadline_at: report.platform_deadline_at,
         };
         return Ok((
             create(conn, ctx, &request, auto_assign)?,
@@ -804,12 +1123,31 @@ pub fn upsert_review(
         stored_details(&ticket.details),
         stored_details(&details.to_json()),
     );
-    if before == after_details {
+    let deadline = report.platform_deadline_at.map(|at| at.naive_utc());
+    let deadline_moved = deadline.is_some() && deadline != ticket.platform_deadline_at;
+    if before == after_details && !deadline_moved {
         return Ok((ticket, UpsertOutcome::Unchanged));
     }
     let mut after = store::lock(conn, ticket.shop_id, ticket.id)?;
-    after.details = details.to_json();
-    let stored = store::save(conn, &after)?;
+    let mut changed_before = Map::new();
+    let mut changed_after = Map::new();
+    if before != after_details {
+        after.details = details.to_json();
+        changed_before.insert("details".into(), before);
+        changed_after.insert("details".into(), after_details);
+    }
+    if deadline_moved {
+        changed_before.insert(
+            "platform_deadline_at".into(),
+            json!(after.platform_deadline_at.map(|t| t.and_utc())),
+        );
+        after.platform_deadline_at = deadline;
+        changed_after.insert(
+            "platform_deadline_at".into(),
+            json!(deadline.map(|t| t.and_utc())),
+        );
+    }
+    let stored = store::save(conn, &with_due(after)?)?;
     crate::search::store::index_tickets(conn, &[stored.id])?;
     record_event(
         conn,
@@ -818,7 +1156,7 @@ pub fn upsert_review(
         EventKind::Edited,
         None,
         None,
-        json!({"before": {"details": before}, "after": {"details": after_details}, "source": "review_feed"}),
+        json!({"before": changed_before, "after": changed_after, "source": "review_feed"}),
     )?;
     Ok((stored, UpsertOutcome::Updated))
 }

@@ -17,7 +17,7 @@ use super::store::{self, AssigneeFilter, TicketCursor, TicketFilter, TicketSort}
 use super::{
     AssignRequest, CloseRequest, CreateTicketRequest, LogContactRequest, Priority, ReopenRequest,
     ResolveRequest, SatisfactionRequest, Ticket, TicketAnswer, TicketKind, TicketView,
-    UpdateTicketRequest,
+    UpdateTicketRequest, WaitRequest,
 };
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::db::DbConnection;
@@ -45,6 +45,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/tickets/{id}/resolve").route(web::post().to(resolve_ticket)))
     .service(web::resource("/tickets/{id}/close").route(web::post().to(close_ticket)))
     .service(web::resource("/tickets/{id}/reopen").route(web::post().to(reopen_ticket)))
+    .service(
+        web::resource("/tickets/{id}/wait")
+            .route(web::post().to(start_waiting))
+            .route(web::delete().to(end_waiting)),
+    )
     .service(web::resource("/tickets/{id}/assignee").route(web::put().to(assign_ticket)))
     .service(web::resource("/tickets/{id}/satisfaction").route(web::put().to(record_satisfaction)))
     .service(web::resource("/tickets/{id}/events").route(web::get().to(ticket_events)))
@@ -107,7 +112,7 @@ where
 {
     caller.require(Permission::WorkTickets)?;
     let expected = if_match(req)?;
-    let policy = state.settings.tickets.deadlines;
+    let sla = state.sla.clone();
     let tiers = state.settings.tiers;
     let ticket = state
         .db
@@ -116,9 +121,9 @@ where
             check(&ticket)?;
             check_version(&ticket, &expected)?;
             let ctx = Context {
+                sla: sla.get(conn, caller.shop_id)?,
                 caller: &Principal::Staff(caller),
                 now: Utc::now().naive_utc(),
-                policy,
                 tiers,
             };
             let ticket = operation(conn, &ctx, ticket)?;
@@ -235,6 +240,8 @@ fn ticket_filter(
         created_from: query.created_from.map(|t| t.naive_utc()),
         created_to: query.created_to.map(|t| t.naive_utc()),
         no_contact_since: None,
+        target_due_before: None,
+        escalated: false,
         search: query
             .q
             .as_deref()
@@ -355,16 +362,16 @@ pub async fn create_ticket(
     let shows_record = caller.sees_what_it_writes(Permission::OpenTickets);
     let viewer = caller.clone();
     let request = body.into_inner();
-    let policy = state.settings.tickets.deadlines;
+    let sla = state.sla.clone();
     let auto_assign = state.settings.tickets.auto_assign;
     let tiers = state.settings.tiers;
     let ticket = state
         .db
         .write(move |conn| {
             let ctx = Context {
+                sla: sla.get(conn, caller.shop_id())?,
                 caller: &caller,
                 now: Utc::now().naive_utc(),
-                policy,
                 tiers,
             };
             let ticket = operations::create(conn, &ctx, &request, auto_assign)?;
@@ -436,6 +443,7 @@ pub async fn update_ticket(
         && request.details.is_none()
         && request.priority.is_none()
         && request.order_id.is_none()
+        && request.platform_deadline_at.is_none()
     {
         return Err(ApiError::field("body", "name at least one field to change"));
     }
@@ -541,6 +549,58 @@ pub async fn close_ticket(
         move |conn, ctx, ticket| operations::close(conn, ctx, ticket, &request),
     )
     .await
+}
+
+/// Wait on the buyer (e.g. the item is on its way back) or on the platform (an
+/// arbitration, a refund in progress): the resolution clock stops until the next contact
+/// attempt, resolving, closing or `DELETE .../wait`. The ticket stays in its state
+/// (`first_call` or `follow_up`); the wait is on the timeline.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/wait", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on (e.g. `\"3\"`), or `*`; anything else is a 422")),
+    request_body = WaitRequest,
+    responses(
+        (status = 200, body = TicketView, headers(("ETag" = String))),
+        (status = 403),
+        (status = 409, description = "The ticket is new (call the buyer first), settled, or already waiting (`invalid-transition`)"),
+        (status = 412, description = PRECONDITION),
+        (status = 422),
+    ))]
+pub async fn start_waiting(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    body: Body<WaitRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    change(
+        &state,
+        caller,
+        id.into_inner(),
+        &req,
+        move |conn, ctx, ticket| operations::wait(conn, ctx, ticket, &request),
+    )
+    .await
+}
+
+/// End the ticket's wait by hand: the resolution clock runs again, its due time moved by
+/// the time waited.
+#[utoipa::path(delete, path = "/api/v1/tickets/{id}/wait", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), ("If-Match" = Option<String>, Header, description = "ETag the change is based on (e.g. `\"3\"`), or `*`; anything else is a 422")),
+    responses(
+        (status = 200, body = TicketView, headers(("ETag" = String))),
+        (status = 403),
+        (status = 409, description = "The ticket is not waiting (`invalid-transition`)"),
+        (status = 412, description = PRECONDITION),
+    ))]
+pub async fn end_waiting(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    _query: NoQuery,
+) -> Result<HttpResponse, ApiError> {
+    change(&state, caller, id.into_inner(), &req, operations::end_wait).await
 }
 
 /// Reopen a resolved or closed ticket into `follow_up` (leads), with a reason. It is due at once.
@@ -654,15 +714,15 @@ pub async fn bulk_change(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::WorkTicketsInBulk)?;
     let request = body.into_inner();
-    let policy = state.settings.tickets.deadlines;
+    let sla = state.sla.clone();
     let tiers = state.settings.tiers;
     let answer = state
         .db
         .write(move |conn| {
             let ctx = Context {
+                sla: sla.get(conn, caller.shop_id)?,
                 caller: &Principal::Staff(caller),
                 now: Utc::now().naive_utc(),
-                policy,
                 tiers,
             };
             operations::bulk(conn, &ctx, &request)

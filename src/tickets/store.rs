@@ -14,7 +14,7 @@ use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::ids::ShopId;
-use crate::schema::{customers, ticket_contacts, ticket_events, tickets, users};
+use crate::schema::{customers, ticket_contacts, ticket_events, ticket_targets, tickets, users};
 use crate::search::matchers::{Matcher, TicketMatch};
 use crate::search::store as search_store;
 use crate::search::{Rank, Terms};
@@ -66,6 +66,9 @@ pub fn save(conn: &mut DbConnection, after: &Ticket) -> Result<Ticket, ApiError>
             tickets::satisfaction_score.eq(after.satisfaction_score),
             tickets::satisfaction_comment.eq(&after.satisfaction_comment),
             tickets::satisfaction_at.eq(after.satisfaction_at),
+            tickets::waiting_on.eq(after.waiting_on),
+            tickets::waiting_since.eq(after.waiting_since),
+            tickets::platform_deadline_at.eq(after.platform_deadline_at),
             tickets::version.eq(after.version + 1),
             tickets::updated_at.eq(Utc::now().naive_utc()),
         ))
@@ -384,6 +387,11 @@ pub struct TicketFilter {
     pub no_contact_since: Option<NaiveDateTime>,
     /// `q`: the customer's names and handles, order numbers, review ids, ticket text.
     pub search: Option<Terms>,
+    /// Open tickets with a service-level target still pending and due before this instant
+    /// ("about to breach": now plus the policies' warning).
+    pub target_due_before: Option<NaiveDateTime>,
+    /// Open tickets a breach escalated.
+    pub escalated: bool,
 }
 
 impl TicketFilter {
@@ -402,6 +410,8 @@ impl TicketFilter {
             created_to: None,
             no_contact_since: None,
             search: None,
+            target_due_before: None,
+            escalated: false,
         }
     }
 }
@@ -417,6 +427,8 @@ impl TicketFilter {
             || self.first_call_overdue_at.is_some()
             || self.follow_up_due_before.is_some()
             || self.no_contact_since.is_some()
+            || self.target_due_before.is_some()
+            || self.escalated
     }
 }
 
@@ -459,6 +471,29 @@ fn filtered(filter: &TicketFilter) -> TicketQuery {
                     .is_null()
                     .and(tickets::created_at.lt(since))),
         );
+    }
+    if let Some(before) = filter.target_due_before {
+        // Stated like the pending index's condition, so both planners use it.
+        let pending = ticket_targets::table
+            .filter(ticket_targets::due_at.lt(before))
+            .filter(ticket_targets::shop_id.eq(filter.shop_id))
+            .filter(ticket_targets::met_at.is_null())
+            .filter(ticket_targets::breached_at.is_null())
+            .filter(ticket_targets::dropped_at.is_null())
+            .filter(ticket_targets::due_at.is_not_null())
+            .select(ticket_targets::ticket_id);
+        query = query
+            .filter(tickets::state.eq_any(State::OPEN))
+            .filter(tickets::id.eq_any(pending));
+    }
+    if filter.escalated {
+        let escalated = ticket_targets::table
+            .filter(ticket_targets::shop_id.eq(filter.shop_id))
+            .filter(ticket_targets::escalated_at.is_not_null())
+            .select(ticket_targets::ticket_id);
+        query = query
+            .filter(tickets::state.eq_any(State::OPEN))
+            .filter(tickets::id.eq_any(escalated));
     }
     if let Some(from) = filter.created_from {
         query = query.filter(tickets::created_at.ge(from));

@@ -5,7 +5,7 @@
 use chrono::{Duration, NaiveDateTime};
 use clap::{Args, ValueEnum};
 
-use super::{Action, State, TicketKind};
+use super::{Action, State};
 use crate::auth::roles::Role;
 use crate::ids::UserId;
 
@@ -126,51 +126,45 @@ pub struct TicketSettings {
     pub auto_assign: AutoAssign,
 }
 
-impl DeadlinePolicy {
-    /// When the first call is due. Valuable or at-risk customers get half the time.
-    pub fn first_call_due(
-        &self,
-        kind: TicketKind,
-        created_at: NaiveDateTime,
-        urgent_customer: bool,
-    ) -> NaiveDateTime {
-        let hours = match kind {
-            TicketKind::NegativeReview => self.first_call_hours_negative_review,
-            TicketKind::Return => self.first_call_hours_return,
-            TicketKind::Repair => self.first_call_hours_repair,
-        };
-        let minutes = i64::from(hours) * 60;
-        let minutes = if urgent_customer {
-            minutes / 2
-        } else {
-            minutes
-        };
-        created_at + Duration::minutes(minutes)
-    }
-
-    /// The next follow-up after an attempt: sooner when the buyer was not reached.
-    pub fn next_follow_up(&self, attempted_at: NaiveDateTime, reached: bool) -> NaiveDateTime {
-        let hours = if reached {
-            self.follow_up_hours_reached
-        } else {
-            self.follow_up_hours_unreached
-        };
-        attempted_at + Duration::hours(i64::from(hours))
-    }
-}
-
 /// When the ticket next needs someone, for queues: the first-call deadline while new,
-/// the next follow-up while in progress, nothing once settled.
+/// the next follow-up while in progress, or the platform's deadline when that comes
+/// first; nothing once settled.
 pub fn due_at(
     state: State,
     first_call_due_at: NaiveDateTime,
     next_follow_up_at: Option<NaiveDateTime>,
+    platform_deadline_at: Option<NaiveDateTime>,
 ) -> Option<NaiveDateTime> {
-    match state {
+    let ours = match state {
         State::New => Some(first_call_due_at),
         State::FirstCall | State::FollowUp => next_follow_up_at,
-        State::Resolved | State::Closed => None,
+        State::Resolved | State::Closed => return None,
+    };
+    match (ours, platform_deadline_at) {
+        (Some(ours), Some(platform)) => Some(ours.min(platform)),
+        (ours, platform) => ours.or(platform),
     }
+}
+
+/// A platform deadline this close flags an open ticket.
+pub const PLATFORM_DEADLINE_WARNING: Duration = Duration::hours(24);
+
+/// The open ticket's platform deadline is near (or past).
+pub fn platform_deadline_near(
+    state: State,
+    platform_deadline_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> bool {
+    state.is_open()
+        && platform_deadline_at.is_some_and(|deadline| deadline - now <= PLATFORM_DEADLINE_WARNING)
+}
+
+/// A ticket may wait on the buyer or the platform once someone has called: waiting is a
+/// sub-status of the first-call and follow-up states, not a state of its own, so the
+/// transition table above stays first call -> follow-up -> resolved. The next contact
+/// attempt, resolving or closing ends the wait.
+pub fn may_wait(state: State) -> bool {
+    matches!(state, State::FirstCall | State::FollowUp)
 }
 
 #[cfg(test)]
@@ -289,36 +283,38 @@ mod tests {
     }
 
     #[test]
-    fn deadlines_follow_kind_customer_and_reach() {
-        let policy = DeadlinePolicy::default();
-        let t0 = NaiveDateTime::parse_from_str("2026-11-23 10:00", "%Y-%m-%d %H:%M").unwrap();
-        let hours = |t: NaiveDateTime| (t - t0).num_minutes() as f64 / 60.0;
-        assert_eq!(
-            hours(policy.first_call_due(TicketKind::NegativeReview, t0, false)),
-            2.0
-        );
-        assert_eq!(
-            hours(policy.first_call_due(TicketKind::Return, t0, false)),
-            4.0
-        );
-        assert_eq!(
-            hours(policy.first_call_due(TicketKind::Repair, t0, false)),
-            8.0
-        );
-        assert_eq!(
-            hours(policy.first_call_due(TicketKind::NegativeReview, t0, true)),
-            1.0
-        );
-        assert_eq!(hours(policy.next_follow_up(t0, false)), 24.0);
-        assert_eq!(hours(policy.next_follow_up(t0, true)), 72.0);
-    }
-
-    #[test]
     fn due_time_tracks_the_state() {
         let t = NaiveDateTime::parse_from_str("2026-11-23 10:00", "%Y-%m-%d %H:%M").unwrap();
         let later = t + Duration::hours(5);
-        assert_eq!(due_at(State::New, t, Some(later)), Some(t));
-        assert_eq!(due_at(State::FollowUp, t, Some(later)), Some(later));
-        assert_eq!(due_at(State::Resolved, t, Some(later)), None);
+        assert_eq!(due_at(State::New, t, Some(later), None), Some(t));
+        assert_eq!(due_at(State::FollowUp, t, Some(later), None), Some(later));
+        assert_eq!(due_at(State::Resolved, t, Some(later), None), None);
+        // The platform's deadline comes first when it is sooner.
+        let sooner = t - Duration::hours(1);
+        assert_eq!(due_at(State::New, t, None, Some(sooner)), Some(sooner));
+        assert_eq!(
+            due_at(
+                State::FollowUp,
+                t,
+                Some(later),
+                Some(later + Duration::hours(1))
+            ),
+            Some(later)
+        );
+        assert_eq!(due_at(State::FollowUp, t, None, Some(later)), Some(later));
+        assert_eq!(due_at(State::Closed, t, None, Some(later)), None);
+        assert!(platform_deadline_near(
+            State::FollowUp,
+            Some(t + Duration::hours(23)),
+            t
+        ));
+        assert!(!platform_deadline_near(
+            State::FollowUp,
+            Some(t + Duration::hours(25)),
+            t
+        ));
+        assert!(!platform_deadline_near(State::Resolved, Some(t), t));
+        assert!(may_wait(State::FollowUp) && may_wait(State::FirstCall));
+        assert!(!may_wait(State::New) && !may_wait(State::Resolved));
     }
 }

@@ -228,7 +228,7 @@ pub async fn update_user(
         ));
     }
     let actor = caller.subject();
-    let policy = state.settings.tickets.deadlines;
+    let sla = state.sla.clone();
     let tiers = state.settings.tiers;
     let admin = Principal::Staff(caller.clone());
     let user = state
@@ -236,9 +236,9 @@ pub async fn update_user(
         .write(move |conn| {
             let before = store::get_in_shop(conn, caller.shop_id, id)?;
             let ctx = Context {
+                sla: sla.get(conn, caller.shop_id)?,
                 caller: &admin,
                 now: Utc::now().naive_utc(),
-                policy,
                 tiers,
             };
             let update = operations::apply_update(conn, &ctx, id, &request)?;

@@ -81,6 +81,10 @@ text_enum! {
         TicketStateChanged = "ticket.state_changed",
         TicketContactLogged = "ticket.contact_logged",
         TicketSatisfactionRecorded = "ticket.satisfaction_recorded",
+        /// A service-level target passed its due time unmet (`change.details`: `target`, `due_at`).
+        TicketSlaBreached = "ticket.sla_breached",
+        /// A breach escalated the ticket (`change.details`: `target`, `priority`, `assignee`); for the leads.
+        TicketEscalated = "ticket.escalated",
         CustomerTierChanged = "customer.tier_changed",
         /// A duplicate customer was merged into another (`survivor_id`, `duplicate_id`).
         CustomerMerged = "customer.merged",

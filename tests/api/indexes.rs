@@ -43,6 +43,8 @@ const LARGE_TABLES: &[&str] = &[
     "customer_search_grams",
     "ticket_search_grams",
     "notes",
+    "ticket_targets",
+    "ticket_waits",
 ];
 
 #[derive(QueryableByName)]
@@ -295,6 +297,16 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
         (
             "follow-up due",
             tickets(&|f| f.follow_up_due_before = Some(now)),
+            TicketSort::Due,
+        ),
+        (
+            "about to breach",
+            tickets(&|f| f.target_due_before = Some(now + Duration::minutes(30))),
+            TicketSort::Due,
+        ),
+        (
+            "escalated",
+            tickets(&|f| f.escalated = true),
             TicketSort::Due,
         ),
         (

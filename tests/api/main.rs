@@ -27,6 +27,7 @@ mod ops;
 mod orders;
 mod scripts;
 mod search;
+mod service_levels;
 mod stats;
 mod tags;
 mod tickets;

@@ -262,7 +262,7 @@ fn shapes_that_depend_on_a_kind_are_one_schema_per_kind() {
         .collect();
     assert_eq!(contacts, ["email", "phone", "shop_account", "wechat"]);
     let events: Vec<String> = by_kind("EventView").into_iter().map(|(k, _)| k).collect();
-    assert_eq!(events.len(), 9, "{events:?}");
+    assert_eq!(events.len(), 13, "{events:?}");
     let bulk: Vec<String> = by_kind("BulkTicketAction")
         .into_iter()
         .map(|(k, _)| k)
@@ -322,6 +322,7 @@ async fn answers_match_the_schema_of_their_kind(app: TestApp) {
     use serde_json::json;
     let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
     let (agent_id, agent) = app.staff_token("agent@shop.example", Role::Agent).await;
+    let (_, admin) = app.admin().await;
     let handles = [
         "PhoneHandle",
         "WechatHandle",
@@ -391,6 +392,27 @@ async fn answers_match_the_schema_of_their_kind(app: TestApp) {
         )
         .await;
     assert_eq!(edited.status, StatusCode::OK, "{:?}", edited.body);
+    // A breach found by the sweep, escalated by the policy (priority raised).
+    let mut policies = app.get("/api/v1/sla/policies", &admin).await.body;
+    for rule in policies["rules"].as_array_mut().unwrap() {
+        rule["escalation"] = json!({"raise_priority": true});
+    }
+    let res = app.put("/api/v1/sla/policies", &admin, policies).await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    app.sql(&format!(
+        "UPDATE ticket_targets SET due_at = '2026-01-01 00:00:00' WHERE ticket_id = {id}"
+    ));
+    let swept = aftercare::sla::operations::sweep(
+        &app.state.db,
+        &app.state.sla,
+        chrono::Utc::now().naive_utc(),
+    )
+    .unwrap();
+    assert_eq!(swept.escalated, 1);
+    let targets = app
+        .get(&format!("/api/v1/tickets/{id}/service-levels"), &lead)
+        .await;
+    conforms("TicketTargetList", &targets.body, &["TicketTargetView"]).unwrap();
     for (token, method, (path, body)) in [
         (
             &agent,
@@ -400,6 +422,12 @@ async fn answers_match_the_schema_of_their_kind(app: TestApp) {
                 json!({"channel": "wechat", "reached": true, "note": "道歉"}),
             ),
         ),
+        (
+            &agent,
+            Method::POST,
+            act("wait", json!({"on": "buyer", "note": "买家在考虑"})),
+        ),
+        (&agent, Method::DELETE, act("wait", Value::Null)),
         (
             &agent,
             Method::POST,
@@ -434,6 +462,8 @@ async fn answers_match_the_schema_of_their_kind(app: TestApp) {
     ] {
         let res = if method == Method::PUT {
             app.put(&path, token, body).await
+        } else if method == Method::DELETE {
+            app.delete(&path, token).await
         } else {
             app.post(&path, token, body).await
         };
@@ -482,6 +512,16 @@ async fn answers_match_the_schema_of_their_kind(app: TestApp) {
         "NoteEditedEvent",
         "NoteAddedData",
         "NoteEditedData",
+        "WaitStartedEvent",
+        "WaitEndedEvent",
+        "SlaBreachedEvent",
+        "EscalatedEvent",
+        "WaitStartedData",
+        "WaitEndedData",
+        "SlaBreachedData",
+        "EscalatedData",
+        "PriorityChange",
+        "AssigneeChange",
         "CreatedData",
         "AssignedData",
         "ContactLoggedData",
