@@ -224,6 +224,12 @@ async fn serve(settings: Settings) -> Result<(), String> {
     aftercare::backup::spawn_periodic(&settings.server.database_url, &settings.backups)?;
     aftercare::housekeeping::spawn(db.clone(), settings.login_throttle, settings.retention)
         .map_err(|e| format!("cannot start the housekeeping thread: {e}"))?;
+    // Breaches are recorded when they happen, not when someone looks.
+    aftercare::sla::operations::spawn(
+        db.clone(),
+        aftercare::sla::store::SlaCache::new(settings.tickets.deadlines),
+    )
+    .map_err(|e| format!("cannot start the service-level sweep: {e}"))?;
     tracing::info!(
         hashers = settings.password_hashing.hashers(),
         "password hashing bounded"
