@@ -483,19 +483,7 @@ pub fn log_contact(
     after.last_contact_at = Some(ctx.now);
     after.next_follow_up_at = Some(next);
     // A contact attempt ends a wait: the buyer (or the platform) has moved.
-    let ended_wait = end_any_wait(conn, ctx, &mut after)?;
-    let stored = store::save(conn, &with_due(after)?)?;
-    if let Some(data) = ended_wait {
-        record_event(
-            conn,
-            &stored,
-            ctx.actor_id(),
-            EventKind::WaitEnded,
-            None,
-            None,
-            data,
-        )?;
-    }
+    let stored = save_ending_wait(conn, ctx, after)?;
     let late = sla_store::meet(
         conn,
         &ctx.sla,
@@ -529,23 +517,11 @@ pub fn log_contact(
 fn settle(
     conn: &mut DbConnection,
     ctx: &Context<'_>,
-    mut after: Ticket,
+    after: Ticket,
     (from, to): (State, State),
     data: Value,
 ) -> Result<Ticket, ApiError> {
-    let ended_wait = end_any_wait(conn, ctx, &mut after)?;
-    let stored = store::save(conn, &with_due(after)?)?;
-    if let Some(data) = ended_wait {
-        record_event(
-            conn,
-            &stored,
-            ctx.actor_id(),
-            EventKind::WaitEnded,
-            None,
-            None,
-            data,
-        )?;
-    }
+    let stored = save_ending_wait(conn, ctx, after)?;
     record_event(
         conn,
         &stored,
@@ -606,6 +582,29 @@ fn follow_targets(
         }
         State::New | State::FirstCall => Ok(()),
     }
+}
+
+/// Saves `after` (its due time recomputed), ending its wait first if it waits; the
+/// `wait_ended` entry follows the save.
+fn save_ending_wait(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    mut after: Ticket,
+) -> Result<Ticket, ApiError> {
+    let ended = end_any_wait(conn, ctx, &mut after)?;
+    let stored = store::save(conn, &with_due(after)?)?;
+    if let Some(data) = ended {
+        record_event(
+            conn,
+            &stored,
+            ctx.actor_id(),
+            EventKind::WaitEnded,
+            None,
+            None,
+            data,
+        )?;
+    }
+    Ok(stored)
 }
 
 /// Ends the ticket's wait, if it waits, and returns the `wait_ended` entry's data.
@@ -753,25 +752,14 @@ pub fn end_wait(
     ticket: Ticket,
 ) -> Result<Ticket, ApiError> {
     ensure_may_work(ctx, &ticket)?;
-    let mut after = ticket;
-    let Some(data) = end_any_wait(conn, ctx, &mut after)? else {
+    if ticket.waiting_on.is_none() {
         return Err(ApiError::Conflict {
             kind: ProblemKind::InvalidTransition,
             detail: "the ticket is not waiting".into(),
             extensions: Map::new(),
         });
-    };
-    let stored = store::save(conn, &after)?;
-    record_event(
-        conn,
-        &stored,
-        ctx.actor_id(),
-        EventKind::WaitEnded,
-        None,
-        None,
-        data,
-    )?;
-    Ok(stored)
+    }
+    save_ending_wait(conn, ctx, ticket)
 }
 
 /// How a ticket's refund leaves its order: the order and the status it takes when
