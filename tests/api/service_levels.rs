@@ -231,6 +231,23 @@ async fn a_wait_stops_the_resolution_clock_until_it_ends(app: TestApp) {
     let ticket = app.post("/api/v1/tickets", &admin, review(customer)).await;
     let id = ticket.body["id"].as_i64().unwrap();
     let wait = |on: &str| json!({"on": on, "note": "退货在路上"});
+    // Bad input is a 422 naming the field, never a wait.
+    let res = app
+        .post(
+            &format!("/api/v1/tickets/{id}/wait"),
+            &admin,
+            json!({"on": "courier"}),
+        )
+        .await;
+    assert_eq!(res.error_fields(), vec!["on"], "{:?}", res.body);
+    let res = app
+        .post(
+            &format!("/api/v1/tickets/{id}/wait"),
+            &admin,
+            json!({"on": "buyer", "note": "长".repeat(5001)}),
+        )
+        .await;
+    assert_eq!(res.error_fields(), vec!["note"], "{:?}", res.body);
     // A new ticket waits on nobody: call the buyer first.
     let res = app
         .post(&format!("/api/v1/tickets/{id}/wait"), &admin, wait("buyer"))
