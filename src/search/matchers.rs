@@ -15,7 +15,7 @@ use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use super::Terms;
+use super::{Terms, buyer_query_grams, tail_gram};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::ids::ShopId;
@@ -368,9 +368,12 @@ pub enum TicketMatch {
     ReviewId(String),
     /// The ticket's order has this external order number.
     OrderNo(String),
-    /// The ticket's text (title, description, review, notes...) holds every gram.
+    /// The ticket's gram list holds every gram: its own text's (title, description,
+    /// review, notes...), or its buyer's name and nickname (`@`-marked) or name start (`^`).
     Grams(Vec<String>),
-    /// The ticket's customer matches.
+    /// The buyer's phone ends in the digits whose reversal this is (by the tail gram).
+    PhoneTail(String),
+    /// The ticket's customer matches (a name or handle prefix: few buyers, or dense).
     OfCustomers(CustomerMatch),
 }
 
@@ -379,32 +382,31 @@ impl TicketMatch {
     /// handle starting with the query.
     pub fn leading(terms: &Terms) -> Vec<TicketMatch> {
         let by_name = match &terms.start {
-            Some(start) => CustomerMatch::NameStart(start.clone()),
-            None => CustomerMatch::NamePrefix {
+            Some(start) => TicketMatch::Grams(vec![start.clone()]),
+            None => TicketMatch::OfCustomers(CustomerMatch::NamePrefix {
                 key: terms.name_key.clone(),
                 archived: false,
-            },
+            }),
         };
         vec![
             TicketMatch::ReviewId(terms.exact.clone()),
             TicketMatch::OrderNo(terms.exact.clone()),
             TicketMatch::OfCustomers(CustomerMatch::HandlePrefix(terms.handle_key.clone())),
-            TicketMatch::OfCustomers(by_name),
+            by_name,
         ]
     }
 
     /// The other ways: words of the ticket's text, the buyer matched inside a name or
-    /// nickname or by a phone's tail.
+    /// nickname or by a phone's tail; each one gram walk.
     pub fn inside(terms: &Terms) -> Vec<TicketMatch> {
         let mut ways = Vec::new();
         if !terms.grams.is_empty() {
             ways.push(TicketMatch::Grams(terms.grams.clone()));
+            ways.push(TicketMatch::Grams(buyer_query_grams(&terms.grams)));
         }
-        ways.extend(
-            CustomerMatch::inside(terms)
-                .into_iter()
-                .map(TicketMatch::OfCustomers),
-        );
+        if let Some(tail) = &terms.tail {
+            ways.push(TicketMatch::PhoneTail(tail.clone()));
+        }
         ways
     }
 
@@ -489,27 +491,22 @@ impl Matcher for MatchTickets {
                     .filter(tickets::order_id.eq_any(order_ids))
                     .load(conn)?
             }
-            TicketMatch::Grams(grams) => {
-                let also = diesel::alias!(ticket_search_grams as also);
-                let mut query = ticket_search_grams::table
-                    .filter(ticket_search_grams::shop_id.eq(shop_id))
-                    .filter(ticket_search_grams::gram.eq(grams[0].clone()))
-                    .filter(ticket_search_grams::ticket_id.lt(below))
-                    .select(ticket_search_grams::ticket_id)
-                    .order(ticket_search_grams::ticket_id.desc())
-                    .limit(n)
-                    .into_boxed();
-                for gram in &grams[1..] {
-                    query = query.filter(
-                        ticket_search_grams::ticket_id.eq_any(
-                            also.filter(also.field(ticket_search_grams::shop_id).eq(shop_id))
-                                .filter(also.field(ticket_search_grams::gram).eq(gram.clone()))
-                                .filter(also.field(ticket_search_grams::ticket_id).lt(below))
-                                .select(also.field(ticket_search_grams::ticket_id)),
-                        ),
-                    );
+            TicketMatch::Grams(grams) => tickets_with_grams(conn, shop_id, grams, below, n)?,
+            TicketMatch::PhoneTail(tail) => {
+                let (gram, whole) = tail_gram(tail);
+                let grams = std::slice::from_ref(&gram);
+                if whole {
+                    tickets_with_grams(conn, shop_id, grams, below, n)?
+                } else {
+                    // Every ticket of the 7-digit tail (a handful), then the whole tail.
+                    let candidates = tickets_with_grams(conn, shop_id, grams, below, i64::MAX)?;
+                    let held = self.holds(conn, &candidates)?;
+                    candidates
+                        .into_iter()
+                        .filter(|id| held.contains(id))
+                        .take(usize::try_from(n).unwrap_or(usize::MAX))
+                        .collect()
                 }
-                query.load(conn)?
             }
             TicketMatch::OfCustomers(way) => {
                 let customers = way.clone().of(shop_id);
@@ -565,24 +562,23 @@ impl Matcher for MatchTickets {
                 .select(tickets::id)
                 .load(conn)?,
             TicketMatch::Grams(grams) => {
-                let mut held: HashSet<i64> = ids.iter().copied().collect();
-                for gram in grams {
-                    if held.is_empty() {
-                        break;
-                    }
-                    held = ticket_search_grams::table
-                        .filter(ticket_search_grams::shop_id.eq(shop_id))
-                        .filter(ticket_search_grams::gram.eq(gram.clone()))
-                        .filter(
-                            ticket_search_grams::ticket_id
-                                .eq_any(held.iter().copied().collect::<Vec<_>>()),
-                        )
-                        .select(ticket_search_grams::ticket_id)
-                        .load::<i64>(conn)?
-                        .into_iter()
-                        .collect();
+                return tickets_holding_grams(conn, shop_id, grams, &ids);
+            }
+            TicketMatch::PhoneTail(tail) => {
+                let (gram, whole) = tail_gram(tail);
+                let with_gram = tickets_holding_grams(conn, shop_id, &[gram], &ids)?;
+                if whole || with_gram.is_empty() {
+                    return Ok(with_gram);
                 }
-                return Ok(held);
+                let rows: Vec<(i64, i64)> = tickets::table
+                    .filter(tickets::id.eq_any(with_gram.into_iter().collect::<Vec<_>>()))
+                    .select((tickets::id, tickets::customer_id))
+                    .load(conn)?;
+                let customer_ids: Vec<i64> = rows.iter().map(|(_, c)| *c).collect();
+                let held = CustomerMatch::PhoneTail(tail.clone())
+                    .of(shop_id)
+                    .holds(conn, &customer_ids)?;
+                of_held(&rows, &held, rows.len())
             }
             TicketMatch::OfCustomers(way) => {
                 let rows: Vec<(i64, i64)> = of_batch
@@ -595,6 +591,61 @@ impl Matcher for MatchTickets {
         };
         Ok(held.into_iter().collect())
     }
+}
+
+/// Tickets holding every gram, newest first below `below` (`grams` non-empty): the first
+/// gram's list walked in ticket order, the others tested by the primary key.
+fn tickets_with_grams(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    grams: &[String],
+    below: i64,
+    n: i64,
+) -> Result<Vec<i64>, ApiError> {
+    let also = diesel::alias!(ticket_search_grams as also);
+    let mut query = ticket_search_grams::table
+        .filter(ticket_search_grams::shop_id.eq(shop_id))
+        .filter(ticket_search_grams::gram.eq(grams[0].clone()))
+        .filter(ticket_search_grams::ticket_id.lt(below))
+        .select(ticket_search_grams::ticket_id)
+        .order(ticket_search_grams::ticket_id.desc())
+        .limit(n)
+        .into_boxed();
+    for gram in &grams[1..] {
+        query = query.filter(
+            ticket_search_grams::ticket_id.eq_any(
+                also.filter(also.field(ticket_search_grams::shop_id).eq(shop_id))
+                    .filter(also.field(ticket_search_grams::gram).eq(gram.clone()))
+                    .filter(also.field(ticket_search_grams::ticket_id).lt(below))
+                    .select(also.field(ticket_search_grams::ticket_id)),
+            ),
+        );
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Which of `ids` hold every gram: one look-up per gram, bounded by `ids`.
+fn tickets_holding_grams(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    grams: &[String],
+    ids: &[i64],
+) -> Result<HashSet<i64>, ApiError> {
+    let mut held: HashSet<i64> = ids.iter().copied().collect();
+    for gram in grams {
+        if held.is_empty() {
+            break;
+        }
+        held = ticket_search_grams::table
+            .filter(ticket_search_grams::shop_id.eq(shop_id))
+            .filter(ticket_search_grams::gram.eq(gram.clone()))
+            .filter(ticket_search_grams::ticket_id.eq_any(held.iter().copied().collect::<Vec<_>>()))
+            .select(ticket_search_grams::ticket_id)
+            .load::<i64>(conn)?
+            .into_iter()
+            .collect();
+    }
+    Ok(held)
 }
 
 /// Tickets of many matching customers, newest first: chunks of tickets (doubling while
@@ -653,7 +704,12 @@ mod tests {
         let leading = TicketMatch::leading(&terms);
         assert!(matches!(
             &leading[3],
-            TicketMatch::OfCustomers(CustomerMatch::NameStart(start)) if start == "^王"
+            TicketMatch::Grams(grams) if grams == &["^王"]
+        ));
+        assert!(matches!(
+            TicketMatch::inside(&terms).as_slice(),
+            [TicketMatch::Grams(own), TicketMatch::Grams(buyer)]
+                if own == &["王"] && buyer == &["@王"]
         ));
         // An archived list has no start grams to walk: its names are a prefix range.
         assert!(matches!(
@@ -665,6 +721,9 @@ mod tests {
             CustomerMatch::inside(&tail).as_slice(),
             [CustomerMatch::PhoneTail(t)] if t == "0008"
         ));
-        assert_eq!(TicketMatch::inside(&tail).len(), 1);
+        assert!(matches!(
+            TicketMatch::inside(&tail).as_slice(),
+            [TicketMatch::PhoneTail(t)] if t == "0008"
+        ));
     }
 }

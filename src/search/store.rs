@@ -2,13 +2,13 @@
 //! by the customer and ticket writes, inside their transactions), rebuilding them when the
 //! rules change, and the ranked, paged walk over the match sources.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::matchers::Matcher;
-use super::{INDEX_VERSION, Rank, name_grams, start_grams, tail_key, text_grams};
+use super::{INDEX_VERSION, Rank, buyer_grams, name_grams, start_grams, tail_key, text_grams};
 use crate::customers::contacts::ContactKind;
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -71,17 +71,67 @@ fn customer_gram_rows(
     Ok(rows)
 }
 
-/// Re-indexes customers after their name or handles changed (same transaction).
+/// Re-indexes customers after their name or handles changed (same transaction), and
+/// their tickets, which carry their buyer's grams.
 pub fn index_customers(conn: &mut DbConnection, ids: &[i64]) -> Result<(), ApiError> {
     if ids.is_empty() {
         return Ok(());
     }
+    index_customer_grams(conn, ids)?;
+    let their_tickets: Vec<i64> = tickets::table
+        .filter(tickets::customer_id.eq_any(ids))
+        .select(tickets::id)
+        .load(conn)?;
+    for chunk in their_tickets.chunks(REBUILD_BATCH as usize) {
+        index_tickets(conn, chunk)?;
+    }
+    Ok(())
+}
+
+fn index_customer_grams(conn: &mut DbConnection, ids: &[i64]) -> Result<(), ApiError> {
     diesel::delete(
         customer_search_grams::table.filter(customer_search_grams::customer_id.eq_any(ids)),
     )
     .execute(conn)?;
     let rows = customer_gram_rows(conn, ids)?;
     insert_grams(conn, "customer_search_grams", "customer_id", &rows)
+}
+
+/// The grams each of `customers` lends their tickets (`search::buyer_grams`).
+fn buyers_grams(
+    conn: &mut DbConnection,
+    customer_ids: &[i64],
+) -> Result<HashMap<i64, BTreeSet<String>>, ApiError> {
+    let names: Vec<(i64, String)> = customers::table
+        .filter(customers::id.eq_any(customer_ids))
+        .select((customers::id, customers::name))
+        .load(conn)?;
+    let handles: Vec<(i64, ContactKind, String)> = customer_contacts::table
+        .filter(customer_contacts::customer_id.eq_any(customer_ids))
+        .filter(customer_contacts::kind.eq_any([ContactKind::ShopAccount, ContactKind::Phone]))
+        .select((
+            customer_contacts::customer_id,
+            customer_contacts::kind,
+            customer_contacts::value,
+        ))
+        .load(conn)?;
+    Ok(names
+        .into_iter()
+        .map(|(id, name)| {
+            let of_kind = |kind: ContactKind| {
+                handles
+                    .iter()
+                    .filter(move |(owner, k, _)| *owner == id && *k == kind)
+                    .map(|(_, _, value)| value.as_str())
+            };
+            let grams = buyer_grams(
+                &name,
+                of_kind(ContactKind::ShopAccount),
+                of_kind(ContactKind::Phone),
+            );
+            (id, grams)
+        })
+        .collect())
 }
 
 /// The searchable text of a ticket's `details`: the review text, the return reason, the
@@ -108,23 +158,31 @@ fn ticket_gram_rows(
     conn: &mut DbConnection,
     ids: &[i64],
 ) -> Result<Vec<(i64, String, i64)>, ApiError> {
-    let texts: Vec<(i64, i64, String, String, String)> = tickets::table
+    let texts: Vec<(i64, i64, i64, String, String, String)> = tickets::table
         .filter(tickets::id.eq_any(ids))
         .select((
             tickets::id,
             tickets::shop_id,
+            tickets::customer_id,
             tickets::title,
             tickets::description,
             tickets::details,
         ))
         .load(conn)?;
+    let mut buyer_ids: Vec<i64> = texts.iter().map(|t| t.2).collect();
+    buyer_ids.sort_unstable();
+    buyer_ids.dedup();
+    let buyers = buyers_grams(conn, &buyer_ids)?;
     let note_bodies: Vec<(Option<i64>, String)> = notes::table
         .filter(notes::ticket_id.eq_any(ids))
         .select((notes::ticket_id, notes::body))
         .load(conn)?;
     let mut rows = Vec::new();
-    for (id, shop, title, description, details) in texts {
+    for (id, shop, buyer, title, description, details) in texts {
         let mut grams: BTreeSet<String> = text_grams(&title);
+        if let Some(buyer_grams) = buyers.get(&buyer) {
+            grams.extend(buyer_grams.iter().cloned());
+        }
         grams.extend(text_grams(&description));
         grams.extend(text_grams(&details_text(&details)));
         for (_, body) in note_bodies.iter().filter(|(t, _)| *t == Some(id)) {
@@ -196,7 +254,7 @@ pub fn rebuild(conn: &mut DbConnection) -> Result<u64, ApiError> {
             let ids = ids_of(conn, after)?;
             let Some(&last) = ids.last() else { break };
             match table {
-                "customers" => index_customers(conn, &ids)?,
+                "customers" => index_customer_grams(conn, &ids)?,
                 _ => index_tickets(conn, &ids)?,
             }
             indexed += ids.len() as u64;

@@ -11,6 +11,7 @@ backend_tests!(
     search_pages_rank_leading_matches_first_without_repeats,
     tickets_timelines_and_queues_carry_names,
     tickets_of_few_and_of_many_buyers_are_the_same_matches,
+    a_buyers_changes_reach_their_tickets_search,
 );
 
 fn names(body: &Value) -> Vec<String> {
@@ -400,6 +401,41 @@ async fn tickets_of_few_and_of_many_buyers_are_the_same_matches(app: TestApp) {
         ),
         (CustomerMatch::Grams(vec!["赵".into()]), vec![]),
     ];
+    // The ticket gram forms of the same ways (the buyer's grams on each ticket) agree.
+    let gram_ways = [
+        (
+            TicketMatch::Grams(vec!["^王".into()]),
+            newest_first(&[wang, fang]),
+        ),
+        (
+            TicketMatch::Grams(vec!["@小姐".into()]),
+            newest_first(&[wang, li]),
+        ),
+        (
+            TicketMatch::PhoneTail("0008".into()),
+            newest_first(&[wang, li]),
+        ),
+        (
+            TicketMatch::PhoneTail("00083100831".into()),
+            newest_first(&[wang]),
+        ),
+        (
+            TicketMatch::PhoneTail("00083".into()),
+            newest_first(&[wang]),
+        ),
+        (TicketMatch::Grams(vec!["@赵".into()]), vec![]),
+    ];
+    for (way, expected) in gram_ways {
+        let mut matcher = way.clone().of(shop);
+        assert_eq!(
+            matcher.walk(&mut conn, None, 50).unwrap(),
+            expected,
+            "{way:?}"
+        );
+        let all: Vec<i64> = opened.iter().map(|(id, _)| *id).collect();
+        let held = matcher.holds(&mut conn, &all).unwrap();
+        assert_eq!(held, expected.iter().copied().collect(), "{way:?}");
+    }
     for (way, expected) in ways {
         // 0: always "many" (the dense walk); the default: "few" (looked up).
         for few in [0, 2_000] {
@@ -429,4 +465,111 @@ async fn tickets_of_few_and_of_many_buyers_are_the_same_matches(app: TestApp) {
             assert_eq!(held, expected, "{way:?} holds");
         }
     }
+}
+
+/// Tickets carry their buyer's grams (name, nickname, phone tails): a rename, new handles
+/// and a merge re-index the buyer's tickets in the same transaction, and a tail longer
+/// than the indexed seven digits is checked whole.
+async fn a_buyers_changes_reach_their_tickets_search(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let wang = buyer(
+        &app,
+        &admin,
+        "王小姐",
+        json!([{"kind": "phone", "value": "13800138000"}]),
+    )
+    .await;
+    let twin = buyer(
+        &app,
+        &admin,
+        "赵先生",
+        json!([{"kind": "phone", "value": "13900138000"}]),
+    )
+    .await;
+    let mut ticket_of = std::collections::BTreeMap::new();
+    for customer in [wang, twin] {
+        let res = app
+            .post(
+                "/api/v1/tickets",
+                &admin,
+                json!({"kind": "repair", "customer_id": customer, "title": "坏了",
+                    "details": {"fault": "leaks", "items": [{"product_name": "kettle", "quantity": 1}], "under_warranty": false}}),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{:?}", res.body);
+        ticket_of.insert(customer, res.body["id"].as_i64().unwrap());
+    }
+    let (w, t) = (ticket_of[&wang], ticket_of[&twin]);
+    let search = |q: &str| format!("/api/v1/tickets?q={}", urlencoding(q));
+    let found = |body: &Value| {
+        ids(body)
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    // Seven digits are one gram; eight and more are checked whole.
+    assert_eq!(
+        found(&app.get(&search("0138000"), &admin).await.body),
+        [w, t].into()
+    );
+    assert_eq!(
+        found(&app.get(&search("800138000"), &admin).await.body),
+        [w].into()
+    );
+    assert_eq!(
+        found(&app.get(&search("13900138000"), &admin).await.body),
+        [t].into()
+    );
+    assert_eq!(
+        found(&app.get(&search("王小"), &admin).await.body),
+        [w].into()
+    );
+
+    // A rename and new handles re-index the buyer's tickets.
+    let res = app
+        .patch(
+            &format!("/api/v1/customers/{wang}"),
+            &admin,
+            json!({"name": "李女士", "contacts": [
+                {"kind": "phone", "value": "13755556666"},
+                {"kind": "shop_account", "value": "爱喝茶的猫"}]}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert!(found(&app.get(&search("王小"), &admin).await.body).is_empty());
+    assert_eq!(
+        found(&app.get(&search("女士"), &admin).await.body),
+        [w].into()
+    );
+    assert_eq!(
+        ids(&app.get(&search("李"), &admin).await.body),
+        vec![w],
+        "name start"
+    );
+    assert_eq!(
+        found(&app.get(&search("喝茶"), &admin).await.body),
+        [w].into()
+    );
+    assert_eq!(
+        found(&app.get(&search("6666"), &admin).await.body),
+        [w].into()
+    );
+    assert_eq!(
+        found(&app.get(&search("0138000"), &admin).await.body),
+        [t].into()
+    );
+
+    // A merge moves the duplicate's tickets, and they are found by the survivor.
+    let res = app
+        .post(
+            &format!("/api/v1/customers/{wang}/merge"),
+            &admin,
+            json!({"duplicate_id": twin}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(
+        found(&app.get(&search("女士"), &admin).await.body),
+        [w, t].into()
+    );
+    assert!(found(&app.get(&search("赵先"), &admin).await.body).is_empty());
 }
