@@ -64,6 +64,18 @@ text_enum! {
     }
 }
 
+/// Where an open ticket stands against its targets (the ticket list's `sla` filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaStanding {
+    /// A target is still pending and due within the policies' warning.
+    AboutToBreach,
+    /// A target was breached (met late or not at all).
+    Breached,
+    /// A breach escalated it.
+    Escalated,
+}
+
 /// A row of `ticket_targets`: one target a ticket was held to, as recorded.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = crate::schema::ticket_targets)]

@@ -26,6 +26,7 @@ use crate::extract::NoQuery;
 use crate::extract::{Body, Query, check_instant, utc_offset};
 use crate::pagination::PageRequest;
 use crate::response::UpsertOutcome;
+use crate::sla::SlaStanding;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -174,6 +175,10 @@ pub struct ListTicketsQuery {
     /// Opened before this time.
     #[validate(custom(function = "check_instant"))]
     pub created_to: Option<DateTime<Utc>>,
+    /// Open tickets by where they stand against their service-level targets:
+    /// `about_to_breach` (a target due within the policies' warning), `breached`,
+    /// `escalated`.
+    pub sla: Option<crate::sla::SlaStanding>,
     pub sort: Option<TicketSort>,
     /// Page size, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
@@ -240,8 +245,10 @@ fn ticket_filter(
         created_from: query.created_from.map(|t| t.naive_utc()),
         created_to: query.created_to.map(|t| t.naive_utc()),
         no_contact_since: None,
+        // `about_to_breach` needs the shop's warning, read with the list (`list_tickets`).
         target_due_before: None,
-        escalated: false,
+        escalated: query.sla == Some(SlaStanding::Escalated),
+        breached: query.sla == Some(SlaStanding::Breached),
         search: query
             .q
             .as_deref()
@@ -279,6 +286,8 @@ pub async fn list_tickets(
     )?
     .refusing_unless(TicketCursor::within_calendar)?;
     let viewer = caller.clone();
+    let about_to_breach = query.sla == Some(SlaStanding::AboutToBreach);
+    let sla = state.sla.clone();
     if filter.search.is_some() {
         if query.sort.is_some() {
             return Err(ApiError::field(
@@ -293,6 +302,10 @@ pub async fn list_tickets(
     let page = state
         .db
         .read(move |conn| {
+            let mut filter = filter;
+            if about_to_breach {
+                filter.target_due_before = Some(now + sla.get(conn, filter.shop_id)?.warning());
+            }
             if filter.search.is_some() {
                 return request.load_uncounted(
                     conn,

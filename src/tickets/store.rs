@@ -392,6 +392,8 @@ pub struct TicketFilter {
     pub target_due_before: Option<NaiveDateTime>,
     /// Open tickets a breach escalated.
     pub escalated: bool,
+    /// Open tickets with a breached target.
+    pub breached: bool,
 }
 
 impl TicketFilter {
@@ -412,6 +414,7 @@ impl TicketFilter {
             search: None,
             target_due_before: None,
             escalated: false,
+            breached: false,
         }
     }
 }
@@ -429,6 +432,7 @@ impl TicketFilter {
             || self.no_contact_since.is_some()
             || self.target_due_before.is_some()
             || self.escalated
+            || self.breached
     }
 }
 
@@ -494,6 +498,15 @@ fn filtered(filter: &TicketFilter) -> TicketQuery {
         query = query
             .filter(tickets::state.eq_any(State::OPEN))
             .filter(tickets::id.eq_any(escalated));
+    }
+    if filter.breached {
+        let breached = ticket_targets::table
+            .filter(ticket_targets::shop_id.eq(filter.shop_id))
+            .filter(ticket_targets::breached_at.is_not_null())
+            .select(ticket_targets::ticket_id);
+        query = query
+            .filter(tickets::state.eq_any(State::OPEN))
+            .filter(tickets::id.eq_any(breached));
     }
     if let Some(from) = filter.created_from {
         query = query.filter(tickets::created_at.ge(from));

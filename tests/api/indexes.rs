@@ -309,6 +309,7 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
             tickets(&|f| f.escalated = true),
             TicketSort::Due,
         ),
+        ("breached", tickets(&|f| f.breached = true), TicketSort::Due),
         (
             "created between",
             tickets(&|f| {
@@ -344,6 +345,7 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
         "B1234",
         "屏幕碎了",
         "3000000123",
+        "13800138000",
     ] {
         let terms = Terms::new(q, name_key(q), handle_search_key(q));
         let customer_filter = CustomerFilter {

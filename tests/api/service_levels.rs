@@ -27,6 +27,15 @@ fn at(value: &Value) -> DateTime<Utc> {
         .unwrap()
 }
 
+fn ids_of(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a page: {page}"))
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect()
+}
+
 async fn buyer(app: &TestApp, token: &str) -> i64 {
     app.customer(
         token,
@@ -403,6 +412,12 @@ async fn the_platform_deadline_orders_the_queue_and_flags_the_ticket(app: TestAp
         reminders.body
     );
     assert_eq!(reminders.body["about_to_breach"]["items"][0]["id"], first);
+    // The same list on the ticket list, for a lead's own queue view.
+    let listed = app.get("/api/v1/tickets?sla=about_to_breach", &admin).await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    assert_eq!(ids_of(&listed.body), vec![first]);
+    let res = app.get("/api/v1/tickets?sla=soon", &admin).await;
+    assert_eq!(res.error_fields(), vec!["sla"]);
     // Removing the deadline puts the ticket back on its own due time.
     let res = app
         .patch(
@@ -501,6 +516,23 @@ async fn breaches_are_recorded_once_and_escalate_as_the_policy_says(app: TestApp
     assert_eq!(first_call["escalations"], 1, "{theirs}");
     assert_eq!(first_call["finished"], 1, "{theirs}");
     assert_eq!(first_call["within_target_share"], 0.0, "{theirs}");
+    // The ticket list's breached and escalated views hold it; an on-time ticket is in neither.
+    let on_time = app.post("/api/v1/tickets", &admin, review(customer)).await;
+    assert_eq!(on_time.status, 201, "{:?}", on_time.body);
+    for standing in ["breached", "escalated"] {
+        let listed = app
+            .get(&format!("/api/v1/tickets?sla={standing}"), &admin)
+            .await;
+        assert_eq!(listed.status, 200, "{:?}", listed.body);
+        assert_eq!(ids_of(&listed.body), vec![id], "{standing}");
+        let with_total = app
+            .get(
+                &format!("/api/v1/tickets?sla={standing}&with_total=true&state=resolved"),
+                &admin,
+            )
+            .await;
+        assert_eq!(with_total.body["total"], 0, "{standing}: only open tickets");
+    }
     // The leads' reminders list the escalated ticket.
     let reminders = app.get("/api/v1/reminders", &admin).await;
     assert_eq!(reminders.status, 200, "{:?}", reminders.body);
