@@ -12,7 +12,7 @@
 //! | BENCH_ORDERS | 2000000 | orders in all, spread over customers with a long tail |
 //! | BENCH_TICKETS | 500000 | tickets |
 //! | BENCH_AGENTS | 20 | agents the tickets are assigned to |
-//! | BENCH_ONLY | unset | `search`: time only the searches (p50 / p99 over many runs), as staff type them |
+//! | BENCH_ONLY | unset | `search`: time only the searches (p50 / p99 over many runs), as staff type them; `sla`: only the service-level lists |
 //! | BENCH_TRACE | unset | `1`: with the searches, print the statements of each family's slowest run with their times (stderr) |
 //! | BENCH_REUSE | unset | `1`: time a database seeded earlier (with `BENCH_SEED_ONLY=1` and the same sizes) instead of seeding |
 //! | BENCH_SEED_ONLY | unset | `1`: seed only, time nothing (needs DATABASE_URL); agents log in as `agentN@bench.example` / `bench password` |
@@ -34,6 +34,7 @@ use aftercare::stats::GroupBy;
 use aftercare::tickets::store::{self as ticket_store, AssigneeFilter, TicketFilter, TicketSort};
 use aftercare::tiers::TierSettings;
 use chrono::{Duration, Utc};
+use diesel::prelude::*;
 use seed::BenchOptions;
 
 /// Seeding and timing are no requests to fail fast: they wait for a connection as long
@@ -171,16 +172,138 @@ fn time_searches(db: &Db) -> Result<String, ApiError> {
                     eprintln!("   {ms:8.2} ms  {sql}");
                 }
             }
-            samples.sort_by(|a, b| a.total_cmp(b));
-            let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-            figures.push(format!(
-                "{:.2} / {:.2} / {:.2}",
-                at(0.5),
-                at(0.99),
-                samples[samples.len() - 1]
-            ));
+            figures.push(spread(samples));
         }
         let _ = writeln!(out, "{:<44} {:>24} {:>24}", label, figures[0], figures[1]);
+    }
+    Ok(out)
+}
+
+/// p50 / p99 / worst of `samples`, in milliseconds.
+fn spread(mut samples: Vec<f64>) -> String {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    format!(
+        "{:.2} / {:.2} / {:.2}",
+        at(0.5),
+        at(0.99),
+        samples[samples.len() - 1]
+    )
+}
+
+/// The service-level lists (issue 15: "under 10 ms at 1,000,000 tickets"): the breach
+/// sweep's pending targets due now, and the first page (50 and one, with the views) of
+/// the ticket list's `sla` filters, through the functions the sweep and the handlers
+/// call; p50 / p99 / worst over many runs, each at a later instant.
+fn time_service_levels(db: &Db) -> Result<String, ApiError> {
+    let mut out = String::new();
+    let mut conn = db.conn()?;
+    let conn: &mut DbConnection = &mut conn;
+    let runs = env_or("BENCH_SEARCH_RUNS", 300usize);
+    let agents = env_or("BENCH_AGENTS", 20i64).max(1);
+    let pending: i64 = aftercare::schema::ticket_targets::table
+        .filter(aftercare::schema::ticket_targets::met_at.is_null())
+        .filter(aftercare::schema::ticket_targets::breached_at.is_null())
+        .filter(aftercare::schema::ticket_targets::dropped_at.is_null())
+        .count()
+        .get_result(conn)?;
+    let all: i64 = aftercare::schema::ticket_targets::table
+        .count()
+        .get_result(conn)?;
+    let _ = writeln!(out, "ticket_targets: {all} rows, {pending} pending");
+    let _ = writeln!(out, "{:<52} {:>24}", "service-level list", "p50/p99/max ms");
+    type List = Box<dyn Fn(&mut DbConnection, usize) -> Result<usize, ApiError>>;
+    let list = |conn: &mut DbConnection, filter: &TicketFilter| -> Result<usize, ApiError> {
+        let now = Utc::now().naive_utc();
+        let rows = ticket_store::list(conn, filter, TicketSort::Due, None, 51)?;
+        Ok(ticket_store::views(conn, &rows, now)?.len())
+    };
+    let families: Vec<(&str, List)> = vec![
+        (
+            "breach sweep: pending targets due now (100)",
+            Box::new(|conn, _| {
+                let now = Utc::now().naive_utc();
+                Ok(aftercare::sla::store::due_by(conn, None, now, 100)?.len())
+            }),
+        ),
+        (
+            "sla=about_to_breach (30 min), by due",
+            Box::new(move |conn, _| {
+                let now = Utc::now().naive_utc();
+                let filter = TicketFilter {
+                    target_due_before: Some(now + Duration::minutes(30)),
+                    ..TicketFilter::of_shop(ShopId(1))
+                };
+                list(conn, &filter)
+            }),
+        ),
+        (
+            "sla=about_to_breach, one agent's (reminders)",
+            Box::new(move |conn, i| {
+                let now = Utc::now().naive_utc();
+                let filter = TicketFilter {
+                    target_due_before: Some(now + Duration::minutes(30)),
+                    assignee: Some(AssigneeFilter::Staff(1 + i as i64 % agents)),
+                    ..TicketFilter::of_shop(ShopId(1))
+                };
+                list(conn, &filter)
+            }),
+        ),
+        (
+            "sla=breached, by due",
+            Box::new(move |conn, _| {
+                let filter = TicketFilter {
+                    breached: true,
+                    ..TicketFilter::of_shop(ShopId(1))
+                };
+                list(conn, &filter)
+            }),
+        ),
+        (
+            "sla=breached, one agent's",
+            Box::new(move |conn, i| {
+                let filter = TicketFilter {
+                    breached: true,
+                    assignee: Some(AssigneeFilter::Staff(1 + i as i64 % agents)),
+                    ..TicketFilter::of_shop(ShopId(1))
+                };
+                list(conn, &filter)
+            }),
+        ),
+        (
+            "sla=escalated, by due (reminders)",
+            Box::new(move |conn, _| {
+                let filter = TicketFilter {
+                    escalated: true,
+                    ..TicketFilter::of_shop(ShopId(1))
+                };
+                list(conn, &filter)
+            }),
+        ),
+        (
+            "stats/backlog (about to breach, past platform deadline)",
+            Box::new(|conn, _| {
+                let now = Utc::now().naive_utc();
+                aftercare::stats::store::backlog(
+                    conn,
+                    ShopId(1),
+                    now,
+                    3,
+                    now + Duration::minutes(30),
+                )?;
+                Ok(1)
+            }),
+        ),
+    ];
+    for (label, work) in families {
+        let mut samples = Vec::with_capacity(runs);
+        let mut found = 0;
+        for i in 0..runs {
+            let started = Instant::now();
+            found = work(conn, i)?;
+            samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        let _ = writeln!(out, "{:<52} {:>24}  ({found} rows)", label, spread(samples));
     }
     Ok(out)
 }
@@ -364,14 +487,20 @@ fn main() -> std::process::ExitCode {
             let seeded = seed::seed(&db, &options).map_err(|e| e.to_string())?;
             print!("{seeded}");
         }
-        let only_search = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "search");
+        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
         if !seed_only {
             println!();
-            if !only_search {
+            if only.is_empty() {
                 print!("{}", time_queries(&db).map_err(|e| e.to_string())?);
                 println!();
             }
-            print!("{}", time_searches(&db).map_err(|e| e.to_string())?);
+            if only.is_empty() || only == "sla" {
+                print!("{}", time_service_levels(&db).map_err(|e| e.to_string())?);
+                println!();
+            }
+            if only.is_empty() || only == "search" {
+                print!("{}", time_searches(&db).map_err(|e| e.to_string())?);
+            }
         }
         Ok(())
     });

@@ -25,6 +25,89 @@ pub struct BenchOptions {
     pub agents: usize,
 }
 
+/// What a seeded ticket's service-level targets follow from.
+struct TicketTimes<'a> {
+    id: i64,
+    state: &'a str,
+    created: NaiveDateTime,
+    first_call_due: NaiveDateTime,
+    contacted: Option<NaiveDateTime>,
+    settled: Option<NaiveDateTime>,
+    next_follow_up: Option<NaiveDateTime>,
+    assignee_id: Option<i64>,
+    now: NaiveDateTime,
+}
+
+/// The targets a ticket would hold had it lived through the application with the breach
+/// sweep running: the first call and the resolution (met, breached at their due time,
+/// dropped on close, or still pending), the next follow-up of a ticket in progress, and an
+/// escalation for half the breaches of open tickets. Calendar clocks, today's defaults.
+fn ticket_targets(rng: &mut Rng, t: TicketTimes<'_>) -> Vec<String> {
+    const RESOLUTION_HOURS: i64 = 72;
+    let open = matches!(t.state, "new" | "first_call" | "follow_up");
+    let agent = t.assignee_id.map_or("NULL".into(), |a| a.to_string());
+    let mut rows = Vec::new();
+    let mut target = |rng: &mut Rng,
+                      kind: &str,
+                      started: NaiveDateTime,
+                      due: NaiveDateTime,
+                      met: Option<NaiveDateTime>,
+                      dropped: Option<NaiveDateTime>| {
+        // The sweep breaches a target at its due time unless it was met or dropped first.
+        let breached = (due < met.or(dropped).unwrap_or(t.now).min(t.now)).then_some(due);
+        let met = met.filter(|_| breached.is_none());
+        let dropped = dropped.filter(|_| breached.is_none() && met.is_none());
+        let escalated = breached
+            .filter(|_| open && rng.below(2) == 0)
+            .map(|b| b + Duration::minutes(1));
+        let counted = met.map_or("NULL".into(), |m| (m - started).num_seconds().to_string());
+        rows.push(format!(
+            "(1, {id}, '{kind}', 'calendar', {minutes}, {started}, {due}, {met}, {breached}, {escalated}, {dropped}, {counted}, {agent})",
+            id = t.id,
+            minutes = (due - started).num_minutes(),
+            started = ts(started),
+            due = ts(due),
+            met = opt(met),
+            breached = opt(breached),
+            escalated = opt(escalated),
+            dropped = opt(dropped),
+        ));
+    };
+    target(
+        rng,
+        "first_call",
+        t.created,
+        t.first_call_due,
+        t.contacted,
+        t.settled,
+    );
+    let resolution_due = t.created + Duration::hours(RESOLUTION_HOURS);
+    let (resolved, closed) = match t.state {
+        "resolved" => (t.settled, None),
+        "closed" => (None, t.settled),
+        _ => (None, None),
+    };
+    target(
+        rng,
+        "resolution",
+        t.created,
+        resolution_due,
+        resolved,
+        closed,
+    );
+    if let (Some(next), Some(contacted)) = (t.next_follow_up, t.contacted) {
+        target(
+            rng,
+            "follow_up",
+            contacted.max(next - Duration::hours(24)),
+            next,
+            None,
+            None,
+        );
+    }
+    rows
+}
+
 /// A small deterministic generator: the same options always seed the same shop.
 struct Rng(u64);
 
@@ -284,7 +367,9 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
     for start in (0..options.tickets).step_by(batch) {
         let end = (start + batch).min(options.tickets);
         let mut rows = Vec::new();
-        for _ in start..end {
+        let mut targets = Vec::new();
+        for index in start..end {
+            let id = index as i64 + 1;
             let customer = 1 + rng.below(options.customers as u64) as i64;
             let (kind, kind_outcomes, hours) = outcomes[rng.below(3) as usize];
             let created = now - Duration::minutes(rng.below(365 * 24 * 60) as i64);
@@ -332,8 +417,23 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
             } else {
                 (first_agent + rng.below(options.agents as u64) as i64).to_string()
             };
+            let assignee_id = assignee.parse::<i64>().ok();
+            targets.extend(ticket_targets(
+                &mut rng,
+                TicketTimes {
+                    id,
+                    state,
+                    created,
+                    first_call_due: due,
+                    contacted,
+                    settled: resolved.or(closed),
+                    next_follow_up: next,
+                    assignee_id,
+                    now,
+                },
+            ));
             rows.push(format!(
-                "(1, {customer}, '{kind}', '{title}', '', '{{}}', '{state}', {priority}, {assignee}, {due}, {contacted}, {contacted}, {next}, {due_at}, {outcome}, {refund}, {close_reason}, {resolved}, {closed}, {score}, {score_at}, 1, {created}, {created})",
+                "({id}, 1, {customer}, '{kind}', '{title}', '', '{{}}', '{state}', {priority}, {assignee}, {due}, {contacted}, {contacted}, {next}, {due_at}, {outcome}, {refund}, {close_reason}, {resolved}, {closed}, {score}, {score_at}, 1, {created}, {created})",
                 title = TITLES[rng.below(TITLES.len() as u64) as usize],
                 priority = 2 + rng.below(2),
                 due = ts(due),
@@ -348,8 +448,14 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
             ));
         }
         conn.transaction(|c| {
-            insert_rows(c, "INSERT INTO tickets (shop_id, customer_id, kind, title, description, details, state, priority, assignee_id, first_call_due_at, first_contact_at, last_contact_at, next_follow_up_at, due_at, outcome, refund_cents, close_reason, resolved_at, closed_at, satisfaction_score, satisfaction_at, version, created_at, updated_at)", &rows)
+            insert_rows(c, "INSERT INTO tickets (id, shop_id, customer_id, kind, title, description, details, state, priority, assignee_id, first_call_due_at, first_contact_at, last_contact_at, next_follow_up_at, due_at, outcome, refund_cents, close_reason, resolved_at, closed_at, satisfaction_score, satisfaction_at, version, created_at, updated_at)", &rows)?;
+            insert_rows(c, "INSERT INTO ticket_targets (shop_id, ticket_id, target, clock, minutes, started_at, due_at, met_at, breached_at, escalated_at, dropped_at, counted_seconds, agent_id)", &targets)
         })?;
+    }
+    if db.backend() == Backend::Postgres {
+        conn.batch_execute(
+            "SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT MAX(id) FROM tickets))",
+        )?;
     }
     // The search index, as the application writes it (tail keys are seeded above).
     conn.transaction(aftercare::search::store::rebuild)?;
