@@ -147,14 +147,7 @@ impl Names {
                 names.customers.insert(id, brief);
             }
         }
-        if !staff_ids.is_empty() {
-            names.staff = users::table
-                .filter(users::id.eq_any(staff_ids))
-                .select((users::id, users::display_name))
-                .load::<(i64, String)>(conn)?
-                .into_iter()
-                .collect();
-        }
+        names.staff = crate::users::store::display_names(conn, staff_ids)?;
         Ok(names)
     }
 }

@@ -52,6 +52,22 @@ pub fn find_by_id(conn: &mut DbConnection, id: i64) -> Result<Option<User>, ApiE
 }
 
 /// The staff member `id` of `shop_id`, or 404: other shops' staff do not exist for the caller.
+/// The display names of `ids` (staff shown on tickets and timelines), in one query.
+pub fn display_names(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<std::collections::BTreeMap<i64, String>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::display_name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 pub fn get_in_shop(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<User, ApiError> {
     users::table
         .filter(users::shop_id.eq(shop_id))
