@@ -249,6 +249,7 @@ fn ticket_filter(
         target_due_before: None,
         escalated: query.sla == Some(SlaStanding::Escalated),
         breached: query.sla == Some(SlaStanding::Breached),
+        due_soon_ids: None,
         search: query
             .q
             .as_deref()
