@@ -114,6 +114,7 @@ where
     let expected = if_match(req)?;
     let sla = state.sla.clone();
     let tiers = state.settings.tiers;
+    let surveys = state.surveys.clone();
     let ticket = state
         .db
         .write(move |conn| {
@@ -125,6 +126,7 @@ where
                 caller: &Principal::Staff(caller),
                 now: Utc::now().naive_utc(),
                 tiers,
+                surveys: Some(surveys),
             };
             let ticket = operation(conn, &ctx, ticket)?;
             with_view(conn, ticket)
@@ -242,6 +244,7 @@ fn ticket_filter(
         no_contact_since: None,
         target_due_before: None,
         escalated: false,
+        survey_unanswered: None,
         search: query
             .q
             .as_deref()
@@ -373,6 +376,7 @@ pub async fn create_ticket(
                 caller: &caller,
                 now: Utc::now().naive_utc(),
                 tiers,
+                surveys: None,
             };
             let ticket = operations::create(conn, &ctx, &request, auto_assign)?;
             with_view(conn, ticket)
@@ -724,6 +728,7 @@ pub async fn bulk_change(
                 caller: &Principal::Staff(caller),
                 now: Utc::now().naive_utc(),
                 tiers,
+                surveys: None,
             };
             operations::bulk(conn, &ctx, &request)
         })
