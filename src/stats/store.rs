@@ -9,9 +9,8 @@ use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
 
 use super::rules::{hours, minutes, ratio};
 use super::{
-    Backlog, FirstCallStats, GroupBy, Period, ReasonCounts, ResolveTimeStats,
-    SatisfactionBySource, SatisfactionStats, ScoreStats, ServiceLevelStats, SurveyStats,
-    TargetStats, TicketStats,
+    Backlog, FirstCallStats, GroupBy, Period, ReasonCounts, ResolveTimeStats, SatisfactionBySource,
+    SatisfactionStats, ScoreStats, ServiceLevelStats, SurveyStats, TargetStats, TicketStats,
 };
 use crate::db::{Backend, DbConnection, raw_sql, sql_list};
 use crate::error::ApiError;

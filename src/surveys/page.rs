@@ -129,13 +129,7 @@ const EN: Texts = Texts {
     about: "About: ",
     question: "How satisfied are you with our after-sales service?",
     star: "star",
-    star_labels: [
-        "very unhappy",
-        "unhappy",
-        "okay",
-        "happy",
-        "very happy",
-    ],
+    star_labels: ["very unhappy", "unhappy", "okay", "happy", "very happy"],
     scale_low: "Very unhappy",
     scale_high: "Very happy",
     reasons: "What stood out? (optional, pick any)",
@@ -185,7 +179,13 @@ pub struct FormPage<'a> {
     pub problems: &'a [FormProblem],
 }
 
-fn layout(lang: Lang, shop_name: &str, title: &str, switch_to: Option<&str>, body: Markup) -> Markup {
+fn layout(
+    lang: Lang,
+    shop_name: &str,
+    title: &str,
+    switch_to: Option<&str>,
+    body: Markup,
+) -> Markup {
     let t = texts(lang);
     html! {
         (DOCTYPE)
@@ -217,7 +217,10 @@ pub fn form_page(lang: Lang, page: &FormPage<'_>) -> Markup {
     let t = texts(lang);
     let given_score = page.given.and_then(|g| g.score);
     let given_reasons = page.given.map(|g| g.reasons.as_slice()).unwrap_or_default();
-    let given_comment = page.given.and_then(|g| g.comment.as_deref()).unwrap_or_default();
+    let given_comment = page
+        .given
+        .and_then(|g| g.comment.as_deref())
+        .unwrap_or_default();
     let has = |p: FormProblem| page.problems.contains(&p);
     let greeting = if page.first_name.is_empty() {
         t.hello.to_owned()
@@ -599,7 +602,10 @@ mod tests {
         assert!(html.contains("<form class=\"card\" method=\"post\" action=\"/s/tok\""));
         assert!(html.contains("&lt;小店&gt;"), "the shop's name is escaped");
         assert!(!html.contains("<script"), "no script at all");
-        assert!(!html.contains("style="), "no inline style (the CSP forbids it)");
+        assert!(
+            !html.contains("style="),
+            "no inline style (the CSP forbids it)"
+        );
         assert_eq!(html.matches("type=\"radio\"").count(), 5);
         assert_eq!(html.matches("type=\"checkbox\"").count(), 5);
         assert!(html.contains("静，您好！"));

@@ -70,9 +70,7 @@ pub async fn nudge(
     let issuer = state.surveys.clone();
     let view: SurveyView = state
         .db
-        .write(move |conn| {
-            operations::nudge(conn, &issuer, &caller, id, Utc::now().naive_utc())
-        })
+        .write(move |conn| operations::nudge(conn, &issuer, &caller, id, Utc::now().naive_utc()))
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }

@@ -129,7 +129,10 @@ pub fn first_name(name: &str) -> String {
             name.chars().skip(surname).collect()
         }
     } else {
-        name.split_whitespace().next().unwrap_or_default().to_owned()
+        name.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     };
     chosen
         .chars()
@@ -256,7 +259,10 @@ pub fn about_line(kind: TicketKind, details: &Value, lang: Lang) -> String {
 /// origin check, the form's protection against cross-site submission; no cookie needed).
 pub fn form_key(link_key: &[u8; 32], token_hash: &str, issued_at: i64) -> String {
     let issued = issued_at.to_string();
-    let tag = mac(link_key, &[b"form", token_hash.as_bytes(), issued.as_bytes()]);
+    let tag = mac(
+        link_key,
+        &[b"form", token_hash.as_bytes(), issued.as_bytes()],
+    );
     format!("{issued}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
@@ -317,7 +323,10 @@ pub fn same_site(
             origin_of(&format!("https://{h}")),
         ]
     });
-    std::iter::once(ours).chain(hosts).flatten().any(|o| o == origin)
+    std::iter::once(ours)
+        .chain(hosts)
+        .flatten()
+        .any(|o| o == origin)
 }
 
 /// A submitted answer, read from the form.
@@ -447,12 +456,22 @@ mod tests {
         let token = token_for(&KEY, &nonce);
         assert!(is_token_shaped(&token), "{token}");
         assert_eq!(token, token_for(&KEY, &nonce), "the same link every time");
-        assert_ne!(token, token_for(&[8; 32], &nonce), "another key, another link");
+        assert_ne!(
+            token,
+            token_for(&[8; 32], &nonce),
+            "another key, another link"
+        );
         assert_ne!(token, nonce);
         let hash = token_hash(&token);
         assert_eq!(hash.len(), 64);
         assert!(!hash.contains(&token));
-        for junk in ["", "abc", &"a".repeat(42), &"a".repeat(44), &format!("{}!", &token[1..])] {
+        for junk in [
+            "",
+            "abc",
+            &"a".repeat(42),
+            &"a".repeat(44),
+            &format!("{}!", &token[1..]),
+        ] {
             assert!(!is_token_shaped(junk), "{junk}");
         }
     }
@@ -522,7 +541,10 @@ mod tests {
     fn chinese_unless_english_is_asked_for() {
         assert_eq!(Lang::choose(None, None), Lang::Zh);
         assert_eq!(Lang::choose(None, Some("en-US,en;q=0.9")), Lang::En);
-        assert_eq!(Lang::choose(None, Some("zh-CN,zh;q=0.9,en;q=0.8")), Lang::Zh);
+        assert_eq!(
+            Lang::choose(None, Some("zh-CN,zh;q=0.9,en;q=0.8")),
+            Lang::Zh
+        );
         assert_eq!(Lang::choose(None, Some("en;q=0.5,zh-TW;q=0.8")), Lang::Zh);
         assert_eq!(Lang::choose(None, Some("de-DE,en;q=0.7")), Lang::En);
         assert_eq!(Lang::choose(None, Some("de-DE,fr")), Lang::Zh);
@@ -534,7 +556,8 @@ mod tests {
 
     #[test]
     fn the_about_line_names_kind_and_product_only() {
-        let review = json!({"platform": "taobao", "rating": 2, "review_text": "王小姐 13800138000"});
+        let review =
+            json!({"platform": "taobao", "rating": 2, "review_text": "王小姐 13800138000"});
         assert_eq!(
             about_line(TicketKind::NegativeReview, &review, Lang::Zh),
             "您在淘宝上的评价"
@@ -544,9 +567,16 @@ mod tests {
             "Your review on taobao"
         );
         let ret = json!({"reason": "13800138000 broken", "items": [{"product_name": "青花瓷茶杯", "quantity": 1}]});
-        assert_eq!(about_line(TicketKind::Return, &ret, Lang::Zh), "退换货：青花瓷茶杯");
         assert_eq!(
-            about_line(TicketKind::Repair, &json!({"fault": "x", "items": []}), Lang::En),
+            about_line(TicketKind::Return, &ret, Lang::Zh),
+            "退换货：青花瓷茶杯"
+        );
+        assert_eq!(
+            about_line(
+                TicketKind::Repair,
+                &json!({"fault": "x", "items": []}),
+                Lang::En
+            ),
             "Your repair"
         );
     }
@@ -556,9 +586,22 @@ mod tests {
         let now = 1_800_000_000;
         let key = form_key(&KEY, "hash", now);
         assert!(form_key_valid(&KEY, "hash", &key, now));
-        assert!(form_key_valid(&KEY, "hash", &key, now + FORM_KEY_HOURS * 3600));
-        assert!(!form_key_valid(&KEY, "hash", &key, now + FORM_KEY_HOURS * 3600 + 1));
-        assert!(!form_key_valid(&KEY, "hash", &key, now - 61), "from the future");
+        assert!(form_key_valid(
+            &KEY,
+            "hash",
+            &key,
+            now + FORM_KEY_HOURS * 3600
+        ));
+        assert!(!form_key_valid(
+            &KEY,
+            "hash",
+            &key,
+            now + FORM_KEY_HOURS * 3600 + 1
+        ));
+        assert!(
+            !form_key_valid(&KEY, "hash", &key, now - 61),
+            "from the future"
+        );
         assert!(!form_key_valid(&KEY, "other", &key, now), "another survey");
         assert!(!form_key_valid(&[1; 32], "hash", &key, now), "another key");
         let forged = format!("{}.{}", now + 5, key.split_once('.').unwrap().1);
@@ -571,18 +614,41 @@ mod tests {
     #[test]
     fn only_our_own_pages_may_submit() {
         let base = "https://shop.example";
-        assert!(same_site(None, None, None, base), "curl: the form key decides");
-        assert!(same_site(Some("same-origin"), Some("https://shop.example"), None, base));
+        assert!(
+            same_site(None, None, None, base),
+            "curl: the form key decides"
+        );
+        assert!(same_site(
+            Some("same-origin"),
+            Some("https://shop.example"),
+            None,
+            base
+        ));
         assert!(same_site(
             Some("same-origin"),
             Some("http://127.0.0.1:8080"),
             Some("127.0.0.1:8080"),
             base
         ));
-        assert!(same_site(None, Some("https://shop.example:443"), None, base));
+        assert!(same_site(
+            None,
+            Some("https://shop.example:443"),
+            None,
+            base
+        ));
         assert!(!same_site(Some("cross-site"), None, None, base));
-        assert!(!same_site(Some("same-site"), Some("https://shop.example"), None, base));
-        assert!(!same_site(None, Some("https://evil.example"), Some("shop.example"), base));
+        assert!(!same_site(
+            Some("same-site"),
+            Some("https://shop.example"),
+            None,
+            base
+        ));
+        assert!(!same_site(
+            None,
+            Some("https://evil.example"),
+            Some("shop.example"),
+            base
+        ));
         assert!(!same_site(None, Some("null"), None, base));
     }
 
@@ -608,7 +674,10 @@ mod tests {
         );
         let long = format!("score=3&comment={}", "x".repeat(MAX_COMMENT_CHARS + 1));
         assert_eq!(read_form(long.as_bytes()).1, vec![FormProblem::Comment]);
-        assert_eq!(read_form(b"score=3&comment=a%00b").1, vec![FormProblem::Comment]);
+        assert_eq!(
+            read_form(b"score=3&comment=a%00b").1,
+            vec![FormProblem::Comment]
+        );
         assert_eq!(read_form(b"score=3&comment=++").0.comment, None);
     }
 

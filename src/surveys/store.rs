@@ -143,7 +143,12 @@ pub fn page_facts(conn: &mut DbConnection, survey: &Survey) -> Result<PageFacts,
             .inner_join(shops::table.on(shops::id.eq(tickets::shop_id)))
             .filter(tickets::id.eq(survey.ticket_id))
             .filter(tickets::shop_id.eq(survey.shop_id))
-            .select((shops::name, customers::name, tickets::kind, tickets::details))
+            .select((
+                shops::name,
+                customers::name,
+                tickets::kind,
+                tickets::details,
+            ))
             .first(conn)?;
     Ok(PageFacts {
         shop_name,
@@ -200,8 +205,5 @@ pub fn view(
 
 /// The shop the page belongs to (for pages shown before a survey is found: none).
 pub fn shop_name(conn: &mut DbConnection, shop_id: ShopId) -> Result<String, ApiError> {
-    Ok(shops::table
-        .find(shop_id)
-        .select(shops::name)
-        .first(conn)?)
+    Ok(shops::table.find(shop_id).select(shops::name).first(conn)?)
 }

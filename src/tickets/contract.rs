@@ -22,8 +22,7 @@ use super::store::EventView;
 use super::{
     Action, CloseReason, ContactChannel, CreateTicketRequest, NegativeReviewDetails, Outcome,
     Priority, RepairDetails, ReturnDetails, Satisfaction, SatisfactionReason, SatisfactionSource,
-    State, TicketDetails, TicketKind,
-    TicketView,
+    State, TicketDetails, TicketKind, TicketView,
 };
 use crate::contract::{documented_as, kind_tag};
 

@@ -915,7 +915,10 @@ fn check_distinct_reasons(reasons: &[SatisfactionReason]) -> Result<(), Validati
     if seen.len() == reasons.len() {
         Ok(())
     } else {
-        Err(message("reasons_distinct", "must name each reason at most once"))
+        Err(message(
+            "reasons_distinct",
+            "must name each reason at most once",
+        ))
     }
 }
 
