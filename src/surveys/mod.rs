@@ -49,6 +49,16 @@ pub struct SurveySettings {
     /// nudge the buyer once.
     #[arg(long, env = "SURVEY_NUDGE_AFTER_HOURS", default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=8_760))]
     pub survey_nudge_after_hours: u32,
+
+    /// Requests the survey page (`/s/{token}`) answers per link within 10 minutes, in each
+    /// server process; more get 429.
+    #[arg(long, env = "SURVEY_RATE_PER_TOKEN", default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub survey_rate_per_token: i64,
+
+    /// Requests the survey page answers per client address (any link) within 10 minutes,
+    /// in each server process; more get 429.
+    #[arg(long, env = "SURVEY_RATE_PER_ADDRESS", default_value_t = 120, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub survey_rate_per_address: i64,
 }
 
 /// An `http` or `https` URL with a host and nothing after the path's root.
@@ -167,9 +177,7 @@ pub struct SurveyView {
     pub answer: Option<SurveyAnswer>,
 }
 
-/// Requests the survey page allows per token, and per client address, within [`RATE_WINDOW_MINUTES`].
-pub const RATE_PER_TOKEN: i64 = 30;
-pub const RATE_PER_ADDRESS: i64 = 120;
+/// The window the survey page's requests are counted in (`SURVEY_RATE_PER_*`).
 pub const RATE_WINDOW_MINUTES: i64 = 10;
 /// Past this many subjects the limiter forgets the ones whose requests all left the window.
 const RATE_SUBJECTS_KEPT: usize = 10_000;

@@ -11,7 +11,7 @@
 //! request comes from (`Sec-Fetch-Site`, `Origin`) must name this site, and the form
 //! carries its own key (a MAC of the survey and the time it was rendered, valid
 //! [`rules::FORM_KEY_HOURS`]). Requests are limited per token and per client address
-//! ([`super::SurveyLimiter`]). Unknown, expired, used and withdrawn links get a page of
+//! (`SURVEY_RATE_PER_TOKEN`, `SURVEY_RATE_PER_ADDRESS`; [`super::SurveyLimiter`]). Unknown, expired, used and withdrawn links get a page of
 //! their own with the fitting status (404, 410, 409), never an error document.
 
 use actix_web::http::{StatusCode, header};
@@ -19,9 +19,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use maud::{DOCTYPE, Markup, html};
 
+use super::SurveyStatus;
 use super::operations::{self, BuyerAnswer, Found};
 use super::rules::{self, FormAnswer, FormProblem, Lang};
-use super::{RATE_PER_ADDRESS, RATE_PER_TOKEN, SurveyStatus};
 use crate::auth::authenticate::ClientAddress;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -381,7 +381,7 @@ pub async fn stylesheet() -> HttpResponse {
         .body(STYLESHEET)
 }
 
-fn header_str<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -395,11 +395,12 @@ fn lang_switch(req: &HttpRequest) -> Option<String> {
 /// Counts the request against its token and address; the page to answer when over.
 fn limited(state: &AppState, req: &HttpRequest, token: &str) -> Result<(), ()> {
     let address = ClientAddress::of(req, &state.settings.server.trusted_proxies);
+    let limits = &state.settings.surveys;
     let subjects = [
-        (format!("token:{token}"), RATE_PER_TOKEN),
+        (format!("token:{token}"), limits.survey_rate_per_token),
         (
             format!("address:{}", address.as_deref().unwrap_or("unknown")),
-            RATE_PER_ADDRESS,
+            limits.survey_rate_per_address,
         ),
     ];
     state

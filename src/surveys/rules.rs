@@ -117,9 +117,7 @@ fn is_han(c: char) -> bool {
 pub fn first_name(name: &str) -> String {
     let name = name.trim();
     let chosen: String = if name.chars().all(is_han) && !name.is_empty() {
-        if HONORIFICS.iter().any(|h| name.ends_with(h)) {
-            name.to_owned()
-        } else if name.chars().count() <= 1 {
+        if HONORIFICS.iter().any(|h| name.ends_with(h)) || name.chars().count() <= 1 {
             name.to_owned()
         } else {
             let surname = COMPOUND_SURNAMES
@@ -296,8 +294,11 @@ fn origin_of(address: &str) -> Option<String> {
 
 /// Whether a form submission comes from the service's own page: a browser that says where
 /// the request comes from (`Sec-Fetch-Site`, `Origin`) must name this site, the address
-/// the request was sent to (`Host`) or `PUBLIC_BASE_URL`. A client that says nothing (an
-/// old browser, curl) is let through: the form key still has to be right.
+/// the request was sent to (`Host`) or `PUBLIC_BASE_URL`. Under the page's
+/// `Referrer-Policy: no-referrer` browsers send `Origin: null` with the form; that is
+/// believed only next to `Sec-Fetch-Site: same-origin` (a header pages cannot forge). A
+/// client that says nothing (an old browser, curl) is let through: the form key still has
+/// to be right.
 pub fn same_site(
     sec_fetch_site: Option<&str>,
     origin: Option<&str>,
@@ -312,8 +313,10 @@ pub fn same_site(
     let Some(origin) = origin else {
         return true;
     };
+    if origin.trim() == "null" {
+        return sec_fetch_site == Some("same-origin");
+    }
     let Some(origin) = origin_of(origin) else {
-        // `null` (a sandboxed frame, a file) or garbage.
         return false;
     };
     let ours = origin_of(base_url);
@@ -650,6 +653,11 @@ mod tests {
             base
         ));
         assert!(!same_site(None, Some("null"), None, base));
+        assert!(!same_site(Some("none"), Some("null"), None, base));
+        assert!(
+            same_site(Some("same-origin"), Some("null"), None, base),
+            "no-referrer"
+        );
     }
 
     #[test]

@@ -516,7 +516,7 @@ async fn the_page_refuses_forgeries_junk_expired_links_and_floods(app: TestApp) 
     // A flood on one link is refused with 429 and Retry-After, as a page.
     let other = s.resolved().await;
     let token = s.token(other).await;
-    let limit = aftercare::surveys::RATE_PER_TOKEN as usize;
+    let limit = app.state.settings.surveys.survey_rate_per_token as usize;
     for n in 0..limit {
         assert_eq!(
             page(app, &token, &[]).await.status,
