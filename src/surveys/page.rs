@@ -482,12 +482,8 @@ pub async fn show(
             form_response(&state, lang, &token, &found, None, &[], StatusCode::OK)
         }
         Ok(Some(found)) => {
-            let status = match found.status {
-                SurveyStatus::Answered => Notice::Answered,
-                other => Notice::of(other),
-            };
             // A used link is gone for the buyer: 410 whatever the reason.
-            let mut res = notice(lang, status, &found.facts.shop_name, None);
+            let mut res = notice(lang, Notice::of(found.status), &found.facts.shop_name, None);
             *res.status_mut() = StatusCode::GONE;
             res
         }

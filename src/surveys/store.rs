@@ -10,7 +10,6 @@ use super::rules::{self, Lang};
 use super::{NewSurvey, Survey, SurveyAnswer, SurveyIssuer, SurveyStatus, SurveyView};
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::ids::ShopId;
 use crate::schema::{customers, shops, surveys, tickets};
 use crate::tickets::{SatisfactionReason, Ticket, TicketKind};
 use crate::webhooks::EventType;
@@ -201,9 +200,4 @@ pub fn view(
             _ => None,
         },
     })
-}
-
-/// The shop the page belongs to (for pages shown before a survey is found: none).
-pub fn shop_name(conn: &mut DbConnection, shop_id: ShopId) -> Result<String, ApiError> {
-    Ok(shops::table.find(shop_id).select(shops::name).first(conn)?)
 }
