@@ -84,6 +84,8 @@ problem_kinds! {
     SatisfactionRecorded = "satisfaction-recorded", CONFLICT, "Conflict";
     /// A note's edit window has closed (its author writes a new note instead).
     NoteLocked = "note-locked", CONFLICT, "Conflict";
+    /// The ticket's survey was answered, expired or withdrawn: nothing to nudge.
+    SurveyNotPending = "survey-not-pending", CONFLICT, "Conflict";
     PreconditionFailed = "precondition-failed", PRECONDITION_FAILED, "Precondition failed";
     ImportRejected = "import-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";
     BatchRejected = "batch-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";
@@ -580,11 +582,13 @@ impl From<actix_web::error::BlockingError> for ApiError {
 pub fn problem_for_framework_errors<B>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    // A problem document, or a page for people (the buyer survey's HTML pages, whose
+    // errors are pages too), goes out as it is.
     let already_problem = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_CONTENT_TYPE));
+        .is_some_and(|v| v.starts_with(PROBLEM_CONTENT_TYPE) || v.starts_with("text/html"));
     if already_problem {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }

@@ -32,6 +32,7 @@ pub mod search;
 pub mod sla;
 pub mod state;
 pub mod stats;
+pub mod surveys;
 pub mod tags;
 pub mod tickets;
 pub mod tiers;

@@ -8,7 +8,7 @@ use crate::customers;
 use crate::tickets::{self, routes as ticket_routes, store as ticket_store};
 use crate::{
     audit, auth, error, health, ingestion, notes, orders, reminders, response, scripts, sla, stats,
-    tags, tiers, users, webhooks,
+    surveys, tags, tiers, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -93,6 +93,8 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         notes::routes::customer_notes,
         notes::routes::add_customer_note,
         notes::routes::correct_note,
+        surveys::routes::ticket_survey,
+        surveys::routes::nudge,
         tiers::routes::recompute,
         tiers::routes::list_changes,
         stats::routes::tickets_report,
@@ -147,6 +149,9 @@ Changes return an ETag; send it as If-Match to make a change conditional (412 wh
         (name = "service levels", description = "Service levels that match the shop's working day: a calendar (time zone, working hours, holidays, make-up days), \
 targets per ticket kind and priority (first call, follow-up, resolution) in business or calendar hours, waits that stop the resolution clock, \
 breaches recorded when they happen (`ticket.sla_breached`) and escalation (`ticket.escalated`)"),
+        (name = "surveys", description = "The buyer's own voice: each resolution makes a satisfaction survey with an unguessable link (`/s/{token}`, \
+a small HTML page for phones, Chinese by default, answerable once until it expires). Staff read the link and a ready message to paste into WeChat or an SMS; \
+the answer is recorded on the ticket with `source: buyer` (`ticket.survey_created` carries the link to a shop's own SMS or WeChat system)"),
         (name = "tiers", description = "Customer value tiers (key, regular, small), lifecycle stages and the at-risk flag: computed from purchases and after-sales history, never typed in"),
         (name = "stats", description = "Team figures for leads: resolution, first-call speed, time to resolve, review revisions, satisfaction, backlog"),
         (name = "reminders", description = "Who needs a call today"),

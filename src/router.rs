@@ -21,7 +21,7 @@ use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
     audit, auth, customers, health, idempotency, ingestion, notes, orders, reminders, scripts, sla,
-    stats, tags, tickets, tiers, users, webhooks,
+    stats, surveys, tags, tickets, tiers, users, webhooks,
 };
 
 /// Every route of the service.
@@ -32,6 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // Before the /api/v1 scope, which would otherwise claim /api/v1/openapi.json.
         .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
         .service(web::redirect("/docs", "/docs/"))
+        // The buyer's survey pages: HTML for people, no token (the link is the key).
+        .configure(surveys::page::configure)
         .service(
             web::scope("/api/v1")
                 .configure(audit::routes::configure)
@@ -48,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 // A ticket's templates (`/tickets/{id}/templates`) are the scripts' route.
                 .configure(scripts::routes::configure)
                 .configure(notes::routes::configure)
+                .configure(surveys::routes::configure)
                 .configure(sla::routes::configure)
                 .configure(tiers::routes::configure)
                 .configure(stats::routes::configure)

@@ -174,6 +174,8 @@ diesel::table! {
         waiting_on -> Nullable<Text>,
         waiting_since -> Nullable<Timestamp>,
         platform_deadline_at -> Nullable<Timestamp>,
+        satisfaction_source -> Nullable<Text>,
+        satisfaction_reasons -> Nullable<Text>,
     }
 }
 
@@ -283,11 +285,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// A buyer satisfaction survey of one resolution (only the link token's hash is stored).
+    surveys (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        ticket_id -> BigInt,
+        token_hash -> Text,
+        nonce -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        answered_at -> Nullable<Timestamp>,
+        score -> Nullable<Integer>,
+        reasons -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        nudged_at -> Nullable<Timestamp>,
+        withdrawn_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(ticket_contacts -> tickets (ticket_id));
 diesel::joinable!(ticket_events -> tickets (ticket_id));
 diesel::joinable!(ticket_targets -> tickets (ticket_id));
 diesel::joinable!(ticket_waits -> tickets (ticket_id));
+diesel::joinable!(surveys -> tickets (ticket_id));
 
 diesel::joinable!(customer_contacts -> customers (customer_id));
 diesel::joinable!(customer_tags -> customers (customer_id));
@@ -314,6 +336,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sla_settings,
     ticket_waits,
     ticket_targets,
+    surveys,
 );
 
 diesel::table! {

@@ -17,12 +17,23 @@ pub struct AppState {
     pub settings: Settings,
     /// Each shop's service levels, cached (`sla::store::SlaCache`).
     pub sla: crate::sla::store::SlaCache,
+    /// What making and checking survey links needs (lifetime, address, key).
+    pub surveys: crate::surveys::SurveyIssuer,
+    /// The survey page's requests per token and address (this process's count).
+    pub survey_limits: crate::surveys::SurveyLimiter,
 }
 
 impl AppState {
     pub fn new(db: Db, tokens: TokenKeys, settings: Settings) -> Self {
+        let surveys = crate::surveys::SurveyIssuer::new(
+            &settings.surveys,
+            &settings.server.bind_addr,
+            *tokens.link_key(),
+        );
         AppState {
             db,
+            surveys,
+            survey_limits: crate::surveys::SurveyLimiter::default(),
             tokens,
             passwords: PasswordHashing::new(&settings.password_hashing),
             sla: crate::sla::store::SlaCache::new(settings.tickets.deadlines),

@@ -127,7 +127,7 @@ impl FromRequest for Caller {
         Box::pin(async move {
             match authenticate(&req).await? {
                 Principal::Staff(caller) => Ok(caller),
-                Principal::Integration(_) => Err(ApiError::Forbidden(
+                Principal::Integration(_) | Principal::Buyer(_) => Err(ApiError::Forbidden(
                     "this endpoint is for staff accounts; API keys may not use it".into(),
                 )),
             }

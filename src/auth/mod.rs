@@ -74,12 +74,22 @@ impl KeyCaller {
     }
 }
 
-/// Whoever makes a request: a staff member (access token) or an integration (API key).
-/// Endpoints open to integrations take this instead of [`Caller`].
+/// A buyer holding a survey link (`/s/{token}`): no account and no token; the link itself
+/// is what lets them answer that one survey, and nothing else.
+#[derive(Debug, Clone)]
+pub struct BuyerCaller {
+    pub shop_id: ShopId,
+    pub survey_id: i64,
+}
+
+/// Whoever makes a request: a staff member (access token), an integration (API key), or a
+/// buyer answering a survey link. Endpoints open to integrations take this instead of
+/// [`Caller`]; no role or scope is granted to a buyer.
 #[derive(Debug, Clone)]
 pub enum Principal {
     Staff(Caller),
     Integration(KeyCaller),
+    Buyer(BuyerCaller),
 }
 
 impl Principal {
@@ -87,6 +97,7 @@ impl Principal {
         match self {
             Principal::Staff(caller) => caller.shop_id,
             Principal::Integration(key) => key.shop_id,
+            Principal::Buyer(buyer) => buyer.shop_id,
         }
     }
 
@@ -94,6 +105,10 @@ impl Principal {
         match self {
             Principal::Staff(caller) => caller.require(permission),
             Principal::Integration(key) => key.require(permission),
+            Principal::Buyer(_) => Err(ApiError::Forbidden(format!(
+                "a survey link may not {}",
+                permission.describe()
+            ))),
         }
     }
 
@@ -105,6 +120,7 @@ impl Principal {
             Principal::Integration(key) => {
                 scope_for(permission).is_some_and(|scope| key.scopes.contains(&scope))
             }
+            Principal::Buyer(_) => false,
         }
     }
 
@@ -118,15 +134,21 @@ impl Principal {
     pub fn staff(&self) -> Option<&Caller> {
         match self {
             Principal::Staff(caller) => Some(caller),
-            Principal::Integration(_) => None,
+            Principal::Integration(_) | Principal::Buyer(_) => None,
         }
     }
 
     /// The staff member, or 403 for work only people do.
     pub fn require_staff(&self, what: &str) -> Result<&Caller, ApiError> {
-        self.staff().ok_or_else(|| {
-            ApiError::Forbidden(format!("API keys may not {what}; a staff member must"))
-        })
+        match self {
+            Principal::Staff(caller) => Ok(caller),
+            Principal::Integration(_) => Err(ApiError::Forbidden(format!(
+                "API keys may not {what}; a staff member must"
+            ))),
+            Principal::Buyer(_) => Err(ApiError::Forbidden(format!(
+                "a survey link may not {what}; a staff member must"
+            ))),
+        }
     }
 
     pub fn staff_id(&self) -> Option<i64> {
@@ -139,6 +161,7 @@ impl Principal {
         match self {
             Principal::Staff(caller) => caller.subject(),
             Principal::Integration(key) => format!("api_key:{}", key.key_id),
+            Principal::Buyer(buyer) => format!("survey:{}", buyer.survey_id),
         }
     }
 }

@@ -73,6 +73,9 @@ impl Claims {
 }
 
 pub struct TokenKeys {
+    /// A key derived from the same secret for the survey links (`surveys::rules`): one
+    /// secret to set and share between replicas, never the signing key itself.
+    link_key: [u8; 32],
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -85,7 +88,12 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         // Replicas' clocks may differ by a little; expiry is otherwise exact.
         validation.leeway = 5;
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any size");
+        mac.update(b"aftercare survey links v1");
         TokenKeys {
+            link_key: mac.finalize().into_bytes().into(),
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
@@ -101,6 +109,11 @@ impl TokenKeys {
 
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// The key survey links and their forms are derived and signed with.
+    pub fn link_key(&self) -> &[u8; 32] {
+        &self.link_key
     }
 
     pub fn issue(

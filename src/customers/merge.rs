@@ -236,6 +236,7 @@ pub fn merge(
             &settings.tickets.deadlines,
         )?),
         tiers: settings.tiers,
+        surveys: None,
     };
     for pair in &closing {
         let ticket = crate::tickets::store::lock(conn, shop_id, pair.closed)?;

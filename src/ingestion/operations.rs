@@ -324,6 +324,7 @@ pub fn upsert_review(
         now: Utc::now().naive_utc(),
         sla: settings.sla.get(conn, shop_id)?,
         tiers: settings.tiers,
+        surveys: None,
     };
     let report = ReviewReport {
         customer_id,

@@ -251,6 +251,14 @@ fn conflicts() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            "survey-not-pending",
+            problem(
+                K::SurveyNotPending,
+                "the survey is answered; only a pending survey can be nudged",
+                Value::Null,
+            ),
+        ),
+        (
             "delivery-pending",
             problem(
                 K::DeliveryPending,

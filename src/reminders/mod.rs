@@ -101,6 +101,10 @@ pub struct Reminders {
     pub about_to_breach: TicketReminders,
     /// Open tickets a breach escalated (an agent's own; the team's for leads).
     pub escalated: TicketReminders,
+    /// Resolved tickets whose buyer survey is unanswered `SURVEY_NUDGE_AFTER_HOURS` after
+    /// it was made (and not expired): nudge the buyer once, then say so
+    /// (`POST /tickets/{id}/survey/nudge`) and the ticket leaves this list.
+    pub unanswered_surveys: TicketReminders,
     pub never_contacted_customers: CustomerReminders,
     pub not_contacted_customers: CustomerReminders,
     pub no_purchase_customers: CustomerReminders,

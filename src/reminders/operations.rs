@@ -25,6 +25,8 @@ pub struct ReminderPlan {
     pub birthdays: Vec<(i32, i32)>,
     /// The end of the "about to breach" window: now plus the policies' warning.
     pub breach_warning_until: NaiveDateTime,
+    /// Surveys made before this and still unanswered are due a nudge.
+    pub surveys_made_before: NaiveDateTime,
 }
 
 pub fn ticket_section(
@@ -66,6 +68,7 @@ pub fn reminders(conn: &mut DbConnection, plan: ReminderPlan) -> Result<Reminder
         bought_before,
         birthdays,
         breach_warning_until,
+        surveys_made_before,
     } = plan;
     Ok(Reminders {
         scope: if team { "team" } else { "own" }.into(),
@@ -109,6 +112,15 @@ pub fn reminders(conn: &mut DbConnection, plan: ReminderPlan) -> Result<Reminder
             conn,
             TicketFilter {
                 escalated: true,
+                ..tickets.clone()
+            },
+            limit,
+            now,
+        )?,
+        unanswered_surveys: ticket_section(
+            conn,
+            TicketFilter {
+                survey_unanswered: Some((surveys_made_before, now)),
                 ..tickets.clone()
             },
             limit,

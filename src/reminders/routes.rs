@@ -19,7 +19,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// What needs doing: overdue first calls, follow-ups due today, tickets without contact,
-/// service-level targets about to breach, escalated tickets, and customers to call (never contacted, not contacted for a while, not buying any more,
+/// service-level targets about to breach, escalated tickets, buyer surveys unanswered for
+/// `SURVEY_NUDGE_AFTER_HOURS`, and customers to call (never contacted, not contacted for a while, not buying any more,
 /// birthdays coming up). Agents get their own; leads and admins the team's.
 #[utoipa::path(get, path = "/api/v1/reminders", tag = "reminders", security(("bearer" = [])),
     params(RemindersQuery),
@@ -63,6 +64,8 @@ pub async fn reminders(
     let contacted_before = days_ago(query.not_contacted_days.unwrap_or(30));
     let bought_before = days_ago(query.no_purchase_days.unwrap_or(90));
     let birthdays = birthday_windows(today, query.birthday_days.unwrap_or(7));
+    let surveys_made_before =
+        now - Duration::hours(i64::from(state.settings.surveys.survey_nudge_after_hours));
     let sla = state.sla.clone();
     let shop_id = caller.shop_id;
     let result = state
@@ -83,6 +86,7 @@ pub async fn reminders(
                     bought_before,
                     birthdays,
                     breach_warning_until,
+                    surveys_made_before,
                 },
             )
         })

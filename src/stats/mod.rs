@@ -80,6 +80,53 @@ pub struct SatisfactionStats {
     pub mean: Option<f64>,
     /// Share of scores of 4 or 5 (CSAT).
     pub csat: Option<f64>,
+    /// The same figures by who gave the score: the buyer through the survey, or staff.
+    pub by_source: SatisfactionBySource,
+    /// How often each reason was given with these scores.
+    pub reasons: ReasonCounts,
+    /// The buyer surveys of these tickets (one per resolution).
+    pub surveys: SurveyStats,
+}
+
+/// Scores of one source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct ScoreStats {
+    pub responses: i64,
+    /// Mean score, 1 to 5.
+    pub mean: Option<f64>,
+    /// Share of scores of 4 or 5.
+    pub csat: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct SatisfactionBySource {
+    /// Answered by the buyer on the survey page.
+    pub buyer: ScoreStats,
+    /// Typed in by staff.
+    pub staff: ScoreStats,
+}
+
+/// Each reason, counted once per score it came with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct ReasonCounts {
+    pub speed: i64,
+    pub attitude: i64,
+    pub solution: i64,
+    pub product_quality: i64,
+    pub other: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct SurveyStats {
+    /// Surveys made (one per resolution).
+    pub sent: i64,
+    pub answered: i64,
+    /// Not answered in time.
+    pub expired: i64,
+    /// Withdrawn unanswered when their ticket was reopened.
+    pub withdrawn: i64,
+    /// answered / (sent - withdrawn).
+    pub response_rate: Option<f64>,
 }
 
 /// The figures for one group of tickets opened in the period.

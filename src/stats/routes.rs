@@ -25,7 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// rank) and `within_deadline_share` the share of opened tickets whose first attempt came by
 /// `first_call_due_at`; time to resolve runs from opening to resolution; the review revision
 /// rate is the share of resolved negative-review tickets with outcome `review_revised` or
-/// `review_withdrawn`; satisfaction is the mean score and CSAT the share of scores 4-5.
+/// `review_withdrawn`; satisfaction is the mean score and CSAT the share of scores 4-5,
+/// also `by_source` (`buyer`: answered on the survey page; `staff`: typed in), with the
+/// `reasons` given counted; `surveys` counts the buyer surveys of these tickets (one per
+/// resolution: sent, answered, expired, withdrawn by a reopening) and the response rate,
+/// answered / (sent - withdrawn).
 /// `service_levels` counts the recorded targets of these tickets per kind (first call,
 /// follow-ups, resolution): met within target, breached, escalated, the median and 90th
 /// percentile of the time the clock counted (business hours on business clocks), and the

@@ -9,15 +9,15 @@ use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
 
 use super::rules::{hours, minutes, ratio};
 use super::{
-    Backlog, FirstCallStats, GroupBy, Period, ResolveTimeStats, SatisfactionStats,
-    ServiceLevelStats, TargetStats, TicketStats,
+    Backlog, FirstCallStats, GroupBy, Period, ReasonCounts, ResolveTimeStats, SatisfactionBySource,
+    SatisfactionStats, ScoreStats, ServiceLevelStats, SurveyStats, TargetStats, TicketStats,
 };
 use crate::db::{Backend, DbConnection, raw_sql, sql_list};
 use crate::error::ApiError;
 use crate::ids::ShopId;
 use crate::schema::users;
 use crate::sla::TargetKind;
-use crate::tickets::{Outcome, State, TicketKind};
+use crate::tickets::{Outcome, SatisfactionReason, State, TicketKind};
 
 /// SQL for `b - a` in seconds, per backend.
 fn seconds_between(backend: Backend, a: &str, b: &str) -> String {
@@ -68,6 +68,8 @@ fn base_cte(backend: Backend, group_by: GroupBy, offset_minutes: i32) -> String 
     format!(
         "WITH base AS (
             SELECT {group} AS grp, t.kind, t.state, t.outcome, t.satisfaction_score AS score,
+                   COALESCE(t.satisfaction_source, 'staff') AS source,
+                   ' ' || t.satisfaction_reasons || ' ' AS reasons,
                    {first_call} AS first_call_secs,
                    CASE WHEN t.first_contact_at IS NOT NULL AND t.first_contact_at <= t.first_call_due_at THEN 1 ELSE 0 END AS in_time,
                    CASE WHEN t.state = '{resolved}' THEN {resolve} END AS resolve_secs
@@ -105,6 +107,92 @@ struct CountsRow {
     satisfied: i64,
     #[diesel(sql_type = Nullable<Double>)]
     mean_score: Option<f64>,
+    #[diesel(sql_type = BigInt)]
+    buyer_scores: i64,
+    #[diesel(sql_type = BigInt)]
+    buyer_satisfied: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    buyer_mean: Option<f64>,
+    #[diesel(sql_type = BigInt)]
+    staff_scores: i64,
+    #[diesel(sql_type = BigInt)]
+    staff_satisfied: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    staff_mean: Option<f64>,
+    #[diesel(sql_type = BigInt)]
+    reason_speed: i64,
+    #[diesel(sql_type = BigInt)]
+    reason_attitude: i64,
+    #[diesel(sql_type = BigInt)]
+    reason_solution: i64,
+    #[diesel(sql_type = BigInt)]
+    reason_product_quality: i64,
+    #[diesel(sql_type = BigInt)]
+    reason_other: i64,
+}
+
+#[derive(QueryableByName)]
+struct SurveyRow {
+    #[diesel(sql_type = Text)]
+    grp: String,
+    #[diesel(sql_type = BigInt)]
+    sent: i64,
+    #[diesel(sql_type = BigInt)]
+    answered: i64,
+    #[diesel(sql_type = BigInt)]
+    expired: i64,
+    #[diesel(sql_type = BigInt)]
+    withdrawn: i64,
+}
+
+/// The survey figures per group: the surveys of the tickets opened in the period.
+fn survey_stats(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    p: &Period,
+    group_by: GroupBy,
+    now: NaiveDateTime,
+) -> Result<BTreeMap<String, SurveyStats>, ApiError> {
+    let backend = conn.backend();
+    let rows: Vec<SurveyRow> = diesel::sql_query(raw_sql(
+        backend,
+        &format!(
+            "SELECT grp,
+                    CAST(COUNT(*) AS BIGINT) AS sent,
+                    CAST(SUM(CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS answered,
+                    CAST(SUM(CASE WHEN answered_at IS NULL AND withdrawn_at IS NULL
+                                  AND expires_at <= $4 THEN 1 ELSE 0 END) AS BIGINT) AS expired,
+                    CAST(SUM(CASE WHEN answered_at IS NULL AND withdrawn_at IS NOT NULL
+                                  THEN 1 ELSE 0 END) AS BIGINT) AS withdrawn
+             FROM (SELECT {group} AS grp, s.answered_at, s.withdrawn_at, s.expires_at
+                   FROM tickets t JOIN surveys s ON s.ticket_id = t.id
+                   WHERE t.shop_id = $1 AND t.created_at >= $2 AND t.created_at < $3) sv
+             GROUP BY grp",
+            group = group_expression(backend, group_by, p.offset_minutes),
+        ),
+    ))
+    .bind::<BigInt, _>(shop_id)
+    .bind::<Timestamp, _>(p.start)
+    .bind::<Timestamp, _>(p.end)
+    .bind::<Timestamp, _>(now)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let stats = SurveyStats {
+                response_rate: ratio(r.answered, r.sent - r.withdrawn),
+                sent: r.sent,
+                answered: r.answered,
+                expired: r.expired,
+                withdrawn: r.withdrawn,
+            };
+            (r.grp, stats)
+        })
+        .collect())
+}
+
+fn mean(m: Option<f64>) -> Option<f64> {
+    m.map(|m| (m * 100.0).round() / 100.0)
 }
 
 #[derive(QueryableByName)]
@@ -308,12 +396,25 @@ pub fn ticket_stats(
                              AND outcome IN {revised} THEN 1 ELSE 0 END) AS BIGINT) AS reviews_revised,
                CAST(COUNT(score) AS BIGINT) AS scores,
                CAST(SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END) AS BIGINT) AS satisfied,
-               CAST(AVG(score) AS DOUBLE PRECISION) AS mean_score
+               CAST(AVG(score) AS DOUBLE PRECISION) AS mean_score,
+               CAST(COUNT(CASE WHEN source = 'buyer' THEN score END) AS BIGINT) AS buyer_scores,
+               CAST(SUM(CASE WHEN source = 'buyer' AND score >= 4 THEN 1 ELSE 0 END) AS BIGINT) AS buyer_satisfied,
+               CAST(AVG(CASE WHEN source = 'buyer' THEN score END) AS DOUBLE PRECISION) AS buyer_mean,
+               CAST(COUNT(CASE WHEN source = 'staff' THEN score END) AS BIGINT) AS staff_scores,
+               CAST(SUM(CASE WHEN source = 'staff' AND score >= 4 THEN 1 ELSE 0 END) AS BIGINT) AS staff_satisfied,
+               CAST(AVG(CASE WHEN source = 'staff' THEN score END) AS DOUBLE PRECISION) AS staff_mean,
+               {reasons}
         FROM base GROUP BY grp ORDER BY grp",
         resolved = State::Resolved,
         closed = State::Closed,
         review = TicketKind::NegativeReview,
         revised = sql_list(Outcome::REVISES_REVIEW.map(Outcome::as_str)),
+        reasons = SatisfactionReason::ALL
+            .map(|r| format!(
+                "CAST(SUM(CASE WHEN score IS NOT NULL AND reasons LIKE '% {r} %' THEN 1 ELSE 0 END) AS BIGINT) AS reason_{r}",
+                r = r.as_str()
+            ))
+            .join(",\n               "),
     )))
     .bind::<BigInt, _>(shop_id)
     .bind::<Timestamp, _>(p.start)
@@ -322,6 +423,7 @@ pub fn ticket_stats(
     let first_call = percentiles(conn, &base, "first_call_secs", shop_id, p)?;
     let resolve = percentiles(conn, &base, "resolve_secs", shop_id, p)?;
     let mut service_levels = service_levels(conn, shop_id, p, group_by, now)?;
+    let mut surveys = survey_stats(conn, shop_id, p, group_by, now)?;
     let names = match group_by {
         GroupBy::Agent => agent_names(conn, shop_id, counts.iter().map(|c| c.grp.as_str()))?,
         _ => BTreeMap::new(),
@@ -346,8 +448,28 @@ pub fn ticket_stats(
                 review_revision_rate: ratio(c.reviews_revised, c.reviews_resolved),
                 satisfaction: SatisfactionStats {
                     responses: c.scores,
-                    mean: c.mean_score.map(|m| (m * 100.0).round() / 100.0),
+                    mean: mean(c.mean_score),
                     csat: ratio(c.satisfied, c.scores),
+                    by_source: SatisfactionBySource {
+                        buyer: ScoreStats {
+                            responses: c.buyer_scores,
+                            mean: mean(c.buyer_mean),
+                            csat: ratio(c.buyer_satisfied, c.buyer_scores),
+                        },
+                        staff: ScoreStats {
+                            responses: c.staff_scores,
+                            mean: mean(c.staff_mean),
+                            csat: ratio(c.staff_satisfied, c.staff_scores),
+                        },
+                    },
+                    reasons: ReasonCounts {
+                        speed: c.reason_speed,
+                        attitude: c.reason_attitude,
+                        solution: c.reason_solution,
+                        product_quality: c.reason_product_quality,
+                        other: c.reason_other,
+                    },
+                    surveys: surveys.remove(&c.grp).unwrap_or_default(),
                 },
                 agent_name: names.get(&c.grp).cloned(),
                 service_levels: service_levels.remove(&c.grp).unwrap_or_default(),

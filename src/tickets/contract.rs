@@ -21,8 +21,8 @@ use utoipa::ToSchema;
 use super::store::EventView;
 use super::{
     Action, CloseReason, ContactChannel, CreateTicketRequest, NegativeReviewDetails, Outcome,
-    Priority, RepairDetails, ReturnDetails, Satisfaction, State, TicketDetails, TicketKind,
-    TicketView,
+    Priority, RepairDetails, ReturnDetails, Satisfaction, SatisfactionReason, SatisfactionSource,
+    State, TicketDetails, TicketKind, TicketView,
 };
 use crate::contract::{documented_as, kind_tag};
 
@@ -307,7 +307,9 @@ event_of_kind!(
     EditedData
 );
 event_of_kind!(
-    /// The buyer's satisfaction was recorded for this resolution.
+    /// The buyer's satisfaction was recorded for this resolution: typed in by staff, or
+    /// answered by the buyer on the survey page (`after.source: buyer`, no actor; it
+    /// supersedes a staff entry, which is then `before`).
     SatisfactionRecordedEvent,
     SatisfactionRecordedTag,
     SatisfactionChangeData
@@ -572,18 +574,22 @@ struct EditedData {
     source: Option<String>,
 }
 
-/// A satisfaction score with its comment.
+/// A satisfaction score with its comment, who gave it and the reasons given.
 #[derive(Serialize, ToSchema)]
 struct ScoreAndComment {
     score: i32,
     comment: Option<String>,
+    source: SatisfactionSource,
+    reasons: Vec<SatisfactionReason>,
 }
 
-/// A recorded or corrected score (`score` is `null` before a first record).
+/// A recorded or corrected score (`score` and `source` are `null` before a first record).
 #[derive(Serialize, ToSchema)]
 struct ScoreBefore {
     score: Option<i32>,
     comment: Option<String>,
+    source: Option<SatisfactionSource>,
+    reasons: Vec<SatisfactionReason>,
 }
 
 /// `data` of a `satisfaction_recorded` or `satisfaction_corrected` entry.

@@ -95,6 +95,54 @@ text_enum! {
 }
 
 text_enum! {
+    /// Who gave a ticket's satisfaction score.
+    pub enum SatisfactionSource {
+        /// A staff member typed it in (`PUT .../satisfaction`).
+        Staff = "staff",
+        /// The buyer answered the survey link (`/s/{token}`); it supersedes a staff entry
+        /// for the same resolution, and staff cannot overwrite it.
+        Buyer = "buyer",
+    }
+}
+
+text_enum! {
+    /// What went well or wrong, as the buyer taps it (several may be given).
+    pub enum SatisfactionReason {
+        /// How fast the case was handled.
+        Speed = "speed",
+        /// How the staff treated the buyer.
+        Attitude = "attitude",
+        /// Whether the solution fitted.
+        Solution = "solution",
+        /// The product itself.
+        ProductQuality = "product_quality",
+        Other = "other",
+    }
+}
+
+impl SatisfactionReason {
+    /// The stored form: the distinct reasons in their documented order, space-separated
+    /// (`None` for none).
+    pub fn store(reasons: &[SatisfactionReason]) -> Option<String> {
+        let stored: Vec<&str> = SatisfactionReason::ALL
+            .into_iter()
+            .filter(|r| reasons.contains(r))
+            .map(SatisfactionReason::as_str)
+            .collect();
+        (!stored.is_empty()).then(|| stored.join(" "))
+    }
+
+    /// The reasons of a stored form (unknown words are skipped).
+    pub fn parse_stored(stored: Option<&str>) -> Vec<SatisfactionReason> {
+        stored
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(SatisfactionReason::parse)
+            .collect()
+    }
+}
+
+text_enum! {
     /// What an open ticket waits on while its resolution clock stands still.
     pub enum WaitingOn {
         /// The buyer (sending the item back, trying the fix, answering).
@@ -537,6 +585,10 @@ pub struct Ticket {
     pub waiting_on: Option<WaitingOn>,
     pub waiting_since: Option<NaiveDateTime>,
     pub platform_deadline_at: Option<NaiveDateTime>,
+    /// Who gave the score (`None` while there is none).
+    pub satisfaction_source: Option<SatisfactionSource>,
+    /// The reasons given with the score ([`SatisfactionReason::store`]).
+    pub satisfaction_reasons: Option<String>,
 }
 
 /// A ticket as it is opened (the insert form of [`Ticket`]).
@@ -618,6 +670,11 @@ pub struct Satisfaction {
     pub score: i32,
     pub comment: Option<String>,
     pub recorded_at: Option<DateTime<Utc>>,
+    /// `buyer` (the survey link) or `staff` (typed in); a buyer's answer supersedes a
+    /// staff entry for the same resolution.
+    pub source: SatisfactionSource,
+    /// What went well or wrong, as tapped (empty when none was given).
+    pub reasons: Vec<SatisfactionReason>,
 }
 
 /// A ticket as clients see it. Documented per kind (`tickets::contract`): `details` follow `kind`.
@@ -845,6 +902,24 @@ pub struct SatisfactionRequest {
     #[validate(length(max = 2000))]
     #[schema(max_length = 2000)]
     pub comment: Option<String>,
+    /// What went well or wrong (each at most once), as the buyer said.
+    #[validate(length(max = 5), custom(function = "check_distinct_reasons"))]
+    #[schema(max_items = 5)]
+    pub reasons: Option<Vec<SatisfactionReason>>,
+}
+
+fn check_distinct_reasons(reasons: &[SatisfactionReason]) -> Result<(), ValidationError> {
+    let mut seen = reasons.to_vec();
+    seen.sort();
+    seen.dedup();
+    if seen.len() == reasons.len() {
+        Ok(())
+    } else {
+        Err(message(
+            "reasons_distinct",
+            "must name each reason at most once",
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use super::workflow::{self, AutoAssign};
 use super::{Action, EventKind, NewContact, NewTicket, Priority, State};
 use super::{
     AssignRequest, Channel, CloseRequest, CreateTicketRequest, LogContactRequest, ReopenRequest,
-    ResolveRequest, SatisfactionRequest, Ticket, TicketDetails, UpdateTicketRequest, WaitRequest,
-    check_outcome,
+    ResolveRequest, SatisfactionReason, SatisfactionRequest, SatisfactionSource, Ticket,
+    TicketDetails, UpdateTicketRequest, WaitRequest, check_outcome,
 };
 use crate::auth::{Caller, Principal};
 use crate::customers::store as customer_store;
@@ -37,6 +37,9 @@ pub struct Context<'a> {
     /// The shop's service levels, as cached (`sla::store::SlaCache`).
     pub sla: std::sync::Arc<Sla>,
     pub tiers: TierSettings,
+    /// What a resolution needs to make its buyer survey (`None` where nothing resolves:
+    /// bulk changes, feeds, merges, hand-overs; resolving without it is refused).
+    pub surveys: Option<crate::surveys::SurveyIssuer>,
 }
 
 impl Context<'_> {
@@ -877,7 +880,13 @@ pub fn resolve(
         order.apply(conn, ctx)?;
         data["order"] = order.recorded();
     }
-    settle(conn, ctx, after, (from, to), data)
+    let issuer = ctx.surveys.as_ref().ok_or_else(|| {
+        ApiError::Internal("a resolution was attempted without the survey settings".into())
+    })?;
+    let stored = settle(conn, ctx, after, (from, to), data)?;
+    // The buyer's survey of this resolution, in the same transaction (and its webhook).
+    crate::surveys::store::open(conn, issuer, &stored, ctx.now)?;
+    Ok(stored)
 }
 
 pub fn close(
@@ -927,10 +936,16 @@ pub fn reopen(
     after.satisfaction_score = None;
     after.satisfaction_comment = None;
     after.satisfaction_at = None;
+    after.satisfaction_source = None;
+    after.satisfaction_reasons = None;
     after.next_follow_up_at = Some(ctx.now);
-    let previous_satisfaction = ticket
-        .satisfaction_score
-        .map(|score| json!({"score": score, "comment": ticket.satisfaction_comment}));
+    let previous_satisfaction = ticket.satisfaction_score.map(|score| {
+        json!({"score": score, "comment": ticket.satisfaction_comment,
+               "source": ticket.satisfaction_source.unwrap_or(SatisfactionSource::Staff),
+               "reasons": SatisfactionReason::parse_stored(ticket.satisfaction_reasons.as_deref())})
+    });
+    // An unanswered survey of the ended episode records nothing any more.
+    crate::surveys::store::withdraw_pending(conn, ticket.id, ctx.now)?;
     let mut data = json!({"action": Action::Reopen, "reason": request.reason.trim(),
            "previous": {"outcome": ticket.outcome, "refund_cents": ticket.refund_cents,
                         "close_reason": ticket.close_reason, "satisfaction": previous_satisfaction}});
@@ -994,6 +1009,12 @@ pub fn assign(
     Ok(stored)
 }
 
+/// Records the buyer's satisfaction on a resolved ticket: typed in by staff (the
+/// assignee once, a lead may correct it) or answered by the buyer through the survey
+/// (`ctx.caller` is then `Principal::Buyer`, and the survey, answerable once per
+/// resolution, is the permission). A buyer's answer supersedes a staff entry for the same
+/// resolution, and no staff member may overwrite it. One path for both: the ticket, the
+/// timeline entry, the webhook and the tier follow alike.
 pub fn record_satisfaction(
     conn: &mut DbConnection,
     ctx: &Context<'_>,
@@ -1010,31 +1031,53 @@ pub fn record_satisfaction(
         ));
     }
     let already = ticket.satisfaction_score.is_some();
-    let staff = ctx.staff()?;
-    if !workflow::may_record_satisfaction(
-        staff.role,
-        UserId(staff.user_id),
-        ticket.assignee_id.map(UserId),
-        already,
-    ) {
-        return Err(if already {
-            ApiError::conflict(
+    let by_buyer = ticket.satisfaction_source == Some(SatisfactionSource::Buyer);
+    let source = match ctx.caller {
+        Principal::Buyer(_) if already && by_buyer => {
+            return Err(ApiError::conflict(
                 ProblemKind::SatisfactionRecorded,
-                "satisfaction is already recorded; a lead may correct it",
-            )
-        } else {
-            ApiError::Forbidden(format!("ticket {} is not assigned to you", ticket.id))
-        });
-    }
+                "the buyer already answered for this resolution",
+            ));
+        }
+        Principal::Buyer(_) => SatisfactionSource::Buyer,
+        _ => {
+            let staff = ctx.staff()?;
+            if by_buyer {
+                return Err(ApiError::conflict(
+                    ProblemKind::SatisfactionRecorded,
+                    "the buyer answered the survey for this resolution; their answer stands",
+                ));
+            }
+            if !workflow::may_record_satisfaction(
+                staff.role,
+                UserId(staff.user_id),
+                ticket.assignee_id.map(UserId),
+                already,
+            ) {
+                return Err(if already {
+                    ApiError::conflict(
+                        ProblemKind::SatisfactionRecorded,
+                        "satisfaction is already recorded; a lead may correct it",
+                    )
+                } else {
+                    ApiError::Forbidden(format!("ticket {} is not assigned to you", ticket.id))
+                });
+            }
+            SatisfactionSource::Staff
+        }
+    };
     let comment = request
         .comment
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty())
         .map(str::to_owned);
+    let reasons = SatisfactionReason::store(request.reasons.as_deref().unwrap_or_default());
     if already
         && ticket.satisfaction_score == Some(request.score)
         && ticket.satisfaction_comment == comment
+        && ticket.satisfaction_reasons == reasons
+        && ticket.satisfaction_source == Some(source)
     {
         return Ok(ticket);
     }
@@ -1042,8 +1085,11 @@ pub fn record_satisfaction(
     after.satisfaction_score = Some(request.score);
     after.satisfaction_comment = comment.clone();
     after.satisfaction_at = Some(ctx.now);
+    after.satisfaction_source = Some(source);
+    after.satisfaction_reasons = reasons.clone();
     let stored = store::save(conn, &after)?;
-    let kind = if already {
+    // A buyer's answer over a staff entry is the buyer's record, not a correction.
+    let kind = if already && source == SatisfactionSource::Staff {
         EventKind::SatisfactionCorrected
     } else {
         EventKind::SatisfactionRecorded
@@ -1055,8 +1101,11 @@ pub fn record_satisfaction(
         kind,
         None,
         None,
-        json!({"before": {"score": ticket.satisfaction_score, "comment": ticket.satisfaction_comment},
-               "after": {"score": request.score, "comment": comment}}),
+        json!({"before": {"score": ticket.satisfaction_score, "comment": ticket.satisfaction_comment,
+                          "source": ticket.satisfaction_source,
+                          "reasons": SatisfactionReason::parse_stored(ticket.satisfaction_reasons.as_deref())},
+               "after": {"score": request.score, "comment": comment, "source": source,
+                         "reasons": SatisfactionReason::parse_stored(reasons.as_deref())}}),
     )?;
     ctx.refresh_tier(conn, &stored, "satisfaction")?;
     Ok(stored)

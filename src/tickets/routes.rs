@@ -115,6 +115,7 @@ where
     let expected = if_match(req)?;
     let sla = state.sla.clone();
     let tiers = state.settings.tiers;
+    let surveys = state.surveys.clone();
     let ticket = state
         .db
         .write(move |conn| {
@@ -126,6 +127,7 @@ where
                 caller: &Principal::Staff(caller),
                 now: Utc::now().naive_utc(),
                 tiers,
+                surveys: Some(surveys),
             };
             let ticket = operation(conn, &ctx, ticket)?;
             with_view(conn, ticket)
@@ -250,6 +252,7 @@ fn ticket_filter(
         escalated: query.sla == Some(SlaStanding::Escalated),
         breached: query.sla == Some(SlaStanding::Breached),
         due_soon_ids: None,
+        survey_unanswered: None,
         search: query
             .q
             .as_deref()
@@ -387,6 +390,7 @@ pub async fn create_ticket(
                 caller: &caller,
                 now: Utc::now().naive_utc(),
                 tiers,
+                surveys: None,
             };
             let ticket = operations::create(conn, &ctx, &request, auto_assign)?;
             with_view(conn, ticket)
@@ -738,6 +742,7 @@ pub async fn bulk_change(
                 caller: &Principal::Staff(caller),
                 now: Utc::now().naive_utc(),
                 tiers,
+                surveys: None,
             };
             operations::bulk(conn, &ctx, &request)
         })

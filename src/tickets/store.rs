@@ -14,7 +14,9 @@ use crate::auth::roles::Role;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::ApiError;
 use crate::ids::ShopId;
-use crate::schema::{customers, ticket_contacts, ticket_events, ticket_targets, tickets, users};
+use crate::schema::{
+    customers, surveys, ticket_contacts, ticket_events, ticket_targets, tickets, users,
+};
 use crate::search::matchers::{Matcher, TicketMatch};
 use crate::search::store as search_store;
 use crate::search::{Rank, Terms};
@@ -66,6 +68,8 @@ pub fn save(conn: &mut DbConnection, after: &Ticket) -> Result<Ticket, ApiError>
             tickets::satisfaction_score.eq(after.satisfaction_score),
             tickets::satisfaction_comment.eq(&after.satisfaction_comment),
             tickets::satisfaction_at.eq(after.satisfaction_at),
+            tickets::satisfaction_source.eq(after.satisfaction_source),
+            tickets::satisfaction_reasons.eq(&after.satisfaction_reasons),
             tickets::waiting_on.eq(after.waiting_on),
             tickets::waiting_since.eq(after.waiting_since),
             tickets::platform_deadline_at.eq(after.platform_deadline_at),
@@ -389,6 +393,9 @@ pub struct TicketFilter {
     pub breached: bool,
     /// The tickets about to breach, once read (`with_due_soon_read`).
     pub due_soon_ids: Option<Vec<i64>>,
+    /// Resolved tickets whose buyer survey is still unanswered, made before the first
+    /// instant and not expired at the second, and nobody nudged the buyer yet.
+    pub survey_unanswered: Option<(NaiveDateTime, NaiveDateTime)>,
 }
 
 impl TicketFilter {
@@ -411,6 +418,7 @@ impl TicketFilter {
             escalated: false,
             breached: false,
             due_soon_ids: None,
+            survey_unanswered: None,
         }
     }
 }
@@ -548,6 +556,20 @@ fn filtered(filter: &TicketFilter) -> TicketQuery {
                     .filter(ticket_targets::ticket_id.eq(tickets::id))
                     .filter(ticket_targets::breached_at.is_not_null()),
             ));
+    }
+    if let Some((made_before, now)) = filter.survey_unanswered {
+        // Stated like the unanswered index's condition, so both planners use it.
+        let unanswered = surveys::table
+            .filter(surveys::shop_id.eq(filter.shop_id))
+            .filter(surveys::answered_at.is_null())
+            .filter(surveys::withdrawn_at.is_null())
+            .filter(surveys::nudged_at.is_null())
+            .filter(surveys::created_at.lt(made_before))
+            .filter(surveys::expires_at.gt(now))
+            .select(surveys::ticket_id);
+        query = query
+            .filter(tickets::state.eq(State::Resolved))
+            .filter(tickets::id.eq_any(unanswered));
     }
     if let Some(from) = filter.created_from {
         query = query.filter(tickets::created_at.ge(from));

@@ -58,6 +58,12 @@ impl Ticket {
                 score,
                 comment: self.satisfaction_comment.clone(),
                 recorded_at: self.satisfaction_at.map(|t| t.and_utc()),
+                source: self
+                    .satisfaction_source
+                    .unwrap_or(super::SatisfactionSource::Staff),
+                reasons: super::SatisfactionReason::parse_stored(
+                    self.satisfaction_reasons.as_deref(),
+                ),
             }),
             version: self.version,
             created_by: self.created_by,

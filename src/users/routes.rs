@@ -240,6 +240,7 @@ pub async fn update_user(
                 caller: &admin,
                 now: Utc::now().naive_utc(),
                 tiers,
+                surveys: None,
             };
             let update = operations::apply_update(conn, &ctx, id, &request)?;
             let after = update.user;

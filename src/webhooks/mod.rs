@@ -85,6 +85,9 @@ text_enum! {
         TicketSlaBreached = "ticket.sla_breached",
         /// A breach escalated the ticket (`change.details`: `target`, `priority`, `assignee`); for the leads.
         TicketEscalated = "ticket.escalated",
+        /// A resolution made a buyer survey (`ticket_id`, `survey`: its `url`, a ready
+        /// `message`, `expires_at`): a shop's SMS or WeChat system may send it.
+        TicketSurveyCreated = "ticket.survey_created",
         CustomerTierChanged = "customer.tier_changed",
         /// A duplicate customer was merged into another (`survivor_id`, `duplicate_id`).
         CustomerMerged = "customer.merged",

@@ -311,6 +311,11 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
         ),
         ("breached", tickets(&|f| f.breached = true), TicketSort::Due),
         (
+            "unanswered survey",
+            tickets(&|f| f.survey_unanswered = Some((now - Duration::hours(48), now))),
+            TicketSort::Due,
+        ),
+        (
             "created between",
             tickets(&|f| {
                 f.created_from = Some(now - Duration::days(7));

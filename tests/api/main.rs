@@ -29,6 +29,7 @@ mod scripts;
 mod search;
 mod service_levels;
 mod stats;
+mod surveys;
 mod tags;
 mod tickets;
 mod tiers;

@@ -1057,7 +1057,8 @@ async fn satisfaction_is_recorded_once_and_corrected_by_leads(app: TestApp) {
     assert_eq!(corrected.status, StatusCode::OK);
     assert_eq!(
         corrected.body["satisfaction"],
-        json!({"score": 3, "comment": null, "recorded_at": corrected.body["satisfaction"]["recorded_at"]})
+        json!({"score": 3, "comment": null, "recorded_at": corrected.body["satisfaction"]["recorded_at"],
+               "source": "staff", "reasons": []})
     );
 }
 

@@ -10,4 +10,5 @@ mod memory;
 mod receiver;
 mod replicas;
 mod server;
+mod survey_browser;
 mod webhooks;

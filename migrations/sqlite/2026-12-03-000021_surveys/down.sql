@@ -1,0 +1,3 @@
+ALTER TABLE tickets DROP COLUMN satisfaction_reasons;
+ALTER TABLE tickets DROP COLUMN satisfaction_source;
+DROP TABLE surveys;
