@@ -132,6 +132,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub retention: crate::housekeeping::RetentionSettings,
+
+    #[command(flatten)]
+    pub attachments: crate::attachments::AttachmentSettings,
 }
 
 impl Settings {

@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 use crate::customers;
 use crate::tickets::{self, routes as ticket_routes, store as ticket_store};
 use crate::{
-    audit, auth, error, health, ingestion, notes, orders, reminders, response, scripts, sla, stats,
-    tags, tiers, users, webhooks,
+    attachments, audit, auth, error, health, ingestion, notes, orders, reminders, response,
+    scripts, sla, stats, tags, tiers, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -93,6 +93,13 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         notes::routes::customer_notes,
         notes::routes::add_customer_note,
         notes::routes::correct_note,
+        attachments::routes::upload_to_ticket,
+        attachments::routes::upload_to_note,
+        attachments::routes::list_attachments,
+        attachments::routes::get_attachment,
+        attachments::routes::download,
+        attachments::routes::thumbnail,
+        attachments::routes::delete_attachment,
         tiers::routes::recompute,
         tiers::routes::list_changes,
         stats::routes::tickets_report,
@@ -146,6 +153,8 @@ Changes return an ETag; send it as If-Match to make a change conditional (412 wh
         (name = "service levels", description = "Service levels that match the shop's working day: a calendar (time zone, working hours, holidays, make-up days), \
 targets per ticket kind and priority (first call, follow-up, resolution) in business or calendar hours, waits that stop the resolution clock, \
 breaches recorded when they happen (`ticket.sla_breached`) and escalation (`ticket.escalated`)"),
+        (name = "attachments", description = "Photos, receipts, screenshots, short videos and PDFs on tickets and their notes: \
+typed from their bytes, limited in size, served only to staff and to API keys with tickets:read (ranges, ETags, thumbnails for images), deleted with a reason kept on the timeline"),
         (name = "tiers", description = "Customer value tiers (key, regular, small), lifecycle stages and the at-risk flag: computed from purchases and after-sales history, never typed in"),
         (name = "stats", description = "Team figures for leads: resolution, first-call speed, time to resolve, review revisions, satisfaction, backlog"),
         (name = "reminders", description = "Who needs a call today"),

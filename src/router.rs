@@ -20,8 +20,8 @@ use crate::extract::{BodyLimit, BodyReadTimeout};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
-    audit, auth, customers, health, idempotency, ingestion, notes, orders, reminders, scripts, sla,
-    stats, tags, tickets, tiers, users, webhooks,
+    attachments, audit, auth, customers, health, idempotency, ingestion, notes, orders, reminders,
+    scripts, sla, stats, tags, tickets, tiers, users, webhooks,
 };
 
 /// Every route of the service.
@@ -48,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 // A ticket's templates (`/tickets/{id}/templates`) are the scripts' route.
                 .configure(scripts::routes::configure)
                 .configure(notes::routes::configure)
+                .configure(attachments::routes::configure)
                 .configure(sla::routes::configure)
                 .configure(tiers::routes::configure)
                 .configure(stats::routes::configure)

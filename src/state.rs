@@ -17,6 +17,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Each shop's service levels, cached (`sla::store::SlaCache`).
     pub sla: crate::sla::store::SlaCache,
+    /// Where attachments' bytes are kept (and were kept, for older files).
+    pub attachments: crate::attachments::storage::Storages,
 }
 
 impl AppState {
@@ -26,6 +28,7 @@ impl AppState {
             tokens,
             passwords: PasswordHashing::new(&settings.password_hashing),
             sla: crate::sla::store::SlaCache::new(settings.tickets.deadlines),
+            attachments: crate::attachments::storage::Storages::new(&settings.attachments),
             settings,
         }
     }
