@@ -26,7 +26,14 @@ backend_tests!(
     on_disk_bytes_gone_from_storage_are_reported_not_served with fs,
     files_attach_to_a_note_of_the_ticket,
     a_slow_upload_times_out with slow,
+    an_upload_with_an_idempotency_key_runs_once with small_json_limits,
 );
+
+/// JSON and CSV bodies limited to 4 KiB: a keyed upload must not be held to them.
+fn small_json_limits(settings: &mut Settings) {
+    settings.import.max_bytes = 4096;
+    settings.server.max_body_bytes = 4096;
+}
 
 // The same tests on filesystem storage (`with fs`).
 async fn on_disk_files_go_up_and_come_back_with_their_headers(app: TestApp) {
@@ -969,6 +976,42 @@ async fn a_slow_upload_times_out(app: TestApp) {
     assert_eq!(res.problem_type(), "request-timeout");
     let list = app.get(&path, &s.agent).await;
     assert!(items(&list.body).is_empty());
+}
+
+async fn an_upload_with_an_idempotency_key_runs_once(app: TestApp) {
+    let s = shop(&app).await;
+    let path = format!("/api/v1/tickets/{}/attachments", s.ticket);
+    let doc = pdf(300_000);
+    let send = |doc: Vec<u8>| {
+        let req = test::TestRequest::post()
+            .uri(&path)
+            .insert_header(("authorization", format!("Bearer {}", s.agent)))
+            .insert_header(("idempotency-key", "upload-1"))
+            .insert_header((
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            ))
+            .set_payload(form(&[("file", Some("a.pdf"), "application/pdf", &doc)]));
+        app.send(req)
+    };
+    let first = send(doc.clone()).await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let again = send(doc.clone()).await;
+    assert_eq!(again.status, 201, "{:?}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body);
+    let mut other = doc.clone();
+    other[100] = b'#';
+    let reused = send(other).await;
+    assert_eq!(reused.status, 422);
+    assert_eq!(reused.problem_type(), "idempotency-key-reused");
+    let list = app.get(&path, &s.agent).await;
+    assert_eq!(items(&list.body).len(), 1);
+    let id = items(&list.body)[0]["id"].as_i64().unwrap();
+    let got = app
+        .get(&format!("/api/v1/attachments/{id}/content"), &s.agent)
+        .await;
+    assert_eq!(got.raw, doc);
 }
 
 use futures_util::StreamExt as _;
