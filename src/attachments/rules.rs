@@ -227,7 +227,8 @@ mod tests {
     const PDF: &[u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
     const ZIP: &[u8] = b"PK\x03\x04\x14\0\0\0\x08\0";
     const GZIP: &[u8] = b"\x1f\x8b\x08\0\0\0\0\0";
-    const ELF: &[u8] = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0";
+    const ELF: &[u8] = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0\x01\0\0\0\
+\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
     fn isobmff(brand: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
         let mut boxed = Vec::new();
@@ -267,11 +268,12 @@ mod tests {
             (GZIP, "an archive"),
             (ELF, "a program"),
             (b"GIF89a\x01\0\x01\0".as_slice(), "image/gif"),
-            (b"<html><script>alert(1)</script>".as_slice(), "recognises"),
+            (b"<html><script>alert(1)</script>".as_slice(), "text/html"),
+            (b"just some words".as_slice(), "recognises"),
             (b"".as_slice(), "recognises"),
         ] {
             let refusal = sniff(bytes).unwrap_err();
-            assert!(refusal.contains(says), "{refusal}");
+            assert!(refusal.contains(says), "{says}: {refusal}");
         }
         // A QuickTime movie is not an MP4.
         assert!(sniff(&isobmff(b"qt  ", &[b"qt  "])).is_err());
