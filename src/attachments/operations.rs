@@ -92,8 +92,9 @@ pub fn attach(
                 created_at: now,
             },
         )?;
-        if let Placed::Database(bytes) = &file.placed {
-            store::insert_blob(conn, row.id, FILE, bytes)?;
+        if let Placed::Database(received) = &file.placed {
+            let bytes = super::storage::read_whole(received)?;
+            store::insert_blob(conn, row.id, FILE, &bytes)?;
         }
         if let Some(thumbnail) = &file.inspection.thumbnail {
             store::insert_blob(conn, row.id, THUMBNAIL, thumbnail)?;

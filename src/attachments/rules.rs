@@ -82,10 +82,7 @@ pub fn sanitize_filename(raw: Option<&str>, file_type: FileType) -> String {
     });
     if has_extension {
         // Keep the extension whole when the name is cut.
-        let (base, ext) = stem
-            .rsplit_once('.')
-            .map(|(b, e)| (b, e))
-            .unwrap_or((&stem, ""));
+        let (base, ext) = stem.rsplit_once('.').unwrap_or((&stem, ""));
         let room = MAX_FILENAME_CHARS.saturating_sub(ext.chars().count() + 1);
         let base: String = base.chars().take(room).collect();
         return format!("{}.{ext}", base.trim_end_matches(['.', ' ']));

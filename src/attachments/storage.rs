@@ -203,10 +203,21 @@ pub fn inspect(path: &Path, file_type: FileType, max_pixels: u64) -> Result<Insp
     })
 }
 
+/// The bytes of a file bound for database storage, read in the transaction that writes
+/// them (the one moment such a file is in memory).
+pub fn read_whole(file: &tempfile::NamedTempFile) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    file.reopen()
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| ApiError::Unavailable(format!("cannot read a received attachment: {e}")))?;
+    Ok(bytes)
+}
+
 /// Where a received file went.
 pub enum Placed {
-    /// Into the row's transaction (database storage).
-    Database(Vec<u8>),
+    /// Into the row's transaction (database storage): read from its temporary file only
+    /// there, so that uploads waiting for the database do not each hold a file in memory.
+    Database(tempfile::NamedTempFile),
     /// Stored under this key (filesystem: the SHA-256; S3: the object path).
     Stored(String),
 }
@@ -293,16 +304,7 @@ impl Storages {
         let storage_error =
             |e: String| ApiError::Unavailable(format!("attachment storage failed: {e}"));
         match self.current {
-            StorageKind::Database => {
-                let bytes = web::block(move || {
-                    let mut bytes = Vec::with_capacity(received.size as usize);
-                    received.file.reopen()?.read_to_end(&mut bytes)?;
-                    Ok::<_, std::io::Error>(bytes)
-                })
-                .await?
-                .map_err(|e| storage_error(e.to_string()))?;
-                Ok(Placed::Database(bytes))
-            }
+            StorageKind::Database => Ok(Placed::Database(received.file)),
             StorageKind::Filesystem => {
                 let dir = self.dir.clone();
                 let key = received.sha256.clone();
