@@ -20,8 +20,8 @@ use crate::extract::{BodyLimit, BodyReadTimeout};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
-    attachments, audit, auth, customers, health, idempotency, ingestion, notes, orders, reminders,
-    scripts, sla, stats, surveys, tags, tickets, tiers, users, webhooks,
+    audit, auth, customers, health, idempotency, ingestion, notes, orders, reminders, scripts, sla,
+    stats, surveys, tags, tickets, tiers, users, webhooks,
 };
 
 /// Every route of the service.
@@ -51,7 +51,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(scripts::routes::configure)
                 .configure(notes::routes::configure)
                 .configure(surveys::routes::configure)
-                .configure(attachments::routes::configure)
                 .configure(sla::routes::configure)
                 .configure(tiers::routes::configure)
                 .configure(stats::routes::configure)

@@ -61,10 +61,6 @@ pub enum Permission {
     /// Set the shop's service levels: its working calendar and its targets (admins: they
     /// decide what the shop promises its buyers).
     ManageServiceLevels,
-    /// Delete any attachment on the shop's tickets, at any time (a photo on the wrong
-    /// ticket, a receipt showing a buyer's card): a lead's call. Uploaders delete their own
-    /// for a short while after uploading (`attachments::rules::may_delete`).
-    RemoveAttachments,
 }
 
 impl Permission {
@@ -90,7 +86,6 @@ impl Permission {
             Permission::ViewAuditLog => "read the audit log",
             Permission::ManageCallScripts => "manage call scripts",
             Permission::ManageServiceLevels => "set the shop's service levels",
-            Permission::RemoveAttachments => "delete other people's attachments",
         }
     }
 }
@@ -107,9 +102,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             matches!(role, Agent | Lead | Admin)
         }
         ImportCustomers | ExportCustomers | ManageTags | ArchiveCustomers | RecomputeTiers
-        | ViewTeamStats | ManageCallScripts | WorkTicketsInBulk | RemoveAttachments => {
-            matches!(role, Lead | Admin)
-        }
+        | ViewTeamStats | ManageCallScripts | WorkTicketsInBulk => matches!(role, Lead | Admin),
     }
 }
 
@@ -139,8 +132,7 @@ pub fn scope_for(permission: Permission) -> Option<Scope> {
         // Call scripts are words for people on the phone; no integration writes them.
         ManageStaff | ViewStaff | ImportCustomers | ExportCustomers | ManageTags
         | ArchiveCustomers | WorkTickets | WorkTicketsInBulk | RecomputeTiers
-        | ManageIntegrations | ViewAuditLog | ManageCallScripts | ManageServiceLevels
-        | RemoveAttachments => None,
+        | ManageIntegrations | ViewAuditLog | ManageCallScripts | ManageServiceLevels => None,
     }
 }
 
@@ -155,7 +147,7 @@ pub fn reading_of(write: Permission) -> Permission {
         ViewCustomers | EditCustomers | RecordOrders | ImportCustomers | ManageTags
         | ArchiveCustomers | RecomputeTiers | ExportCustomers => ViewCustomers,
         ViewTickets | OpenTickets | WorkTickets | WorkTicketsInBulk | ManageCallScripts
-        | ManageServiceLevels | RemoveAttachments => ViewTickets,
+        | ManageServiceLevels => ViewTickets,
         ViewTeamStats => ViewTeamStats,
         ManageIntegrations => ManageIntegrations,
         ViewAuditLog => ViewAuditLog,
@@ -195,7 +187,6 @@ mod tests {
             Permission::ViewTeamStats,
             Permission::ManageCallScripts,
             Permission::WorkTicketsInBulk,
-            Permission::RemoveAttachments,
         ] {
             assert!(!allows(Role::Agent, permission));
             assert!(allows(Role::Lead, permission));
@@ -224,7 +215,6 @@ mod tests {
             Permission::ExportCustomers,
             Permission::ViewAuditLog,
             Permission::ManageCallScripts,
-            Permission::RemoveAttachments,
         ] {
             assert_eq!(scope_for(permission), None, "{permission:?}");
         }

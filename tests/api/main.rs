@@ -11,7 +11,6 @@ mod receiver;
 #[path = "../../benches/support/seed.rs"]
 mod seed;
 
-mod attachments;
 mod audit;
 mod auth;
 mod bulk;
@@ -22,7 +21,6 @@ mod import;
 mod indexes;
 mod integrations;
 mod merge;
-mod moto;
 mod notes;
 mod openapi;
 mod ops;

@@ -1,2 +1,0 @@
-DROP TABLE attachment_blobs;
-DROP TABLE attachments;
