@@ -215,31 +215,40 @@ fn customers_with_grams(
     Ok(query.load(conn)?)
 }
 
-/// Which of `ids` hold every gram: one look-up per gram, bounded by `ids`.
-fn customers_holding_grams(
+/// Which of `ids` hold every gram: one look-up per gram (`holding`: which of these ids
+/// hold this gram), each bounded by the ids still held.
+fn holding_every_gram(
     conn: &mut DbConnection,
-    shop_id: ShopId,
     grams: &[String],
     ids: &[i64],
+    holding: impl Fn(&mut DbConnection, &str, Vec<i64>) -> Result<Vec<i64>, ApiError>,
 ) -> Result<HashSet<i64>, ApiError> {
     let mut held: HashSet<i64> = ids.iter().copied().collect();
     for gram in grams {
         if held.is_empty() {
             break;
         }
-        let with: HashSet<i64> = customer_search_grams::table
-            .filter(customer_search_grams::shop_id.eq(shop_id))
-            .filter(customer_search_grams::gram.eq(gram.clone()))
-            .filter(
-                customer_search_grams::customer_id.eq_any(held.iter().copied().collect::<Vec<_>>()),
-            )
-            .select(customer_search_grams::customer_id)
-            .load::<i64>(conn)?
+        held = holding(conn, gram, held.into_iter().collect())?
             .into_iter()
             .collect();
-        held = with;
     }
     Ok(held)
+}
+
+fn customers_holding_grams(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    grams: &[String],
+    ids: &[i64],
+) -> Result<HashSet<i64>, ApiError> {
+    holding_every_gram(conn, grams, ids, |conn, gram, ids| {
+        Ok(customer_search_grams::table
+            .filter(customer_search_grams::shop_id.eq(shop_id))
+            .filter(customer_search_grams::gram.eq(gram.to_owned()))
+            .filter(customer_search_grams::customer_id.eq_any(ids))
+            .select(customer_search_grams::customer_id)
+            .load(conn)?)
+    })
 }
 
 impl Matcher for MatchCustomers {
@@ -624,28 +633,20 @@ fn tickets_with_grams(
     Ok(query.load(conn)?)
 }
 
-/// Which of `ids` hold every gram: one look-up per gram, bounded by `ids`.
 fn tickets_holding_grams(
     conn: &mut DbConnection,
     shop_id: ShopId,
     grams: &[String],
     ids: &[i64],
 ) -> Result<HashSet<i64>, ApiError> {
-    let mut held: HashSet<i64> = ids.iter().copied().collect();
-    for gram in grams {
-        if held.is_empty() {
-            break;
-        }
-        held = ticket_search_grams::table
+    holding_every_gram(conn, grams, ids, |conn, gram, ids| {
+        Ok(ticket_search_grams::table
             .filter(ticket_search_grams::shop_id.eq(shop_id))
-            .filter(ticket_search_grams::gram.eq(gram.clone()))
-            .filter(ticket_search_grams::ticket_id.eq_any(held.iter().copied().collect::<Vec<_>>()))
+            .filter(ticket_search_grams::gram.eq(gram.to_owned()))
+            .filter(ticket_search_grams::ticket_id.eq_any(ids))
             .select(ticket_search_grams::ticket_id)
-            .load::<i64>(conn)?
-            .into_iter()
-            .collect();
-    }
-    Ok(held)
+            .load(conn)?)
+    })
 }
 
 /// Tickets of many matching customers, newest first: chunks of tickets (doubling while
