@@ -1,6 +1,9 @@
 //! The OpenAPI document, generated from the handlers' annotations. The committed copy
 //! (`openapi/openapi.json`) is checked against it by the test suite.
 
+use std::sync::LazyLock;
+
+use actix_web::{HttpResponse, http::header::ContentType, web};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -275,6 +278,24 @@ impl Modify for Declared {
         conventions::apply(&mut doc);
         *openapi = serde_json::from_value(doc).expect("the conventions keep the document valid");
     }
+}
+
+/// Where the service serves its document.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+/// `GET /api/v1/openapi.json`: the document, built on the first request and then kept,
+/// once per process. Building it takes some 20 MiB of short-lived allocations; done per
+/// worker at start-up, that was most of an idle server's memory.
+pub async fn serve() -> HttpResponse {
+    static SERVED: LazyLock<web::Bytes> = LazyLock::new(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .expect("the OpenAPI document serialises")
+            .into()
+    });
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(SERVED.clone())
 }
 
 /// The document as committed: pretty JSON with a final newline.

@@ -12,12 +12,11 @@ use actix_web::{
     web,
 };
 use tracing::Instrument;
-use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::error::{ApiError, problem_for_framework_errors};
 use crate::extract::{BodyLimit, BodyReadTimeout};
-use crate::openapi::ApiDoc;
+use crate::openapi::{self, OPENAPI_PATH};
 use crate::state::AppState;
 use crate::{
     audit, auth, customers, health, idempotency, ingestion, notes, orders, reminders, scripts, sla,
@@ -30,7 +29,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
         .service(web::resource("/metrics").route(web::get().to(crate::metrics::routes::scrape)))
         // Before the /api/v1 scope, which would otherwise claim /api/v1/openapi.json.
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
+        .service(web::resource(OPENAPI_PATH).route(web::get().to(openapi::serve)))
+        // Swagger UI only points at the document: given the document itself, it would keep
+        // a copy per worker from start-up on, whether or not anyone reads the docs.
+        .service(SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::from(OPENAPI_PATH)))
         .service(web::redirect("/docs", "/docs/"))
         // The buyer's survey pages: HTML for people, no token (the link is the key).
         .configure(surveys::page::configure)
