@@ -135,6 +135,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub surveys: crate::surveys::SurveySettings,
+
+    #[command(flatten)]
+    pub attachments: crate::attachments::AttachmentSettings,
 }
 
 impl Settings {
@@ -196,7 +199,10 @@ mod tests {
             .filter_map(|line| {
                 let cells: Vec<&str> = line.split('|').map(str::trim).collect();
                 let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
-                let is_variable = name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+                // Digits too: `ATTACHMENT_S3_BUCKET`.
+                let is_variable = name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
                 (is_variable && cells.len() >= 5).then(|| (name, (cells[2], cells[3])))
             })
             .collect();

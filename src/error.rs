@@ -98,6 +98,10 @@ problem_kinds! {
     /// The body did not arrive in full within `BODY_READ_TIMEOUT_SECS`.
     RequestTimeout = "request-timeout", REQUEST_TIMEOUT, "Request timeout";
     PayloadTooLarge = "payload-too-large", PAYLOAD_TOO_LARGE, "Payload too large";
+    /// A `Range` that no byte of the file is in.
+    RangeNotSatisfiable = "range-not-satisfiable", RANGE_NOT_SATISFIABLE, "Range not satisfiable";
+    /// An attachment's bytes are gone from its storage or damaged: reported, never served.
+    AttachmentMissing = "attachment-missing", GONE, "Gone";
     UnsupportedMediaType = "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE,
         "Unsupported media type";
     TooManyRequests = "too-many-requests", TOO_MANY_REQUESTS, "Too many requests";
@@ -255,6 +259,15 @@ pub enum ApiError {
     RequestTimeout(u64),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// Too large, with the service's own sentence saying what (a file, a ticket's room).
+    #[error("{0}")]
+    TooLarge(String),
+    /// 416, with `Content-Range: bytes */<size>`.
+    #[error("the range is outside the file's {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    /// An attachment's bytes are gone or damaged (the cause is logged).
+    #[error("{0}")]
+    AttachmentMissing(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("too many failed attempts; try again in {retry_after_secs} s")]
@@ -352,7 +365,9 @@ impl ApiError {
             }
             ApiError::PreconditionFailed(_) => ProblemKind::PreconditionFailed,
             ApiError::RequestTimeout(_) => ProblemKind::RequestTimeout,
-            ApiError::PayloadTooLarge(_) => ProblemKind::PayloadTooLarge,
+            ApiError::PayloadTooLarge(_) | ApiError::TooLarge(_) => ProblemKind::PayloadTooLarge,
+            ApiError::RangeNotSatisfiable { .. } => ProblemKind::RangeNotSatisfiable,
+            ApiError::AttachmentMissing(_) => ProblemKind::AttachmentMissing,
             ApiError::UnsupportedMediaType(_) => ProblemKind::UnsupportedMediaType,
             ApiError::TooManyRequests { .. } => ProblemKind::TooManyRequests,
             ApiError::Unavailable(_) | ApiError::Interrupted { .. } => ProblemKind::Unavailable,
@@ -399,7 +414,10 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::RequestTimeout(_) = self {
+        if let ApiError::RangeNotSatisfiable { size } = self {
+            response.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
+        }
+        if let ApiError::RequestTimeout(_) | ApiError::TooLarge(_) = self {
             // The rest of the body may still be on its way: it must not be read as the
             // next request on this connection.
             response.force_close();

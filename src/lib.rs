@@ -2,6 +2,7 @@
 //!
 //! One module per domain concept, each with its routes, queries and types together.
 
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod backup;

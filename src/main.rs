@@ -235,6 +235,10 @@ async fn serve(settings: Settings) -> Result<(), String> {
         "password hashing bounded"
     );
     let state = web::Data::new(AppState::new(db, tokens, settings));
+    if let Some(problem) = state.attachments.problem() {
+        return Err(format!("attachment storage: {problem}"));
+    }
+    tracing::info!(storage = %state.attachments.current, "attachment storage ready");
     let server = HttpServer::new(move || build_app(state.clone()))
         .workers(workers)
         // actix stops accepting on SIGTERM/SIGINT and lets requests in flight finish.

@@ -10,8 +10,8 @@ use utoipa::{Modify, OpenApi};
 use crate::customers;
 use crate::tickets::{self, routes as ticket_routes, store as ticket_store};
 use crate::{
-    audit, auth, error, health, ingestion, notes, orders, reminders, response, scripts, sla, stats,
-    surveys, tags, tiers, users, webhooks,
+    attachments, audit, auth, error, health, ingestion, notes, orders, reminders, response,
+    scripts, sla, stats, surveys, tags, tiers, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -98,6 +98,13 @@ the `api_key` scheme, and a key without the scope an operation needs gets 403.",
         notes::routes::correct_note,
         surveys::routes::ticket_survey,
         surveys::routes::nudge,
+        attachments::routes::upload_to_ticket,
+        attachments::routes::upload_to_note,
+        attachments::routes::list_attachments,
+        attachments::routes::get_attachment,
+        attachments::routes::download,
+        attachments::routes::thumbnail,
+        attachments::routes::delete_attachment,
         tiers::routes::recompute,
         tiers::routes::list_changes,
         stats::routes::tickets_report,
@@ -155,6 +162,8 @@ breaches recorded when they happen (`ticket.sla_breached`) and escalation (`tick
         (name = "surveys", description = "The buyer's own voice: each resolution makes a satisfaction survey with an unguessable link (`/s/{token}`, \
 a small HTML page for phones, Chinese by default, answerable once until it expires). Staff read the link and a ready message to paste into WeChat or an SMS; \
 the answer is recorded on the ticket with `source: buyer` (`ticket.survey_created` carries the link to a shop's own SMS or WeChat system)"),
+        (name = "attachments", description = "Photos, receipts, screenshots, short videos and PDFs on tickets and their notes: \
+typed from their bytes, limited in size, served only to staff and to API keys with tickets:read (ranges, ETags, thumbnails for images), deleted with a reason kept on the timeline"),
         (name = "tiers", description = "Customer value tiers (key, regular, small), lifecycle stages and the at-risk flag: computed from purchases and after-sales history, never typed in"),
         (name = "stats", description = "Team figures for leads: resolution, first-call speed, time to resolve, review revisions, satisfaction, backlog"),
         (name = "reminders", description = "Who needs a call today"),

@@ -19,8 +19,8 @@ use crate::extract::{BodyLimit, BodyReadTimeout};
 use crate::openapi::{self, OPENAPI_PATH};
 use crate::state::AppState;
 use crate::{
-    audit, auth, customers, health, idempotency, ingestion, notes, orders, reminders, scripts, sla,
-    stats, surveys, tags, tickets, tiers, users, webhooks,
+    attachments, audit, auth, customers, health, idempotency, ingestion, notes, orders, reminders,
+    scripts, sla, stats, surveys, tags, tickets, tiers, users, webhooks,
 };
 
 /// Every route of the service.
@@ -53,6 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(scripts::routes::configure)
                 .configure(notes::routes::configure)
                 .configure(surveys::routes::configure)
+                .configure(attachments::routes::configure)
                 .configure(sla::routes::configure)
                 .configure(tiers::routes::configure)
                 .configure(stats::routes::configure)

@@ -470,3 +470,39 @@ diesel::table! {
         checked_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    /// Files on tickets: metadata only (the bytes are where `storage` says).
+    attachments (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        ticket_id -> BigInt,
+        note_id -> Nullable<BigInt>,
+        uploader_id -> Nullable<BigInt>,
+        filename -> Text,
+        content_type -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        storage -> Text,
+        storage_key -> Text,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+        has_thumbnail -> Bool,
+        created_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        deleted_by -> Nullable<BigInt>,
+        delete_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The bytes of attachments kept in the database, and thumbnails.
+    attachment_blobs (attachment_id, part) {
+        attachment_id -> BigInt,
+        part -> Text,
+        bytes -> Binary,
+    }
+}
+
+diesel::joinable!(attachment_blobs -> attachments (attachment_id));
+diesel::allow_tables_to_appear_in_same_query!(attachments, attachment_blobs);

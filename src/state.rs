@@ -21,6 +21,8 @@ pub struct AppState {
     pub surveys: crate::surveys::SurveyIssuer,
     /// The survey page's requests per token and address (this process's count).
     pub survey_limits: crate::surveys::SurveyLimiter,
+    /// Where attachments' bytes are kept (and were kept, for older files).
+    pub attachments: crate::attachments::storage::Storages,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
             tokens,
             passwords: PasswordHashing::new(&settings.password_hashing),
             sla: crate::sla::store::SlaCache::new(settings.tickets.deadlines),
+            attachments: crate::attachments::storage::Storages::new(&settings.attachments),
             settings,
         }
     }

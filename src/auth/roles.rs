@@ -61,6 +61,10 @@ pub enum Permission {
     /// Set the shop's service levels: its working calendar and its targets (admins: they
     /// decide what the shop promises its buyers).
     ManageServiceLevels,
+    /// Delete any attachment on the shop's tickets, at any time (a photo on the wrong
+    /// ticket, a receipt showing a buyer's card): a lead's call. Uploaders delete their own
+    /// for a short while after uploading (`attachments::rules::may_delete`).
+    RemoveAttachments,
 }
 
 impl Permission {
@@ -86,6 +90,7 @@ impl Permission {
             Permission::ViewAuditLog => "read the audit log",
             Permission::ManageCallScripts => "manage call scripts",
             Permission::ManageServiceLevels => "set the shop's service levels",
+            Permission::RemoveAttachments => "delete other people's attachments",
         }
     }
 }
@@ -102,7 +107,9 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             matches!(role, Agent | Lead | Admin)
         }
         ImportCustomers | ExportCustomers | ManageTags | ArchiveCustomers | RecomputeTiers
-        | ViewTeamStats | ManageCallScripts | WorkTicketsInBulk => matches!(role, Lead | Admin),
+        | ViewTeamStats | ManageCallScripts | WorkTicketsInBulk | RemoveAttachments => {
+            matches!(role, Lead | Admin)
+        }
     }
 }
 
@@ -132,7 +139,8 @@ pub fn scope_for(permission: Permission) -> Option<Scope> {
         // Call scripts are words for people on the phone; no integration writes them.
         ManageStaff | ViewStaff | ImportCustomers | ExportCustomers | ManageTags
         | ArchiveCustomers | WorkTickets | WorkTicketsInBulk | RecomputeTiers
-        | ManageIntegrations | ViewAuditLog | ManageCallScripts | ManageServiceLevels => None,
+        | ManageIntegrations | ViewAuditLog | ManageCallScripts | ManageServiceLevels
+        | RemoveAttachments => None,
     }
 }
 
@@ -147,7 +155,7 @@ pub fn reading_of(write: Permission) -> Permission {
         ViewCustomers | EditCustomers | RecordOrders | ImportCustomers | ManageTags
         | ArchiveCustomers | RecomputeTiers | ExportCustomers => ViewCustomers,
         ViewTickets | OpenTickets | WorkTickets | WorkTicketsInBulk | ManageCallScripts
-        | ManageServiceLevels => ViewTickets,
+        | ManageServiceLevels | RemoveAttachments => ViewTickets,
         ViewTeamStats => ViewTeamStats,
         ManageIntegrations => ManageIntegrations,
         ViewAuditLog => ViewAuditLog,
@@ -187,6 +195,7 @@ mod tests {
             Permission::ViewTeamStats,
             Permission::ManageCallScripts,
             Permission::WorkTicketsInBulk,
+            Permission::RemoveAttachments,
         ] {
             assert!(!allows(Role::Agent, permission));
             assert!(allows(Role::Lead, permission));
@@ -215,6 +224,7 @@ mod tests {
             Permission::ExportCustomers,
             Permission::ViewAuditLog,
             Permission::ManageCallScripts,
+            Permission::RemoveAttachments,
         ] {
             assert_eq!(scope_for(permission), None, "{permission:?}");
         }

@@ -16,11 +16,11 @@ use chrono::{Duration, Utc};
 
 use super::{
     Decision, EXEMPT_PATHS, HEADER, REPLAYED_HEADER, REPLAYED_HEADERS, StoredResponse, check_key,
-    fingerprint, secret_not_replayed, store,
+    fingerprint, fingerprint_reader, secret_not_replayed, store,
 };
 use crate::auth;
 use crate::error::{ApiError, ProblemKind};
-use crate::extract::{content_length, read_body};
+use crate::extract::{content_length, read_body, spool_body};
 use crate::response::SecretResponse;
 use crate::state::AppState;
 use serde_json::Map;
@@ -43,6 +43,44 @@ fn replay(req: ServiceRequest, stored: StoredResponse) -> ServiceResponse<BoxBod
     }
     builder.insert_header((REPLAYED_HEADER, "true"));
     req.into_response(builder.body(stored.body))
+}
+
+/// A request body the middleware read to fingerprint it, to hand on to the handler.
+enum Body {
+    Bytes(web::Bytes),
+    Spooled(tempfile::SpooledTempFile),
+}
+
+/// The spooled body again, in chunks read on the blocking pool.
+fn spooled_stream(
+    spool: tempfile::SpooledTempFile,
+) -> std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>>,
+> {
+    use futures_util::StreamExt;
+    let chunks = futures_util::stream::unfold(Some(spool), |spool| async move {
+        let mut spool = spool?;
+        let read = web::block(move || {
+            use std::io::Read;
+            let mut buf = vec![0; 256 * 1024];
+            let n = spool.read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((spool, buf))
+        })
+        .await;
+        match read {
+            Ok(Ok((_, buf))) if buf.is_empty() => None,
+            Ok(Ok((spool, buf))) => Some((Ok(web::Bytes::from(buf)), Some(spool))),
+            Ok(Err(e)) => Some((Err(actix_web::error::PayloadError::Io(e)), None)),
+            Err(_) => Some((
+                Err(actix_web::error::PayloadError::Io(std::io::Error::other(
+                    "the spool could not be read",
+                ))),
+                None,
+            )),
+        }
+    });
+    chunks.fuse().boxed_local()
 }
 
 /// The middleware (wrapped around `/api/v1`).
@@ -77,19 +115,65 @@ pub async fn middleware(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let limit = state
-        .settings
-        .import
-        .max_bytes
-        .max(state.settings.server.max_body_bytes);
     let declared = content_length(req.request());
     let mut payload = req.take_payload();
-    let timeout = state.settings.server.body_read_timeout();
-    let body = match read_body(&mut payload, declared, limit, timeout).await {
-        Ok(body) => body.freeze(),
-        Err(error) => return Ok(problem(req, error)),
+    let is_form = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    // A form (attachments, a CSV import as a file) is spooled, never held in memory, and
+    // handed on from the spool; a JSON or CSV body is read whole, as its handler would.
+    let (body, request_hash) = if is_form {
+        let uploads = &state.settings.attachments;
+        let limit = usize::try_from(uploads.max_ticket_bytes.saturating_add(1_048_576))
+            .unwrap_or(usize::MAX)
+            .max(state.settings.import.max_bytes);
+        let timeout = uploads
+            .upload_timeout()
+            .max(state.settings.server.body_read_timeout());
+        let spool = match spool_body(&mut payload, declared, limit, timeout).await {
+            Ok(spool) => spool,
+            Err(error) => return Ok(problem(req, error)),
+        };
+        let (method, path, query) = (
+            req.method().as_str().to_owned(),
+            req.path().to_owned(),
+            req.query_string().to_owned(),
+        );
+        let hashed = web::block(move || {
+            use std::io::Seek;
+            let mut spool = spool;
+            let hash = fingerprint_reader(&method, &path, &query, &mut spool)?;
+            spool.rewind()?;
+            Ok::<_, std::io::Error>((spool, hash))
+        })
+        .await;
+        match hashed {
+            Ok(Ok((spool, hash))) => (Body::Spooled(spool), hash),
+            _ => {
+                let error = ApiError::Unavailable("cannot read back a spooled upload".into());
+                return Ok(problem(req, error));
+            }
+        }
+    } else {
+        let limit = state
+            .settings
+            .import
+            .max_bytes
+            .max(state.settings.server.max_body_bytes);
+        let timeout = state.settings.server.body_read_timeout();
+        let body = match read_body(&mut payload, declared, limit, timeout).await {
+            Ok(body) => body.freeze(),
+            Err(error) => return Ok(problem(req, error)),
+        };
+        let hash = fingerprint(req.method().as_str(), req.path(), req.query_string(), &body);
+        (Body::Bytes(body), hash)
     };
-    let request_hash = fingerprint(req.method().as_str(), req.path(), req.query_string(), &body);
     let subject = principal.subject();
     let ttl = Duration::hours(state.settings.idempotency.key_ttl_hours);
     let claim = {
@@ -136,7 +220,12 @@ pub async fn middleware(
         }
         Err(error) => return Ok(problem(req, error)),
     };
-    req.set_payload(actix_web::dev::Payload::from(body));
+    req.set_payload(match body {
+        Body::Bytes(bytes) => actix_web::dev::Payload::from(bytes),
+        Body::Spooled(spool) => actix_web::dev::Payload::Stream {
+            payload: spooled_stream(spool),
+        },
+    });
     let release_claim = |state: web::Data<AppState>| async move {
         if let Err(error) = state
             .db

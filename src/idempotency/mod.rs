@@ -86,18 +86,55 @@ pub fn check_key(raw: &[u8]) -> Result<&str, ApiError> {
 
 /// What makes two requests "the same": method, path, query and body.
 pub fn fingerprint(method: &str, path: &str, query: &str, body: &[u8]) -> String {
+    let mut hasher = request_hasher(method, path, query);
+    hasher.update(body);
+    hex::encode(hasher.finalize())
+}
+
+/// The same fingerprint as [`fingerprint`], of a body read from `body` (a spooled upload).
+pub fn fingerprint_reader(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &mut impl std::io::Read,
+) -> std::io::Result<String> {
+    let mut hasher = request_hasher(method, path, query);
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = body.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn request_hasher(method: &str, path: &str, query: &str) -> Sha256 {
     let mut hasher = Sha256::new();
     for part in [method.as_bytes(), path.as_bytes(), query.as_bytes()] {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
-    hasher.update(body);
-    hex::encode(hasher.finalize())
+    hasher
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spooled_body_has_the_fingerprint_of_the_same_bytes() {
+        let body = vec![7u8; 200_000];
+        assert_eq!(
+            fingerprint_reader("POST", "/a", "q=1", &mut body.as_slice()).unwrap(),
+            fingerprint("POST", "/a", "q=1", &body)
+        );
+        assert_ne!(
+            fingerprint("POST", "/a", "q=1", &body),
+            fingerprint("POST", "/a", "q=2", &body)
+        );
+    }
 
     #[test]
     fn keys_are_visible_ascii_up_to_255() {

@@ -92,6 +92,22 @@ fn examples_for(status: &str, operation: &Operation) -> Vec<(&'static str, Value
                 examples.push(("conflict", conflicts().remove(0).1));
             }
         }
+        "410" => examples.push((
+            "attachment-missing",
+            problem(
+                K::AttachmentMissing,
+                "the bytes of attachment 7 are missing or damaged in its storage; they are not served, and the fault is logged",
+                Value::Null,
+            ),
+        )),
+        "416" => examples.push((
+            "range-not-satisfiable",
+            problem(
+                K::RangeNotSatisfiable,
+                "the range is outside the file's 482113 bytes",
+                Value::Null,
+            ),
+        )),
         "412" => examples.push((
             "precondition-failed",
             problem(
@@ -583,6 +599,13 @@ fn add_error_headers(status: &str, response: &mut Map<String, Value>) {
         "401" => vec![(
             "WWW-Authenticate",
             header("`Bearer`", json!({"type": "string", "enum": ["Bearer"]})),
+        )],
+        "416" => vec![(
+            "Content-Range",
+            header(
+                "`bytes */<size>`: the file's size",
+                json!({"type": "string", "pattern": "^bytes \\*/[0-9]+$"}),
+            ),
         )],
         "429" | "503" => vec![(
             "Retry-After",

@@ -225,6 +225,8 @@ ticket_of_kind!(
     ("wait_ended" = "#/components/schemas/WaitEndedEvent"),
     ("sla_breached" = "#/components/schemas/SlaBreachedEvent"),
     ("escalated" = "#/components/schemas/EscalatedEvent"),
+    ("attachment_added" = "#/components/schemas/AttachmentAddedEvent"),
+    ("attachment_deleted" = "#/components/schemas/AttachmentDeletedEvent"),
 )))]
 enum EventByKind {
     Created(TicketCreatedEvent),
@@ -240,6 +242,8 @@ enum EventByKind {
     WaitEnded(WaitEndedEvent),
     SlaBreached(SlaBreachedEvent),
     Escalated(EscalatedEvent),
+    AttachmentAdded(AttachmentAddedEvent),
+    AttachmentDeleted(AttachmentDeletedEvent),
 }
 
 kind_tag!(CreatedTag = "created");
@@ -255,6 +259,8 @@ kind_tag!(WaitStartedTag = "wait_started");
 kind_tag!(WaitEndedTag = "wait_ended");
 kind_tag!(SlaBreachedTag = "sla_breached");
 kind_tag!(EscalatedTag = "escalated");
+kind_tag!(AttachmentAddedTag = "attachment_added");
+kind_tag!(AttachmentDeletedTag = "attachment_deleted");
 
 macro_rules! event_of_kind {
     ($(#[$doc:meta])* $name:ident, $kind:ident, $data:ty) => {
@@ -359,6 +365,43 @@ event_of_kind!(
     EscalatedTag,
     EscalatedData
 );
+
+event_of_kind!(
+    /// A file was attached to the ticket (or one of its notes) by `actor_id`.
+    AttachmentAddedEvent,
+    AttachmentAddedTag,
+    AttachmentAddedData
+);
+event_of_kind!(
+    /// An attachment was deleted by `actor_id`; its bytes are gone, this entry stays.
+    AttachmentDeletedEvent,
+    AttachmentDeletedTag,
+    AttachmentDeletedData
+);
+
+/// `data` of an `attachment_added` entry: what was attached.
+#[derive(Serialize, ToSchema)]
+struct AttachmentAddedData {
+    attachment_id: i64,
+    /// The note it was attached to, if any.
+    note_id: Option<i64>,
+    filename: String,
+    content_type: String,
+    size: i64,
+    /// SHA-256 of the bytes (hex).
+    sha256: String,
+}
+
+/// `data` of an `attachment_deleted` entry: what was deleted, and why.
+#[derive(Serialize, ToSchema)]
+struct AttachmentDeletedData {
+    attachment_id: i64,
+    filename: String,
+    content_type: String,
+    size: i64,
+    sha256: String,
+    reason: String,
+}
 
 /// `data` of a `wait_started` entry.
 #[derive(Serialize, ToSchema)]

@@ -91,6 +91,12 @@ text_enum! {
         SlaBreached = "sla_breached",
         /// A breach set off the policy's escalation (`data`: `target`, `priority`, `assignee`).
         Escalated = "escalated",
+        /// A file was attached (`data`: `attachment_id`, `note_id`, `filename`,
+        /// `content_type`, `size`, `sha256`).
+        AttachmentAdded = "attachment_added",
+        /// An attachment was deleted; its bytes are gone (`data`: `attachment_id`,
+        /// `filename`, `content_type`, `size`, `sha256`, `reason`).
+        AttachmentDeleted = "attachment_deleted",
     }
 }
 
@@ -173,7 +179,9 @@ impl EventKind {
                 | EventKind::NoteAdded
                 | EventKind::NoteEdited
                 | EventKind::WaitStarted
-                | EventKind::WaitEnded,
+                | EventKind::WaitEnded
+                | EventKind::AttachmentAdded
+                | EventKind::AttachmentDeleted,
                 _,
             ) => &[],
         }

@@ -11,6 +11,7 @@ mod receiver;
 #[path = "../../benches/support/seed.rs"]
 mod seed;
 
+mod attachments;
 mod audit;
 mod auth;
 mod bulk;
@@ -21,6 +22,7 @@ mod import;
 mod indexes;
 mod integrations;
 mod merge;
+mod moto;
 mod notes;
 mod openapi;
 mod ops;

@@ -262,7 +262,7 @@ fn shapes_that_depend_on_a_kind_are_one_schema_per_kind() {
         .collect();
     assert_eq!(contacts, ["email", "phone", "shop_account", "wechat"]);
     let events: Vec<String> = by_kind("EventView").into_iter().map(|(k, _)| k).collect();
-    assert_eq!(events.len(), 13, "{events:?}");
+    assert_eq!(events.len(), 15, "{events:?}");
     let bulk: Vec<String> = by_kind("BulkTicketAction")
         .into_iter()
         .map(|(k, _)| k)
@@ -496,6 +496,27 @@ async fn answers_match_the_schema_of_their_kind(app: TestApp) {
         .await;
     assert_eq!(corrected.status, StatusCode::OK, "{:?}", corrected.body);
     conforms("NoteView", &corrected.body, &["NoteEdit"]).unwrap();
+    let photo = crate::attachments::png(16, 16);
+    let bearer = format!("Bearer {agent}");
+    let uploaded = crate::attachments::upload(
+        &app,
+        &format!("/api/v1/notes/{}/attachments", note.body["id"]),
+        ("authorization", &bearer),
+        &[("file", Some("photo.png"), "image/png", &photo)],
+    )
+    .await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
+    conforms("AttachmentUpload", &uploaded.body, &["AttachmentView"]).unwrap();
+    let deleted = app
+        .delete(
+            &format!(
+                "/api/v1/attachments/{}?reason=wrong%20ticket",
+                uploaded.body["items"][0]["id"]
+            ),
+            &agent,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{:?}", deleted.body);
     let events = app
         .get(&format!("/api/v1/tickets/{id}/events?limit=200"), &lead)
         .await;
@@ -512,6 +533,10 @@ async fn answers_match_the_schema_of_their_kind(app: TestApp) {
         "NoteEditedEvent",
         "NoteAddedData",
         "NoteEditedData",
+        "AttachmentAddedEvent",
+        "AttachmentDeletedEvent",
+        "AttachmentAddedData",
+        "AttachmentDeletedData",
         "WaitStartedEvent",
         "WaitEndedEvent",
         "SlaBreachedEvent",

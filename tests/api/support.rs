@@ -176,11 +176,12 @@ impl TestApp {
 
     /// Sends a prepared request through the whole app (middleware included).
     pub async fn send(&self, req: test::TestRequest) -> Response {
-        let res = self
-            .service
-            .call(req.to_request())
-            .await
-            .expect("service answers");
+        self.send_request(req.to_request()).await
+    }
+
+    /// Sends a built request (one whose payload a test made itself, such as a stream).
+    pub async fn send_request(&self, req: Request) -> Response {
+        let res = self.service.call(req).await.expect("service answers");
         let status = res.status();
         let headers = res.headers().clone();
         // Streamed bodies (CSV export) are collected too.

@@ -323,6 +323,26 @@ impl Client {
         Self::reply(request.send(csv)?)
     }
 
+    /// POSTs a body as it is, with its content type (a form upload), waiting up to ten minutes.
+    pub fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Reply, ureq::Error> {
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .config()
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .header("content-type", content_type);
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        Self::reply(request.send(body)?)
+    }
+
     fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, ureq::Error> {
         let header = |name: &str| {
             response

@@ -1,0 +1,2 @@
+DROP TABLE attachment_blobs;
+DROP TABLE attachments;
