@@ -76,7 +76,8 @@ pub struct ImportQuery {
     /// The file's text encoding. Without it: UTF-8 if the whole file is valid UTF-8, else
     /// GB18030 (which reads GBK too). A file starting with the UTF-8 byte-order mark is read
     /// as UTF-8 whatever this says. Bytes that are no text in the encoding refuse the file
-    /// (422, naming the line).
+    /// (422, naming the line); so does non-ASCII text that is valid UTF-8 sent as `gbk` or
+    /// `gb18030` (read so, it would be stored as other characters).
     pub encoding: Option<TextEncoding>,
 }
 

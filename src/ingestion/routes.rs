@@ -52,7 +52,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// which with `encoding`, or leave it out to have a file that is valid UTF-8 read as UTF-8
 /// and any other as GB18030 (GBK's superset). The `charset` of the `Content-Type` is not
 /// read (tools send `utf-8` whatever the file holds). Bytes that are no text in the encoding
-/// refuse the file (422, naming the line): nothing is stored as garbage.
+/// refuse the file (422, naming the line), and so does Chinese text that is valid UTF-8 sent
+/// as `gbk` or `gb18030` (it would be read as other characters): nothing is stored as
+/// garbage.
 ///
 /// Columns may be headed in English (below) or in Chinese: 姓名 or 昵称 (`name`), 手机 /
 /// 手机号 / 电话 (`phone`), 微信 (`wechat`), 旺旺 / 买家会员名 (`shop_account`), 邮箱
@@ -121,7 +123,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 403),
         (status = 413),
         (status = 415),
-        (status = 422, description = "Unknown or repeated columns, bytes that are no text in the file's encoding, or (atomic) bad rows: nothing imported"),
+        (status = 422, description = "Unknown or repeated columns, bytes that are no text in the file's encoding (field `body`), UTF-8 Chinese text sent as `gbk`/`gb18030` (field `encoding`), or (atomic) bad rows: nothing imported"),
         (status = 503, description = "The database became unreachable: the import stopped (the detail says which lines were imported)"),
     ))]
 pub async fn import(

@@ -85,7 +85,7 @@ fn csv_import_memory_is_flat_in_the_file_size() {
         ("2 MiB of bad rows", customers_file(2 * MIB, 1000), 200),
         ("20 MiB of bad rows", customers_file(20 * MIB, 1000), 200),
         (
-            "20 MiB of bad rows in GB18030",
+            "the 20 MiB of bad rows in GB18030",
             {
                 let file = String::from_utf8(customers_file(20 * MIB, 1000)).expect("UTF-8");
                 encoding_rs::GB18030.encode(&file).0.into_owned()
