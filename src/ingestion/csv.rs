@@ -2,9 +2,12 @@
 //! order's rows), the export's rows, and the formula rule both share. Pure functions over
 //! `io::Read` (no HTTP, no database), unit-tested here.
 //!
-//! A file is read as a stream: one row in memory at a time, never the whole file. The
-//! import reads it twice (`operations::import_csv`): once to check every row before
-//! anything is written, once to write. Upserts key on contact handles (customers) and on
+//! A file is read as a stream, decoded from its encoding a chunk at a time (`text`): one
+//! row in memory at a time, never the whole file. The import reads it twice more after
+//! finding its encoding (`operations::import_csv`): once to check every row before
+//! anything is written, once to write. A header names each column in English or by one of
+//! its Chinese names (`HEADER_ALIASES`), and a row's problems name its columns as the
+//! header does. Upserts key on contact handles (customers) and on
 //! channel + order number (orders), so importing the same file twice changes nothing the
 //! second time.
 //!

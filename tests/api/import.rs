@@ -1334,6 +1334,29 @@ async fn an_export_imported_into_a_new_shop_exports_the_same_file(app: TestApp) 
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
     assert_eq!(again.body["unchanged"], 5, "{:?}", again.body);
     assert_eq!(again.body["warnings"], json!([]));
+    // The same file for Excel on Chinese Windows: the same cells, and it comes back the same.
+    let gbk = app
+        .get("/api/v1/customers/export?encoding=gbk", &lead)
+        .await;
+    assert_eq!(
+        gbk.header("content-type"),
+        Some("text/csv; charset=GB18030")
+    );
+    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(&gbk.raw);
+    assert!(!had_errors);
+    assert_eq!(exported_cells(text.as_bytes()), cells);
+    let again = app.post_csv(IMPORT, &lead, gbk.raw.clone()).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(
+        (
+            again.body["encoding"].as_str(),
+            again.body["unchanged"].as_i64()
+        ),
+        (Some("gb18030"), Some(5)),
+        "{:?}",
+        again.body
+    );
+    assert_eq!(again.body["warnings"], json!([]));
 
     // Into a new shop: the same customers, tags and groups, then the same history.
     let other = app.fresh().await;
