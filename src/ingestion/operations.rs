@@ -12,10 +12,8 @@ use chrono::{FixedOffset, Utc};
 
 use super::batch::{self, FileRows, ItemResult, Report};
 use super::csv::{self, CustomerRow, ImportItem, Plan, Planned};
-use super::{
-    ImportFile, ImportReport, OrderFeedItem, OrderReference, ReviewFeedItem, RowError,
-    TAG_GROUP_COLUMN_PREFIX,
-};
+use super::text::{self, TextEncoding};
+use super::{ImportFile, ImportReport, OrderFeedItem, OrderReference, ReviewFeedItem, RowError};
 use crate::audit::store as audit_store;
 use crate::audit::{AuditAction, NewAuditEntry};
 use crate::auth::Principal;
@@ -120,7 +118,7 @@ fn import_customer(
                     tag.name.clone(),
                     RowError {
                         line: row.line,
-                        column: Some(format!("{TAG_GROUP_COLUMN_PREFIX}{group}")),
+                        column: row.group_columns.get(group).cloned(),
                         message: format!(
                             "the tag {:?} {on_file}: put on the customer, its group left as it is",
                             tag.name
@@ -387,14 +385,18 @@ pub struct ImportOptions {
     pub offset: FixedOffset,
     /// Rows per transaction when not atomic.
     pub batch_rows: usize,
+    /// The file's encoding, if the caller says (otherwise found, see `text::choose`).
+    pub encoding: Option<TextEncoding>,
 }
 
-/// Imports a CSV file (blocking; run it off the async workers), reading it twice and
+/// Imports a CSV file (blocking; run it off the async workers), reading it three times and
 /// holding one row, one batch and the report's first errors in memory, whatever its size.
 ///
-/// The first reading checks every row and writes nothing: a file that is not text is
+/// The first reading finds the file's encoding when the caller did not say (UTF-8 if it is
+/// valid UTF-8 throughout, else GB18030); the others decode it a chunk at a time.
+/// The second reading checks every row and writes nothing: a file that is not text is
 /// refused whole, and an atomic import with a bad row is refused before the database is
-/// touched. The second writes the good rows, in transactions of `batch_rows` rows
+/// touched. The third writes the good rows, in transactions of `batch_rows` rows
 /// (other writers, SQLite's included, take their turn between two), or in one transaction
 /// when atomic. Should the database become unreachable, the import stops there with a 503
 /// saying which lines were imported; re-sending the file is safe, since rows already on
@@ -406,8 +408,14 @@ pub fn import_csv<F: Read + Seek>(
     mut file: F,
     options: ImportOptions,
 ) -> Result<ImportReport, ApiError> {
-    let mut report = ImportReport::new(options.file, options.atomic);
-    for planned in Plan::open(&mut file, options.file, options.offset)? {
+    let unreadable =
+        |e: std::io::Error| ApiError::Internal(format!("reading the uploaded file: {e}"));
+    let scan = text::scan(&mut file).map_err(unreadable)?;
+    let encoding =
+        text::choose(scan, options.encoding).map_err(|m| ApiError::field("encoding", m))?;
+    file.rewind().map_err(unreadable)?;
+    let mut report = ImportReport::new(options.file, options.atomic, encoding.encoding);
+    for planned in Plan::open(&mut file, options.file, encoding, options.offset)? {
         match planned? {
             Planned::Item { rows, .. } => report.rows += rows,
             Planned::Refused { rows, errors } => {
@@ -423,10 +431,12 @@ pub fn import_csv<F: Read + Seek>(
         .map_err(|e| ApiError::Internal(format!("rewinding the uploaded file: {e}")))?;
     // Refused rows are in the report already; this reading only writes.
     let items =
-        Plan::open(&mut file, options.file, options.offset)?.filter_map(|planned| match planned {
-            Ok(Planned::Item { line, rows, item }) => Some(Ok((FileRows { line, rows }, item))),
-            Ok(Planned::Refused { .. }) => None,
-            Err(e) => Some(Err(e)),
+        Plan::open(&mut file, options.file, encoding, options.offset)?.filter_map(|planned| {
+            match planned {
+                Ok(Planned::Item { line, rows, item }) => Some(Ok((FileRows { line, rows }, item))),
+                Ok(Planned::Refused { .. }) => None,
+                Err(e) => Some(Err(e)),
+            }
         });
     // Warnings are kept apart from the report, which the runner holds while it writes.
     let noted = RefCell::new(TagGroupWarnings::default());
