@@ -61,6 +61,12 @@ pub enum Permission {
     /// Set the shop's service levels: its working calendar and its targets (admins: they
     /// decide what the shop promises its buyers).
     ManageServiceLevels,
+    /// Write the product catalogue (SKUs, names, usage days): leads and admins. Any staff
+    /// member reads it (`ViewCustomers`).
+    ManageProducts,
+    /// Keep the shop's list of greeting occasions (holidays and shopping festivals):
+    /// admins, like the shop's other settings. Any staff member reads it.
+    ManageOccasions,
 }
 
 impl Permission {
@@ -86,6 +92,8 @@ impl Permission {
             Permission::ViewAuditLog => "read the audit log",
             Permission::ManageCallScripts => "manage call scripts",
             Permission::ManageServiceLevels => "set the shop's service levels",
+            Permission::ManageProducts => "edit the product catalogue",
+            Permission::ManageOccasions => "edit the shop's greeting occasions",
         }
     }
 }
@@ -94,7 +102,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
     use Permission::*;
     use Role::*;
     match permission {
-        ManageStaff | ManageIntegrations | ViewAuditLog | ManageServiceLevels => {
+        ManageStaff | ManageIntegrations | ViewAuditLog | ManageServiceLevels | ManageOccasions => {
             matches!(role, Admin)
         }
         ViewStaff => matches!(role, Lead | Admin),
@@ -102,7 +110,9 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             matches!(role, Agent | Lead | Admin)
         }
         ImportCustomers | ExportCustomers | ManageTags | ArchiveCustomers | RecomputeTiers
-        | ViewTeamStats | ManageCallScripts | WorkTicketsInBulk => matches!(role, Lead | Admin),
+        | ViewTeamStats | ManageCallScripts | WorkTicketsInBulk | ManageProducts => {
+            matches!(role, Lead | Admin)
+        }
     }
 }
 
@@ -132,7 +142,8 @@ pub fn scope_for(permission: Permission) -> Option<Scope> {
         // Call scripts are words for people on the phone; no integration writes them.
         ManageStaff | ViewStaff | ImportCustomers | ExportCustomers | ManageTags
         | ArchiveCustomers | WorkTickets | WorkTicketsInBulk | RecomputeTiers
-        | ManageIntegrations | ViewAuditLog | ManageCallScripts | ManageServiceLevels => None,
+        | ManageIntegrations | ViewAuditLog | ManageCallScripts | ManageServiceLevels
+        | ManageProducts | ManageOccasions => None,
     }
 }
 
@@ -145,7 +156,8 @@ pub fn reading_of(write: Permission) -> Permission {
     match write {
         ManageStaff | ViewStaff => ViewStaff,
         ViewCustomers | EditCustomers | RecordOrders | ImportCustomers | ManageTags
-        | ArchiveCustomers | RecomputeTiers | ExportCustomers => ViewCustomers,
+        | ArchiveCustomers | RecomputeTiers | ExportCustomers | ManageProducts
+        | ManageOccasions => ViewCustomers,
         ViewTickets | OpenTickets | WorkTickets | WorkTicketsInBulk | ManageCallScripts
         | ManageServiceLevels => ViewTickets,
         ViewTeamStats => ViewTeamStats,
@@ -187,11 +199,21 @@ mod tests {
             Permission::ViewTeamStats,
             Permission::ManageCallScripts,
             Permission::WorkTicketsInBulk,
+            Permission::ManageProducts,
         ] {
             assert!(!allows(Role::Agent, permission));
             assert!(allows(Role::Lead, permission));
             assert!(allows(Role::Admin, permission));
         }
+    }
+
+    #[test]
+    fn only_admins_keep_the_greeting_occasions() {
+        assert!(allows(Role::Admin, Permission::ManageOccasions));
+        assert!(!allows(Role::Lead, Permission::ManageOccasions));
+        assert!(!allows(Role::Agent, Permission::ManageOccasions));
+        assert_eq!(scope_for(Permission::ManageOccasions), None);
+        assert_eq!(scope_for(Permission::ManageProducts), None);
     }
 
     #[test]
