@@ -237,16 +237,15 @@ async fn random_shop(app: &TestApp, seed: u64) -> Shop {
         }
     }
     let mut tiers = BTreeMap::new();
-    for o in &orders {
-        if !tiers.contains_key(&o.customer) {
-            let c = app
-                .get(&format!("/api/v1/customers/{}", o.customer), &lead)
-                .await;
-            tiers.insert(
-                o.customer,
-                c.body["standing"]["tier"].as_str().unwrap().to_owned(),
-            );
-        }
+    let buyers: BTreeSet<i64> = orders.iter().map(|o| o.customer).collect();
+    for customer in buyers {
+        let c = app
+            .get(&format!("/api/v1/customers/{customer}"), &lead)
+            .await;
+        tiers.insert(
+            customer,
+            c.body["standing"]["tier"].as_str().unwrap().to_owned(),
+        );
     }
     // The catalogue gained the SKUs, named after the items; rename one.
     let list = app.get("/api/v1/products", &lead).await;
