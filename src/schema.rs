@@ -124,6 +124,31 @@ diesel::table! {
         ordered_at -> Timestamp,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        salesperson_id -> Nullable<BigInt>,
+        outlet -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        sku -> Text,
+        name -> Text,
+        usage_days -> Nullable<Integer>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    occasions (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        name -> Text,
+        day -> Date,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -337,6 +362,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     ticket_waits,
     ticket_targets,
     surveys,
+    products,
+    occasions,
 );
 
 diesel::table! {

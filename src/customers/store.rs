@@ -35,6 +35,22 @@ pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Customer
 }
 
 /// Those of `ids` that are live customers of the shop.
+/// The customers `ids` of `shop_id` (archived ones too), in no particular order.
+pub fn by_ids(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    ids: &[i64],
+) -> Result<Vec<Customer>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(customers::table
+        .filter(customers::shop_id.eq(shop_id))
+        .filter(customers::id.eq_any(ids))
+        .select(Customer::as_select())
+        .load(conn)?)
+}
+
 pub fn live_ids(
     conn: &mut DbConnection,
     shop_id: ShopId,

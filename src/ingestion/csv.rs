@@ -641,6 +641,9 @@ pub struct OrderGroup {
     pub lines: Vec<u64>,
     pub customer_handles: Handles,
     pub request: CreateOrderRequest,
+    /// The `salesperson` cell: a staff member's email, or display name when exactly one
+    /// staff member of the shop has it; found when the order is written.
+    pub salesperson: Option<String>,
 }
 
 fn parse_order_row(
@@ -740,6 +743,9 @@ fn parse_order_row(
         }],
         total_cents: total,
         ordered_at: ordered_at.unwrap_or_default(),
+        // The salesperson cell names a person; the import finds their id when it writes.
+        salesperson_id: None,
+        outlet: row.get("outlet").map(str::to_owned),
     };
     if let Err(invalid) = request.validate() {
         errors.extend(validation_errors(row, &invalid, |field| match field {
@@ -770,18 +776,21 @@ fn merge_into(
     line: u64,
     request: CreateOrderRequest,
     handles: Vec<(ContactKind, String)>,
+    salesperson: Option<&str>,
 ) -> Result<(), RowError> {
     let first = &group.request;
     if first.status != request.status
         || first.ordered_at != request.ordered_at
         || first.total_cents != request.total_cents
+        || first.outlet != request.outlet
+        || group.salesperson.as_deref() != salesperson
         || group.customer_handles != handles
     {
         return Err(RowError {
             line,
             column: None,
             message: format!(
-                "rows of order {} disagree on status, ordered_at, total or customer",
+                "rows of order {} disagree on status, ordered_at, total, salesperson, outlet or customer",
                 request.external_order_no
             ),
         });
@@ -958,10 +967,12 @@ impl OrderRuns {
                     lines: vec![row.line],
                     customer_handles: handles,
                     request,
+                    salesperson: row.get("salesperson").map(str::to_owned),
                 });
                 Ok(())
             }
-            Some(group) => merge_into(group, row.line, request, handles).map_err(|e| vec![e]),
+            Some(group) => merge_into(group, row.line, request, handles, row.get("salesperson"))
+                .map_err(|e| vec![e]),
         });
         if let Err(errors) = merged {
             run.bad_rows += 1;

@@ -289,7 +289,9 @@ pub const VALUE_ALIASES: [(&str, &str, &str); 29] = [
 ];
 
 /// Order CSV columns. Rows sharing channel and order_no are one order with several items.
-pub const ORDER_COLUMNS: [&str; 13] = [
+/// `salesperson` names the staff member who sold the order by email, or by display name
+/// when exactly one staff member of the shop has it; `outlet` is the store or platform shop.
+pub const ORDER_COLUMNS: [&str; 15] = [
     "channel",
     "order_no",
     "ordered_at",
@@ -303,6 +305,8 @@ pub const ORDER_COLUMNS: [&str; 13] = [
     "customer_wechat",
     "customer_shop_account",
     "customer_email",
+    "salesperson",
+    "outlet",
 ];
 
 // ---- feeds ---------------------------------------------------------------------------

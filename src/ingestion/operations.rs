@@ -194,6 +194,9 @@ pub fn upsert_order(
                 items: Some(request.items.clone()),
                 total_cents: request.total_cents,
                 ordered_at: Some(request.ordered_at),
+                // Given: set; not given: left as it is.
+                salesperson_id: request.salesperson_id.map(Some),
+                outlet: request.outlet.clone().map(Some),
             };
             let outcome = match order_operations::update(conn, &existing, &change, tiers)? {
                 Some(_) => UpsertOutcome::Updated,
@@ -442,13 +445,22 @@ pub fn import_csv<F: Read + Seek>(
     let noted = RefCell::new(TagGroupWarnings::default());
     let apply = |conn: &mut DbConnection, item: &ImportItem| match item {
         ImportItem::Customer(row) => import_customer(conn, shop_id, row, &noted),
-        ImportItem::Order(group) => upsert_order(
-            conn,
-            shop_id,
-            &group.customer_handles,
-            &group.request,
-            tiers,
-        ),
+        ImportItem::Order(group) => match &group.salesperson {
+            None => upsert_order(
+                conn,
+                shop_id,
+                &group.customer_handles,
+                &group.request,
+                tiers,
+            ),
+            Some(typed) => {
+                let mut request = group.request.clone();
+                request.salesperson_id = Some(crate::users::store::find_by_email_or_name(
+                    conn, shop_id, typed,
+                )?);
+                upsert_order(conn, shop_id, &group.customer_handles, &request, tiers)
+            }
+        },
     };
     let no_check = |_: &ImportItem| Ok(());
     let with_warnings = |mut report: ImportReport| {

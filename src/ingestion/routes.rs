@@ -92,8 +92,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// **Orders** (`file=orders`): `channel`, `order_no`, `ordered_at`, `status` (default `paid`),
 /// `total` (e.g. 129.90; default: sum of items), `product`, `sku`, `quantity` (default 1),
 /// `unit_price`, and the customer's `customer_phone`, `customer_wechat`,
-/// `customer_shop_account` or `customer_email`. Consecutive rows with the same channel and
-/// order_no are one order with several items; an order number that comes back after other
+/// `customer_shop_account` or `customer_email`, and optionally `salesperson` (the staff
+/// member who sold it: their email, or their display name when exactly one staff member of
+/// the shop has it, else the row is refused) and `outlet` (the store or platform shop, 1
+/// to 100 characters). A SKU not in the product catalogue is added to it, named after the
+/// item. Consecutive rows with the same channel and
+/// order_no are one order with several items (they must agree on everything but the item); an order number that comes back after other
 /// orders is refused there (rows of one order must follow each other). An order already on
 /// file (same channel and number) is updated.
 ///
