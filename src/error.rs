@@ -86,6 +86,9 @@ problem_kinds! {
     NoteLocked = "note-locked", CONFLICT, "Conflict";
     /// The ticket's survey was answered, expired or withdrawn: nothing to nudge.
     SurveyNotPending = "survey-not-pending", CONFLICT, "Conflict";
+    /// Making a tag group single-choice, or moving a tag into one, would leave customers
+    /// holding two tags of it.
+    SingleChoice = "single-choice", CONFLICT, "Conflict";
     PreconditionFailed = "precondition-failed", PRECONDITION_FAILED, "Precondition failed";
     ImportRejected = "import-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";
     BatchRejected = "batch-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";

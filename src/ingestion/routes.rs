@@ -2,6 +2,7 @@
 //! `/api/v1/feeds/*`, how shop back offices and review monitors push data in. Handlers
 //! parse, check permission, and hand the work to `csv`, `batch` and `operations`.
 
+use crate::tags::operations::Tagger;
 use crate::audit::{AuditAction, NewAuditEntry, store as audit_store};
 use crate::auth::authenticate::ClientAddress;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
@@ -163,6 +164,8 @@ pub async fn import(
         atomic: query.atomic.unwrap_or(false),
         offset,
         batch_rows: settings.batch_rows as usize,
+        actor: caller.subject(),
+        address: address.as_deref().map(str::to_owned),
     };
     let (db, tiers, shop_id) = (state.db.clone(), state.settings.tiers, caller.shop_id);
     let report = web::block(move || import_csv(&db, shop_id, &tiers, upload, options)).await??;
@@ -345,10 +348,15 @@ pub async fn upsert_one_customer(
     let shows_record = caller.sees_what_it_writes(Permission::EditCustomers);
     let request = body.into_inner();
     let shop_id = caller.shop_id();
+    let actor = caller.subject();
     let (outcome, answer) = state
         .db
         .write(move |conn| {
-            let (outcome, id) = upsert_customer(conn, shop_id, &request)?;
+            let by = Tagger {
+                actor: &actor,
+                address: None,
+            };
+            let (outcome, id) = upsert_customer(conn, shop_id, &request, by)?;
             let answer = CustomerUpsertAnswer::of(shows_record, id, outcome, || {
                 let customer = customer_store::get(conn, shop_id, id)?;
                 let customer = customer_store::views(conn, vec![customer])?
@@ -381,12 +389,19 @@ pub async fn upsert_customers(
     let batch = body.into_inner();
     let shop_id = caller.shop_id();
     let write = Permission::EditCustomers;
+    let actor = caller.subject();
     run_batch(
         &state,
         &caller,
         write,
         (batch.items, batch.atomic),
-        move |conn, item| upsert_customer(conn, shop_id, item),
+        move |conn, item| {
+            let by = Tagger {
+                actor: &actor,
+                address: None,
+            };
+            upsert_customer(conn, shop_id, item, by)
+        },
     )
     .await
 }
