@@ -368,6 +368,9 @@ pub fn refunds_of(conn: &mut DbConnection, ids: &[i64]) -> Result<BTreeMap<i64, 
 
 /// The stored RFM rows of those of `ids` that have one.
 pub fn rfm_rows(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<RfmRow>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     Ok(customer_rfm::table
         .filter(customer_rfm::customer_id.eq_any(ids))
         .select(RfmRow::as_select())
