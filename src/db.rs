@@ -8,8 +8,8 @@
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDateTime;
 use actix_web::web;
+use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;

@@ -676,7 +676,10 @@ mod tests {
             "a tag with this name already exists"
         );
         assert_eq!(
-            duplicate_sentence(None, "UNIQUE constraint failed: tags.shop_id, tags.name_key"),
+            duplicate_sentence(
+                None,
+                "UNIQUE constraint failed: tags.shop_id, tags.name_key"
+            ),
             "a tag with this name already exists"
         );
         assert_eq!(

@@ -18,12 +18,14 @@ use super::{
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::{ApiError, ProblemKind};
 use crate::ids::{CustomerId, ShopId, TagId};
-use crate::schema::{customer_contacts, customer_rfm, customer_tags, customers, tags as tags_table};
-use crate::tiers::Segment;
+use crate::schema::{
+    customer_contacts, customer_rfm, customer_tags, customers, tags as tags_table,
+};
 use crate::search::matchers::{CustomerMatch, MatchCustomers, Matcher};
 use crate::search::store as search_store;
 use crate::search::{Rank, Terms};
 use crate::tags::store as tag_store;
+use crate::tiers::Segment;
 
 pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Customer, ApiError> {
     customers::table
@@ -186,8 +188,7 @@ pub fn create(
         // group at once are refused.
         let groups: Vec<String> = tags.iter().filter_map(|t| t.tag_group.clone()).collect();
         let single = tag_store::single_choice_among(conn, shop_id, &groups)?;
-        if let Some((group, first, second)) = crate::tags::rules::two_in_one_group(&tags, &single)
-        {
+        if let Some((group, first, second)) = crate::tags::rules::two_in_one_group(&tags, &single) {
             return Err(ApiError::field(
                 "tags",
                 crate::tags::rules::two_in_one_group_message(group, first, second),
@@ -421,7 +422,7 @@ impl RfmFilter {
             let (low, high) = (min.unwrap_or(1), max.unwrap_or(5));
             if low > high {
                 return Err(ApiError::field(
-                    &format!("{name}_score_min"),
+                    format!("{name}_score_min"),
                     format!("must not be above {name}_score_max ({high})"),
                 ));
             }
@@ -435,7 +436,11 @@ impl RfmFilter {
                 query.frequency_score_min,
                 query.frequency_score_max,
             )?,
-            monetary: range("monetary", query.monetary_score_min, query.monetary_score_max)?,
+            monetary: range(
+                "monetary",
+                query.monetary_score_min,
+                query.monetary_score_max,
+            )?,
         };
         let asked = query.segment.is_some()
             || [
@@ -589,30 +594,31 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
         let mut any = true;
         if let Some(segment) = rfm.segment {
             any = false;
-            query = query.filter(
-                customers::id.eq_any(scored.filter(customer_rfm::segment.eq(segment))),
-            );
+            query = query
+                .filter(customers::id.eq_any(scored.filter(customer_rfm::segment.eq(segment))));
         }
         if narrow(rfm.recency) {
             any = false;
             let (low, high) = rfm.recency;
-            query = query.filter(customers::id.eq_any(
-                scored.filter(customer_rfm::recency_score.between(low, high)),
-            ));
+            query = query.filter(
+                customers::id.eq_any(scored.filter(customer_rfm::recency_score.between(low, high))),
+            );
         }
         if narrow(rfm.frequency) {
             any = false;
             let (low, high) = rfm.frequency;
-            query = query.filter(customers::id.eq_any(
-                scored.filter(customer_rfm::frequency_score.between(low, high)),
-            ));
+            query = query.filter(
+                customers::id
+                    .eq_any(scored.filter(customer_rfm::frequency_score.between(low, high))),
+            );
         }
         if narrow(rfm.monetary) {
             any = false;
             let (low, high) = rfm.monetary;
-            query = query.filter(customers::id.eq_any(
-                scored.filter(customer_rfm::monetary_score.between(low, high)),
-            ));
+            query = query.filter(
+                customers::id
+                    .eq_any(scored.filter(customer_rfm::monetary_score.between(low, high))),
+            );
         }
         if any {
             query = query.filter(customers::id.eq_any(scored));

@@ -70,7 +70,8 @@ pub fn upsert_customer(
     };
     let (_, changed) = customer_store::update(conn, &customer, &update)?;
     let tags = tag_store::ensure(conn, shop_id, &request.tags)?;
-    let (added, replaced) = tag_operations::put(conn, shop_id, &tags, &[CustomerId(owner)], "tags", by)?;
+    let (added, replaced) =
+        tag_operations::put(conn, shop_id, &tags, &[CustomerId(owner)], "tags", by)?;
     let tagged = added + replaced > 0;
     if tagged && !changed {
         customer_store::touch(conn, &[owner])?;

@@ -2,9 +2,9 @@
 //! `/api/v1/feeds/*`, how shop back offices and review monitors push data in. Handlers
 //! parse, check permission, and hand the work to `csv`, `batch` and `operations`.
 
-use crate::tags::operations::Tagger;
 use crate::audit::{AuditAction, NewAuditEntry, store as audit_store};
 use crate::auth::authenticate::ClientAddress;
+use crate::tags::operations::Tagger;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
 use chrono::Utc;
 use futures_util::{StreamExt, stream};

@@ -46,6 +46,10 @@ pub fn check_single_choice(
     Ok(single)
 }
 
+/// One tag replacing another of its single-choice group: the group, the names, and on
+/// which customers.
+type Replacement = (String, String, String, Vec<CustomerId>);
+
 /// Puts `tags` on `customers`: a tag of a single-choice group first takes the group's
 /// other tags off each of them (one `tags.replaced` audit entry per replaced tag). Two
 /// tags of one single-choice group at once are refused (422 on `field`). Returns how many
@@ -69,9 +73,8 @@ pub fn put(
                 .map(|g| (g, t))
         })
         .collect();
-    // (replaced tag, replacing tag) -> customers.
-    let mut replaced: BTreeMap<(i64, i64), (String, String, String, Vec<CustomerId>)> =
-        BTreeMap::new();
+    // (replaced tag, replacing tag) -> (group, from, to, customers).
+    let mut replaced: BTreeMap<(i64, i64), Replacement> = BTreeMap::new();
     for (customer, held) in store::held_in_groups(conn, shop_id, customers, &groups)? {
         let Some(group) = held.tag_group.as_deref() else {
             continue;

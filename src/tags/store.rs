@@ -395,8 +395,9 @@ pub fn group_counts(
         }
     }
     // `None` sorts first in a BTreeMap; the tags in no group go last.
-    let (ungrouped, named): (Vec<_>, Vec<_>) =
-        tag_counts.into_iter().partition(|(group, _)| group.is_none());
+    let (ungrouped, named): (Vec<_>, Vec<_>) = tag_counts
+        .into_iter()
+        .partition(|(group, _)| group.is_none());
     Ok(named
         .into_iter()
         .chain(ungrouped)

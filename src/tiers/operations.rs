@@ -134,9 +134,7 @@ fn apply(
             match (stored, fresh) {
                 (Some(_), None) => rfm_drops.push(before.id),
                 (None, Some(fresh)) => rfm_writes.push(fresh),
-                (Some(stored), Some(fresh)) if !same_rfm(&stored, &fresh) => {
-                    rfm_writes.push(fresh)
-                }
+                (Some(stored), Some(fresh)) if !same_rfm(&stored, &fresh) => rfm_writes.push(fresh),
                 _ => {}
             }
         }

@@ -73,7 +73,13 @@ const GRID: [[Segment; 5]; 5] = {
     use Segment::*;
     [
         // R5
-        [New, PotentialLoyalist, PotentialLoyalist, Champions, Champions],
+        [
+            New,
+            PotentialLoyalist,
+            PotentialLoyalist,
+            Champions,
+            Champions,
+        ],
         // R4
         [Promising, PotentialLoyalist, Loyal, Loyal, Champions],
         // R3
@@ -213,7 +219,11 @@ pub fn segment_movements(
         .collect();
     let mut flows: Vec<SegmentFlow> = flows
         .into_iter()
-        .map(|(from, to, customers)| SegmentFlow { from, to, customers })
+        .map(|(from, to, customers)| SegmentFlow {
+            from,
+            to,
+            customers,
+        })
         .collect();
     flows.sort_by(|a, b| {
         b.customers
@@ -302,8 +312,7 @@ mod tests {
 
     #[test]
     fn counts_then_are_counts_now_less_the_flows() {
-        let now: BTreeMap<Segment, i64> =
-            [(Segment::Champions, 10), (Segment::AtRisk, 4)].into();
+        let now: BTreeMap<Segment, i64> = [(Segment::Champions, 10), (Segment::AtRisk, 4)].into();
         let flows = vec![
             (Some(Segment::Loyal), Some(Segment::Champions), 3),
             (None, Some(Segment::Champions), 2),
@@ -342,21 +351,26 @@ mod tests {
         ];
         let cuts = cutoffs(&shop, now());
         let best = assess(&shop[0], &cuts, now());
-        assert_eq!(
-            (best.recency, best.frequency, best.monetary),
-            (5, 5, 5)
-        );
+        assert_eq!((best.recency, best.frequency, best.monetary), (5, 5, 5));
         assert_eq!(best.segment, Segment::Champions);
         let codes: Vec<&str> = best.reasons.iter().map(|r| r.code.as_str()).collect();
         assert_eq!(
             codes,
-            ["rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment"]
+            [
+                "rfm_recency",
+                "rfm_frequency",
+                "rfm_monetary",
+                "rfm_segment"
+            ]
         );
         assert_eq!(
             best.reasons[0].detail,
             "last purchase on 2026-12-01: R5 (at least 80% of buyers bought longer ago)"
         );
-        assert_eq!(best.reasons[2].detail, "¥5000.00 net of refunds: M5 (at least 80% of buyers spent less)");
+        assert_eq!(
+            best.reasons[2].detail,
+            "¥5000.00 net of refunds: M5 (at least 80% of buyers spent less)"
+        );
         let worst = assess(&shop[4], &cuts, now());
         assert_eq!(worst.segment, Segment::Lost);
         assert_eq!(

@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 
 use super::{
-    Assessment, CurrentStanding, KeyThresholds, Purchase, RfmCutoffs, RfmFacts, RfmRow,
-    Segment, TicketFacts, Tier, TierChange, TierChangeView, TierSettings, purchase_statuses,
+    Assessment, CurrentStanding, KeyThresholds, Purchase, RfmCutoffs, RfmFacts, RfmRow, Segment,
+    TicketFacts, Tier, TierChange, TierChangeView, TierSettings, purchase_statuses,
 };
 use crate::db::{DbConnection, clamped_sum, raw_sql, sql_or_null, sql_text, sql_timestamp};
 use crate::error::ApiError;
@@ -324,10 +324,7 @@ fn refunds_where(conn: &mut DbConnection, scope: &str) -> Result<BTreeMap<i64, i
 
 /// What RFM reads of every live buyer of the shop (the cut-offs are taken among them),
 /// computed by the database: one pass over the shop's orders, one over its refunds.
-pub fn rfm_buyers(
-    conn: &mut DbConnection,
-    shop_id: ShopId,
-) -> Result<Vec<RfmFacts>, ApiError> {
+pub fn rfm_buyers(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<RfmFacts>, ApiError> {
     let backend = conn.backend();
     let sql = format!(
         "SELECT o.customer_id AS customer_id, MAX(o.ordered_at) AS last_at, \
@@ -537,6 +534,9 @@ struct FlowRow {
     customers: i64,
 }
 
+/// Customers who moved from one segment (`None`: not scored) to another, and how many.
+pub type SegmentFlowCount = (Option<Segment>, Option<Segment>, i64);
+
 /// Customers whose segment differs now from what it was at `since`, by (then, now): each
 /// customer's first recorded change after `since` says where they were, the last where
 /// they are. Customers who moved and came back are not counted.
@@ -544,7 +544,7 @@ pub fn segment_flows(
     conn: &mut DbConnection,
     shop_id: ShopId,
     since: NaiveDateTime,
-) -> Result<Vec<(Option<Segment>, Option<Segment>, i64)>, ApiError> {
+) -> Result<Vec<SegmentFlowCount>, ApiError> {
     let backend = conn.backend();
     let differs = match backend {
         crate::db::Backend::Postgres => "f.from_segment IS DISTINCT FROM l.to_segment",

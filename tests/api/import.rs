@@ -1046,11 +1046,19 @@ C,13800000003,Shanghai,Shanghai,,,,\n";
 async fn imports_respect_single_choice_tag_groups(app: TestApp) {
     let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
     for name in ["Y", "N"] {
-        app.post("/api/v1/tags", &lead, json!({"name": name, "group": "visit"}))
-            .await;
+        app.post(
+            "/api/v1/tags",
+            &lead,
+            json!({"name": name, "group": "visit"}),
+        )
+        .await;
     }
     let set = app
-        .put("/api/v1/tag-groups/visit", &lead, json!({"single_choice": true}))
+        .put(
+            "/api/v1/tag-groups/visit",
+            &lead,
+            json!({"single_choice": true}),
+        )
         .await;
     assert_eq!(set.status, StatusCode::OK);
     let file = "name,phone,tags.visit,tags\n\
@@ -1074,7 +1082,10 @@ C,13800000003,,y;n\n";
             .contains("single-choice group \"visit\""),
         "{errors:?}"
     );
-    assert_eq!(errors[1]["line"], 4, "names match whatever their case: {errors:?}");
+    assert_eq!(
+        errors[1]["line"], 4,
+        "names match whatever their case: {errors:?}"
+    );
     // The same customer again with N: N replaces Y.
     let again = app
         .post_csv(IMPORT, &lead, "name,phone,tags\nA,13800000001,N\n")

@@ -228,20 +228,35 @@ async fn tag_names_are_one_tag_whatever_their_case(app: TestApp) {
         )
         .await;
     assert_eq!(added.status, StatusCode::OK, "{:?}", added.body);
-    assert_eq!(names(&added.body), ["VIP"], "the tag on file, as first spelled");
-    let duplicate = app.post("/api/v1/tags", &agent, json!({"name": "vIp"})).await;
+    assert_eq!(
+        names(&added.body),
+        ["VIP"],
+        "the tag on file, as first spelled"
+    );
+    let duplicate = app
+        .post("/api/v1/tags", &agent, json!({"name": "vIp"}))
+        .await;
     assert_eq!(duplicate.status, StatusCode::CONFLICT);
     assert_eq!(duplicate.problem_type(), "duplicate");
-    assert_eq!(duplicate.body["detail"], "a tag with this name already exists");
+    assert_eq!(
+        duplicate.body["detail"],
+        "a tag with this name already exists"
+    );
     // Chinese has no case; only ASCII letters fold.
-    let other = app.post("/api/v1/tags", &agent, json!({"name": "Éclair"})).await;
+    let other = app
+        .post("/api/v1/tags", &agent, json!({"name": "Éclair"}))
+        .await;
     assert_eq!(other.status, StatusCode::CREATED);
-    let accented = app.post("/api/v1/tags", &agent, json!({"name": "éclair"})).await;
+    let accented = app
+        .post("/api/v1/tags", &agent, json!({"name": "éclair"}))
+        .await;
     assert_eq!(accented.status, StatusCode::CREATED);
     let list = app.get("/api/v1/tags", &agent).await;
     assert_eq!(names(&list.body["items"]), ["VIP", "Éclair", "éclair"]);
     assert_eq!(list.body["items"][0]["customer_count"], 2);
-    let filtered = app.get("/api/v1/customers?tags_any=vip&sort=oldest", &agent).await;
+    let filtered = app
+        .get("/api/v1/customers?tags_any=vip&sort=oldest", &agent)
+        .await;
     let found: Vec<i64> = filtered.body["items"]
         .as_array()
         .unwrap()
@@ -257,16 +272,31 @@ async fn single_choice_groups_replace_and_record_it(app: TestApp) {
     let (_, admin) = app.admin().await;
     let a = app.customer(&agent, json!({"name": "A", "contacts": [{"kind": "phone", "value": "13800000001"}], "source": "online"})).await;
     let b = app.customer(&agent, json!({"name": "B", "contacts": [{"kind": "phone", "value": "13800000002"}], "source": "online"})).await;
-    for (name, group) in [("Y", "visit"), ("N", "visit"), ("Beijing", "region"), ("Tianjin", "region")] {
-        let created = app.post("/api/v1/tags", &agent, json!({"name": name, "group": group})).await;
+    for (name, group) in [
+        ("Y", "visit"),
+        ("N", "visit"),
+        ("Beijing", "region"),
+        ("Tianjin", "region"),
+    ] {
+        let created = app
+            .post(
+                "/api/v1/tags",
+                &agent,
+                json!({"name": name, "group": group}),
+            )
+            .await;
         assert_eq!(created.status, StatusCode::CREATED);
     }
     let set = json!({"single_choice": true});
     assert_eq!(
-        app.put("/api/v1/tag-groups/visit", &agent, set.clone()).await.status,
+        app.put("/api/v1/tag-groups/visit", &agent, set.clone())
+            .await
+            .status,
         StatusCode::FORBIDDEN
     );
-    let visit = app.put("/api/v1/tag-groups/visit", &lead, set.clone()).await;
+    let visit = app
+        .put("/api/v1/tag-groups/visit", &lead, set.clone())
+        .await;
     assert_eq!(visit.status, StatusCode::OK, "{:?}", visit.body);
     assert_eq!(
         visit.body,
@@ -278,7 +308,11 @@ async fn single_choice_groups_replace_and_record_it(app: TestApp) {
 
     // Two of one single-choice group at once: refused, nothing written.
     let both = app
-        .post(&format!("/api/v1/customers/{a}/tags"), &agent, json!({"tags": ["Y", "n"]}))
+        .post(
+            &format!("/api/v1/customers/{a}/tags"),
+            &agent,
+            json!({"tags": ["Y", "n"]}),
+        )
         .await;
     assert_eq!(both.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(both.error_fields(), ["tags"]);
@@ -290,11 +324,19 @@ async fn single_choice_groups_replace_and_record_it(app: TestApp) {
 
     // The second replaces the first; multiple-choice groups hold any number.
     let first = app
-        .post(&format!("/api/v1/customers/{a}/tags"), &agent, json!({"tags": ["Y", "Beijing", "Tianjin"]}))
+        .post(
+            &format!("/api/v1/customers/{a}/tags"),
+            &agent,
+            json!({"tags": ["Y", "Beijing", "Tianjin"]}),
+        )
         .await;
     assert_eq!(names(&first.body), ["Beijing", "Tianjin", "Y"]);
     let second = app
-        .post(&format!("/api/v1/customers/{a}/tags"), &agent, json!({"tags": ["N"]}))
+        .post(
+            &format!("/api/v1/customers/{a}/tags"),
+            &agent,
+            json!({"tags": ["N"]}),
+        )
         .await;
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(names(&second.body), ["Beijing", "N", "Tianjin"]);
@@ -309,19 +351,32 @@ async fn single_choice_groups_replace_and_record_it(app: TestApp) {
 
     // In bulk: the replaced pairs are counted.
     let bulk = app
-        .post("/api/v1/tags/bulk", &lead, json!({"customer_ids": [a, b], "add": ["Y"]}))
+        .post(
+            "/api/v1/tags/bulk",
+            &lead,
+            json!({"customer_ids": [a, b], "add": ["Y"]}),
+        )
         .await;
     assert_eq!(bulk.status, StatusCode::OK, "{:?}", bulk.body);
-    assert_eq!(bulk.body, json!({"customers": 2, "added": 2, "removed": 0, "replaced": 1}));
+    assert_eq!(
+        bulk.body,
+        json!({"customers": 2, "added": 2, "removed": 0, "replaced": 1})
+    );
     let two = app
-        .post("/api/v1/tags/bulk", &lead, json!({"customer_ids": [a], "add": ["Y", "N"]}))
+        .post(
+            "/api/v1/tags/bulk",
+            &lead,
+            json!({"customer_ids": [a], "add": ["Y", "N"]}),
+        )
         .await;
     assert_eq!(two.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(two.error_fields(), ["add"]);
 
     // A group some customer holds two tags of cannot become single-choice, and no tag
     // moves into a single-choice group its customers hold another tag of.
-    let region = app.put("/api/v1/tag-groups/region", &lead, set.clone()).await;
+    let region = app
+        .put("/api/v1/tag-groups/region", &lead, set.clone())
+        .await;
     assert_eq!(region.status, StatusCode::CONFLICT);
     assert_eq!(region.problem_type(), "single-choice");
     let tags = app.get("/api/v1/tags", &agent).await;
@@ -334,7 +389,11 @@ async fn single_choice_groups_replace_and_record_it(app: TestApp) {
         .as_i64()
         .unwrap();
     let moved = app
-        .patch(&format!("/api/v1/tags/{beijing}"), &lead, json!({"group": "visit"}))
+        .patch(
+            &format!("/api/v1/tags/{beijing}"),
+            &lead,
+            json!({"group": "visit"}),
+        )
         .await;
     assert_eq!(moved.status, StatusCode::CONFLICT);
     assert_eq!(moved.problem_type(), "single-choice");
@@ -352,11 +411,19 @@ async fn single_choice_groups_replace_and_record_it(app: TestApp) {
     assert_eq!(groups.status, StatusCode::OK);
     assert_eq!(groups.body["items"], tags.body["groups"]);
     let back = app
-        .put("/api/v1/tag-groups/visit", &lead, json!({"single_choice": false}))
+        .put(
+            "/api/v1/tag-groups/visit",
+            &lead,
+            json!({"single_choice": false}),
+        )
         .await;
     assert_eq!(back.body["single_choice"], false);
     let both_now = app
-        .post(&format!("/api/v1/customers/{b}/tags"), &agent, json!({"tags": ["N"]}))
+        .post(
+            &format!("/api/v1/customers/{b}/tags"),
+            &agent,
+            json!({"tags": ["N"]}),
+        )
         .await;
     assert_eq!(names(&both_now.body), ["N", "Y"]);
 }

@@ -481,7 +481,12 @@ async fn rfm_segments_are_scored_filtered_and_reported(app: TestApp) {
         .collect();
     assert_eq!(
         reasons,
-        ["rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment"]
+        [
+            "rfm_recency",
+            "rfm_frequency",
+            "rfm_monetary",
+            "rfm_segment"
+        ]
     );
     assert!(
         top["reasons"][3]["detail"]
@@ -507,7 +512,10 @@ async fn rfm_segments_are_scored_filtered_and_reported(app: TestApp) {
         .await;
     assert_eq!(ids(&frequent.body), [best, second]);
     let none = app
-        .get("/api/v1/customers?segment=lost&monetary_score_min=2", &agent)
+        .get(
+            "/api/v1/customers?segment=lost&monetary_score_min=2",
+            &agent,
+        )
         .await;
     assert_eq!(ids(&none.body), Vec::<i64>::new());
     let upside_down = app
@@ -534,7 +542,11 @@ async fn rfm_segments_are_scored_filtered_and_reported(app: TestApp) {
     let first = app.get("/api/v1/stats/segments", &lead).await;
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
     assert_eq!(first.body["buyers"], 5);
-    assert_eq!(first.body["since"], Value::Null, "one recomputation: since the beginning");
+    assert_eq!(
+        first.body["since"],
+        Value::Null,
+        "one recomputation: since the beginning"
+    );
     let count = |report: &Value, segment: &str| -> (i64, i64) {
         let row = report["segments"]
             .as_array()
@@ -581,10 +593,7 @@ async fn rfm_segments_are_scored_filtered_and_reported(app: TestApp) {
     );
     // A chosen moment before everything: every buyer came from nowhere.
     let long_ago = app
-        .get(
-            "/api/v1/stats/segments?since=2000-01-01T00:00:00Z",
-            &lead,
-        )
+        .get("/api/v1/stats/segments?since=2000-01-01T00:00:00Z", &lead)
         .await;
     assert_eq!(long_ago.status, StatusCode::OK);
     assert!(
@@ -594,7 +603,9 @@ async fn rfm_segments_are_scored_filtered_and_reported(app: TestApp) {
             .iter()
             .all(|s| s["customers_at_since"] == 0)
     );
-    let bad = app.get("/api/v1/stats/segments?since=yesterday", &lead).await;
+    let bad = app
+        .get("/api/v1/stats/segments?since=yesterday", &lead)
+        .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // A buyer whose only order is refunded is no longer scored.
