@@ -234,9 +234,11 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
         .unwrap_or(1);
     conn.transaction(|c| {
         c.batch_execute(&format!(
-            "INSERT INTO tags (shop_id, name, tag_group, created_at) VALUES
-             (1, 'key customer', 'segment', {n}), (1, 'Beijing', 'region', {n}), (1, 'Shanghai', 'region', {n}),
-             (1, 'interested in teapots', 'interest', {n}), (1, 'wholesale', 'segment', {n})",
+            "INSERT INTO tags (shop_id, name, name_key, tag_group, created_at) VALUES
+             (1, 'key customer', 'key customer', 'segment', {n}), (1, 'Beijing', 'beijing', 'region', {n}),
+             (1, 'Shanghai', 'shanghai', 'region', {n}),
+             (1, 'interested in teapots', 'interested in teapots', 'interest', {n}),
+             (1, 'wholesale', 'wholesale', 'segment', {n})",
             n = ts(now)
         ))?;
         Ok::<_, ApiError>(())

@@ -24,23 +24,27 @@ use crate::customers::{CreateCustomerRequest, CustomerSort, Source, UpdateCustom
 use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, FieldError, ProblemKind};
 use crate::extract::validate;
-use crate::ids::{CustomerId, ShopId, TagId};
+use crate::ids::{CustomerId, ShopId};
 use crate::orders::operations as order_operations;
 use crate::orders::store as order_store;
 use crate::orders::{CreateOrderRequest, UpdateOrderRequest};
 use crate::response::UpsertOutcome;
-use crate::tags::store as tag_store;
+use crate::tags::operations::{self as tag_operations, Tagger};
+use crate::tags::{name_key, store as tag_store};
 use crate::tickets::operations::{self as ticket_operations, Context, ReviewReport};
 use crate::tickets::workflow::AutoAssign;
 use crate::tickets::{NegativeReviewDetails, TicketView};
 use crate::tiers::TierSettings;
 
 /// Creates the customer, or merges the row into the one its handles point to: fields
-/// given in the row replace those on file, handles and tags are added, nothing is removed.
+/// given in the row replace those on file, handles and tags are added, nothing is removed
+/// but the tag a row's tag of a single-choice group replaces. Two tags of one
+/// single-choice group in a row are the row's fault (422 on `tags`).
 pub fn upsert_customer(
     conn: &mut DbConnection,
     shop_id: ShopId,
     request: &CreateCustomerRequest,
+    by: Tagger<'_>,
 ) -> Result<(UpsertOutcome, i64), ApiError> {
     let handles = normalized_handles(&request.contacts)?;
     let Some(owner) = customer_store::owner_by_handles(conn, shop_id, &handles)? else {
@@ -63,11 +67,10 @@ pub fn upsert_customer(
         notes: Some(request.notes.clone()).filter(|n| !n.is_empty()),
     };
     let (_, changed) = customer_store::update(conn, &customer, &update)?;
-    let tag_ids: Vec<TagId> = tag_store::ensure(conn, shop_id, &request.tags)?
-        .iter()
-        .map(|t| TagId(t.id))
-        .collect();
-    let tagged = tag_store::attach(conn, &tag_ids, &[CustomerId(owner)])? > 0;
+    let tags = tag_store::ensure(conn, shop_id, &request.tags)?;
+    let (added, replaced) =
+        tag_operations::put(conn, shop_id, &tags, &[CustomerId(owner)], "tags", by)?;
+    let tagged = added + replaced > 0;
     if tagged && !changed {
         customer_store::touch(conn, &[owner])?;
     }
@@ -97,6 +100,7 @@ fn import_customer(
     shop_id: ShopId,
     row: &CustomerRow,
     noted: &RefCell<TagGroupWarnings>,
+    by: Tagger<'_>,
 ) -> ItemResult {
     let wanted: Vec<(&str, Option<&str>)> = row
         .tag_groups
@@ -106,7 +110,13 @@ fn import_customer(
     let mut differing = Vec::new();
     if !wanted.is_empty() {
         for tag in tag_store::ensure_in_groups(conn, shop_id, &wanted)? {
-            let Some(group) = row.tag_groups.get(&tag.name) else {
+            // The file may spell a tag on file in another ASCII case: one tag all the same.
+            let Some(group) = row
+                .tag_groups
+                .iter()
+                .find(|(name, _)| name_key(name) == tag.name_key)
+                .map(|(_, group)| group)
+            else {
                 continue;
             };
             if tag.tag_group.as_deref() != Some(group.as_str()) {
@@ -128,7 +138,7 @@ fn import_customer(
             }
         }
     }
-    let written = upsert_customer(conn, shop_id, &row.request)?;
+    let written = upsert_customer(conn, shop_id, &row.request, by)?;
     let mut noted = noted.borrow_mut();
     for (tag, warning) in differing {
         if noted.tags.insert(tag) {
@@ -379,7 +389,7 @@ pub fn export_page(
 }
 
 /// How a CSV import runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub file: ImportFile,
     /// All or nothing: one transaction, and one bad row imports nothing.
@@ -390,6 +400,10 @@ pub struct ImportOptions {
     pub batch_rows: usize,
     /// The file's encoding, if the caller says (otherwise found, see `text::choose`).
     pub encoding: Option<TextEncoding>,
+    /// Who imports (`user:<id>`) and from where, for the audit entries of tags a row's
+    /// single-choice tags replace.
+    pub actor: String,
+    pub address: Option<String>,
 }
 
 /// Imports a CSV file (blocking; run it off the async workers), reading it three times and
@@ -444,7 +458,16 @@ pub fn import_csv<F: Read + Seek>(
     // Warnings are kept apart from the report, which the runner holds while it writes.
     let noted = RefCell::new(TagGroupWarnings::default());
     let apply = |conn: &mut DbConnection, item: &ImportItem| match item {
-        ImportItem::Customer(row) => import_customer(conn, shop_id, row, &noted),
+        ImportItem::Customer(row) => import_customer(
+            conn,
+            shop_id,
+            row,
+            &noted,
+            Tagger {
+                actor: &options.actor,
+                address: options.address.as_deref(),
+            },
+        ),
         ImportItem::Order(group) => match &group.salesperson {
             None => upsert_order(
                 conn,

@@ -4,6 +4,7 @@
 
 use crate::audit::{AuditAction, NewAuditEntry, store as audit_store};
 use crate::auth::authenticate::ClientAddress;
+use crate::tags::operations::Tagger;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
 use chrono::Utc;
 use futures_util::{StreamExt, stream};
@@ -200,6 +201,8 @@ pub async fn import(
         offset,
         batch_rows: settings.batch_rows as usize,
         encoding: query.encoding,
+        actor: caller.subject(),
+        address: address.as_deref().map(str::to_owned),
     };
     let (db, tiers, shop_id) = (state.db.clone(), state.settings.tiers, caller.shop_id);
     let report = web::block(move || import_csv(&db, shop_id, &tiers, upload, options)).await??;
@@ -396,10 +399,15 @@ pub async fn upsert_one_customer(
     let shows_record = caller.sees_what_it_writes(Permission::EditCustomers);
     let request = body.into_inner();
     let shop_id = caller.shop_id();
+    let actor = caller.subject();
     let (outcome, answer) = state
         .db
         .write(move |conn| {
-            let (outcome, id) = upsert_customer(conn, shop_id, &request)?;
+            let by = Tagger {
+                actor: &actor,
+                address: None,
+            };
+            let (outcome, id) = upsert_customer(conn, shop_id, &request, by)?;
             let answer = CustomerUpsertAnswer::of(shows_record, id, outcome, || {
                 let customer = customer_store::get(conn, shop_id, id)?;
                 let customer = customer_store::views(conn, vec![customer])?
@@ -432,12 +440,19 @@ pub async fn upsert_customers(
     let batch = body.into_inner();
     let shop_id = caller.shop_id();
     let write = Permission::EditCustomers;
+    let actor = caller.subject();
     run_batch(
         &state,
         &caller,
         write,
         (batch.items, batch.atomic),
-        move |conn, item| upsert_customer(conn, shop_id, item),
+        move |conn, item| {
+            let by = Tagger {
+                actor: &actor,
+                address: None,
+            };
+            upsert_customer(conn, shop_id, item, by)
+        },
     )
     .await
 }

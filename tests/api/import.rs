@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::support::{TestApp, backend_tests};
 
 backend_tests!(
+    imports_respect_single_choice_tag_groups,
     customer_import_is_idempotent_and_keeps_chinese_text,
     mixed_files_import_good_rows_and_report_bad_lines,
     atomic_import_leaves_nothing_behind,
@@ -1486,4 +1487,64 @@ C,13800000003,Shanghai,Shanghai,,,,\n";
         )
         .await;
     assert_eq!(orders.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// A row putting two tags of one single-choice group on a customer is a bad row, named as
+/// such; a row's single-choice tag replaces the customer's other tag of the group.
+async fn imports_respect_single_choice_tag_groups(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    for name in ["Y", "N"] {
+        app.post(
+            "/api/v1/tags",
+            &lead,
+            json!({"name": name, "group": "visit"}),
+        )
+        .await;
+    }
+    let set = app
+        .put(
+            "/api/v1/tag-groups/visit",
+            &lead,
+            json!({"single_choice": true}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK);
+    let file = "name,phone,tags.visit,tags\n\
+A,13800000001,Y,\n\
+B,13800000002,Y;N,\n\
+C,13800000003,,y;n\n";
+    let res = app.post_csv(IMPORT, &lead, file).await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert_eq!(
+        (res.body["created"].as_i64(), res.body["failed"].as_i64()),
+        (Some(1), Some(2)),
+        "{:?}",
+        res.body
+    );
+    let errors = res.body["errors"].as_array().unwrap();
+    assert_eq!(errors[0]["line"], 3);
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("single-choice group \"visit\""),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors[1]["line"], 4,
+        "names match whatever their case: {errors:?}"
+    );
+    // The same customer again with N: N replaces Y.
+    let again = app
+        .post_csv(IMPORT, &lead, "name,phone,tags\nA,13800000001,N\n")
+        .await;
+    assert_eq!(again.body["updated"], 1, "{:?}", again.body);
+    let found = app.get("/api/v1/customers?q=13800000001", &lead).await;
+    let tags: Vec<&str> = found.body["items"][0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["N"]);
 }
