@@ -14,7 +14,7 @@ use serde_json::Map;
 
 use super::{
     BatchItemResult, BatchReport, IMPORT_ERRORS_LISTED, ImportFile, ImportReport,
-    ROW_ERROR_MAX_CHARS, RowError, TextEncoding,
+    ROW_ERROR_MAX_CHARS, RowError,
 };
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
@@ -106,11 +106,10 @@ pub struct FileRows {
 }
 
 impl ImportReport {
-    pub fn new(file: ImportFile, atomic: bool, encoding: TextEncoding) -> Self {
+    pub fn new(file: ImportFile, atomic: bool) -> Self {
         ImportReport {
             file,
             atomic,
-            encoding,
             rows: 0,
             created: 0,
             updated: 0,
@@ -300,7 +299,7 @@ mod tests {
     use super::*;
 
     fn import_report() -> ImportReport {
-        let mut report = ImportReport::new(ImportFile::Customers, true, TextEncoding::Utf8);
+        let mut report = ImportReport::new(ImportFile::Customers, true);
         report.rows = 6;
         report
     }

@@ -788,8 +788,6 @@ impl OrderAfterRefunds {
                 items: None,
                 total_cents: None,
                 ordered_at: None,
-                salesperson_id: None,
-                outlet: None,
             };
             crate::orders::operations::update(conn, &self.order, &change, &ctx.tiers)?;
         }
