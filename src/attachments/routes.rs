@@ -495,8 +495,9 @@ fn disposition(row: &Attachment) -> ContentDisposition {
         ("If-Range" = Option<String>, Header, description = "Serve the Range only while the ETag is this one"),
     ),
     responses(
-        (status = 200, description = "The file", content(
-            (Vec<u8> = "application/octet-stream"),
+        (status = 200, description = "The file, with the type read from its bytes at upload", content(
+            (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"),
+            (Vec<u8> = "image/heic"), (Vec<u8> = "video/mp4"), (Vec<u8> = "application/pdf"),
         ), headers(
             ("ETag" = String, description = "The SHA-256 of the bytes, quoted"),
             ("Accept-Ranges" = String),
@@ -504,7 +505,8 @@ fn disposition(row: &Attachment) -> ContentDisposition {
             ("X-Content-Type-Options" = String),
         )),
         (status = 206, description = "The requested range", content(
-            (Vec<u8> = "application/octet-stream"),
+            (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"),
+            (Vec<u8> = "image/heic"), (Vec<u8> = "video/mp4"), (Vec<u8> = "application/pdf"),
         ), headers(("Content-Range" = String), ("ETag" = String))),
         (status = 304, description = "Not modified (`If-None-Match`)"),
         (status = 403, description = "Needs tickets:read"),
