@@ -12,7 +12,7 @@
 //! | BENCH_ORDERS | 2000000 | orders in all, spread over customers with a long tail |
 //! | BENCH_TICKETS | 500000 | tickets |
 //! | BENCH_AGENTS | 20 | agents the tickets are assigned to |
-//! | BENCH_ONLY | unset | `search`: time only the searches (p50 / p99 over many runs), as staff type them; `sla`: only the service-level lists |
+//! | BENCH_ONLY | unset | `search`: time only the searches (p50 / p99 over many runs), as staff type them; `sla`: only the service-level lists; `sales`: only the sales report; `tiers`: only the full tier and RFM recomputation (twice: from the seeded state, then with nothing left to change) and the segment report |
 //! | BENCH_TRACE | unset | `1`: with the searches, print the statements of each family's slowest run with their times (stderr) |
 //! | BENCH_REUSE | unset | `1`: time a database seeded earlier (with `BENCH_SEED_ONLY=1` and the same sizes) instead of seeding |
 //! | BENCH_SEED_ONLY | unset | `1`: seed only, time nothing (needs DATABASE_URL); agents log in as `agentN@bench.example` / `bench password` |
@@ -324,8 +324,109 @@ fn time_service_levels(db: &Db) -> Result<String, ApiError> {
     Ok(out)
 }
 
+/// Times the full tier and RFM recomputation twice (the first run rewrites what the seed
+/// left, the second finds nothing to write: the steady state of a nightly run), then the
+/// segment report and a segment list.
+fn time_tiers(db: &Db) -> Result<String, ApiError> {
+    let mut out = String::new();
+    let settings = TierSettings::default();
+    for run in ["first", "second"] {
+        let report = aftercare::tiers::operations::recompute_all(db, ShopId(1), &settings)?;
+        let _ = writeln!(
+            out,
+            "full tier and RFM recomputation ({run} run): {:.1} s for {} customers ({} tier changes, {} RFM buyers, {} segment changes)",
+            report.elapsed_ms as f64 / 1000.0,
+            report.customers,
+            report.changed,
+            report.rfm_buyers,
+            report.segment_changes,
+        );
+    }
+    let mut conn = db.conn()?;
+    let conn: &mut DbConnection = &mut conn;
+    let started = Instant::now();
+    let segments = aftercare::tiers::operations::segment_report(conn, ShopId(1), None)?;
+    let _ = writeln!(
+        out,
+        "segment report: {:.1} ms ({} buyers, {} flows)",
+        started.elapsed().as_secs_f64() * 1000.0,
+        segments.buyers,
+        segments.flows.len()
+    );
+    let mut filter = CustomerFilter::of_shop(ShopId(1));
+    filter.rfm = Some(customer_store::RfmFilter {
+        segment: Some(aftercare::tiers::Segment::Champions),
+        ..customer_store::RfmFilter::ANY
+    });
+    let started = Instant::now();
+    let page = customer_store::list(conn, &filter, CustomerSort::Newest, None, 50)?;
+    let _ = writeln!(
+        out,
+        "customers: segment=champions, newest, page of 50: {:.1} ms ({} rows)",
+        started.elapsed().as_secs_f64() * 1000.0,
+        page.len()
+    );
+    Ok(out)
+}
+
 /// Times the full tier recomputation, each statistics query and the busiest lists on the
 /// seeded shop.
+/// The sales report (`GET /stats/sales`) over the last 365 and 30 local days (+08:00), in
+/// each grouping the seeded orders carry (they have no items, so not by product): the
+/// median of five runs, through the same store function as the handler.
+fn time_sales(db: &Db) -> Result<String, ApiError> {
+    use aftercare::stats::SalesGroupBy;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<48} {:>10}",
+        "sales report (median of 5 runs)", "ms"
+    );
+    let mut conn = db.conn()?;
+    let conn: &mut DbConnection = &mut conn;
+    let cst = chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
+    let today = Utc::now().with_timezone(&cst).date_naive();
+    for (days, label) in [(365, "365 days"), (30, "30 days")] {
+        let p = aftercare::stats::rules::period(
+            Some(today - Duration::days(days - 1)),
+            Some(today),
+            cst,
+            today,
+        )?;
+        let groupings: &[SalesGroupBy] = if days == 365 {
+            &[
+                SalesGroupBy::Month,
+                SalesGroupBy::None,
+                SalesGroupBy::Day,
+                SalesGroupBy::Week,
+                SalesGroupBy::Year,
+                SalesGroupBy::Channel,
+                SalesGroupBy::Outlet,
+                SalesGroupBy::Salesperson,
+                SalesGroupBy::Tier,
+            ]
+        } else {
+            &[SalesGroupBy::Month, SalesGroupBy::Day]
+        };
+        for &group_by in groupings {
+            let mut rows = 0;
+            let ms = time(5, || {
+                let report = aftercare::stats::store::sales(conn, ShopId(1), &p, group_by)?;
+                rows = report.len();
+                Ok(())
+            })?;
+            let _ = writeln!(
+                out,
+                "{:<48} {:>10.1}",
+                format!("stats/sales {label}, group_by={group_by:?} ({rows} rows)"),
+                ms
+            );
+        }
+    }
+    Ok(out)
+}
+
 fn time_queries(db: &Db) -> Result<String, ApiError> {
     let mut out = String::new();
     let settings = TierSettings::default();
@@ -510,8 +611,15 @@ fn main() -> std::process::ExitCode {
                 print!("{}", time_queries(&db).map_err(|e| e.to_string())?);
                 println!();
             }
+            if only == "tiers" {
+                print!("{}", time_tiers(&db).map_err(|e| e.to_string())?);
+            }
             if only.is_empty() || only == "sla" {
                 print!("{}", time_service_levels(&db).map_err(|e| e.to_string())?);
+                println!();
+            }
+            if only.is_empty() || only == "sales" {
+                print!("{}", time_sales(&db).map_err(|e| e.to_string())?);
                 println!();
             }
             if only.is_empty() || only == "search" {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
 use actix_web::web;
+use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -464,6 +465,39 @@ where
 pub fn sql_list(values: impl IntoIterator<Item = &'static str>) -> String {
     let quoted: Vec<String> = values.into_iter().map(|v| format!("'{v}'")).collect();
     format!("({})", quoted.join(", "))
+}
+
+/// Literals for set-based writes (`UPDATE ... FROM (VALUES ...)`, multi-row `INSERT`),
+/// where binding a thousand rows' values one by one is not possible through diesel's typed
+/// `sql_query`. Text is quoted by doubling single quotes (standard SQL, and PostgreSQL's
+/// `standard_conforming_strings` default); a NUL, which PostgreSQL refuses in text and
+/// which serde's JSON never emits, is dropped.
+pub fn sql_text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\0' => {}
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A timestamp literal as each backend stores it: SQLite in diesel's own text form (so it
+/// compares with the bound ones), PostgreSQL as a typed `TIMESTAMP '...'`.
+pub fn sql_timestamp(backend: Backend, at: NaiveDateTime) -> String {
+    match backend {
+        Backend::Postgres => format!("TIMESTAMP '{}'", at.format("%Y-%m-%d %H:%M:%S%.6f")),
+        Backend::Sqlite => format!("'{}'", at.format("%F %T%.f")),
+    }
+}
+
+/// A nullable text or timestamp literal: `NULL` or the value's.
+pub fn sql_or_null<T>(value: Option<T>, literal: impl FnOnce(T) -> String) -> String {
+    value.map(literal).unwrap_or_else(|| "NULL".to_owned())
 }
 
 /// `SUM(column)` over a BIGINT column as an expression that can never fail, clamped to

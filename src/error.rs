@@ -86,6 +86,9 @@ problem_kinds! {
     NoteLocked = "note-locked", CONFLICT, "Conflict";
     /// The ticket's survey was answered, expired or withdrawn: nothing to nudge.
     SurveyNotPending = "survey-not-pending", CONFLICT, "Conflict";
+    /// Making a tag group single-choice, or moving a tag into one, would leave customers
+    /// holding two tags of it.
+    SingleChoice = "single-choice", CONFLICT, "Conflict";
     PreconditionFailed = "precondition-failed", PRECONDITION_FAILED, "Precondition failed";
     ImportRejected = "import-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";
     BatchRejected = "batch-rejected", UNPROCESSABLE_ENTITY, "Unprocessable request";
@@ -497,6 +500,17 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
         "tags.shop_id, tags.name",
         "a tag with this name already exists",
     ),
+    // Since tag names are unique regardless of ASCII case (`VIP` and `vip` are one tag).
+    (
+        "tags_shop_name_key_key",
+        "tags.shop_id, tags.name_key",
+        "a tag with this name already exists",
+    ),
+    (
+        "tag_groups_shop_name_key",
+        "tag_groups.shop_id, tag_groups.name",
+        "this tag group was set at the same moment; try again",
+    ),
     (
         "orders_external_key",
         "orders.shop_id, orders.channel, orders.external_order_no",
@@ -677,6 +691,17 @@ mod tests {
                 Some("tags_shop_name_key"),
                 "duplicate key value violates..."
             ),
+            "a tag with this name already exists"
+        );
+        assert_eq!(
+            duplicate_sentence(
+                None,
+                "UNIQUE constraint failed: tags.shop_id, tags.name_key"
+            ),
+            "a tag with this name already exists"
+        );
+        assert_eq!(
+            duplicate_sentence(Some("tags_shop_name_key_key"), "duplicate key value"),
             "a tag with this name already exists"
         );
         assert!(!duplicate_sentence(None, "UNIQUE constraint failed: x.y").contains('.'));

@@ -427,6 +427,22 @@ impl FromRequest for NoQuery {
     }
 }
 
+/// A query string cut in two: the pairs whose key is one of `keys`, and the others, each
+/// as a query string again. For an endpoint that takes one parameter set (a list's
+/// filters) and a few of its own, each parsed with its own `deny_unknown_fields` struct.
+pub fn split_query(query: &str, keys: &[&str]) -> (String, String) {
+    let mut named = form_urlencoded::Serializer::new(String::new());
+    let mut others = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in url_form(query.as_bytes()) {
+        if keys.contains(&key.as_ref()) {
+            named.append_pair(&key, &value);
+        } else {
+            others.append_pair(&key, &value);
+        }
+    }
+    (named.finish(), others.finish())
+}
+
 fn url_form(input: &[u8]) -> form_urlencoded::Parse<'_> {
     form_urlencoded::parse(input)
 }

@@ -19,8 +19,8 @@ use crate::extract::{BodyLimit, BodyReadTimeout};
 use crate::openapi::{self, OPENAPI_PATH};
 use crate::state::AppState;
 use crate::{
-    attachments, audit, auth, customers, health, idempotency, ingestion, notes, orders, reminders,
-    scripts, sla, stats, surveys, tags, tickets, tiers, users, webhooks,
+    attachments, audit, auth, customers, health, idempotency, ingestion, notes, occasions, orders,
+    products, reminders, scripts, sla, stats, surveys, tags, tickets, tiers, users, webhooks,
 };
 
 /// Every route of the service.
@@ -48,6 +48,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(customers::routes::configure)
                 .configure(tags::routes::configure)
                 .configure(orders::routes::configure)
+                .configure(products::routes::configure)
+                .configure(occasions::routes::configure)
                 .configure(tickets::routes::configure)
                 // A ticket's templates (`/tickets/{id}/templates`) are the scripts' route.
                 .configure(scripts::routes::configure)

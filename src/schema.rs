@@ -102,6 +102,56 @@ diesel::table! {
         name -> Text,
         tag_group -> Nullable<Text>,
         created_at -> Timestamp,
+        name_key -> Text,
+    }
+}
+
+diesel::table! {
+    tag_groups (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        name -> Text,
+        single_choice -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer_rfm (customer_id) {
+        customer_id -> BigInt,
+        shop_id -> BigInt,
+        recency_score -> Integer,
+        frequency_score -> Integer,
+        monetary_score -> Integer,
+        segment -> Text,
+        last_order_at -> Timestamp,
+        order_count -> BigInt,
+        net_spent_cents -> BigInt,
+        reasons -> Text,
+        computed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rfm_segment_changes (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        customer_id -> BigInt,
+        from_segment -> Nullable<Text>,
+        to_segment -> Nullable<Text>,
+        cause -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rfm_runs (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        computed_at -> Timestamp,
+        buyers -> BigInt,
+        cutoffs -> Text,
     }
 }
 
@@ -122,6 +172,31 @@ diesel::table! {
         status -> Text,
         total_cents -> BigInt,
         ordered_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        salesperson_id -> Nullable<BigInt>,
+        outlet -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        sku -> Text,
+        name -> Text,
+        usage_days -> Nullable<Integer>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    occasions (id) {
+        id -> BigInt,
+        shop_id -> BigInt,
+        name -> Text,
+        day -> Date,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
@@ -314,6 +389,7 @@ diesel::joinable!(surveys -> tickets (ticket_id));
 diesel::joinable!(customer_contacts -> customers (customer_id));
 diesel::joinable!(customer_tags -> customers (customer_id));
 diesel::joinable!(customer_tags -> tags (tag_id));
+diesel::joinable!(customer_rfm -> customers (customer_id));
 diesel::joinable!(orders -> customers (customer_id));
 diesel::joinable!(order_items -> orders (order_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -337,6 +413,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     ticket_waits,
     ticket_targets,
     surveys,
+    products,
+    occasions,
+    tag_groups,
+    customer_rfm,
+    rfm_segment_changes,
+    rfm_runs,
 );
 
 diesel::table! {

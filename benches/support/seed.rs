@@ -234,9 +234,11 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
         .unwrap_or(1);
     conn.transaction(|c| {
         c.batch_execute(&format!(
-            "INSERT INTO tags (shop_id, name, tag_group, created_at) VALUES
-             (1, 'key customer', 'segment', {n}), (1, 'Beijing', 'region', {n}), (1, 'Shanghai', 'region', {n}),
-             (1, 'interested in teapots', 'interest', {n}), (1, 'wholesale', 'segment', {n})",
+            "INSERT INTO tags (shop_id, name, name_key, tag_group, created_at) VALUES
+             (1, 'key customer', 'key customer', 'segment', {n}), (1, 'Beijing', 'beijing', 'region', {n}),
+             (1, 'Shanghai', 'shanghai', 'region', {n}),
+             (1, 'interested in teapots', 'interested in teapots', 'interest', {n}),
+             (1, 'wholesale', 'wholesale', 'segment', {n})",
             n = ts(now)
         ))?;
         Ok::<_, ApiError>(())
@@ -274,8 +276,19 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
                 }
                 let channel =
                     ["taobao", "tmall", "wechat", "store", "other"][rng.below(5) as usize];
+                // A salesperson on two orders of three and an outlet on store orders,
+                // derived from the order number so the rest of the shop stays as seeded.
+                let salesperson = match order_no % 3 {
+                    0 => "NULL".to_owned(),
+                    k => (first_agent + ((order_no / 3 + k) % options.agents as u64) as i64)
+                        .to_string(),
+                };
+                let outlet = match channel {
+                    "store" => ["'朝阳店'", "'海淀店'", "'浦东店'"][(order_no % 3) as usize],
+                    _ => "NULL",
+                };
                 orders.push(format!(
-                    "(1, {id}, '{channel}', 'B{order_no}', '{status}', {cents}, {}, {n}, {n})",
+                    "(1, {id}, '{channel}', 'B{order_no}', '{status}', {cents}, {}, {n}, {n}, {salesperson}, {outlet})",
                     ts(at),
                     n = ts(now)
                 ));
@@ -329,7 +342,7 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
             insert_rows(c, "INSERT INTO customers (id, shop_id, name, name_key, birthday, birthday_mmdd, source, notes, order_count, total_spent_cents, first_order_at, last_order_at, last_contacted_at, created_at, updated_at, primary_phone)", &customers)?;
             insert_rows(c, "INSERT INTO customer_contacts (shop_id, customer_id, kind, value, created_at, tail_key)", &contacts)?;
             insert_rows(c, "INSERT INTO customer_tags (customer_id, tag_id)", &tags)?;
-            insert_rows(c, "INSERT INTO orders (shop_id, customer_id, channel, external_order_no, status, total_cents, ordered_at, created_at, updated_at)", &orders)
+            insert_rows(c, "INSERT INTO orders (shop_id, customer_id, channel, external_order_no, status, total_cents, ordered_at, created_at, updated_at, salesperson_id, outlet)", &orders)
         })?;
     }
     if db.backend() == Backend::Postgres {

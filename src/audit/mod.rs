@@ -33,6 +33,11 @@ text_enum! {
         CustomersMerged = "customers.merged",
         /// Tags were added to or removed from many customers at once.
         TagsBulk = "tags.bulk",
+        /// A tag of a single-choice group replaced another of the group on customers
+        /// (`group`, `from`, `to`, `customer_ids`).
+        TagsReplaced = "tags.replaced",
+        /// A tag group was made single-choice or multiple-choice (`group`, `single_choice`).
+        TagGroupSet = "tags.group_set",
         /// A staff member logged in.
         Login = "auth.login",
         /// A login was refused (wrong password, unknown or inactive account, throttled).

@@ -65,6 +65,12 @@ pub enum Permission {
     /// ticket, a receipt showing a buyer's card): a lead's call. Uploaders delete their own
     /// for a short while after uploading (`attachments::rules::may_delete`).
     RemoveAttachments,
+    /// Write the product catalogue (SKUs, names, usage days): leads and admins. Any staff
+    /// member reads it (`ViewCustomers`).
+    ManageProducts,
+    /// Keep the shop's list of greeting occasions (holidays and shopping festivals):
+    /// admins, like the shop's other settings. Any staff member reads it.
+    ManageOccasions,
 }
 
 impl Permission {
@@ -91,6 +97,8 @@ impl Permission {
             Permission::ManageCallScripts => "manage call scripts",
             Permission::ManageServiceLevels => "set the shop's service levels",
             Permission::RemoveAttachments => "delete other people's attachments",
+            Permission::ManageProducts => "edit the product catalogue",
+            Permission::ManageOccasions => "edit the shop's greeting occasions",
         }
     }
 }
@@ -99,7 +107,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
     use Permission::*;
     use Role::*;
     match permission {
-        ManageStaff | ManageIntegrations | ViewAuditLog | ManageServiceLevels => {
+        ManageStaff | ManageIntegrations | ViewAuditLog | ManageServiceLevels | ManageOccasions => {
             matches!(role, Admin)
         }
         ViewStaff => matches!(role, Lead | Admin),
@@ -107,7 +115,8 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             matches!(role, Agent | Lead | Admin)
         }
         ImportCustomers | ExportCustomers | ManageTags | ArchiveCustomers | RecomputeTiers
-        | ViewTeamStats | ManageCallScripts | WorkTicketsInBulk | RemoveAttachments => {
+        | ViewTeamStats | ManageCallScripts | WorkTicketsInBulk | RemoveAttachments
+        | ManageProducts => {
             matches!(role, Lead | Admin)
         }
     }
@@ -140,7 +149,7 @@ pub fn scope_for(permission: Permission) -> Option<Scope> {
         ManageStaff | ViewStaff | ImportCustomers | ExportCustomers | ManageTags
         | ArchiveCustomers | WorkTickets | WorkTicketsInBulk | RecomputeTiers
         | ManageIntegrations | ViewAuditLog | ManageCallScripts | ManageServiceLevels
-        | RemoveAttachments => None,
+        | RemoveAttachments | ManageProducts | ManageOccasions => None,
     }
 }
 
@@ -153,7 +162,8 @@ pub fn reading_of(write: Permission) -> Permission {
     match write {
         ManageStaff | ViewStaff => ViewStaff,
         ViewCustomers | EditCustomers | RecordOrders | ImportCustomers | ManageTags
-        | ArchiveCustomers | RecomputeTiers | ExportCustomers => ViewCustomers,
+        | ArchiveCustomers | RecomputeTiers | ExportCustomers | ManageProducts
+        | ManageOccasions => ViewCustomers,
         ViewTickets | OpenTickets | WorkTickets | WorkTicketsInBulk | ManageCallScripts
         | ManageServiceLevels | RemoveAttachments => ViewTickets,
         ViewTeamStats => ViewTeamStats,
@@ -196,11 +206,21 @@ mod tests {
             Permission::ManageCallScripts,
             Permission::WorkTicketsInBulk,
             Permission::RemoveAttachments,
+            Permission::ManageProducts,
         ] {
             assert!(!allows(Role::Agent, permission));
             assert!(allows(Role::Lead, permission));
             assert!(allows(Role::Admin, permission));
         }
+    }
+
+    #[test]
+    fn only_admins_keep_the_greeting_occasions() {
+        assert!(allows(Role::Admin, Permission::ManageOccasions));
+        assert!(!allows(Role::Lead, Permission::ManageOccasions));
+        assert!(!allows(Role::Agent, Permission::ManageOccasions));
+        assert_eq!(scope_for(Permission::ManageOccasions), None);
+        assert_eq!(scope_for(Permission::ManageProducts), None);
     }
 
     #[test]

@@ -204,11 +204,27 @@ pub fn merge(
     .execute(conn)?;
     store::set_contacts(conn, shop_id, CustomerId(survivor.id), &handles)?;
 
-    // Tags: the union.
-    let theirs: Vec<crate::ids::TagId> = customer_tags::table
+    // Tags: the union, except that in a single-choice group the survivor's own tag stays
+    // and the duplicate's is dropped (a customer holds one tag of such a group).
+    let theirs: Vec<crate::tags::Tag> = customer_tags::table
+        .inner_join(crate::schema::tags::table)
         .filter(customer_tags::customer_id.eq(duplicate.id))
-        .select(customer_tags::tag_id)
+        .select(crate::tags::Tag::as_select())
         .load(conn)?;
+    let groups: Vec<String> = theirs.iter().filter_map(|t| t.tag_group.clone()).collect();
+    let single: Vec<String> = crate::tags::store::single_choice_among(conn, shop_id, &groups)?
+        .into_iter()
+        .collect();
+    let held: Vec<String> =
+        crate::tags::store::held_in_groups(conn, shop_id, &[CustomerId(survivor.id)], &single)?
+            .into_iter()
+            .filter_map(|(_, tag)| tag.tag_group)
+            .collect();
+    let theirs: Vec<crate::ids::TagId> = theirs
+        .iter()
+        .filter(|t| !t.tag_group.as_ref().is_some_and(|g| held.contains(g)))
+        .map(|t| crate::ids::TagId(t.id))
+        .collect();
     moved.tags = crate::tags::store::attach(conn, &theirs, &[CustomerId(survivor.id)])? as i64;
     diesel::delete(customer_tags::table.filter(customer_tags::customer_id.eq(duplicate.id)))
         .execute(conn)?;

@@ -127,6 +127,9 @@ pub struct CustomerView {
     pub tickets: crate::tickets::TicketSummary,
     /// Value tier, lifecycle stage and at-risk flag, with the reasons; computed, never edited.
     pub standing: crate::tiers::Standing,
+    /// RFM scores and segment with their reasons, recomputed with the tiers; `null` for
+    /// customers who never bought (counted orders only) and before the first recomputation.
+    pub rfm: Option<crate::tiers::RfmView>,
     /// The latest tier changes, newest first (the single-customer view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tier_history: Option<Vec<crate::tiers::TierChangeView>>,
@@ -315,6 +318,32 @@ pub struct ListCustomersQuery {
     pub tier: Option<crate::tiers::Tier>,
     pub stage: Option<crate::tiers::Stage>,
     pub at_risk: Option<bool>,
+    /// Buyers in this RFM segment (as of the last recomputation or refresh).
+    pub segment: Option<crate::tiers::Segment>,
+    /// Buyers with an RFM recency score of at least this (1-5).
+    #[validate(range(min = 1, max = 5))]
+    #[param(minimum = 1, maximum = 5)]
+    pub recency_score_min: Option<i32>,
+    /// Buyers with an RFM recency score of at most this (1-5).
+    #[validate(range(min = 1, max = 5))]
+    #[param(minimum = 1, maximum = 5)]
+    pub recency_score_max: Option<i32>,
+    /// Buyers with an RFM frequency score of at least this (1-5).
+    #[validate(range(min = 1, max = 5))]
+    #[param(minimum = 1, maximum = 5)]
+    pub frequency_score_min: Option<i32>,
+    /// Buyers with an RFM frequency score of at most this (1-5).
+    #[validate(range(min = 1, max = 5))]
+    #[param(minimum = 1, maximum = 5)]
+    pub frequency_score_max: Option<i32>,
+    /// Buyers with an RFM monetary score of at least this (1-5).
+    #[validate(range(min = 1, max = 5))]
+    #[param(minimum = 1, maximum = 5)]
+    pub monetary_score_min: Option<i32>,
+    /// Buyers with an RFM monetary score of at most this (1-5).
+    #[validate(range(min = 1, max = 5))]
+    #[param(minimum = 1, maximum = 5)]
+    pub monetary_score_max: Option<i32>,
     /// `true` lists archived customers instead of live ones.
     pub archived: Option<bool>,
     pub sort: Option<CustomerSort>,

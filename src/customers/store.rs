@@ -18,11 +18,14 @@ use super::{
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::{ApiError, ProblemKind};
 use crate::ids::{CustomerId, ShopId, TagId};
-use crate::schema::{customer_contacts, customer_tags, customers, tags as tags_table};
+use crate::schema::{
+    customer_contacts, customer_rfm, customer_tags, customers, tags as tags_table,
+};
 use crate::search::matchers::{CustomerMatch, MatchCustomers, Matcher};
 use crate::search::store as search_store;
 use crate::search::{Rank, Terms};
 use crate::tags::store as tag_store;
+use crate::tiers::Segment;
 
 pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Customer, ApiError> {
     customers::table
@@ -35,6 +38,22 @@ pub fn get(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<Customer
 }
 
 /// Those of `ids` that are live customers of the shop.
+/// The customers `ids` of `shop_id` (archived ones too), in no particular order.
+pub fn by_ids(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    ids: &[i64],
+) -> Result<Vec<Customer>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(customers::table
+        .filter(customers::shop_id.eq(shop_id))
+        .filter(customers::id.eq_any(ids))
+        .select(Customer::as_select())
+        .load(conn)?)
+}
+
 pub fn live_ids(
     conn: &mut DbConnection,
     shop_id: ShopId,
@@ -180,10 +199,18 @@ pub fn create(
     set_contacts(conn, shop_id, CustomerId(customer.id), &handles)?;
     let customer = get(conn, shop_id, customer.id)?;
     if !request.tags.is_empty() {
-        let tag_ids: Vec<TagId> = tag_store::ensure(conn, shop_id, &request.tags)?
-            .iter()
-            .map(|t| TagId(t.id))
-            .collect();
+        let tags = tag_store::ensure(conn, shop_id, &request.tags)?;
+        // A new customer holds no tag a single-choice tag could replace: only two of one
+        // group at once are refused.
+        let groups: Vec<String> = tags.iter().filter_map(|t| t.tag_group.clone()).collect();
+        let single = tag_store::single_choice_among(conn, shop_id, &groups)?;
+        if let Some((group, first, second)) = crate::tags::rules::two_in_one_group(&tags, &single) {
+            return Err(ApiError::field(
+                "tags",
+                crate::tags::rules::two_in_one_group_message(group, first, second),
+            ));
+        }
+        let tag_ids: Vec<TagId> = tags.iter().map(|t| TagId(t.id)).collect();
         tag_store::attach(conn, &tag_ids, &[CustomerId(customer.id)])?;
     }
     Ok(customer)
@@ -321,6 +348,10 @@ pub fn views(conn: &mut DbConnection, list: Vec<Customer>) -> Result<Vec<Custome
     let mut contacts = contacts_of(conn, &ids)?;
     let mut tags = tag_store::of_customers(conn, &ids)?;
     let mut tickets = crate::tickets::store::summaries(conn, &ids)?;
+    let mut rfm: BTreeMap<i64, crate::tiers::RfmView> = crate::tiers::store::rfm_rows(conn, &ids)?
+        .into_iter()
+        .map(|row| (row.customer_id, row.view()))
+        .collect();
     list.into_iter()
         .map(|c| {
             let source = c.source;
@@ -347,6 +378,7 @@ pub fn views(conn: &mut DbConnection, list: Vec<Customer>) -> Result<Vec<Custome
                     &c.tier_reasons,
                     c.tier_computed_at,
                 ),
+                rfm: rfm.remove(&c.id),
                 tier_history: None,
                 last_contacted_at: c.last_contacted_at.map(|t| t.and_utc()),
                 archived_at: c.archived_at.map(|t| t.and_utc()),
@@ -376,8 +408,69 @@ pub struct CustomerFilter {
     pub tier: Option<crate::tiers::Tier>,
     pub stage: Option<crate::tiers::Stage>,
     pub at_risk: Option<bool>,
+    /// RFM segment and score ranges; `None`: any customer, scored or not.
+    pub rfm: Option<RfmFilter>,
     /// Only customers with a ticket assigned to this staff member.
     pub ticket_assignee: Option<i64>,
+}
+
+/// Scored buyers in a segment and score ranges (inclusive, 1-5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RfmFilter {
+    pub segment: Option<Segment>,
+    pub recency: (i32, i32),
+    pub frequency: (i32, i32),
+    pub monetary: (i32, i32),
+}
+
+impl RfmFilter {
+    /// Every scored buyer.
+    pub const ANY: RfmFilter = RfmFilter {
+        segment: None,
+        recency: (1, 5),
+        frequency: (1, 5),
+        monetary: (1, 5),
+    };
+
+    /// The query's RFM filters, if it has any; a minimum above its maximum is refused.
+    pub fn from_query(query: &ListCustomersQuery) -> Result<Option<RfmFilter>, ApiError> {
+        let range = |name: &str, min: Option<i32>, max: Option<i32>| {
+            let (low, high) = (min.unwrap_or(1), max.unwrap_or(5));
+            if low > high {
+                return Err(ApiError::field(
+                    format!("{name}_score_min"),
+                    format!("must not be above {name}_score_max ({high})"),
+                ));
+            }
+            Ok((low, high))
+        };
+        let filter = RfmFilter {
+            segment: query.segment,
+            recency: range("recency", query.recency_score_min, query.recency_score_max)?,
+            frequency: range(
+                "frequency",
+                query.frequency_score_min,
+                query.frequency_score_max,
+            )?,
+            monetary: range(
+                "monetary",
+                query.monetary_score_min,
+                query.monetary_score_max,
+            )?,
+        };
+        let asked = query.segment.is_some()
+            || [
+                query.recency_score_min,
+                query.recency_score_max,
+                query.frequency_score_min,
+                query.frequency_score_max,
+                query.monetary_score_min,
+                query.monetary_score_max,
+            ]
+            .iter()
+            .any(Option::is_some);
+        Ok(asked.then_some(filter))
+    }
 }
 
 impl CustomerFilter {
@@ -398,6 +491,7 @@ impl CustomerFilter {
             tier: None,
             stage: None,
             at_risk: None,
+            rfm: None,
             ticket_assignee: None,
         }
     }
@@ -429,6 +523,7 @@ impl CustomerFilter {
             tier: query.tier,
             stage: query.stage,
             at_risk: query.at_risk,
+            rfm: RfmFilter::from_query(query)?,
             ticket_assignee: None,
         })
     }
@@ -457,7 +552,7 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
         let tagged = customer_tags::table
             .inner_join(tags_table::table)
             .filter(tags_table::shop_id.eq(filter.shop_id))
-            .filter(tags_table::name.eq(name.clone()))
+            .filter(tags_table::name_key.eq(crate::tags::name_key(name)))
             .select(customer_tags::customer_id);
         query = query.filter(customers::id.eq_any(tagged));
     }
@@ -465,7 +560,15 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
         let tagged = customer_tags::table
             .inner_join(tags_table::table)
             .filter(tags_table::shop_id.eq(filter.shop_id))
-            .filter(tags_table::name.eq_any(filter.tags_any.clone()))
+            .filter(
+                tags_table::name_key.eq_any(
+                    filter
+                        .tags_any
+                        .iter()
+                        .map(|name| crate::tags::name_key(name))
+                        .collect::<Vec<_>>(),
+                ),
+            )
             .select(customer_tags::customer_id);
         query = query.filter(customers::id.eq_any(tagged));
     }
@@ -496,6 +599,46 @@ fn filtered(filter: &CustomerFilter) -> CustomerQuery {
     }
     if let Some(at_risk) = filter.at_risk {
         query = query.filter(customers::at_risk.eq(at_risk));
+    }
+    if let Some(rfm) = filter.rfm {
+        // One sub-select per condition, each served by its customer_rfm index; a range of
+        // 1-5 says nothing and is left out. No condition at all: any scored buyer.
+        let scored = customer_rfm::table
+            .filter(customer_rfm::shop_id.eq(filter.shop_id))
+            .select(customer_rfm::customer_id);
+        let narrow = |(low, high): (i32, i32)| (low, high) != (1, 5);
+        let mut any = true;
+        if let Some(segment) = rfm.segment {
+            any = false;
+            query = query
+                .filter(customers::id.eq_any(scored.filter(customer_rfm::segment.eq(segment))));
+        }
+        if narrow(rfm.recency) {
+            any = false;
+            let (low, high) = rfm.recency;
+            query = query.filter(
+                customers::id.eq_any(scored.filter(customer_rfm::recency_score.between(low, high))),
+            );
+        }
+        if narrow(rfm.frequency) {
+            any = false;
+            let (low, high) = rfm.frequency;
+            query = query.filter(
+                customers::id
+                    .eq_any(scored.filter(customer_rfm::frequency_score.between(low, high))),
+            );
+        }
+        if narrow(rfm.monetary) {
+            any = false;
+            let (low, high) = rfm.monetary;
+            query = query.filter(
+                customers::id
+                    .eq_any(scored.filter(customer_rfm::monetary_score.between(low, high))),
+            );
+        }
+        if any {
+            query = query.filter(customers::id.eq_any(scored));
+        }
     }
     if let Some(assignee) = filter.ticket_assignee {
         use crate::schema::tickets;

@@ -14,7 +14,15 @@ const DATE_EXAMPLE: &str = "2026-11-01";
 /// The fields and parameters that take a calendar date (`YYYY-MM-DD`); every other date
 /// field takes a date and time. A test over the OpenAPI document keeps this list equal to
 /// the document's `format: date` fields, so a new date field cannot get the wrong sentence.
-pub const DAY_FIELDS: &[&str] = &["birthday", "date", "from", "holidays", "to"];
+pub const DAY_FIELDS: &[&str] = &[
+    "birthday",
+    "date",
+    "day",
+    "from",
+    "holidays",
+    "to",
+    "used_up_on",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DateShape {

@@ -14,7 +14,7 @@ use serde_json::Map;
 
 use super::{
     BatchItemResult, BatchReport, IMPORT_ERRORS_LISTED, ImportFile, ImportReport,
-    ROW_ERROR_MAX_CHARS, RowError,
+    ROW_ERROR_MAX_CHARS, RowError, TextEncoding,
 };
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
@@ -106,10 +106,11 @@ pub struct FileRows {
 }
 
 impl ImportReport {
-    pub fn new(file: ImportFile, atomic: bool) -> Self {
+    pub fn new(file: ImportFile, atomic: bool, encoding: TextEncoding) -> Self {
         ImportReport {
             file,
             atomic,
+            encoding,
             rows: 0,
             created: 0,
             updated: 0,
@@ -299,7 +300,7 @@ mod tests {
     use super::*;
 
     fn import_report() -> ImportReport {
-        let mut report = ImportReport::new(ImportFile::Customers, true);
+        let mut report = ImportReport::new(ImportFile::Customers, true, TextEncoding::Utf8);
         report.rows = 6;
         report
     }

@@ -2,9 +2,12 @@
 //! order's rows), the export's rows, and the formula rule both share. Pure functions over
 //! `io::Read` (no HTTP, no database), unit-tested here.
 //!
-//! A file is read as a stream: one row in memory at a time, never the whole file. The
-//! import reads it twice (`operations::import_csv`): once to check every row before
-//! anything is written, once to write. Upserts key on contact handles (customers) and on
+//! A file is read as a stream, decoded from its encoding a chunk at a time (`text`): one
+//! row in memory at a time, never the whole file. The import reads it twice more after
+//! finding its encoding (`operations::import_csv`): once to check every row before
+//! anything is written, once to write. A header names each column in English or by one of
+//! its Chinese names (`HEADER_ALIASES`), and a row's problems name its columns as the
+//! header does. Upserts key on contact handles (customers) and on
 //! channel + order number (orders), so importing the same file twice changes nothing the
 //! second time.
 //!
@@ -18,13 +21,15 @@ use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::FixedOffset;
 use csv::{ByteRecord, StringRecord};
 use validator::Validate;
 
+use super::dates::{parse_date, parse_time};
+use super::text::{Decoded, FileEncoding};
 use super::{
-    CUSTOMER_COLUMNS, EXPORT_ONLY_COLUMNS, Handles, ImportFile, ORDER_COLUMNS, RowError,
-    TAG_GROUP_COLUMN_PREFIX,
+    CUSTOMER_COLUMNS, EXPORT_ONLY_COLUMNS, HEADER_ALIASES, Handles, ImportFile, ORDER_COLUMNS,
+    RowError, TAG_GROUP_COLUMN_ALIAS_PREFIX, TAG_GROUP_COLUMN_PREFIX, VALUE_ALIASES,
 };
 use crate::customers::contacts::{self, ContactKind};
 use crate::customers::{ContactHandle, CreateCustomerRequest, CustomerView, Source};
@@ -57,34 +62,14 @@ pub fn parse_money_cents(raw: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{raw:?} is too large"))
 }
 
-/// A time with its own offset (RFC 3339), or a local date-time or date at `offset`.
-pub fn parse_time(raw: &str, offset: FixedOffset) -> Result<DateTime<Utc>, String> {
-    let text = raw.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let local = [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y/%m/%d %H:%M:%S",
-        "%Y/%m/%d %H:%M",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-    .or_else(|| {
-        ["%Y-%m-%d", "%Y/%m/%d"]
+/// A coded cell's value: its code (`online`), or the code of its Chinese name (`线上`).
+fn coded<T>(column: &str, value: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+    parse(value).or_else(|| {
+        VALUE_ALIASES
             .iter()
-            .find_map(|f| NaiveDate::parse_from_str(text, f).ok())
-            .map(|d| d.and_time(NaiveTime::MIN))
+            .find(|(c, alias, _)| *c == column && *alias == value)
+            .and_then(|(_, _, code)| parse(code))
     })
-    .ok_or_else(|| {
-        format!("{raw:?} is not a date-time such as 2026-11-20 13:45 or 2026-11-20T13:45:00+08:00")
-    })?;
-    offset
-        .from_local_datetime(&local)
-        .single()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| format!("{raw:?} is not a valid local time"))
 }
 
 // ---- formulas -------------------------------------------------------------------------
@@ -144,12 +129,10 @@ fn record_text(record: ByteRecord, first_line: u64) -> Result<StringRecord, ApiE
         let valid_up_to = e.utf8_error().valid_up_to();
         let record = e.into_byte_record();
         let start = record.range(field).map_or(0, |r| r.start);
+        // Only a file read as UTF-8 gets here: a decoded one is UTF-8 by construction.
         ApiError::field(
             "body",
-            format!(
-                "the file is not UTF-8 text (line {})",
-                line_at(&record, start + valid_up_to)
-            ),
+            FileEncoding::UTF8.not_text(line_at(&record, start + valid_up_to)),
         )
     })
 }
@@ -164,17 +147,67 @@ fn row_too_long(line: u64) -> ApiError {
     )
 }
 
+/// A file's columns, as its header line names them.
+#[derive(Debug)]
+struct Columns {
+    file: ImportFile,
+    /// The column of each header cell (`phone`, `tags.地区`).
+    names: Vec<String>,
+    /// How the report names each: the header as written where it is another name (`手机`),
+    /// otherwise the column.
+    shown: Vec<String>,
+    /// Whether the header uses other names: a column the file lacks is then named by its
+    /// first other name (`下单时间`), so that a report speaks the header's language.
+    other_names: bool,
+}
+
+impl Columns {
+    fn position(&self, column: &str) -> Option<usize> {
+        self.names.iter().position(|c| c == column)
+    }
+
+    /// `column` as the report names it.
+    fn show(&self, column: &str) -> String {
+        if let Some(at) = self.position(column) {
+            return self.shown[at].clone();
+        }
+        if self.other_names {
+            if let Some(group) = column.strip_prefix(TAG_GROUP_COLUMN_PREFIX) {
+                return format!("{TAG_GROUP_COLUMN_ALIAS_PREFIX}{group}");
+            }
+            let alias = HEADER_ALIASES.iter().find(|(_, customers, orders)| {
+                alias_column(self.file, *customers, *orders) == Some(column)
+            });
+            if let Some((alias, _, _)) = alias {
+                return (*alias).to_owned();
+            }
+        }
+        column.to_owned()
+    }
+}
+
+fn alias_column<'a>(
+    file: ImportFile,
+    customers: Option<&'a str>,
+    orders: Option<&'a str>,
+) -> Option<&'a str> {
+    match file {
+        ImportFile::Customers => customers,
+        ImportFile::Orders => orders,
+    }
+}
+
 /// One data row: its cells by column name, and its line number.
 struct Row {
     line: u64,
     record: StringRecord,
-    columns: Arc<[String]>,
+    columns: Arc<Columns>,
 }
 
 impl Row {
     /// The cell, unless empty, as it was before an export neutralised it.
     fn get(&self, column: &str) -> Option<&str> {
-        let at = self.columns.iter().position(|c| c == column)?;
+        let at = self.columns.position(column)?;
         self.record
             .get(at)
             .map(restore_formula)
@@ -183,23 +216,37 @@ impl Row {
 
     /// The cells of the tag group columns, unless empty, with their groups.
     fn tag_group_cells(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.columns.iter().enumerate().filter_map(|(at, column)| {
-            let group = column.strip_prefix(TAG_GROUP_COLUMN_PREFIX)?;
-            let cell = self
-                .record
-                .get(at)
-                .map(restore_formula)
-                .filter(|v| !v.is_empty())?;
-            Some((group, cell))
-        })
+        self.columns
+            .names
+            .iter()
+            .enumerate()
+            .filter_map(|(at, column)| {
+                let group = column.strip_prefix(TAG_GROUP_COLUMN_PREFIX)?;
+                let cell = self
+                    .record
+                    .get(at)
+                    .map(restore_formula)
+                    .filter(|v| !v.is_empty())?;
+                Some((group, cell))
+            })
     }
 
+    /// A problem of the row, in `column` (named as the file names it).
     fn error(&self, column: Option<&str>, message: impl Into<String>) -> RowError {
         RowError {
             line: self.line,
-            column: column.map(str::to_owned),
+            column: column.map(|c| self.columns.show(c)),
             message: message.into(),
         }
+    }
+
+    /// `columns` as the file names them, for messages: `phone, wechat` or `手机, 微信`.
+    fn show(&self, columns: &[&str]) -> String {
+        columns
+            .iter()
+            .map(|c| self.columns.show(c))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -208,10 +255,11 @@ impl Row {
 /// otherwise be read into memory whole, and several times over.
 pub const MAX_ROW_BYTES: usize = 256 * 1024;
 
-/// The CSV reader's input, cut off once one row has taken more than [`MAX_ROW_BYTES`]
-/// (give or take the reader's 8 KiB buffer): `Rows` resets the count after every row.
+/// The CSV reader's input (the file decoded), cut off once one row has taken more than
+/// [`MAX_ROW_BYTES`] (give or take the reader's 8 KiB buffer): `Rows` resets the count after
+/// every row.
 struct RowLimit<R> {
-    inner: R,
+    inner: Decoded<R>,
     taken: usize,
     exceeded: bool,
 }
@@ -235,32 +283,61 @@ impl<R: Read> Read for RowLimit<R> {
 /// is checked when the file is opened; unknown or repeated columns refuse the whole file.
 struct Rows<R> {
     reader: csv::Reader<RowLimit<R>>,
-    columns: Arc<[String]>,
+    columns: Arc<Columns>,
+    encoding: FileEncoding,
 }
 
-/// A header cell as a column name: trimmed and lowercased, except for the group of a tag
-/// group column (with `tag_groups`), which names a group as it is written: `tags.VIP` and
-/// `tags.vip` are two groups.
-fn column_name(header: &str, tag_groups: bool) -> String {
+/// A header cell as a column name, and whether it is another name for it
+/// ([`HEADER_ALIASES`]): trimmed and lowercased, except for the group of a tag group column
+/// (customer files), which names a group as it is written: `tags.VIP` and `tags.vip` are two
+/// groups, `标签.地区` is `tags.地区`.
+fn column_name(header: &str, file: ImportFile) -> (String, bool) {
     let header = header.trim();
+    let tag_groups = file == ImportFile::Customers;
     let prefix = TAG_GROUP_COLUMN_PREFIX.len();
     match header.get(..prefix) {
         Some(start) if tag_groups && start.eq_ignore_ascii_case(TAG_GROUP_COLUMN_PREFIX) => {
-            format!("{TAG_GROUP_COLUMN_PREFIX}{}", header[prefix..].trim())
+            return (
+                format!("{TAG_GROUP_COLUMN_PREFIX}{}", header[prefix..].trim()),
+                false,
+            );
         }
-        _ => header.to_lowercase(),
+        _ => {}
+    }
+    if let Some(group) = header
+        .strip_prefix(TAG_GROUP_COLUMN_ALIAS_PREFIX)
+        .filter(|_| tag_groups)
+    {
+        return (format!("{TAG_GROUP_COLUMN_PREFIX}{}", group.trim()), true);
+    }
+    let bare = header
+        .strip_suffix("(元)")
+        .or_else(|| header.strip_suffix("（元）"))
+        .unwrap_or(header)
+        .trim_end();
+    let alias = HEADER_ALIASES
+        .iter()
+        .filter(|(alias, _, _)| *alias == bare)
+        .find_map(|(_, customers, orders)| alias_column(file, *customers, *orders));
+    match alias {
+        Some(column) => (column.to_owned(), true),
+        None => (header.to_lowercase(), false),
     }
 }
 
 impl<R: Read> Rows<R> {
-    /// Opens the file, whose columns are `known`, the export's, and (with `tag_groups`) one
-    /// per tag group.
-    fn open(input: R, known: &[&str], tag_groups: bool) -> Result<Self, ApiError> {
+    /// Opens the file, read in `encoding`, whose columns are the file's (`known`, under
+    /// their names or their other names), the export's, and (customers) one per tag group.
+    fn open(input: R, file: ImportFile, encoding: FileEncoding) -> Result<Self, ApiError> {
+        let (known, tag_groups): (&[&str], bool) = match file {
+            ImportFile::Customers => (&CUSTOMER_COLUMNS, true),
+            ImportFile::Orders => (&ORDER_COLUMNS, false),
+        };
         // The byte-order mark, if any, is dropped by the reader.
         let mut reader = csv::ReaderBuilder::new()
             .flexible(false)
             .from_reader(RowLimit {
-                inner: input,
+                inner: Decoded::new(input, encoding.encoding),
                 taken: 0,
                 exceeded: false,
             });
@@ -268,6 +345,10 @@ impl<R: Read> Rows<R> {
         let header = match header {
             Ok(header) => header,
             Err(_) if reader.get_ref().exceeded => return Err(row_too_long(1)),
+            Err(_) if reader.get_ref().inner.malformed_line().is_some() => {
+                let line = reader.get_ref().inner.malformed_line().unwrap_or(1);
+                return Err(ApiError::field("body", encoding.not_text(line)));
+            }
             Err(e) => {
                 return Err(ApiError::field(
                     "body",
@@ -276,19 +357,25 @@ impl<R: Read> Rows<R> {
             }
         };
         reader.get_mut().taken = 0;
-        let columns: Vec<String> = record_text(header, 1)?
-            .iter()
-            .map(|h| column_name(h, tag_groups))
-            .collect();
-        let mut seen = BTreeSet::new();
+        let header = record_text(header, 1)?;
+        let mut names = Vec::new();
+        let mut shown = Vec::new();
+        // Each column once, with the header that named it.
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
         let mut problems = Vec::new();
-        for column in &columns {
+        for written in header.iter() {
+            let (column, other_name) = column_name(written, file);
+            let show = if other_name {
+                written.trim().to_owned()
+            } else {
+                column.clone()
+            };
             let group = column
                 .strip_prefix(TAG_GROUP_COLUMN_PREFIX)
                 .filter(|_| tag_groups);
             if let Some(Err(reason)) = group.map(check_tag_name) {
                 problems.push(FieldError::new(
-                    format!("column {column:?}"),
+                    format!("column {show:?}"),
                     format!("names a tag group after {TAG_GROUP_COLUMN_PREFIX}, which {reason}"),
                 ));
             } else if group.is_none()
@@ -300,26 +387,50 @@ impl<R: Read> Rows<R> {
                 } else {
                     String::new()
                 };
+                let other_names: Vec<&str> = HEADER_ALIASES
+                    .iter()
+                    .filter(|(_, customers, orders)| {
+                        alias_column(file, *customers, *orders).is_some()
+                    })
+                    .map(|(alias, _, _)| *alias)
+                    .collect();
                 problems.push(FieldError::new(
-                    format!("column {column:?}"),
+                    format!("column {show:?}"),
                     format!(
-                        "unknown column; known columns: {}{groups}",
-                        known.join(", ")
+                        "unknown column; known columns: {}{groups}, or their Chinese names: {}",
+                        known.join(", "),
+                        other_names.join(", ")
                     ),
                 ));
-            } else if !seen.insert(column.clone()) {
-                problems.push(FieldError::new(
-                    format!("column {column:?}"),
-                    "appears twice",
-                ));
+            } else if let Some(before) = seen.get(&column) {
+                let message = if *before == show {
+                    "appears twice".to_owned()
+                } else {
+                    format!(
+                        "names the same column as {before:?} ({column}): a file gives each \
+                         column once, under one name"
+                    )
+                };
+                problems.push(FieldError::new(format!("column {show:?}"), message));
+            } else {
+                seen.insert(column.clone(), show.clone());
             }
+            names.push(column);
+            shown.push(show);
         }
         if !problems.is_empty() {
             return Err(ApiError::Validation(problems));
         }
+        let other_names = names.iter().zip(&shown).any(|(name, show)| name != show);
         Ok(Rows {
             reader,
-            columns: columns.into(),
+            columns: Arc::new(Columns {
+                file,
+                names,
+                shown,
+                other_names,
+            }),
+            encoding,
         })
     }
 
@@ -345,6 +456,10 @@ impl<R: Read> Rows<R> {
             Err(_) if self.reader.get_ref().exceeded => {
                 Err(row_too_long(record.position().map_or(0, |p| p.line())))
             }
+            Err(_) if self.reader.get_ref().inner.malformed_line().is_some() => {
+                let line = self.reader.get_ref().inner.malformed_line().unwrap_or(0);
+                Err(ApiError::field("body", self.encoding.not_text(line)))
+            }
             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => Err(ApiError::Internal(
                 format!("reading the uploaded file: {e}"),
             )),
@@ -357,17 +472,16 @@ impl<R: Read> Rows<R> {
     }
 }
 
-fn validation_errors(row: &Row, errors: &validator::ValidationErrors) -> Vec<RowError> {
+/// A request's rule violations as the row's errors, each in the column `column_of` gives
+/// its field (`None`: the row's as a whole).
+fn validation_errors(
+    row: &Row,
+    errors: &validator::ValidationErrors,
+    column_of: impl Fn(&str) -> Option<&str>,
+) -> Vec<RowError> {
     flatten_validation_errors(errors)
         .into_iter()
-        .map(|f| {
-            let column = match f.field.as_str() {
-                "contacts" => None,
-                "display_name" => Some("name"),
-                other => Some(other),
-            };
-            row.error(column, f.message)
-        })
+        .map(|f| row.error(column_of(&f.field), f.message))
         .collect()
 }
 
@@ -381,6 +495,8 @@ pub struct CustomerRow {
     pub request: CreateCustomerRequest,
     /// The group each tag named in a `tags.<group>` column is created in, by tag name.
     pub tag_groups: BTreeMap<String, String>,
+    /// Each group's column as the file names it (`tags.地区`, `标签.地区`), for the report.
+    pub group_columns: BTreeMap<String, String>,
 }
 
 /// The names in a list cell (`a;b; c`), trimmed, without empty ones.
@@ -408,7 +524,8 @@ fn row_tags(row: &Row, errors: &mut Vec<RowError>) -> (Vec<String>, BTreeMap<Str
                 Some(other) if other != group => errors.push(row.error(
                     Some(&format!("{TAG_GROUP_COLUMN_PREFIX}{group}")),
                     format!(
-                        "{name:?} is also in {TAG_GROUP_COLUMN_PREFIX}{other}: a tag is in one group"
+                        "{name:?} is also in {}: a tag is in one group",
+                        row.columns.show(&format!("{TAG_GROUP_COLUMN_PREFIX}{other}"))
                     ),
                 )),
                 Some(_) => {}
@@ -438,28 +555,40 @@ fn parse_customer_row(row: &Row) -> Result<CustomerRow, Vec<RowError>> {
     if contacts.is_empty() {
         errors.push(row.error(
             None,
-            "give at least one of phone, wechat, shop_account, email",
+            format!(
+                "give at least one of {}",
+                row.show(&HANDLE_COLUMNS.map(|(column, _)| column))
+            ),
         ));
     }
-    let birthday = match row
-        .get("birthday")
-        .map(|b| NaiveDate::parse_from_str(b, "%Y-%m-%d"))
-    {
+    let birthday = match row.get("birthday").map(parse_date) {
         None => None,
         Some(Ok(date)) => Some(date),
-        Some(Err(_)) => {
-            errors.push(row.error(Some("birthday"), "must be a date such as 1990-05-17"));
+        Some(Err(e)) => {
+            errors.push(row.error(Some("birthday"), e));
             None
         }
     };
     let source = match row.get("source") {
         None => Source::Online,
-        Some(value) => Source::parse(value).unwrap_or_else(|| {
-            errors.push(row.error(Some("source"), "must be in_store or online"));
+        Some(value) => coded("source", value, Source::parse).unwrap_or_else(|| {
+            errors.push(row.error(
+                Some("source"),
+                "must be in_store (门店, 到店, 线下) or online (线上, 网店, 网上)",
+            ));
             Source::Online
         }),
     };
     let (tags, tag_groups) = row_tags(row, &mut errors);
+    let group_columns = tag_groups
+        .values()
+        .map(|group| {
+            let column = row
+                .columns
+                .show(&format!("{TAG_GROUP_COLUMN_PREFIX}{group}"));
+            (group.clone(), column)
+        })
+        .collect();
     let request = CreateCustomerRequest {
         name: row.get("name").unwrap_or("").to_owned(),
         contacts,
@@ -472,10 +601,26 @@ fn parse_customer_row(row: &Row) -> Result<CustomerRow, Vec<RowError>> {
     if let Err(invalid) = request.validate() {
         let no_handles = request.contacts.is_empty();
         errors.extend(
-            validation_errors(row, &invalid)
-                .into_iter()
-                // A missing handle is already reported above, in the file's terms.
-                .filter(|e| !(no_handles && e.column.is_none())),
+            validation_errors(row, &invalid, |field| match field {
+                "contacts" => None,
+                "display_name" => Some("name"),
+                // contacts[2].value: the column the handle came from.
+                other if other.starts_with("contacts[") => other
+                    .strip_prefix("contacts[")
+                    .and_then(|rest| rest.split(']').next())
+                    .and_then(|at| at.parse::<usize>().ok())
+                    .and_then(|at| request.contacts.get(at))
+                    .and_then(|handle| {
+                        HANDLE_COLUMNS
+                            .iter()
+                            .find(|(_, kind)| *kind == handle.kind)
+                            .map(|(column, _)| *column)
+                    }),
+                other => Some(other),
+            })
+            .into_iter()
+            // A missing handle is already reported above, in the file's terms.
+            .filter(|e| !(no_handles && e.column.is_none())),
         );
     }
     if errors.is_empty() {
@@ -483,6 +628,7 @@ fn parse_customer_row(row: &Row) -> Result<CustomerRow, Vec<RowError>> {
             line: row.line,
             request,
             tag_groups,
+            group_columns,
         })
     } else {
         Err(errors)
@@ -495,6 +641,9 @@ pub struct OrderGroup {
     pub lines: Vec<u64>,
     pub customer_handles: Handles,
     pub request: CreateOrderRequest,
+    /// The `salesperson` cell: a staff member's email, or display name when exactly one
+    /// staff member of the shop has it; found when the order is written.
+    pub salesperson: Option<String>,
 }
 
 fn parse_order_row(
@@ -502,22 +651,26 @@ fn parse_order_row(
     offset: FixedOffset,
 ) -> Result<(CreateOrderRequest, Handles), Vec<RowError>> {
     let mut errors = Vec::new();
-    let channel = match row.get("channel").map(Channel::parse) {
+    let channel = match row.get("channel").map(channel_of) {
         Some(Some(channel)) => Some(channel),
         _ => {
             errors.push(row.error(
                 Some("channel"),
-                "must be taobao, tmall, wechat, store or other",
+                format!(
+                    "must be one of {} (or 淘宝, 天猫, 京东, 拼多多, 抖音, 快手, 小红书, 大众点评, 微信, 门店, 其他)",
+                    Channel::ALL.map(Channel::as_str).join(", ")
+                ),
             ));
             None
         }
     };
     let status = match row.get("status") {
         None => OrderStatus::Paid,
-        Some(value) => OrderStatus::parse(value).unwrap_or_else(|| {
+        Some(value) => coded("status", value, OrderStatus::parse).unwrap_or_else(|| {
             errors.push(row.error(
                 Some("status"),
-                "must be paid, refunded, partially_refunded or cancelled",
+                "must be paid (已付款), refunded (已退款), partially_refunded (部分退款) or \
+                 cancelled (已取消)",
             ));
             OrderStatus::Paid
         }),
@@ -567,7 +720,15 @@ fn parse_order_row(
     if handles.is_empty() && errors.is_empty() {
         errors.push(row.error(
             None,
-            "give the customer's phone, wechat, shop_account or email (customer_* columns)",
+            format!(
+                "give the customer's handle: one of {}",
+                row.show(&[
+                    "customer_phone",
+                    "customer_wechat",
+                    "customer_shop_account",
+                    "customer_email",
+                ])
+            ),
         ));
     }
     let request = CreateOrderRequest {
@@ -582,20 +743,20 @@ fn parse_order_row(
         }],
         total_cents: total,
         ordered_at: ordered_at.unwrap_or_default(),
+        // The salesperson cell names a person; the import finds their id when it writes.
+        salesperson_id: None,
+        outlet: row.get("outlet").map(str::to_owned),
     };
     if let Err(invalid) = request.validate() {
-        for mut error in validation_errors(row, &invalid) {
-            error.column = error.column.map(|c| match c.as_str() {
-                "external_order_no" => "order_no".into(),
-                "items[0].product_name" => "product".into(),
-                "items[0].quantity" => "quantity".into(),
-                "items[0].unit_price_cents" => "unit_price".into(),
-                "items[0].sku" => "sku".into(),
-                "total_cents" => "total".into(),
-                _ => c,
-            });
-            errors.push(error);
-        }
+        errors.extend(validation_errors(row, &invalid, |field| match field {
+            "external_order_no" => Some("order_no"),
+            "items[0].product_name" => Some("product"),
+            "items[0].quantity" => Some("quantity"),
+            "items[0].unit_price_cents" => Some("unit_price"),
+            "items[0].sku" => Some("sku"),
+            "total_cents" => Some("total"),
+            other => Some(other),
+        }));
     }
     if errors.is_empty() {
         Ok((request, handles))
@@ -604,24 +765,32 @@ fn parse_order_row(
     }
 }
 
+/// An order's channel: its code (`tmall`) or its Chinese name (`天猫`).
+fn channel_of(value: &str) -> Option<Channel> {
+    coded("channel", value, Channel::parse)
+}
+
 /// Rows of one order must agree on everything but the item.
 fn merge_into(
     group: &mut OrderGroup,
     line: u64,
     request: CreateOrderRequest,
     handles: Vec<(ContactKind, String)>,
+    salesperson: Option<&str>,
 ) -> Result<(), RowError> {
     let first = &group.request;
     if first.status != request.status
         || first.ordered_at != request.ordered_at
         || first.total_cents != request.total_cents
+        || first.outlet != request.outlet
+        || group.salesperson.as_deref() != salesperson
         || group.customer_handles != handles
     {
         return Err(RowError {
             line,
             column: None,
             message: format!(
-                "rows of order {} disagree on status, ordered_at, total or customer",
+                "rows of order {} disagree on status, ordered_at, total, salesperson, outlet or customer",
                 request.external_order_no
             ),
         });
@@ -691,14 +860,16 @@ fn order_fingerprint(key: &(Channel, String)) -> u64 {
 }
 
 impl<R: Read> Plan<R> {
-    /// Opens the file: 422 when its header names unknown or repeated columns.
-    pub fn open(input: R, file: ImportFile, offset: FixedOffset) -> Result<Self, ApiError> {
-        let known: &[&str] = match file {
-            ImportFile::Customers => &CUSTOMER_COLUMNS,
-            ImportFile::Orders => &ORDER_COLUMNS,
-        };
+    /// Opens the file, read in `encoding`: 422 when its header names unknown or repeated
+    /// columns, or is no text in that encoding.
+    pub fn open(
+        input: R,
+        file: ImportFile,
+        encoding: FileEncoding,
+        offset: FixedOffset,
+    ) -> Result<Self, ApiError> {
         Ok(Plan {
-            rows: Rows::open(input, known, file == ImportFile::Customers)?,
+            rows: Rows::open(input, file, encoding)?,
             orders: (file == ImportFile::Orders).then(|| OrderRuns {
                 offset,
                 current: None,
@@ -753,13 +924,16 @@ impl OrderRuns {
         let parsed = parse_order_row(row, self.offset);
         let key = row
             .get("channel")
-            .and_then(Channel::parse)
+            .and_then(channel_of)
             .zip(row.get("order_no").map(str::to_owned));
         let Some(key) = key else {
             // Without channel and number the row belongs to no order; it cannot be good.
-            let errors = parsed
-                .err()
-                .unwrap_or_else(|| vec![row.error(None, "give the order's channel and order_no")]);
+            let errors = parsed.err().unwrap_or_else(|| {
+                vec![row.error(
+                    None,
+                    format!("give the order's {}", row.show(&["channel", "order_no"])),
+                )]
+            });
             self.ready.push_back(Planned::Refused { rows: 1, errors });
             return;
         };
@@ -793,10 +967,12 @@ impl OrderRuns {
                     lines: vec![row.line],
                     customer_handles: handles,
                     request,
+                    salesperson: row.get("salesperson").map(str::to_owned),
                 });
                 Ok(())
             }
-            Some(group) => merge_into(group, row.line, request, handles).map_err(|e| vec![e]),
+            Some(group) => merge_into(group, row.line, request, handles, row.get("salesperson"))
+                .map_err(|e| vec![e]),
         });
         if let Err(errors) = merged {
             run.bad_rows += 1;
@@ -877,12 +1053,12 @@ fn csv_failed(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(format!("csv: {e}"))
 }
 
-/// The export's header line, with the byte-order mark that makes spreadsheet programs
-/// read the file as UTF-8. `groups` (sorted) are the tag groups with a column each.
+/// The export's header line (UTF-8: `text::ExportEncoding` adds a byte-order mark or
+/// re-encodes). `groups` (sorted) are the tag groups with a column each.
 pub fn export_header(groups: &[String]) -> Result<Vec<u8>, ApiError> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
-        .from_writer(b"\xEF\xBB\xBF".to_vec());
+        .from_writer(Vec::new());
     // A group's name may need quotes; it never starts like a formula (`tags.` comes first).
     writer
         .write_record(export_columns(groups))
@@ -959,6 +1135,7 @@ pub fn export_rows(views: &[CustomerView], groups: &[String]) -> Result<Vec<u8>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     #[test]
     fn money_is_parsed_exactly() {
@@ -997,8 +1174,8 @@ mod tests {
     }
 
     /// Every row read from `text`, and the file's problem if it has one.
-    fn rows_of(text: &[u8], known: &[&str]) -> Result<Vec<Result<Row, RowError>>, ApiError> {
-        let mut rows = Rows::open(text, known, true)?;
+    fn rows_of(text: &[u8], file: ImportFile) -> Result<Vec<Result<Row, RowError>>, ApiError> {
+        let mut rows = Rows::open(text, file, FileEncoding::UTF8)?;
         let mut all = Vec::new();
         while let Some(row) = rows.next_row()? {
             all.push(row);
@@ -1008,7 +1185,7 @@ mod tests {
 
     fn plan_of(file: ImportFile, text: &str) -> Vec<Planned> {
         let cst = FixedOffset::east_opt(8 * 3600).unwrap();
-        Plan::open(text.as_bytes(), file, cst)
+        Plan::open(text.as_bytes(), file, FileEncoding::UTF8, cst)
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
@@ -1031,20 +1208,23 @@ mod tests {
 
     #[test]
     fn byte_order_mark_is_dropped_and_bad_text_located() {
-        let rows = rows_of(b"\xEF\xBB\xBFname,phone\nA,1\n", &CUSTOMER_COLUMNS).unwrap();
+        let rows = rows_of(b"\xEF\xBB\xBFname,phone\nA,1\n", ImportFile::Customers).unwrap();
         assert_eq!(rows[0].as_ref().unwrap().get("name"), Some("A"));
         let message = |e: ApiError| match e {
             ApiError::Validation(f) => f[0].message.clone(),
             other => panic!("{other:?}"),
         };
-        let latin1 = rows_of(b"name,notes\nok,ok\nJos\xE9,x\n", &CUSTOMER_COLUMNS);
+        let latin1 = rows_of(b"name,notes\nok,ok\nJos\xE9,x\n", ImportFile::Customers);
         assert!(message(latin1.err().unwrap()).contains("line 3"));
         // A quoted cell spanning lines: the line of the bad byte, not of the row.
-        let spanning = rows_of(b"name,notes\nok,\"one\ntwo\n\xFF\"\n", &CUSTOMER_COLUMNS);
+        let spanning = rows_of(
+            b"name,notes\nok,\"one\ntwo\n\xFF\"\n",
+            ImportFile::Customers,
+        );
         assert!(message(spanning.err().unwrap()).contains("line 4"));
-        let nul = rows_of(b"name,notes\nok,a\x00b\n", &CUSTOMER_COLUMNS);
+        let nul = rows_of(b"name,notes\nok,a\x00b\n", ImportFile::Customers);
         assert!(message(nul.err().unwrap()).contains("NUL byte (line 2)"));
-        let header = rows_of(b"na\xFFme\n", &CUSTOMER_COLUMNS);
+        let header = rows_of(b"na\xFFme\n", ImportFile::Customers);
         assert!(message(header.err().unwrap()).contains("line 1"));
     }
 
@@ -1052,7 +1232,7 @@ mod tests {
     fn a_quote_left_open_refuses_the_file_without_reading_it_whole() {
         let mut file = b"name,phone\nA,13800000001\nB,\"".to_vec();
         file.resize(4 * MAX_ROW_BYTES, b'x');
-        let message = match rows_of(&file, &CUSTOMER_COLUMNS) {
+        let message = match rows_of(&file, ImportFile::Customers) {
             Err(ApiError::Validation(f)) => f[0].message.clone(),
             other => panic!("{:?}", other.map(|rows| rows.len())),
         };
@@ -1060,11 +1240,13 @@ mod tests {
         assert!(message.contains("quote left open"), "{message}");
         let mut header = b"name,".to_vec();
         header.resize(2 * MAX_ROW_BYTES, b'x');
-        assert!(rows_of(&header, &CUSTOMER_COLUMNS).is_err());
+        assert!(rows_of(&header, ImportFile::Customers).is_err());
         // Long rows short of the limit are read as usual.
         let long = format!("name,notes\nA,{}\n", "x".repeat(MAX_ROW_BYTES / 2));
         assert_eq!(
-            rows_of(long.as_bytes(), &CUSTOMER_COLUMNS).unwrap().len(),
+            rows_of(long.as_bytes(), ImportFile::Customers)
+                .unwrap()
+                .len(),
             1
         );
     }
@@ -1074,7 +1256,7 @@ mod tests {
         let rows = rows_of(
             "name,phone,birthday,source\n李娜,13800138000,1990-05-17,online\n,12,17/05/1990,web\n"
                 .as_bytes(),
-            &CUSTOMER_COLUMNS,
+            ImportFile::Customers,
         )
         .unwrap();
         let good = rows[0].as_ref().unwrap();
@@ -1095,7 +1277,7 @@ mod tests {
         // U+3000, the ideographic space, is common in Chinese text.
         let rows = rows_of(
             "\u{3000}Name ,phone\n\u{3000}李娜 , 13800138000\n".as_bytes(),
-            &CUSTOMER_COLUMNS,
+            ImportFile::Customers,
         )
         .unwrap();
         let row = rows[0].as_ref().unwrap();
@@ -1105,9 +1287,9 @@ mod tests {
 
     #[test]
     fn unknown_columns_refuse_the_file() {
-        assert!(rows_of(b"name,phone,favourite_colour\n", &CUSTOMER_COLUMNS).is_err());
-        assert!(rows_of(b"name,phone,phone\n", &CUSTOMER_COLUMNS).is_err());
-        assert!(rows_of(b"id,name,phone,order_count\n", &CUSTOMER_COLUMNS).is_ok());
+        assert!(rows_of(b"name,phone,favourite_colour\n", ImportFile::Customers).is_err());
+        assert!(rows_of(b"name,phone,phone\n", ImportFile::Customers).is_err());
+        assert!(rows_of(b"id,name,phone,order_count\n", ImportFile::Customers).is_ok());
     }
 
     #[test]
@@ -1169,20 +1351,21 @@ mod tests {
     fn tag_group_columns_keep_the_group_as_written() {
         let rows = rows_of(
             "Name,TAGS.Region, tags.地区 ,tags,tier,stage,at_risk\n".as_bytes(),
-            &CUSTOMER_COLUMNS,
+            ImportFile::Customers,
         )
         .unwrap();
         assert!(rows.is_empty());
         let mut rows = Rows::open(
             "Name,TAGS.Region, tags.地区 \n".as_bytes(),
-            &CUSTOMER_COLUMNS,
-            true,
+            ImportFile::Customers,
+            FileEncoding::UTF8,
         )
         .unwrap();
         assert!(rows.next_row().unwrap().is_none());
-        assert_eq!(&*rows.columns, ["name", "tags.Region", "tags.地区"]);
+        assert_eq!(rows.columns.names, ["name", "tags.Region", "tags.地区"]);
         let refused = |header: &str| {
-            let Err(ApiError::Validation(fields)) = rows_of(header.as_bytes(), &CUSTOMER_COLUMNS)
+            let Err(ApiError::Validation(fields)) =
+                rows_of(header.as_bytes(), ImportFile::Customers)
             else {
                 panic!("{header} is refused");
             };
@@ -1198,9 +1381,16 @@ mod tests {
             "column \"tags.region\""
         );
         // Two spellings are two groups, each a column of its own.
-        assert!(rows_of(b"name,tags.VIP,tags.vip\n", &CUSTOMER_COLUMNS).is_ok());
+        assert!(rows_of(b"name,tags.VIP,tags.vip\n", ImportFile::Customers).is_ok());
         // An order file has no tags.
-        assert!(Rows::open(&b"channel,tags.region\n"[..], &ORDER_COLUMNS, false).is_err());
+        assert!(
+            Rows::open(
+                &b"channel,tags.region\n"[..],
+                ImportFile::Orders,
+                FileEncoding::UTF8
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -1249,14 +1439,15 @@ mod tests {
         let header = String::from_utf8(export_header(&groups).unwrap()).unwrap();
         assert_eq!(
             header,
-            "\u{FEFF}id,name,phone,wechat,shop_account,email,address,birthday,source,tags,\
+            "id,name,phone,wechat,shop_account,email,address,birthday,source,tags,\
              tags.region,\"tags.VIP \"\"gold\"\"\",notes,order_count,total_spent,last_order_at,\
              created_at,tier,stage,at_risk\n"
         );
         // The header reads back as the same columns, the groups as written.
-        let mut rows = Rows::open(header.as_bytes(), &CUSTOMER_COLUMNS, true).unwrap();
+        let mut rows =
+            Rows::open(header.as_bytes(), ImportFile::Customers, FileEncoding::UTF8).unwrap();
         assert!(rows.next_row().unwrap().is_none());
-        assert_eq!(&*rows.columns, &export_columns(&groups)[..]);
+        assert_eq!(rows.columns.names, export_columns(&groups));
     }
 
     #[test]
@@ -1268,6 +1459,141 @@ mod tests {
         let (items, refused) = shape(&plan);
         assert_eq!(items, [(2, 1), (5, 1)]);
         assert_eq!(refused, [vec![3], vec![4]]);
+    }
+
+    fn refusals(plan: &[Planned]) -> Vec<(u64, Option<String>)> {
+        plan.iter()
+            .filter_map(|p| match p {
+                Planned::Refused { errors, .. } => Some(errors),
+                Planned::Item { .. } => None,
+            })
+            .flatten()
+            .map(|e| (e.line, e.column.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn chinese_headers_name_the_columns_and_the_report_speaks_them() {
+        let plan = plan_of(
+            ImportFile::Customers,
+            "姓名, 手机号 ,生日,来源,标签.地区,微信\n\
+             李娜,12,1990/2/30,网吧,北京,\n\
+             ,13800000001,1990年5月17日,线上,,\n\
+             王芳,13800000002,32980,门店,上海,wx_wang\n",
+        );
+        let some = |c: &str| Some(c.to_owned());
+        assert_eq!(
+            refusals(&plan),
+            [
+                (2, some("生日")),
+                (2, some("来源")),
+                (2, some("手机号")),
+                (3, some("姓名")),
+            ]
+        );
+        let Planned::Item {
+            item: ImportItem::Customer(wang),
+            ..
+        } = &plan[2]
+        else {
+            panic!("王芳 is good");
+        };
+        assert_eq!(wang.request.birthday, NaiveDate::from_ymd_opt(1990, 4, 17));
+        assert_eq!(wang.request.source, Source::InStore);
+        assert_eq!(wang.request.contacts.len(), 2);
+        assert_eq!(
+            wang.tag_groups.get("上海").map(String::as_str),
+            Some("地区")
+        );
+        assert_eq!(
+            wang.group_columns.get("地区").map(String::as_str),
+            Some("标签.地区")
+        );
+        // English headers keep the report in English, whatever their case.
+        let plan = plan_of(ImportFile::Customers, "Name,Phone\nA,12\n");
+        assert_eq!(refusals(&plan), [(2, Some("phone".to_owned()))]);
+    }
+
+    #[test]
+    fn a_header_names_each_column_once_in_one_language() {
+        let refused = |header: &str, file| match rows_of(header.as_bytes(), file) {
+            Err(ApiError::Validation(fields)) => fields
+                .iter()
+                .map(|f| (f.field.clone(), f.message.clone()))
+                .collect::<Vec<_>>(),
+            other => panic!("{header}: {:?}", other.map(|r| r.len())),
+        };
+        let twice = refused("姓名,name,phone\n", ImportFile::Customers);
+        assert_eq!(twice[0].0, "column \"name\"");
+        assert!(twice[0].1.contains("\"姓名\" (name)"), "{twice:?}");
+        let nickname = refused("昵称,姓名,手机\n", ImportFile::Customers);
+        assert_eq!(nickname[0].0, "column \"姓名\"");
+        assert_eq!(
+            refused("手机,手机\n", ImportFile::Customers),
+            [("column \"手机\"".to_owned(), "appears twice".to_owned())]
+        );
+        // Each file knows its own columns' names: 渠道 is an order's.
+        assert_eq!(
+            refused("姓名,渠道\n", ImportFile::Customers)[0].0,
+            "column \"渠道\""
+        );
+        assert!(
+            rows_of(
+                "渠道,订单号,金额（元）,手机\n".as_bytes(),
+                ImportFile::Orders
+            )
+            .is_ok()
+        );
+        let orders = Rows::open(
+            "渠道,订单号,金额(元),手机,SKU\n".as_bytes(),
+            ImportFile::Orders,
+            FileEncoding::UTF8,
+        )
+        .unwrap();
+        assert_eq!(
+            orders.columns.names,
+            ["channel", "order_no", "total", "customer_phone", "sku"]
+        );
+    }
+
+    #[test]
+    fn files_in_gb18030_are_planned_like_utf8_and_bad_bytes_refuse_them() {
+        let text = "姓名,手机\n李娜,13800000001\n𠮷田,13800000002\n";
+        let (bytes, _, _) = encoding_rs::GB18030.encode(text);
+        let gb = FileEncoding {
+            encoding: super::super::TextEncoding::Gb18030,
+            detected: true,
+        };
+        let cst = FixedOffset::east_opt(8 * 3600).unwrap();
+        let names: Vec<String> = Plan::open(&bytes[..], ImportFile::Customers, gb, cst)
+            .unwrap()
+            .map(|p| match p.unwrap() {
+                Planned::Item {
+                    item: ImportItem::Customer(row),
+                    ..
+                } => row.request.name,
+                _ => panic!("a good row"),
+            })
+            .collect();
+        assert_eq!(names, ["李娜", "𠮷田"]);
+        let mut broken = bytes.into_owned();
+        broken.extend_from_slice(b"\xC0,1\n");
+        let error = Plan::open(&broken[..], ImportFile::Customers, gb, cst)
+            .unwrap()
+            .find_map(Result::err)
+            .expect("refused");
+        let ApiError::Validation(fields) = error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(fields[0].field, "body");
+        assert!(
+            fields[0]
+                .message
+                .contains("neither UTF-8 nor GBK/GB18030 text (line 4)")
+        );
+        // Bad bytes in the header line.
+        let header = Plan::open(&b"\xC0,x\n"[..], ImportFile::Customers, gb, cst);
+        assert!(header.is_err());
     }
 
     const ORDER_HEADER: &str = "channel,order_no,ordered_at,product,unit_price,customer_phone\n";

@@ -10,14 +10,17 @@
 //! transactions of `IMPORT_BATCH_ROWS` rows, so it never holds the writer for long; an
 //! atomic import is one transaction.
 //!
-//! This module holds the vocabulary (requests, reports, outcomes); CSV parsing and
-//! planning are in `csv`, the one batch runner in `batch`, the upserts in `operations`,
-//! HTTP in `routes`.
+//! This module holds the vocabulary (requests, reports, outcomes, the columns and their
+//! other names); CSV parsing and planning are in `csv`, the file's encoding in `text`, the
+//! dates people type in `dates`, the one batch runner in `batch`, the upserts in
+//! `operations`, HTTP in `routes`.
 
 pub mod batch;
 pub mod csv;
+pub mod dates;
 pub mod operations;
 pub mod routes;
+pub mod text;
 
 use chrono::{DateTime, Utc};
 use clap::Args;
@@ -32,6 +35,7 @@ use crate::extract::check_instant;
 use crate::orders::{Channel, CreateOrderRequest, OrderView};
 use crate::response::UpsertOutcome;
 use crate::tickets::TicketView;
+pub use text::TextEncoding;
 
 /// Normalised contact handles naming a customer.
 pub type Handles = Vec<(ContactKind, String)>;
@@ -50,7 +54,8 @@ pub enum ImportFile {
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // a documentation type: the route reads the part as a stream
 pub struct ImportForm {
-    /// The CSV file, UTF-8 (with or without a byte-order mark).
+    /// The CSV file: UTF-8 (with or without a byte-order mark), GBK or GB18030 (see the
+    /// `encoding` parameter).
     #[schema(value_type = String, format = Binary, content_media_type = "text/csv")]
     pub file: Vec<u8>,
 }
@@ -68,13 +73,32 @@ pub struct ImportQuery {
     #[param(min_length = 6, max_length = 6)]
     #[param(pattern = r"^[+ -](0[0-9]|1[0-4]):[0-5][0-9]$", example = "+08:00")]
     pub utc_offset: Option<String>,
+    /// The file's text encoding. Without it: UTF-8 if the whole file is valid UTF-8, else
+    /// GB18030 (which reads GBK too). A file starting with the UTF-8 byte-order mark is read
+    /// as UTF-8 whatever this says. Bytes that are no text in the encoding refuse the file
+    /// (422, naming the line); so does non-ASCII text that is valid UTF-8 sent as `gbk` or
+    /// `gb18030` (read so, it would be stored as other characters).
+    pub encoding: Option<TextEncoding>,
+}
+
+/// The export's encoding.
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportEncodingQuery {
+    /// `utf-8` (default, with a byte-order mark), or `gbk` / `gb18030` for Excel on Chinese
+    /// Windows: both give GB18030, whose bytes are GBK's for every character GBK has, and
+    /// which writes the others (emoji, rare characters) in its four-byte form rather than
+    /// losing them (`Content-Type: text/csv; charset=GB18030`, no byte-order mark).
+    pub encoding: Option<TextEncoding>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct RowError {
     /// Line in the file (the header is line 1).
     pub line: u64,
-    /// The column at fault, where one is.
+    /// The column at fault, where one is, named as the file's header names it (`手机` in a
+    /// file headed in Chinese); a column the file lacks, in the language of its header.
     pub column: Option<String>,
     pub message: String,
 }
@@ -91,6 +115,8 @@ pub const ROW_ERROR_MAX_CHARS: usize = 300;
 pub struct ImportReport {
     pub file: ImportFile,
     pub atomic: bool,
+    /// The encoding the file was read in: the one asked for, or the one found.
+    pub encoding: TextEncoding,
     /// Data rows read (the header excluded).
     pub rows: usize,
     pub created: usize,
@@ -153,8 +179,119 @@ pub const EXPORT_ONLY_COLUMNS: [&str; 8] = [
     "stage",
     "at_risk",
 ];
+/// Other headers for the import's columns, as staff's spreadsheets and shops' back offices
+/// head them: (header, its customer file column, its order file column). A header is matched
+/// as written (trimmed, a trailing `(元)` or `（元）` unit aside). Two headers of one file
+/// naming the same column refuse the file.
+pub const HEADER_ALIASES: [(&str, Option<&str>, Option<&str>); 50] = [
+    ("姓名", Some("name"), None),
+    ("名字", Some("name"), None),
+    ("客户姓名", Some("name"), None),
+    // A customer's name is "a name or nickname"; a shop account's nickname is 旺旺.
+    ("昵称", Some("name"), None),
+    ("手机", Some("phone"), Some("customer_phone")),
+    ("手机号", Some("phone"), Some("customer_phone")),
+    ("手机号码", Some("phone"), Some("customer_phone")),
+    ("电话", Some("phone"), Some("customer_phone")),
+    ("联系电话", Some("phone"), Some("customer_phone")),
+    ("微信", Some("wechat"), Some("customer_wechat")),
+    ("微信号", Some("wechat"), Some("customer_wechat")),
+    ("旺旺", Some("shop_account"), Some("customer_shop_account")),
+    (
+        "旺旺号",
+        Some("shop_account"),
+        Some("customer_shop_account"),
+    ),
+    (
+        "买家账号",
+        Some("shop_account"),
+        Some("customer_shop_account"),
+    ),
+    (
+        "买家会员名",
+        Some("shop_account"),
+        Some("customer_shop_account"),
+    ),
+    (
+        "买家昵称",
+        Some("shop_account"),
+        Some("customer_shop_account"),
+    ),
+    ("邮箱", Some("email"), Some("customer_email")),
+    ("电子邮箱", Some("email"), Some("customer_email")),
+    ("地址", Some("address"), None),
+    ("收货地址", Some("address"), None),
+    ("联系地址", Some("address"), None),
+    ("生日", Some("birthday"), None),
+    ("出生日期", Some("birthday"), None),
+    ("来源", Some("source"), None),
+    ("客户来源", Some("source"), None),
+    ("标签", Some("tags"), None),
+    ("备注", Some("notes"), None),
+    ("渠道", None, Some("channel")),
+    ("平台", None, Some("channel")),
+    ("订单号", None, Some("order_no")),
+    ("订单编号", None, Some("order_no")),
+    ("下单时间", None, Some("ordered_at")),
+    ("下单日期", None, Some("ordered_at")),
+    ("订单时间", None, Some("ordered_at")),
+    ("状态", None, Some("status")),
+    ("订单状态", None, Some("status")),
+    ("金额", None, Some("total")),
+    ("订单金额", None, Some("total")),
+    ("实付金额", None, Some("total")),
+    ("总金额", None, Some("total")),
+    ("商品", None, Some("product")),
+    ("商品名称", None, Some("product")),
+    ("产品", None, Some("product")),
+    ("商品编码", None, Some("sku")),
+    ("商家编码", None, Some("sku")),
+    ("货号", None, Some("sku")),
+    ("数量", None, Some("quantity")),
+    ("购买数量", None, Some("quantity")),
+    ("单价", None, Some("unit_price")),
+    ("商品单价", None, Some("unit_price")),
+];
+/// The other name of [`TAG_GROUP_COLUMN_PREFIX`]: `标签.地区` is `tags.地区`.
+pub const TAG_GROUP_COLUMN_ALIAS_PREFIX: &str = "标签.";
+
+/// Values staff write in Chinese for the import's coded columns: (column, value, code).
+pub const VALUE_ALIASES: [(&str, &str, &str); 29] = [
+    ("source", "门店", "in_store"),
+    ("source", "到店", "in_store"),
+    ("source", "线下", "in_store"),
+    ("source", "线上", "online"),
+    ("source", "网店", "online"),
+    ("source", "网上", "online"),
+    ("channel", "淘宝", "taobao"),
+    ("channel", "天猫", "tmall"),
+    ("channel", "京东", "jd"),
+    ("channel", "拼多多", "pinduoduo"),
+    ("channel", "抖音", "douyin"),
+    ("channel", "快手", "kuaishou"),
+    ("channel", "小红书", "xiaohongshu"),
+    ("channel", "大众点评", "dianping"),
+    ("channel", "点评", "dianping"),
+    ("channel", "微信", "wechat"),
+    ("channel", "门店", "store"),
+    ("channel", "实体店", "store"),
+    ("channel", "其他", "other"),
+    ("status", "已付款", "paid"),
+    ("status", "已支付", "paid"),
+    ("status", "交易成功", "paid"),
+    ("status", "已完成", "paid"),
+    ("status", "已退款", "refunded"),
+    ("status", "退款成功", "refunded"),
+    ("status", "部分退款", "partially_refunded"),
+    ("status", "已取消", "cancelled"),
+    ("status", "交易关闭", "cancelled"),
+    ("status", "已关闭", "cancelled"),
+];
+
 /// Order CSV columns. Rows sharing channel and order_no are one order with several items.
-pub const ORDER_COLUMNS: [&str; 13] = [
+/// `salesperson` names the staff member who sold the order by email, or by display name
+/// when exactly one staff member of the shop has it; `outlet` is the store or platform shop.
+pub const ORDER_COLUMNS: [&str; 15] = [
     "channel",
     "order_no",
     "ordered_at",
@@ -168,6 +305,8 @@ pub const ORDER_COLUMNS: [&str; 13] = [
     "customer_wechat",
     "customer_shop_account",
     "customer_email",
+    "salesperson",
+    "outlet",
 ];
 
 // ---- feeds ---------------------------------------------------------------------------

@@ -12,10 +12,8 @@ use chrono::{FixedOffset, Utc};
 
 use super::batch::{self, FileRows, ItemResult, Report};
 use super::csv::{self, CustomerRow, ImportItem, Plan, Planned};
-use super::{
-    ImportFile, ImportReport, OrderFeedItem, OrderReference, ReviewFeedItem, RowError,
-    TAG_GROUP_COLUMN_PREFIX,
-};
+use super::text::{self, TextEncoding};
+use super::{ImportFile, ImportReport, OrderFeedItem, OrderReference, ReviewFeedItem, RowError};
 use crate::audit::store as audit_store;
 use crate::audit::{AuditAction, NewAuditEntry};
 use crate::auth::Principal;
@@ -26,23 +24,27 @@ use crate::customers::{CreateCustomerRequest, CustomerSort, Source, UpdateCustom
 use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, FieldError, ProblemKind};
 use crate::extract::validate;
-use crate::ids::{CustomerId, ShopId, TagId};
+use crate::ids::{CustomerId, ShopId};
 use crate::orders::operations as order_operations;
 use crate::orders::store as order_store;
 use crate::orders::{CreateOrderRequest, UpdateOrderRequest};
 use crate::response::UpsertOutcome;
-use crate::tags::store as tag_store;
+use crate::tags::operations::{self as tag_operations, Tagger};
+use crate::tags::{name_key, store as tag_store};
 use crate::tickets::operations::{self as ticket_operations, Context, ReviewReport};
 use crate::tickets::workflow::AutoAssign;
 use crate::tickets::{NegativeReviewDetails, TicketView};
 use crate::tiers::TierSettings;
 
 /// Creates the customer, or merges the row into the one its handles point to: fields
-/// given in the row replace those on file, handles and tags are added, nothing is removed.
+/// given in the row replace those on file, handles and tags are added, nothing is removed
+/// but the tag a row's tag of a single-choice group replaces. Two tags of one
+/// single-choice group in a row are the row's fault (422 on `tags`).
 pub fn upsert_customer(
     conn: &mut DbConnection,
     shop_id: ShopId,
     request: &CreateCustomerRequest,
+    by: Tagger<'_>,
 ) -> Result<(UpsertOutcome, i64), ApiError> {
     let handles = normalized_handles(&request.contacts)?;
     let Some(owner) = customer_store::owner_by_handles(conn, shop_id, &handles)? else {
@@ -65,11 +67,10 @@ pub fn upsert_customer(
         notes: Some(request.notes.clone()).filter(|n| !n.is_empty()),
     };
     let (_, changed) = customer_store::update(conn, &customer, &update)?;
-    let tag_ids: Vec<TagId> = tag_store::ensure(conn, shop_id, &request.tags)?
-        .iter()
-        .map(|t| TagId(t.id))
-        .collect();
-    let tagged = tag_store::attach(conn, &tag_ids, &[CustomerId(owner)])? > 0;
+    let tags = tag_store::ensure(conn, shop_id, &request.tags)?;
+    let (added, replaced) =
+        tag_operations::put(conn, shop_id, &tags, &[CustomerId(owner)], "tags", by)?;
+    let tagged = added + replaced > 0;
     if tagged && !changed {
         customer_store::touch(conn, &[owner])?;
     }
@@ -99,6 +100,7 @@ fn import_customer(
     shop_id: ShopId,
     row: &CustomerRow,
     noted: &RefCell<TagGroupWarnings>,
+    by: Tagger<'_>,
 ) -> ItemResult {
     let wanted: Vec<(&str, Option<&str>)> = row
         .tag_groups
@@ -108,7 +110,13 @@ fn import_customer(
     let mut differing = Vec::new();
     if !wanted.is_empty() {
         for tag in tag_store::ensure_in_groups(conn, shop_id, &wanted)? {
-            let Some(group) = row.tag_groups.get(&tag.name) else {
+            // The file may spell a tag on file in another ASCII case: one tag all the same.
+            let Some(group) = row
+                .tag_groups
+                .iter()
+                .find(|(name, _)| name_key(name) == tag.name_key)
+                .map(|(_, group)| group)
+            else {
                 continue;
             };
             if tag.tag_group.as_deref() != Some(group.as_str()) {
@@ -120,7 +128,7 @@ fn import_customer(
                     tag.name.clone(),
                     RowError {
                         line: row.line,
-                        column: Some(format!("{TAG_GROUP_COLUMN_PREFIX}{group}")),
+                        column: row.group_columns.get(group).cloned(),
                         message: format!(
                             "the tag {:?} {on_file}: put on the customer, its group left as it is",
                             tag.name
@@ -130,7 +138,7 @@ fn import_customer(
             }
         }
     }
-    let written = upsert_customer(conn, shop_id, &row.request)?;
+    let written = upsert_customer(conn, shop_id, &row.request, by)?;
     let mut noted = noted.borrow_mut();
     for (tag, warning) in differing {
         if noted.tags.insert(tag) {
@@ -196,6 +204,9 @@ pub fn upsert_order(
                 items: Some(request.items.clone()),
                 total_cents: request.total_cents,
                 ordered_at: Some(request.ordered_at),
+                // Given: set; not given: left as it is.
+                salesperson_id: request.salesperson_id.map(Some),
+                outlet: request.outlet.clone().map(Some),
             };
             let outcome = match order_operations::update(conn, &existing, &change, tiers)? {
                 Some(_) => UpsertOutcome::Updated,
@@ -378,7 +389,7 @@ pub fn export_page(
 }
 
 /// How a CSV import runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub file: ImportFile,
     /// All or nothing: one transaction, and one bad row imports nothing.
@@ -387,14 +398,22 @@ pub struct ImportOptions {
     pub offset: FixedOffset,
     /// Rows per transaction when not atomic.
     pub batch_rows: usize,
+    /// The file's encoding, if the caller says (otherwise found, see `text::choose`).
+    pub encoding: Option<TextEncoding>,
+    /// Who imports (`user:<id>`) and from where, for the audit entries of tags a row's
+    /// single-choice tags replace.
+    pub actor: String,
+    pub address: Option<String>,
 }
 
-/// Imports a CSV file (blocking; run it off the async workers), reading it twice and
+/// Imports a CSV file (blocking; run it off the async workers), reading it three times and
 /// holding one row, one batch and the report's first errors in memory, whatever its size.
 ///
-/// The first reading checks every row and writes nothing: a file that is not text is
+/// The first reading finds the file's encoding when the caller did not say (UTF-8 if it is
+/// valid UTF-8 throughout, else GB18030); the others decode it a chunk at a time.
+/// The second reading checks every row and writes nothing: a file that is not text is
 /// refused whole, and an atomic import with a bad row is refused before the database is
-/// touched. The second writes the good rows, in transactions of `batch_rows` rows
+/// touched. The third writes the good rows, in transactions of `batch_rows` rows
 /// (other writers, SQLite's included, take their turn between two), or in one transaction
 /// when atomic. Should the database become unreachable, the import stops there with a 503
 /// saying which lines were imported; re-sending the file is safe, since rows already on
@@ -406,8 +425,14 @@ pub fn import_csv<F: Read + Seek>(
     mut file: F,
     options: ImportOptions,
 ) -> Result<ImportReport, ApiError> {
-    let mut report = ImportReport::new(options.file, options.atomic);
-    for planned in Plan::open(&mut file, options.file, options.offset)? {
+    let unreadable =
+        |e: std::io::Error| ApiError::Internal(format!("reading the uploaded file: {e}"));
+    let scan = text::scan(&mut file).map_err(unreadable)?;
+    let encoding =
+        text::choose(scan, options.encoding).map_err(|m| ApiError::field("encoding", m))?;
+    file.rewind().map_err(unreadable)?;
+    let mut report = ImportReport::new(options.file, options.atomic, encoding.encoding);
+    for planned in Plan::open(&mut file, options.file, encoding, options.offset)? {
         match planned? {
             Planned::Item { rows, .. } => report.rows += rows,
             Planned::Refused { rows, errors } => {
@@ -423,22 +448,42 @@ pub fn import_csv<F: Read + Seek>(
         .map_err(|e| ApiError::Internal(format!("rewinding the uploaded file: {e}")))?;
     // Refused rows are in the report already; this reading only writes.
     let items =
-        Plan::open(&mut file, options.file, options.offset)?.filter_map(|planned| match planned {
-            Ok(Planned::Item { line, rows, item }) => Some(Ok((FileRows { line, rows }, item))),
-            Ok(Planned::Refused { .. }) => None,
-            Err(e) => Some(Err(e)),
+        Plan::open(&mut file, options.file, encoding, options.offset)?.filter_map(|planned| {
+            match planned {
+                Ok(Planned::Item { line, rows, item }) => Some(Ok((FileRows { line, rows }, item))),
+                Ok(Planned::Refused { .. }) => None,
+                Err(e) => Some(Err(e)),
+            }
         });
     // Warnings are kept apart from the report, which the runner holds while it writes.
     let noted = RefCell::new(TagGroupWarnings::default());
     let apply = |conn: &mut DbConnection, item: &ImportItem| match item {
-        ImportItem::Customer(row) => import_customer(conn, shop_id, row, &noted),
-        ImportItem::Order(group) => upsert_order(
+        ImportItem::Customer(row) => import_customer(
             conn,
             shop_id,
-            &group.customer_handles,
-            &group.request,
-            tiers,
+            row,
+            &noted,
+            Tagger {
+                actor: &options.actor,
+                address: options.address.as_deref(),
+            },
         ),
+        ImportItem::Order(group) => match &group.salesperson {
+            None => upsert_order(
+                conn,
+                shop_id,
+                &group.customer_handles,
+                &group.request,
+                tiers,
+            ),
+            Some(typed) => {
+                let mut request = group.request.clone();
+                request.salesperson_id = Some(crate::users::store::find_by_email_or_name(
+                    conn, shop_id, typed,
+                )?);
+                upsert_order(conn, shop_id, &group.customer_handles, &request, tiers)
+            }
+        },
     };
     let no_check = |_: &ImportItem| Ok(());
     let with_warnings = |mut report: ImportReport| {

@@ -4,6 +4,7 @@
 
 use crate::audit::{AuditAction, NewAuditEntry, store as audit_store};
 use crate::auth::authenticate::ClientAddress;
+use crate::tags::operations::Tagger;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
 use chrono::Utc;
 use futures_util::{StreamExt, stream};
@@ -14,10 +15,11 @@ use super::operations::{
     self, ImportOptions, ReviewSettings, export_header, export_page, import_csv, record_export,
     upsert_customer, upsert_feed_order,
 };
+use super::text::ExportEncoding;
 use super::{
-    BatchReport, CustomerBatch, CustomerUpsertAnswer, CustomerUpserted, ImportForm, ImportQuery,
-    ImportReport, OrderBatch, OrderFeedItem, OrderUpsertAnswer, OrderUpserted, ReviewFeedItem,
-    ReviewUpsertAnswer, ReviewUpserted,
+    BatchReport, CustomerBatch, CustomerUpsertAnswer, CustomerUpserted, ExportEncodingQuery,
+    ImportForm, ImportQuery, ImportReport, OrderBatch, OrderFeedItem, OrderUpsertAnswer,
+    OrderUpserted, ReviewFeedItem, ReviewUpsertAnswer, ReviewUpserted,
 };
 use crate::auth::{Caller, Principal, roles::Permission};
 use crate::customers::rules::filter_for_audit;
@@ -25,7 +27,9 @@ use crate::customers::store::{self as customer_store, CustomerFilter};
 use crate::customers::{CreateCustomerRequest, ListCustomersQuery};
 use crate::db::DbConnection;
 use crate::error::{ApiError, ProblemKind};
-use crate::extract::{Body, Query, content_length, spool_body, utc_offset, validate};
+use crate::extract::{
+    Body, Query, content_length, parse_query, split_query, spool_body, utc_offset, validate,
+};
 use crate::orders::store as order_store;
 use crate::response::UpsertOutcome;
 use crate::state::AppState;
@@ -42,12 +46,39 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Import customers or orders from CSV (leads and admins).
 ///
-/// The body is the CSV file itself (`Content-Type: text/csv`), UTF-8 with or without a
-/// byte-order mark, a header line first, at most `IMPORT_MAX_BYTES` (20 MiB by default).
+/// The body is the CSV file itself (`Content-Type: text/csv`), or a form upload
+/// (`multipart/form-data`) with the file as its one part, named `file`; a header line first,
+/// at most `IMPORT_MAX_BYTES` (20 MiB by default) either way. The file may be UTF-8 (with or
+/// without a byte-order mark), GBK or GB18030 (what Excel on Chinese Windows saves): say
+/// which with `encoding`, or leave it out to have a file that is valid UTF-8 read as UTF-8
+/// and any other as GB18030 (GBK's superset). The `charset` of the `Content-Type` is not
+/// read (tools send `utf-8` whatever the file holds). Bytes that are no text in the encoding
+/// refuse the file (422, naming the line), and so does Chinese text that is valid UTF-8 sent
+/// as `gbk` or `gb18030` (it would be read as other characters): nothing is stored as
+/// garbage.
+///
+/// Columns may be headed in English (below) or in Chinese: 姓名 or 昵称 (`name`), 手机 /
+/// 手机号 / 电话 (`phone`), 微信 (`wechat`), 旺旺 / 买家会员名 (`shop_account`), 邮箱
+/// (`email`), 地址 (`address`), 生日 (`birthday`), 来源 (`source`), 标签 (`tags`),
+/// 标签.<group> (`tags.<group>`), 备注 (`notes`); 订单号 (`order_no`), 渠道 / 平台
+/// (`channel`), 下单时间 (`ordered_at`), 状态 (`status`), 金额 / 实付金额 (`total`), 商品
+/// (`product`), 商品编码 / 商家编码 (`sku`), 数量 (`quantity`), 单价 (`unit_price`), and
+/// in an order file 手机, 微信, 旺旺, 邮箱 for the `customer_*` columns (the whole list is in
+/// the README). A trailing `(元)` is ignored (`金额(元)`). Two headers naming one column
+/// (`姓名` and `name`, or `姓名` and `昵称`) refuse the file. Coded cells may be written in
+/// Chinese too: `source` 门店 / 到店 / 线下 or 线上 / 网店; `channel` 淘宝, 天猫, 京东, 拼多多,
+/// 抖音, 快手, 小红书, 大众点评, 微信, 门店, 其他; `status` 已付款, 已退款, 部分退款, 已取消.
+///
+/// Dates and times are read alike in both files, the year first: `1990-05-17`,
+/// `1990/5/17`, `1990.5.17`, `1990年5月17日`, `19900517`, or an Excel date number of five
+/// digits (`32980` is 1990-04-17); times add `14:30` or `14:30:00` (`2026/3/5 14:30`,
+/// `2026年3月5日 14:30`), or are RFC 3339 with an offset; an Excel number's fraction is the
+/// time of day. Refused rather than guessed: day or month first (`05/06/1990`), two-digit
+/// years, days the calendar lacks (`1990/2/30`), other numbers (`1990`, `35`).
 ///
 /// **Customers** (`file=customers`): `name` (required), `phone`, `wechat`, `shop_account`,
-/// `email` (at least one handle; several values separated by `;`), `address`, `birthday`
-/// (YYYY-MM-DD), `source` (`in_store` or `online`, default `online`), `tags` (separated by
+/// `email` (at least one handle; several values separated by `;`), `address`, `birthday`,
+/// `source` (`in_store` or `online`, default `online`), `tags` (separated by
 /// `;`), `notes`, and any number of tag group columns `tags.<group>` (`tags.region`:
 /// `北京;上海`), each holding the customer's tags in that group, the group as written. A
 /// row whose handles match a customer on file updates that customer (handles and tags are
@@ -62,8 +93,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// **Orders** (`file=orders`): `channel`, `order_no`, `ordered_at`, `status` (default `paid`),
 /// `total` (e.g. 129.90; default: sum of items), `product`, `sku`, `quantity` (default 1),
 /// `unit_price`, and the customer's `customer_phone`, `customer_wechat`,
-/// `customer_shop_account` or `customer_email`. Consecutive rows with the same channel and
-/// order_no are one order with several items; an order number that comes back after other
+/// `customer_shop_account` or `customer_email`, and optionally `salesperson` (the staff
+/// member who sold it: their email, or their display name when exactly one staff member of
+/// the shop has it, else the row is refused) and `outlet` (the store or platform shop, 1
+/// to 100 characters). A SKU not in the product catalogue is added to it, named after the
+/// item. Consecutive rows with the same channel and
+/// order_no are one order with several items (they must agree on everything but the item); an order number that comes back after other
 /// orders is refused there (rows of one order must follow each other). An order already on
 /// file (same channel and number) is updated.
 ///
@@ -71,9 +106,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// read without that `'`, which the export adds so that spreadsheet programs do not run
 /// such cells as formulas: an export imports back unchanged.
 ///
-/// Every row is checked before any is written; bad rows are reported by line (the first
+/// Every row is checked before any is written; bad rows are reported by line and column,
+/// the column named as the file's header names it (`手机` in a file headed in Chinese; a
+/// column the file lacks in its header's language) (the first
 /// 100 problems in `errors`, every bad row counted in `failed`, `errors_truncated` when
-/// more were found). Good rows are written in transactions of `IMPORT_BATCH_ROWS` rows (500
+/// more were found). `encoding` says how the file was read. Good rows are written in transactions of `IMPORT_BATCH_ROWS` rows (500
 /// by default), so other work is not held up by a long file. With `atomic=true` the file
 /// is one transaction and one bad row imports nothing (422 `import-rejected`, with the
 /// report under `report`). Importing the same file again reports every row as `unchanged`.
@@ -91,7 +128,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 403),
         (status = 413),
         (status = 415),
-        (status = 422, description = "Unknown columns, not UTF-8, or (atomic) bad rows: nothing imported"),
+        (status = 422, description = "Unknown or repeated columns, bytes that are no text in the file's encoding (field `body`), UTF-8 Chinese text sent as `gbk`/`gb18030` (field `encoding`), or (atomic) bad rows: nothing imported"),
         (status = 503, description = "The database became unreachable: the import stopped (the detail says which lines were imported)"),
     ))]
 pub async fn import(
@@ -163,6 +200,9 @@ pub async fn import(
         atomic: query.atomic.unwrap_or(false),
         offset,
         batch_rows: settings.batch_rows as usize,
+        encoding: query.encoding,
+        actor: caller.subject(),
+        address: address.as_deref().map(str::to_owned),
     };
     let (db, tiers, shop_id) = (state.db.clone(), state.settings.tiers, caller.shop_id);
     let report = web::block(move || import_csv(&db, shop_id, &tiers, upload, options)).await??;
@@ -204,7 +244,11 @@ pub async fn import(
 /// Export customers matching the list filters as CSV (leads and admins; every export is
 /// recorded in the audit log, with its filters but never a search text).
 ///
-/// UTF-8 with a byte-order mark, so spreadsheet programs show Chinese text correctly. The
+/// UTF-8 with a byte-order mark, so spreadsheet programs show Chinese text correctly; or,
+/// with `encoding=gbk` or `encoding=gb18030`, GB18030 for Excel on Chinese Windows (no
+/// byte-order mark, `Content-Type: text/csv; charset=GB18030`): every character GBK has is
+/// written as GBK writes it, the few it lacks (emoji, rare characters) in GB18030's
+/// four-byte form rather than lost or replaced, so the file imports back unchanged. The
 /// columns: `id`, the import's (`name` to `tags`), a `tags.<group>` column for each group
 /// of tags that customers carry (sorted; a tag in a group is in its group's column, `tags`
 /// holds those without one), `notes`, then `order_count`, `total_spent`, `last_order_at`,
@@ -218,9 +262,9 @@ pub async fn import(
 /// again. `sort`, `limit`, `cursor` and `with_total` do not apply; rows come oldest first,
 /// streamed.
 #[utoipa::path(get, path = "/api/v1/customers/export", tag = "customers", security(("bearer" = [])),
-    params(ListCustomersQuery),
+    params(ListCustomersQuery, ExportEncodingQuery),
     responses(
-        (status = 200, description = "CSV file", body = String, content_type = "text/csv"),
+        (status = 200, description = "CSV file, UTF-8 or GB18030 as `encoding` asks (the `Content-Type` charset says which)", body = String, content_type = "text/csv"),
         (status = 403, description = "Agents: exporting the customer file is a lead's job"),
         (status = 422),
     ))]
@@ -228,9 +272,13 @@ pub async fn export(
     state: web::Data<AppState>,
     caller: Caller,
     address: ClientAddress,
-    query: Query<ListCustomersQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ExportCustomers)?;
+    // The list's filters, and the export's own parameter.
+    let (encoding, filters) = split_query(req.query_string(), &["encoding"]);
+    let query: ListCustomersQuery = parse_query(&filters)?;
+    let encoding = ExportEncoding::of(parse_query::<ExportEncodingQuery>(&encoding)?.encoding);
     let filter = CustomerFilter::from_query(caller.shop_id, &query, Utc::now().naive_utc())?;
     let details = filter_for_audit(&query);
     let (actor, audited, shop_id) = (caller.subject(), filter.clone(), caller.shop_id);
@@ -256,17 +304,23 @@ pub async fn export(
         let groups = groups.clone();
         async move {
             match next {
-                Next::Header => Some((Ok(web::Bytes::from(header)), Next::After(None))),
+                Next::Header => {
+                    let start = [encoding.preamble(), &encoding.encode(header)].concat();
+                    Some((Ok(web::Bytes::from(start)), Next::After(None)))
+                }
                 Next::After(after) => {
                     let page = state
                         .db
                         .read(move |conn| export_page(conn, &filter, &groups, after))
                         .await;
                     match page {
-                        Ok((bytes, Some(last))) => {
-                            Some((Ok(web::Bytes::from(bytes)), Next::After(Some(last))))
+                        Ok((bytes, Some(last))) => Some((
+                            Ok(web::Bytes::from(encoding.encode(bytes))),
+                            Next::After(Some(last)),
+                        )),
+                        Ok((bytes, None)) => {
+                            Some((Ok(web::Bytes::from(encoding.encode(bytes))), Next::Done))
                         }
-                        Ok((bytes, None)) => Some((Ok(web::Bytes::from(bytes)), Next::Done)),
                         Err(e) => {
                             tracing::error!(error = %e, "customer export failed mid-stream");
                             Some((Err(e), Next::Done))
@@ -278,7 +332,7 @@ pub async fn export(
         }
     });
     Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
+        .content_type(encoding.content_type())
         .insert_header((
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"customers.csv\"",
@@ -345,10 +399,15 @@ pub async fn upsert_one_customer(
     let shows_record = caller.sees_what_it_writes(Permission::EditCustomers);
     let request = body.into_inner();
     let shop_id = caller.shop_id();
+    let actor = caller.subject();
     let (outcome, answer) = state
         .db
         .write(move |conn| {
-            let (outcome, id) = upsert_customer(conn, shop_id, &request)?;
+            let by = Tagger {
+                actor: &actor,
+                address: None,
+            };
+            let (outcome, id) = upsert_customer(conn, shop_id, &request, by)?;
             let answer = CustomerUpsertAnswer::of(shows_record, id, outcome, || {
                 let customer = customer_store::get(conn, shop_id, id)?;
                 let customer = customer_store::views(conn, vec![customer])?
@@ -381,12 +440,19 @@ pub async fn upsert_customers(
     let batch = body.into_inner();
     let shop_id = caller.shop_id();
     let write = Permission::EditCustomers;
+    let actor = caller.subject();
     run_batch(
         &state,
         &caller,
         write,
         (batch.items, batch.atomic),
-        move |conn, item| upsert_customer(conn, shop_id, item),
+        move |conn, item| {
+            let by = Tagger {
+                actor: &actor,
+                address: None,
+            };
+            upsert_customer(conn, shop_id, item, by)
+        },
     )
     .await
 }

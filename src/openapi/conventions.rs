@@ -219,6 +219,14 @@ fn conflicts() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            "single-choice",
+            problem(
+                K::SingleChoice,
+                "2 customers would hold two tags of the single-choice group \"visit\" (e.g. 12, 31); take one off first",
+                Value::Null,
+            ),
+        ),
+        (
             "customer-archived",
             problem(
                 K::CustomerArchived,

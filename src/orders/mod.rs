@@ -17,7 +17,7 @@ use validator::{Validate, ValidationError};
 
 use crate::db::text_enum;
 use crate::error::ApiError;
-use crate::extract::{check_instant, message};
+use crate::extract::{check_instant, message, present};
 use crate::ids::ShopId;
 use crate::schema::{order_items, orders};
 
@@ -71,6 +71,10 @@ pub struct Order {
     pub ordered_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The staff member who sold it.
+    pub salesperson_id: Option<i64>,
+    /// The store or platform shop it was sold through.
+    pub outlet: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -93,6 +97,8 @@ pub struct OrderItemInput {
     pub product_name: String,
     #[validate(length(min = 1, max = 64))]
     #[schema(min_length = 1, max_length = 64)]
+    /// The product's SKU in the shop's catalogue (`/api/v1/products`); a SKU not in the
+    /// catalogue is added to it, named after this item, without usage days.
     pub sku: Option<String>,
     /// 1 to 100,000 (`rules::MAX_QUANTITY`).
     pub quantity: i32,
@@ -100,6 +106,24 @@ pub struct OrderItemInput {
     /// `rules::MAX_UNIT_PRICE_CENTS`).
     #[schema(example = 12990)]
     pub unit_price_cents: i64,
+}
+
+/// Longest outlet name, in characters.
+pub const MAX_OUTLET_CHARS: usize = 100;
+
+/// An outlet is 1 to 100 printable characters once trimmed (stored trimmed).
+pub fn validate_outlet(value: &str) -> Result<(), ValidationError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty()
+        || trimmed.chars().count() > MAX_OUTLET_CHARS
+        || trimmed.chars().any(char::is_control)
+    {
+        return Err(message(
+            "outlet",
+            "must be 1 to 100 printable characters (leading and trailing spaces are dropped)",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_order_no(value: &str) -> Result<(), ValidationError> {
@@ -136,6 +160,16 @@ pub struct CreateOrderRequest {
     /// When the buyer ordered: not after now (a few minutes of clock difference allowed).
     #[validate(custom(function = "check_order_time"))]
     pub ordered_at: DateTime<Utc>,
+    /// The staff member who sold the order: the id of a staff account of the shop (of any
+    /// role; a deactivated account too, for past orders). Another id is a 422.
+    #[serde(default)]
+    pub salesperson_id: Option<i64>,
+    /// The outlet it was sold through: a physical store or a platform shop's name, 1 to 100
+    /// characters, stored trimmed.
+    #[serde(default)]
+    #[validate(custom(function = "validate_outlet"))]
+    #[schema(min_length = 1, max_length = 100, example = "朝阳大悦城店")]
+    pub outlet: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
@@ -151,6 +185,15 @@ pub struct UpdateOrderRequest {
     /// When the buyer ordered: not after now (a few minutes of clock difference allowed).
     #[validate(custom(function = "check_order_time"))]
     pub ordered_at: Option<DateTime<Utc>>,
+    /// The staff member who sold it (a staff account of the shop); `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub salesperson_id: Option<Option<i64>>,
+    /// The outlet (1 to 100 characters, trimmed); `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    #[validate(custom(function = "validate_outlet"))]
+    pub outlet: Option<Option<String>>,
 }
 
 /// How far ahead of this server's clock an order time may be. The clocks of shop systems
@@ -192,6 +235,10 @@ pub struct OrderView {
     pub ordered_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The staff member who sold it (a staff account id), if recorded.
+    pub salesperson_id: Option<i64>,
+    /// The store or platform shop it was sold through, if recorded.
+    pub outlet: Option<String>,
 }
 
 crate::pagination::named_page!(OrderPage, OrderView);
@@ -217,6 +264,8 @@ impl Order {
             ordered_at: self.ordered_at.and_utc(),
             created_at: self.created_at.and_utc(),
             updated_at: self.updated_at.and_utc(),
+            salesperson_id: self.salesperson_id,
+            outlet: self.outlet,
         })
     }
 }

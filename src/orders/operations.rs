@@ -23,6 +23,7 @@ pub fn create(
     let customer = customer_store::get(conn, shop_id, customer_id.0)?;
     customer.ensure_live()?;
     let total = rules::order_total(&request.items, request.total_cents)?;
+    check_salesperson(conn, shop_id, request.salesperson_id)?;
     let order_no = request.external_order_no.trim();
     if store::find_by_external(conn, shop_id, request.channel, order_no)?.is_some() {
         return Err(ApiError::conflict(
@@ -53,6 +54,7 @@ pub fn update(
         rules::check_total(total)?;
     }
     ensure_customer_live(conn, order)?;
+    check_salesperson(conn, order.shop_id, request.salesperson_id.flatten())?;
     let updated = store::update(conn, order, request)?;
     if updated.is_some() {
         refresh_tier(conn, order, tiers)?;
@@ -85,6 +87,26 @@ pub fn delete(
     }
     store::delete(conn, order)?;
     refresh_tier(conn, order, tiers)
+}
+
+/// A salesperson is a staff account of the shop (of any role, active or not: past orders
+/// name staff who have left); anything else is a 422 on `salesperson_id`.
+fn check_salesperson(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    salesperson_id: Option<i64>,
+) -> Result<(), ApiError> {
+    let Some(id) = salesperson_id else {
+        return Ok(());
+    };
+    match crate::users::store::get_in_shop(conn, shop_id, id) {
+        Ok(_) => Ok(()),
+        Err(ApiError::NotFound(_)) => Err(ApiError::field(
+            "salesperson_id",
+            format!("no staff member {id} in this shop"),
+        )),
+        Err(other) => Err(other),
+    }
 }
 
 /// An archived customer's file is read-only, orders included.

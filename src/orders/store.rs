@@ -34,11 +34,22 @@ pub fn refresh_summary(conn: &mut DbConnection, customer_id: CustomerId) -> Resu
     Ok(())
 }
 
+/// Writes an order's items; a SKU the shop's catalogue does not hold yet is added to it
+/// (named after the item, without usage days).
 fn insert_items(
     conn: &mut DbConnection,
+    shop_id: ShopId,
     order_id: i64,
     items: &[OrderItemInput],
 ) -> Result<(), ApiError> {
+    crate::products::store::add_unknown(
+        conn,
+        shop_id,
+        items.iter().filter_map(|item| {
+            let sku = item.sku.as_deref()?.trim();
+            Some((sku, item.product_name.trim()))
+        }),
+    )?;
     for item in items {
         diesel::insert_into(order_items::table)
             .values((
@@ -88,10 +99,12 @@ pub fn insert(
             orders::ordered_at.eq(request.ordered_at.naive_utc()),
             orders::created_at.eq(now),
             orders::updated_at.eq(now),
+            orders::salesperson_id.eq(request.salesperson_id),
+            orders::outlet.eq(request.outlet.as_deref().map(str::trim)),
         ))
         .returning(orders::all_columns)
         .get_result(conn)?;
-    insert_items(conn, order.id, &request.items)?;
+    insert_items(conn, shop_id, order.id, &request.items)?;
     refresh_summary(conn, customer_id)?;
     Ok(order)
 }
@@ -129,17 +142,24 @@ pub fn update(
         .ordered_at
         .map(|t| t.naive_utc())
         .unwrap_or(order.ordered_at);
+    let salesperson_id = request.salesperson_id.unwrap_or(order.salesperson_id);
+    let outlet = match &request.outlet {
+        Some(outlet) => outlet.as_deref().map(|o| o.trim().to_owned()),
+        None => order.outlet.clone(),
+    };
     if items_change.is_none()
         && total == order.total_cents
         && status == order.status
         && ordered_at == order.ordered_at
+        && salesperson_id == order.salesperson_id
+        && outlet == order.outlet
     {
         return Ok(None);
     }
     if let Some(items) = items_change {
         diesel::delete(order_items::table.filter(order_items::order_id.eq(order.id)))
             .execute(conn)?;
-        insert_items(conn, order.id, items)?;
+        insert_items(conn, order.shop_id, order.id, items)?;
     }
     let updated: Order = diesel::update(orders::table.find(order.id))
         .set((
@@ -147,6 +167,8 @@ pub fn update(
             orders::total_cents.eq(total),
             orders::ordered_at.eq(ordered_at),
             orders::updated_at.eq(Utc::now().naive_utc()),
+            orders::salesperson_id.eq(salesperson_id),
+            orders::outlet.eq(outlet),
         ))
         .returning(orders::all_columns)
         .get_result(conn)?;

@@ -36,6 +36,16 @@ pub struct RemindersQuery {
     #[validate(range(min = 0, max = 366))]
     #[param(minimum = 0, maximum = 366)]
     pub birthday_days: Option<u32>,
+    /// Products probably used up today or in the next N days (default 7).
+    #[validate(range(min = 0, max = 366))]
+    #[param(minimum = 0, maximum = 366)]
+    pub used_up_days: Option<u32>,
+    /// Greetings: birthdays and occasions today or in the next N days (default 7).
+    #[validate(range(min = 0, max = 366))]
+    #[param(minimum = 0, maximum = 366)]
+    pub greeting_days: Option<u32>,
+    /// Greetings: only buyers of this tier (default: every tier).
+    pub greeting_tier: Option<Tier>,
     /// Items listed per section, 1 to 100 (default 20); `count` always gives the full number.
     #[validate(range(min = 1, max = 100))]
     #[param(minimum = 1, maximum = 100)]
@@ -86,6 +96,44 @@ pub struct CustomerReminders {
     pub items: Vec<CustomerBrief>,
 }
 
+/// A buyer whose purchase of a product is probably used up.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UsedUpItem {
+    pub customer: CustomerBrief,
+    pub sku: String,
+    /// The product's name in the catalogue.
+    pub product_name: String,
+    /// The product's usage days.
+    pub usage_days: i32,
+    /// The buyer's last purchase of it (a `paid` or `partially_refunded` order).
+    pub last_purchased_at: chrono::DateTime<Utc>,
+    /// The local day it is probably used up: the last purchase plus the usage days.
+    pub used_up_on: NaiveDate,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsedUpReminders {
+    /// All that match; `items` lists the first `limit`, soonest first.
+    pub count: i64,
+    pub items: Vec<UsedUpItem>,
+}
+
+/// Whom to greet in the coming days.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Greetings {
+    /// `greeting_days`: today and the next N days.
+    pub days: u32,
+    /// The tier asked for (`greeting_tier`), or `null` for every tier.
+    pub tier: Option<Tier>,
+    /// The shop's occasions (`/api/v1/occasions`) on those days, by day.
+    pub occasions: Vec<crate::occasions::OccasionView>,
+    /// Buyers (at least one purchase) of the tier whose birthday falls on those days.
+    pub birthdays: CustomerReminders,
+    /// Buyers of the tier to greet for the occasions: every one of them when an occasion
+    /// falls on those days, none otherwise.
+    pub occasion_buyers: CustomerReminders,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Reminders {
     /// `own` (an agent's tickets and their customers) or `team`.
@@ -108,5 +156,13 @@ pub struct Reminders {
     pub never_contacted_customers: CustomerReminders,
     pub not_contacted_customers: CustomerReminders,
     pub no_purchase_customers: CustomerReminders,
+    /// Customers who never bought (no `paid` or `partially_refunded` order).
+    pub never_purchased_customers: CustomerReminders,
     pub upcoming_birthdays: CustomerReminders,
+    /// Buyers whose last purchase of a product with usage days (`/api/v1/products`), plus
+    /// those days, falls today or in the next `used_up_days` days, and who have not bought
+    /// it again since: the moment for a friendly follow-up.
+    pub probably_used_up: UsedUpReminders,
+    /// Birthdays and occasions of the next `greeting_days` days, for `greeting_tier`.
+    pub greetings: Greetings,
 }

@@ -1,9 +1,12 @@
 //! Reading the reminder lists: each is a count and the first `limit` items of a ticket or
 //! customer filter, through those features' queries. No SQL of its own.
 
-use chrono::NaiveDateTime;
+use chrono::{Duration, FixedOffset, NaiveDate, NaiveDateTime};
 
-use super::{CustomerBrief, CustomerReminders, Reminders, TicketReminders};
+use super::{
+    CustomerBrief, CustomerReminders, Greetings, Reminders, TicketReminders, UsedUpItem,
+    UsedUpReminders,
+};
 use crate::customers::CustomerSort;
 use crate::customers::store::{self as customer_store, CustomerFilter};
 use crate::db::DbConnection;
@@ -27,6 +30,96 @@ pub struct ReminderPlan {
     pub breach_warning_until: NaiveDateTime,
     /// Surveys made before this and still unanswered are due a nudge.
     pub surveys_made_before: NaiveDateTime,
+    /// The caller's offset, which names the local day a purchase is used up on.
+    pub offset: FixedOffset,
+    /// Purchases probably used up from this instant (the start of today)...
+    pub used_up_from: NaiveDateTime,
+    /// ...to this one (the end of the last day of the window), excluded.
+    pub used_up_until: NaiveDateTime,
+    /// The greetings' window: local days, both included.
+    pub greeting_days: (NaiveDate, NaiveDate),
+    pub greeting_tier: Option<crate::tiers::Tier>,
+    /// `birthday_mmdd` ranges of the greetings' window.
+    pub greeting_birthdays: Vec<(i32, i32)>,
+}
+
+/// The buyers whose purchases are probably used up in the plan's window.
+fn used_up_section(
+    conn: &mut DbConnection,
+    customers: &CustomerFilter,
+    plan: (NaiveDateTime, NaiveDateTime, FixedOffset),
+    limit: i64,
+) -> Result<UsedUpReminders, ApiError> {
+    let (from, until, offset) = plan;
+    let (count, due) = crate::products::store::probably_used_up(
+        conn,
+        customers.shop_id,
+        from,
+        until,
+        customers.ticket_assignee,
+        limit,
+    )?;
+    let ids: Vec<i64> = due.iter().map(|d| d.customer_id).collect();
+    let briefs: std::collections::BTreeMap<i64, CustomerBrief> =
+        customer_store::by_ids(conn, customers.shop_id, &ids)?
+            .iter()
+            .map(|c| (c.id, CustomerBrief::of(c)))
+            .collect();
+    let items = due
+        .into_iter()
+        .filter_map(|d| {
+            let customer = briefs.get(&d.customer_id)?.clone();
+            let used_up_at = d.last_purchased_at + Duration::days(i64::from(d.usage_days));
+            Some(UsedUpItem {
+                customer,
+                used_up_on: used_up_at.and_utc().with_timezone(&offset).date_naive(),
+                last_purchased_at: d.last_purchased_at.and_utc(),
+                sku: d.sku,
+                product_name: d.name,
+                usage_days: d.usage_days,
+            })
+        })
+        .collect();
+    Ok(UsedUpReminders { count, items })
+}
+
+/// Birthdays and occasions of the greetings' window, for the buyers of the tier asked.
+fn greetings_section(
+    conn: &mut DbConnection,
+    customers: &CustomerFilter,
+    days: (NaiveDate, NaiveDate),
+    tier: Option<crate::tiers::Tier>,
+    birthdays: Vec<(i32, i32)>,
+    limit: i64,
+) -> Result<Greetings, ApiError> {
+    let buyers = CustomerFilter {
+        never_purchased: Some(false),
+        tier,
+        ..customers.clone()
+    };
+    let occasions = crate::occasions::store::between(conn, customers.shop_id, days.0, days.1)?;
+    let occasion_buyers = if occasions.is_empty() {
+        CustomerReminders {
+            count: 0,
+            items: Vec::new(),
+        }
+    } else {
+        customer_section(conn, buyers.clone(), limit)?
+    };
+    Ok(Greetings {
+        days: u32::try_from((days.1 - days.0).num_days()).unwrap_or_default(),
+        tier,
+        occasions: occasions.iter().map(|o| o.view()).collect(),
+        birthdays: customer_section(
+            conn,
+            CustomerFilter {
+                birthday_ranges: birthdays,
+                ..buyers
+            },
+            limit,
+        )?,
+        occasion_buyers,
+    })
 }
 
 pub fn ticket_section(
@@ -69,6 +162,12 @@ pub fn reminders(conn: &mut DbConnection, plan: ReminderPlan) -> Result<Reminder
         birthdays,
         breach_warning_until,
         surveys_made_before,
+        offset,
+        used_up_from,
+        used_up_until,
+        greeting_days,
+        greeting_tier,
+        greeting_birthdays,
     } = plan;
     Ok(Reminders {
         scope: if team { "team" } else { "own" }.into(),
@@ -150,12 +249,34 @@ pub fn reminders(conn: &mut DbConnection, plan: ReminderPlan) -> Result<Reminder
             },
             limit,
         )?,
+        never_purchased_customers: customer_section(
+            conn,
+            CustomerFilter {
+                never_purchased: Some(true),
+                ..customers.clone()
+            },
+            limit,
+        )?,
         upcoming_birthdays: customer_section(
             conn,
             CustomerFilter {
                 birthday_ranges: birthdays,
-                ..customers
+                ..customers.clone()
             },
+            limit,
+        )?,
+        probably_used_up: used_up_section(
+            conn,
+            &customers,
+            (used_up_from, used_up_until, offset),
+            limit,
+        )?,
+        greetings: greetings_section(
+            conn,
+            &customers,
+            greeting_days,
+            greeting_tier,
+            greeting_birthdays,
             limit,
         )?,
     })

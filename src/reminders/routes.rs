@@ -21,7 +21,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// What needs doing: overdue first calls, follow-ups due today, tickets without contact,
 /// service-level targets about to breach, escalated tickets, buyer surveys unanswered for
 /// `SURVEY_NUDGE_AFTER_HOURS`, and customers to call (never contacted, not contacted for a while, not buying any more,
-/// birthdays coming up). Agents get their own; leads and admins the team's.
+/// never bought, birthdays coming up, a product probably used up) and to greet (birthdays and
+/// the shop's occasions of the coming days, by tier). Agents get their own (customers with a
+/// ticket assigned to them); leads and admins the team's.
 #[utoipa::path(get, path = "/api/v1/reminders", tag = "reminders", security(("bearer" = [])),
     params(RemindersQuery),
     responses(
@@ -38,15 +40,20 @@ pub async fn reminders(
     let offset = utc_offset(query.utc_offset.as_deref(), "utc_offset")?;
     let now_utc = Utc::now();
     let today = now_utc.with_timezone(&offset).date_naive();
-    let end_of_today = offset
-        .from_local_datetime(
-            &(today + Duration::days(1))
-                .and_hms_opt(0, 0, 0)
-                .unwrap_or_default(),
-        )
-        .single()
-        .map(|t| t.naive_utc())
-        .ok_or_else(|| ApiError::Internal("end of day out of range".into()))?;
+    let midnight = |day: chrono::NaiveDate| {
+        offset
+            .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+            .single()
+            .map(|t| t.naive_utc())
+            .ok_or_else(|| ApiError::Internal("day out of range".into()))
+    };
+    let end_of_today = midnight(today + Duration::days(1))?;
+    let used_up_days = i64::from(query.used_up_days.unwrap_or(7));
+    let used_up_from = midnight(today)?;
+    let used_up_until = midnight(today + Duration::days(used_up_days + 1))?;
+    let greeting_days = query.greeting_days.unwrap_or(7);
+    let greeting_window = (today, today + Duration::days(i64::from(greeting_days)));
+    let greeting_birthdays = birthday_windows(today, greeting_days);
     let now = now_utc.naive_utc();
     let team = caller.require(Permission::ViewTeamStats).is_ok();
     let mine = (!team).then_some(caller.user_id);
@@ -66,6 +73,7 @@ pub async fn reminders(
     let birthdays = birthday_windows(today, query.birthday_days.unwrap_or(7));
     let surveys_made_before =
         now - Duration::hours(i64::from(state.settings.surveys.survey_nudge_after_hours));
+    let greeting_tier = query.greeting_tier;
     let sla = state.sla.clone();
     let shop_id = caller.shop_id;
     let result = state
@@ -87,6 +95,12 @@ pub async fn reminders(
                     birthdays,
                     breach_warning_until,
                     surveys_made_before,
+                    offset,
+                    used_up_from,
+                    used_up_until,
+                    greeting_days: greeting_window,
+                    greeting_tier,
+                    greeting_birthdays,
                 },
             )
         })

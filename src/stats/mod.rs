@@ -231,3 +231,104 @@ pub struct BacklogReport {
     /// The same per assignee.
     pub by_agent: Vec<Backlog>,
 }
+
+/// How the sales report groups orders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SalesGroupBy {
+    /// One row for the whole period (`all`).
+    #[default]
+    None,
+    /// By the local day of `ordered_at` (`2026-11-23`).
+    Day,
+    /// By the local ISO week of `ordered_at`, named by its Monday.
+    Week,
+    /// By the local month of `ordered_at` (`2026-11`).
+    Month,
+    /// By the local year of `ordered_at` (`2026`).
+    Year,
+    /// By the order's sales channel.
+    Channel,
+    /// By the order's outlet (`""` for orders without one).
+    Outlet,
+    /// By the order's salesperson: a staff id (`""` for orders without one).
+    Salesperson,
+    /// By the items' product: the SKU, or the product name for items without a SKU.
+    Product,
+    /// By the buyer's tier now (`key`, `regular`, `small`).
+    Tier,
+}
+
+/// What the sales report is sent as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SalesFormat {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SalesQuery {
+    /// First local day of the period (default: 29 days before `to`).
+    pub from: Option<NaiveDate>,
+    /// Last local day of the period, included (default: today).
+    pub to: Option<NaiveDate>,
+    /// The time zone's UTC offset, which decides where days begin (default `+08:00`).
+    #[param(pattern = r"^[+ -](0[0-9]|1[0-4]):[0-5][0-9]$", example = "+08:00")]
+    pub utc_offset: Option<String>,
+    pub group_by: Option<SalesGroupBy>,
+    /// `csv`: the same table as a CSV file (as `Accept: text/csv` does); default `json`.
+    pub format: Option<SalesFormat>,
+}
+
+/// The sales figures of one group of orders placed in the period.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SalesRow {
+    /// The group: `all`, a local date, week (its Monday), month or year, a channel, an
+    /// outlet, a staff id, a SKU or product name, or a tier; `""` for orders without an
+    /// outlet or a salesperson.
+    pub group: String,
+    /// Grouped by salesperson: the staff member's display name; `null` otherwise.
+    #[schema(example = "王静")]
+    pub salesperson_name: Option<String>,
+    /// Grouped by product: the SKU (`null` for a group of items without one).
+    pub sku: Option<String>,
+    /// Grouped by product: the catalogue's name for the SKU (else the items' name).
+    pub product_name: Option<String>,
+    /// Orders counted: `paid` and `partially_refunded` (refunded and cancelled orders are
+    /// not purchases). By product: the counted orders holding the product.
+    pub orders: i64,
+    /// Distinct customers with at least one counted order in the group.
+    pub buyers: i64,
+    /// Buyers whose first purchase ever (their earliest counted order) falls in the
+    /// group's time span: the group's day, week, month or year when grouped by time, the
+    /// whole period otherwise.
+    pub new_buyers: i64,
+    /// Buyers with two or more counted orders in the group.
+    pub repeat_buyers: i64,
+    /// repeat_buyers / buyers; `null` without buyers.
+    pub repeat_buyer_share: Option<f64>,
+    /// Amount paid on the group's paid, partially refunded and refunded orders, in cents.
+    pub gross_cents: i64,
+    /// What went back: a refunded order's whole amount, a partially refunded order's
+    /// refunds by resolved tickets linked to it (at most its amount), in cents.
+    pub refunded_cents: i64,
+    /// Revenue net of refunds: gross_cents - refunded_cents. By product, each order's
+    /// figures are shared among its items in proportion to quantity × unit price (equally
+    /// when these are all 0), then rounded to the cent.
+    pub revenue_cents: i64,
+    /// revenue_cents / orders, rounded to the cent; `null` without orders.
+    pub average_order_value_cents: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SalesReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub utc_offset: String,
+    pub group_by: SalesGroupBy,
+    /// One row per group with orders in the period, sorted by group.
+    pub groups: Vec<SalesRow>,
+}

@@ -57,8 +57,40 @@ pub fn hours(seconds: Option<f64>) -> Option<f64> {
     seconds.map(|s| (s / 3600.0 * 100.0).round() / 100.0)
 }
 
+/// `revenue_cents / orders` to the nearest cent (halves away from zero); `None` without
+/// orders.
+pub fn average_cents(revenue_cents: i64, orders: i64) -> Option<i64> {
+    (orders > 0).then(|| {
+        let (q, r) = (revenue_cents / orders, revenue_cents % orders);
+        if r.unsigned_abs() * 2 >= orders.unsigned_abs() {
+            q + revenue_cents.signum()
+        } else {
+            q
+        }
+    })
+}
+
+/// A sum of cent shares (a float from the database) as whole cents: nearest, halves away
+/// from zero, saturating at the ends of an i64.
+pub fn whole_cents(sum: Option<f64>) -> i64 {
+    sum.map_or(0, |s| s.round() as i64)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn averages_round_to_the_nearest_cent() {
+        assert_eq!(average_cents(1000, 3), Some(333));
+        assert_eq!(average_cents(1001, 2), Some(501));
+        assert_eq!(average_cents(1000, 6), Some(167));
+        assert_eq!(average_cents(0, 5), Some(0));
+        assert_eq!(average_cents(100, 0), None);
+        assert_eq!(whole_cents(Some(12.5)), 13);
+        assert_eq!(whole_cents(Some(12.49)), 12);
+        assert_eq!(whole_cents(None), 0);
+        assert_eq!(whole_cents(Some(1e30)), i64::MAX);
+    }
+
     use super::*;
     use crate::extract::LAST_DAY;
 

@@ -7,15 +7,17 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
 
-use super::rules::{hours, minutes, ratio};
+use super::rules::{average_cents, hours, minutes, ratio, whole_cents};
 use super::{
-    Backlog, FirstCallStats, GroupBy, Period, ReasonCounts, ResolveTimeStats, SatisfactionBySource,
-    SatisfactionStats, ScoreStats, ServiceLevelStats, SurveyStats, TargetStats, TicketStats,
+    Backlog, FirstCallStats, GroupBy, Period, ReasonCounts, ResolveTimeStats, SalesGroupBy,
+    SalesRow, SatisfactionBySource, SatisfactionStats, ScoreStats, ServiceLevelStats, SurveyStats,
+    TargetStats, TicketStats,
 };
-use crate::db::{Backend, DbConnection, raw_sql, sql_list};
+use crate::db::{Backend, DbConnection, clamped_sum, raw_sql, sql_list};
 use crate::error::ApiError;
 use crate::ids::ShopId;
-use crate::schema::users;
+use crate::orders::OrderStatus;
+use crate::schema::{products, users};
 use crate::sla::TargetKind;
 use crate::tickets::{Outcome, SatisfactionReason, State, TicketKind};
 
@@ -27,39 +29,55 @@ fn seconds_between(backend: Backend, a: &str, b: &str) -> String {
     }
 }
 
+/// A calendar unit figures are grouped by, in the caller's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    Day,
+    /// The ISO week, named by its Monday.
+    Week,
+    Month,
+    Year,
+}
+
+/// SQL naming the local day (`2026-11-23`), ISO week (its Monday), month (`2026-11`) or
+/// year (`2026`) of `column`, a UTC timestamp. The offset is an integer the service
+/// computed. Shared by every report that groups by time.
+fn local_period(backend: Backend, unit: TimeUnit, column: &str, offset_minutes: i32) -> String {
+    let local = format!("({column} + INTERVAL '{offset_minutes} minutes')");
+    let sqlite_shift = format!("'{offset_minutes:+} minutes'");
+    match (unit, backend) {
+        (TimeUnit::Day, Backend::Postgres) => format!("to_char({local}, 'YYYY-MM-DD')"),
+        (TimeUnit::Week, Backend::Postgres) => {
+            format!("to_char(date_trunc('week', {local}), 'YYYY-MM-DD')")
+        }
+        (TimeUnit::Month, Backend::Postgres) => format!("to_char({local}, 'YYYY-MM')"),
+        (TimeUnit::Year, Backend::Postgres) => format!("to_char({local}, 'YYYY')"),
+        (TimeUnit::Day, Backend::Sqlite) => format!("date({column}, {sqlite_shift})"),
+        (TimeUnit::Week, Backend::Sqlite) => {
+            format!("date({column}, {sqlite_shift}, '-6 days', 'weekday 1')")
+        }
+        (TimeUnit::Month, Backend::Sqlite) => {
+            format!("strftime('%Y-%m', {column}, {sqlite_shift})")
+        }
+        (TimeUnit::Year, Backend::Sqlite) => format!("strftime('%Y', {column}, {sqlite_shift})"),
+    }
+}
+
 /// SQL naming each ticket's group. The offset is an integer the service computed.
 fn group_expression(backend: Backend, group_by: GroupBy, offset_minutes: i32) -> String {
-    let local = |column: &str| match backend {
-        Backend::Postgres => format!("({column} + INTERVAL '{offset_minutes} minutes')"),
-        Backend::Sqlite => column.to_owned(),
-    };
-    let sqlite_shift = format!("'{offset_minutes:+} minutes'");
-    match (group_by, backend) {
-        (GroupBy::None, _) => "'all'".into(),
-        (GroupBy::Agent, _) => "COALESCE(CAST(t.assignee_id AS TEXT), 'unassigned')".into(),
-        (GroupBy::Kind, _) => "t.kind".into(),
+    let period = |unit| local_period(backend, unit, "t.created_at", offset_minutes);
+    match group_by {
+        GroupBy::None => "'all'".into(),
+        GroupBy::Agent => "COALESCE(CAST(t.assignee_id AS TEXT), 'unassigned')".into(),
+        GroupBy::Kind => "t.kind".into(),
         // A lookup by primary key only for tickets that have an order (a join would make
         // PostgreSQL hash every order of the shop).
-        (GroupBy::Channel, _) => {
+        GroupBy::Channel => {
             "COALESCE((SELECT o.channel FROM orders o WHERE o.id = t.order_id), t.review_platform, 'unknown')".into()
         }
-        (GroupBy::Day, Backend::Postgres) => {
-            format!("to_char({}, 'YYYY-MM-DD')", local("t.created_at"))
-        }
-        (GroupBy::Week, Backend::Postgres) => format!(
-            "to_char(date_trunc('week', {}), 'YYYY-MM-DD')",
-            local("t.created_at")
-        ),
-        (GroupBy::Month, Backend::Postgres) => {
-            format!("to_char({}, 'YYYY-MM')", local("t.created_at"))
-        }
-        (GroupBy::Day, Backend::Sqlite) => format!("date(t.created_at, {sqlite_shift})"),
-        (GroupBy::Week, Backend::Sqlite) => {
-            format!("date(t.created_at, {sqlite_shift}, '-6 days', 'weekday 1')")
-        }
-        (GroupBy::Month, Backend::Sqlite) => {
-            format!("strftime('%Y-%m', t.created_at, {sqlite_shift})")
-        }
+        GroupBy::Day => period(TimeUnit::Day),
+        GroupBy::Week => period(TimeUnit::Week),
+        GroupBy::Month => period(TimeUnit::Month),
     }
 }
 
@@ -617,4 +635,291 @@ mod tests {
             group_expression(Backend::Postgres, GroupBy::Week, 480).contains("date_trunc('week'")
         );
     }
+}
+
+// ---- sales ---------------------------------------------------------------------------
+
+#[derive(QueryableByName)]
+struct SalesSqlRow {
+    #[diesel(sql_type = Text)]
+    grp: String,
+    #[diesel(sql_type = BigInt)]
+    orders: i64,
+    #[diesel(sql_type = BigInt)]
+    buyers: i64,
+    #[diesel(sql_type = BigInt)]
+    new_buyers: i64,
+    #[diesel(sql_type = BigInt)]
+    repeat_buyers: i64,
+    #[diesel(sql_type = BigInt)]
+    gross: i64,
+    #[diesel(sql_type = BigInt)]
+    refunded: i64,
+}
+
+#[derive(QueryableByName)]
+struct ProductSqlRow {
+    #[diesel(sql_type = Text)]
+    grp: String,
+    #[diesel(sql_type = BigInt)]
+    by_sku: i64,
+    #[diesel(sql_type = Text)]
+    item_name: String,
+    #[diesel(sql_type = BigInt)]
+    orders: i64,
+    #[diesel(sql_type = BigInt)]
+    buyers: i64,
+    #[diesel(sql_type = BigInt)]
+    new_buyers: i64,
+    #[diesel(sql_type = BigInt)]
+    repeat_buyers: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    gross: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    refunded: Option<f64>,
+}
+
+/// SQL for what went back on order `o`: a refunded order's whole amount; a partially
+/// refunded order's refunds by its resolved tickets, at most its amount (looked up by
+/// `tickets_order_idx` for these orders only; the state is tested on the order's tickets,
+/// not in the WHERE clause, so no index by state is preferred); nothing on a paid order.
+fn refunded_expression(backend: Backend) -> String {
+    let (least, by_order) = match backend {
+        Backend::Postgres => ("LEAST", ""),
+        // Most tickets link no order: SQLite's statistics then rate the index by order as
+        // useless (every NULL counts as one key) and it would scan every ticket per order.
+        Backend::Sqlite => ("MIN", " INDEXED BY tickets_order_idx"),
+    };
+    format!(
+        "CASE WHEN o.status = '{refunded}' THEN o.total_cents
+              WHEN o.status = '{partially}' THEN {least}(o.total_cents,
+                  (SELECT COALESCE(SUM(CASE WHEN t.state = '{resolved}' THEN t.refund_cents END), 0)
+                   FROM tickets t{by_order} WHERE t.order_id = o.id))
+              ELSE 0 END",
+        refunded = OrderStatus::Refunded,
+        partially = OrderStatus::PartiallyRefunded,
+        resolved = State::Resolved,
+    )
+}
+
+/// The statuses a report reads: purchases and fully refunded orders (whose amount came in
+/// and went back); cancelled orders brought nothing.
+fn sales_statuses() -> String {
+    sql_list(
+        [
+            OrderStatus::Paid,
+            OrderStatus::PartiallyRefunded,
+            OrderStatus::Refunded,
+        ]
+        .map(OrderStatus::as_str),
+    )
+}
+
+fn purchases() -> String {
+    sql_list([OrderStatus::Paid, OrderStatus::PartiallyRefunded].map(OrderStatus::as_str))
+}
+
+/// The sales figures of the orders placed in the period, per group (see `SalesRow` for
+/// every definition). Orders are aggregated per group and buyer in the database, then per
+/// group, with the buyers' first purchase from their summary (`customers.first_order_at`).
+pub fn sales(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    p: &Period,
+    group_by: SalesGroupBy,
+) -> Result<Vec<SalesRow>, ApiError> {
+    if group_by == SalesGroupBy::Product {
+        return product_sales(conn, shop_id, p);
+    }
+    let backend = conn.backend();
+    let unit = match group_by {
+        SalesGroupBy::Day => Some(TimeUnit::Day),
+        SalesGroupBy::Week => Some(TimeUnit::Week),
+        SalesGroupBy::Month => Some(TimeUnit::Month),
+        SalesGroupBy::Year => Some(TimeUnit::Year),
+        _ => None,
+    };
+    // The inner group (per order) and the outer one (per buyer): the tier is the buyer's.
+    let (inner, outer) = match group_by {
+        SalesGroupBy::Channel => ("o.channel".to_owned(), "b.grp".to_owned()),
+        SalesGroupBy::Outlet => ("COALESCE(o.outlet, '')".to_owned(), "b.grp".to_owned()),
+        SalesGroupBy::Salesperson => (
+            "COALESCE(CAST(o.salesperson_id AS TEXT), '')".to_owned(),
+            "b.grp".to_owned(),
+        ),
+        SalesGroupBy::Tier => ("'all'".to_owned(), "c.tier".to_owned()),
+        _ => match unit {
+            Some(unit) => (
+                local_period(backend, unit, "o.ordered_at", p.offset_minutes),
+                "b.grp".to_owned(),
+            ),
+            None => ("'all'".to_owned(), "b.grp".to_owned()),
+        },
+    };
+    // New in a time group: the first purchase falls in that day, week, month or year.
+    let same_span = unit.map_or(String::new(), |unit| {
+        format!(
+            " AND {} = b.grp",
+            local_period(backend, unit, "c.first_order_at", p.offset_minutes)
+        )
+    });
+    let sql = format!(
+        "WITH per_buyer AS (
+            SELECT {inner} AS grp, o.customer_id AS customer_id,
+                   SUM(CASE WHEN o.status IN {purchases} THEN 1 ELSE 0 END) AS n,
+                   {gross} AS gross,
+                   {refunded} AS refunded
+            FROM orders o
+            WHERE o.shop_id = $1 AND o.ordered_at >= $2 AND o.ordered_at < $3
+              AND o.status IN {statuses}
+            GROUP BY grp, o.customer_id
+        )
+        SELECT {outer} AS grp,
+               CAST(SUM(b.n) AS BIGINT) AS orders,
+               CAST(SUM(CASE WHEN b.n > 0 THEN 1 ELSE 0 END) AS BIGINT) AS buyers,
+               CAST(SUM(CASE WHEN b.n > 0 AND c.first_order_at >= $2 AND c.first_order_at < $3{same_span}
+                             THEN 1 ELSE 0 END) AS BIGINT) AS new_buyers,
+               CAST(SUM(CASE WHEN b.n > 1 THEN 1 ELSE 0 END) AS BIGINT) AS repeat_buyers,
+               {gross_total} AS gross,
+               {refunded_total} AS refunded
+        FROM per_buyer b JOIN customers c ON c.id = b.customer_id
+        GROUP BY {outer}
+        ORDER BY {outer}",
+        purchases = purchases(),
+        statuses = sales_statuses(),
+        gross = clamped_sum(backend, "o.total_cents"),
+        refunded = clamped_sum(backend, &refunded_expression(backend)),
+        gross_total = clamped_sum(backend, "b.gross"),
+        refunded_total = clamped_sum(backend, "b.refunded"),
+    );
+    let rows: Vec<SalesSqlRow> = diesel::sql_query(raw_sql(backend, &sql))
+        .bind::<BigInt, _>(shop_id)
+        .bind::<Timestamp, _>(p.start)
+        .bind::<Timestamp, _>(p.end)
+        .load(conn)?;
+    let names = match group_by {
+        SalesGroupBy::Salesperson => {
+            agent_names(conn, shop_id, rows.iter().map(|r| r.grp.as_str()))?
+        }
+        _ => BTreeMap::new(),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let revenue = r.gross.saturating_sub(r.refunded);
+            SalesRow {
+                salesperson_name: names.get(&r.grp).cloned(),
+                group: r.grp,
+                sku: None,
+                product_name: None,
+                orders: r.orders,
+                buyers: r.buyers,
+                new_buyers: r.new_buyers,
+                repeat_buyers: r.repeat_buyers,
+                repeat_buyer_share: ratio(r.repeat_buyers, r.buyers),
+                gross_cents: r.gross,
+                refunded_cents: r.refunded,
+                revenue_cents: revenue,
+                average_order_value_cents: average_cents(revenue, r.orders),
+            }
+        })
+        .collect())
+}
+
+/// The sales figures per product: order items grouped by SKU, or by product name for
+/// items without one; each order's amount and refunds shared among its items by line
+/// amount (window sums per order), counted per product and buyer, then per product.
+fn product_sales(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    p: &Period,
+) -> Result<Vec<SalesRow>, ApiError> {
+    let backend = conn.backend();
+    let sql = format!(
+        "WITH items AS (
+            SELECT COALESCE(i.sku, i.product_name) AS grp,
+                   CASE WHEN i.sku IS NULL THEN 0 ELSE 1 END AS by_sku,
+                   i.product_name AS item_name,
+                   o.id AS order_id, o.customer_id AS customer_id, o.status AS status,
+                   CAST(o.total_cents AS DOUBLE PRECISION) AS total,
+                   CAST({refunded} AS DOUBLE PRECISION) AS refund,
+                   CAST(i.quantity AS DOUBLE PRECISION) * i.unit_price_cents AS line,
+                   SUM(CAST(i.quantity AS DOUBLE PRECISION) * i.unit_price_cents)
+                       OVER (PARTITION BY o.id) AS lines,
+                   COUNT(*) OVER (PARTITION BY o.id) AS item_count
+            FROM orders o JOIN order_items i ON i.order_id = o.id
+            WHERE o.shop_id = $1 AND o.ordered_at >= $2 AND o.ordered_at < $3
+              AND o.status IN {statuses}
+        ), per_buyer AS (
+            SELECT grp, by_sku, customer_id, MIN(item_name) AS item_name,
+                   COUNT(DISTINCT CASE WHEN status IN {purchases} THEN order_id END) AS n,
+                   SUM(CASE WHEN lines > 0 THEN line / lines ELSE 1.0 / item_count END * total) AS gross,
+                   SUM(CASE WHEN lines > 0 THEN line / lines ELSE 1.0 / item_count END * refund) AS refunded
+            FROM items
+            GROUP BY grp, by_sku, customer_id
+        )
+        SELECT b.grp AS grp, CAST(b.by_sku AS BIGINT) AS by_sku, MIN(b.item_name) AS item_name,
+               CAST(SUM(b.n) AS BIGINT) AS orders,
+               CAST(SUM(CASE WHEN b.n > 0 THEN 1 ELSE 0 END) AS BIGINT) AS buyers,
+               CAST(SUM(CASE WHEN b.n > 0 AND c.first_order_at >= $2 AND c.first_order_at < $3
+                             THEN 1 ELSE 0 END) AS BIGINT) AS new_buyers,
+               CAST(SUM(CASE WHEN b.n > 1 THEN 1 ELSE 0 END) AS BIGINT) AS repeat_buyers,
+               CAST(SUM(b.gross) AS DOUBLE PRECISION) AS gross,
+               CAST(SUM(b.refunded) AS DOUBLE PRECISION) AS refunded
+        FROM per_buyer b JOIN customers c ON c.id = b.customer_id
+        GROUP BY b.grp, b.by_sku
+        ORDER BY b.grp, b.by_sku",
+        refunded = refunded_expression(backend),
+        statuses = sales_statuses(),
+        purchases = purchases(),
+    );
+    let rows: Vec<ProductSqlRow> = diesel::sql_query(raw_sql(backend, &sql))
+        .bind::<BigInt, _>(shop_id)
+        .bind::<Timestamp, _>(p.start)
+        .bind::<Timestamp, _>(p.end)
+        .load(conn)?;
+    let skus: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.by_sku == 1)
+        .map(|r| r.grp.as_str())
+        .collect();
+    let catalogue: BTreeMap<String, String> = if skus.is_empty() {
+        BTreeMap::new()
+    } else {
+        products::table
+            .filter(products::shop_id.eq(shop_id))
+            .filter(products::sku.eq_any(&skus))
+            .select((products::sku, products::name))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let gross = whole_cents(r.gross);
+            let refunded = whole_cents(r.refunded).min(gross);
+            let revenue = gross - refunded;
+            let by_sku = r.by_sku == 1;
+            SalesRow {
+                salesperson_name: None,
+                sku: by_sku.then(|| r.grp.clone()),
+                product_name: Some(if by_sku {
+                    catalogue.get(&r.grp).cloned().unwrap_or(r.item_name)
+                } else {
+                    r.grp.clone()
+                }),
+                group: r.grp,
+                orders: r.orders,
+                buyers: r.buyers,
+                new_buyers: r.new_buyers,
+                repeat_buyers: r.repeat_buyers,
+                repeat_buyer_share: ratio(r.repeat_buyers, r.buyers),
+                gross_cents: gross,
+                refunded_cents: refunded,
+                revenue_cents: revenue,
+                average_order_value_cents: average_cents(revenue, r.orders),
+            }
+        })
+        .collect())
 }

@@ -1,11 +1,15 @@
 //! Tags: free labels on customers, optionally grouped into dimensions (region, interest...).
-//! A tag is one row referenced by id, so renaming it renames it on every customer.
+//! A tag is one row referenced by id, so renaming it renames it on every customer. Names
+//! are unique per shop regardless of ASCII case (`VIP` and `vip` are one tag: `name_key`).
+//! A group may be single-choice (`tag_groups`): a customer holds at most one of its tags,
+//! and putting another on replaces it (recorded in the audit log as `tags.replaced`).
 //!
 //! This module holds the vocabulary (rows, views, requests, name rules); SQL is in `store`,
 //! use cases that also touch customers in `operations`, HTTP in `routes`.
 
 pub mod operations;
 pub mod routes;
+pub mod rules;
 pub mod store;
 
 use chrono::NaiveDateTime;
@@ -16,7 +20,7 @@ use validator::{Validate, ValidationError};
 
 use crate::extract::{message, present};
 use crate::ids::ShopId;
-use crate::schema::tags;
+use crate::schema::{tag_groups, tags};
 
 pub const MAX_TAG_CHARS: usize = 50;
 
@@ -28,6 +32,49 @@ pub struct Tag {
     pub name: String,
     pub tag_group: Option<String>,
     pub created_at: NaiveDateTime,
+    pub name_key: String,
+}
+
+/// The uniqueness key of a tag name: trimmed, ASCII letters lower-cased. Only ASCII is
+/// folded, the same on both backends (SQLite's `lower()` folds nothing else, PostgreSQL's
+/// depends on the locale); Chinese has no case, and `É`/`é` stay two tags.
+pub fn name_key(name: &str) -> String {
+    name.trim().to_ascii_lowercase()
+}
+
+/// A row of `tag_groups`: a group with a setting. Groups without a row are multiple-choice.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tag_groups)]
+pub struct TagGroup {
+    pub id: i64,
+    pub shop_id: ShopId,
+    pub name: String,
+    pub single_choice: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A tag group with its figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TagGroupView {
+    /// The group's name as tags carry it; `null` for the tags in no group.
+    #[schema(example = "visit")]
+    pub name: Option<String>,
+    /// A customer holds at most one tag of a single-choice group; putting another on
+    /// replaces it. Always `false` for the tags in no group.
+    pub single_choice: bool,
+    /// Tags in the group.
+    pub tag_count: i64,
+    /// Live (not archived) customers carrying at least one tag of the group.
+    pub customer_count: i64,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"single_choice": true}))]
+pub struct SetTagGroupRequest {
+    /// `true`: a customer holds at most one tag of the group.
+    pub single_choice: bool,
 }
 
 impl Tag {
@@ -60,7 +107,17 @@ pub struct TagWithCount {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TagList {
+    /// The tags, by name.
     pub items: Vec<TagWithCount>,
+    /// The groups of the listed tags, by name, then the tags in no group (`name: null`)
+    /// if any are listed, each with its tag and customer counts.
+    pub groups: Vec<TagGroupView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagGroupList {
+    /// Every group named by a tag or set as single-choice, by name.
+    pub items: Vec<TagGroupView>,
 }
 
 /// Names are trimmed, 1 to 50 characters, without commas (lists of tags are comma-separated).
@@ -148,6 +205,9 @@ pub struct BulkTagResult {
     pub added: usize,
     /// (customer, tag) pairs that were removed.
     pub removed: usize,
+    /// (customer, tag) pairs taken off because an added tag of a single-choice group
+    /// replaced them (recorded as `tags.replaced` in the audit log).
+    pub replaced: usize,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -161,6 +221,14 @@ pub struct AddTagsRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_keys_fold_ascii_case_only() {
+        assert_eq!(name_key(" VIP "), "vip");
+        assert_eq!(name_key("Vip"), name_key("vIP"));
+        assert_eq!(name_key("北京"), "北京");
+        assert_ne!(name_key("É"), name_key("é"));
+    }
 
     #[test]
     fn tag_names_are_bounded_and_comma_free() {

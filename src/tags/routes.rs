@@ -1,5 +1,5 @@
-//! `/api/v1/tags` and `/api/v1/customers/{id}/tags` over HTTP: parse, check permission,
-//! call the store or an operation, respond.
+//! `/api/v1/tags`, `/api/v1/tag-groups` and `/api/v1/customers/{id}/tags` over HTTP:
+//! parse, check permission, call the store or an operation, respond.
 
 use crate::audit::{AuditAction, store as audit_store};
 use crate::auth::authenticate::ClientAddress;
@@ -7,9 +7,11 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use validator::Validate;
 
+use super::operations::Tagger;
 use super::{
-    AddTagsRequest, BulkTagRequest, BulkTagResult, CreateTagRequest, TagList, TagView,
-    UpdateTagRequest, operations, store,
+    AddTagsRequest, BulkTagRequest, BulkTagResult, CreateTagRequest, SetTagGroupRequest,
+    TagGroupList, TagGroupView, TagList, TagView, UpdateTagRequest, check_tag_name, operations,
+    store,
 };
 use crate::auth::{Caller, roles::Permission};
 use crate::error::ApiError;
@@ -24,6 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create_tag)),
     )
     .service(web::resource("/tags/bulk").route(web::post().to(bulk_tag)))
+    .service(web::resource("/tag-groups").route(web::get().to(list_groups)))
+    .service(web::resource("/tag-groups/{name}").route(web::put().to(set_group)))
     .service(
         web::resource("/tags/{id}")
             .route(web::patch().to(update_tag))
@@ -45,7 +49,9 @@ pub struct ListTagsQuery {
     pub group: Option<String>,
 }
 
-/// All tags (or one group's) with the number of live customers carrying each.
+/// All tags (or one group's) with the number of live customers carrying each, and their
+/// groups (named groups by name, then the tags in no group) with the number of tags and
+/// of live customers carrying any of them, and whether each group is single-choice.
 #[utoipa::path(get, path = "/api/v1/tags", tag = "tags", security(("bearer" = [])),
     params(ListTagsQuery),
     responses(
@@ -60,11 +66,15 @@ pub async fn list_tags(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewCustomers)?;
     let group = query.into_inner().group.map(|g| g.trim().to_owned());
-    let items = state
+    let list = state
         .db
-        .read(move |conn| store::list_with_counts(conn, caller.shop_id, group.as_deref()))
+        .read(move |conn| {
+            let items = store::list_with_counts(conn, caller.shop_id, group.as_deref())?;
+            let groups = store::group_counts(conn, caller.shop_id, &items, false)?;
+            Ok(TagList { items, groups })
+        })
         .await?;
-    Ok(HttpResponse::Ok().json(TagList { items }))
+    Ok(HttpResponse::Ok().json(list))
 }
 
 /// Create a tag, optionally in a group.
@@ -73,7 +83,7 @@ pub async fn list_tags(
     responses(
         (status = 201, body = TagView),
         (status = 401),
-        (status = 409, description = "A tag with that name exists (`duplicate`)"),
+        (status = 409, description = "A tag with that name exists, whatever its ASCII case: `VIP` and `vip` are one tag (`duplicate`)"),
         (status = 422),
     ))]
 pub async fn create_tag(
@@ -98,6 +108,8 @@ pub async fn create_tag(
 }
 
 /// Rename a tag (everywhere it is used) or move it to another group (leads and admins).
+/// Names are unique regardless of ASCII case: renaming `vip` to `VIP` is allowed, renaming
+/// another tag to `VIP` is a 409.
 #[utoipa::path(patch, path = "/api/v1/tags/{id}", tag = "tags", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Tag id")),
     request_body = UpdateTagRequest,
@@ -105,7 +117,7 @@ pub async fn create_tag(
         (status = 200, body = TagView),
         (status = 403),
         (status = 404),
-        (status = 409, description = "Another tag has that name (`duplicate`)"),
+        (status = 409, description = "Another tag has that name, whatever its ASCII case (`duplicate`); or the tag would move into a single-choice group whose other tags some of its customers carry (`single-choice`)"),
         (status = 422),
     ))]
 pub async fn update_tag(
@@ -122,10 +134,7 @@ pub async fn update_tag(
     }
     let tag = state
         .db
-        .write(move |conn| {
-            let tag = store::get(conn, caller.shop_id, id)?;
-            store::update(conn, &tag, &request)
-        })
+        .write(move |conn| operations::update(conn, caller.shop_id, id, &request))
         .await?;
     Ok(HttpResponse::Ok().json(tag.view()))
 }
@@ -156,13 +165,16 @@ pub async fn delete_tag(
 }
 
 /// Add and remove tags on many customers at once (leads and admins). All or nothing:
-/// an unknown customer id refuses the whole request.
+/// an unknown customer id refuses the whole request, and so do two added tags of one
+/// single-choice group (422 on `add`). An added tag of a single-choice group replaces the
+/// group's other tag on each customer (`replaced`; each replacement is a `tags.replaced`
+/// audit entry).
 #[utoipa::path(post, path = "/api/v1/tags/bulk", tag = "tags", security(("bearer" = [])),
     request_body = BulkTagRequest,
     responses(
         (status = 200, body = BulkTagResult),
         (status = 403),
-        (status = 422, description = "Bad input or unknown customers"),
+        (status = 422, description = "Bad input, unknown customers, or two added tags of one single-choice group"),
     ))]
 pub async fn bulk_tag(
     state: web::Data<AppState>,
@@ -179,7 +191,11 @@ pub async fn bulk_tag(
     let result = state
         .db
         .write(move |conn| {
-            let result = operations::bulk(conn, caller.shop_id, &request)?;
+            let by = Tagger {
+                actor: &actor,
+                address: address.as_deref(),
+            };
+            let result = operations::bulk(conn, caller.shop_id, &request, by)?;
             audit_store::record(
                 conn,
                 &crate::audit::NewAuditEntry {
@@ -201,7 +217,10 @@ pub async fn bulk_tag(
     Ok(HttpResponse::Ok().json(result))
 }
 
-/// Put tags on one customer (unknown tags are created). Returns the customer's tags.
+/// Put tags on one customer (unknown tags are created; names match whatever their ASCII
+/// case). A tag of a single-choice group replaces the group's other tag on the customer
+/// (a `tags.replaced` audit entry); two tags of one single-choice group at once are a 422
+/// on `tags`. Returns the customer's tags.
 #[utoipa::path(post, path = "/api/v1/customers/{id}/tags", tag = "tags", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Customer id")),
     request_body = AddTagsRequest,
@@ -209,21 +228,27 @@ pub async fn bulk_tag(
         (status = 200, body = Vec<TagView>),
         (status = 404),
         (status = 409, description = "Customer archived (`customer-archived`)"),
-        (status = 422),
+        (status = 422, description = "Bad input, or two tags of one single-choice group"),
     ))]
 pub async fn add_customer_tags(
     state: web::Data<AppState>,
     caller: Caller,
+    address: ClientAddress,
     id: web::Path<i64>,
     body: Body<AddTagsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::EditCustomers)?;
     let id = id.into_inner();
     let request = body.into_inner();
+    let actor = caller.subject();
     let tags = state
         .db
         .write(move |conn| {
-            operations::add_to_customer(conn, caller.shop_id, CustomerId(id), &request.tags)
+            let by = Tagger {
+                actor: &actor,
+                address: address.as_deref(),
+            };
+            operations::add_to_customer(conn, caller.shop_id, CustomerId(id), &request.tags, by)
         })
         .await?;
     Ok(HttpResponse::Ok().json(tags))
@@ -251,4 +276,76 @@ pub async fn remove_customer_tag(
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Every tag group: those tags name and those set as single-choice, by name, with the
+/// number of tags and of live customers carrying any of them.
+#[utoipa::path(get, path = "/api/v1/tag-groups", tag = "tags", security(("bearer" = [])),
+    responses(
+        (status = 200, body = TagGroupList),
+        (status = 401),
+    ))]
+pub async fn list_groups(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ViewCustomers)?;
+    let items = state
+        .db
+        .read(move |conn| {
+            let tags = store::list_with_counts(conn, caller.shop_id, None)?;
+            let groups = store::group_counts(conn, caller.shop_id, &tags, true)?;
+            Ok(groups.into_iter().filter(|g| g.name.is_some()).collect())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(TagGroupList { items }))
+}
+
+/// Make a tag group single-choice (a customer holds at most one of its tags; putting
+/// another on replaces it) or multiple-choice again (leads and admins). The group need not
+/// have tags yet. Making it single-choice while customers hold two of its tags is a 409:
+/// take one off them first. Recorded in the audit log (`tags.group_set`).
+#[utoipa::path(put, path = "/api/v1/tag-groups/{name}", tag = "tags", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Group name, as tags carry it (1 to 50 characters, no commas)")),
+    request_body = SetTagGroupRequest,
+    responses(
+        (status = 200, body = TagGroupView),
+        (status = 403),
+        (status = 409, description = "Customers hold two tags of the group (`single-choice`)"),
+        (status = 422),
+    ))]
+pub async fn set_group(
+    state: web::Data<AppState>,
+    caller: Caller,
+    address: ClientAddress,
+    name: web::Path<String>,
+    body: Body<SetTagGroupRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageTags)?;
+    let name = name.into_inner();
+    check_tag_name(&name).map_err(|reason| ApiError::field("name", reason))?;
+    let name = name.trim().to_owned();
+    let single_choice = body.into_inner().single_choice;
+    let actor = caller.subject();
+    let view = state
+        .db
+        .write(move |conn| {
+            operations::set_group(conn, caller.shop_id, &name, single_choice)?;
+            audit_store::record_now(
+                conn,
+                caller.shop_id,
+                &actor,
+                AuditAction::TagGroupSet,
+                serde_json::json!({"group": name, "single_choice": single_choice}),
+                address.as_deref(),
+            )?;
+            let tags = store::list_with_counts(conn, caller.shop_id, Some(&name))?;
+            let groups = store::group_counts(conn, caller.shop_id, &tags, true)?;
+            groups
+                .into_iter()
+                .find(|g| g.name.as_deref() == Some(name.as_str()))
+                .ok_or_else(|| ApiError::Internal(format!("group {name:?} vanished")))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }

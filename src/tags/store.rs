@@ -1,15 +1,17 @@
-//! All SQL of tags: the tags themselves and which customers carry them.
+//! All SQL of tags: the tags themselves, their groups, and which customers carry them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::{Tag, TagView, TagWithCount, UpdateTagRequest};
+use chrono::NaiveDateTime;
+
+use super::{Tag, TagGroup, TagGroupView, TagView, TagWithCount, UpdateTagRequest, name_key};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::ids::{CustomerId, ShopId, TagId};
-use crate::schema::{customer_tags, customers, tags};
+use crate::schema::{customer_tags, customers, tag_groups, tags};
 
 pub fn find_by_name(
     conn: &mut DbConnection,
@@ -18,7 +20,7 @@ pub fn find_by_name(
 ) -> Result<Option<Tag>, ApiError> {
     Ok(tags::table
         .filter(tags::shop_id.eq(shop_id))
-        .filter(tags::name.eq(name))
+        .filter(tags::name_key.eq(name_key(name)))
         .select(Tag::as_select())
         .first(conn)
         .optional()?)
@@ -44,6 +46,7 @@ pub fn insert(
         .values((
             tags::shop_id.eq(shop_id),
             tags::name.eq(name),
+            tags::name_key.eq(name_key(name)),
             tags::tag_group.eq(group),
             tags::created_at.eq(Utc::now().naive_utc()),
         ))
@@ -70,11 +73,15 @@ pub fn ensure_in_groups(
     wanted: &[(&str, Option<&str>)],
 ) -> Result<Vec<Tag>, ApiError> {
     let mut found = Vec::with_capacity(wanted.len());
-    let unique: BTreeMap<&str, Option<&str>> = wanted
-        .iter()
-        .map(|(name, group)| (name.trim(), group.map(str::trim)))
-        .collect();
-    for (name, group) in unique {
+    // One tag per name key: `VIP` and `vip` in one request are one tag, spelled as first
+    // written if it is new.
+    let mut unique: BTreeMap<String, (&str, Option<&str>)> = BTreeMap::new();
+    for (name, group) in wanted {
+        unique
+            .entry(name_key(name))
+            .or_insert((name.trim(), group.map(str::trim)));
+    }
+    for (name, group) in unique.into_values() {
         let tag = match find_by_name(conn, shop_id, name)? {
             Some(tag) => tag,
             // In a savepoint: a concurrent request may create the same tag first.
@@ -220,7 +227,11 @@ pub fn update(
         None => tag.tag_group.clone(),
     };
     Ok(diesel::update(tags::table.find(tag.id))
-        .set((tags::name.eq(name), tags::tag_group.eq(group)))
+        .set((
+            tags::name_key.eq(name_key(&name)),
+            tags::name.eq(name),
+            tags::tag_group.eq(group),
+        ))
         .returning(tags::all_columns)
         .get_result::<Tag>(conn)?)
 }
@@ -230,4 +241,174 @@ pub fn delete(conn: &mut DbConnection, tag: &Tag) -> Result<(), ApiError> {
     diesel::delete(customer_tags::table.filter(customer_tags::tag_id.eq(tag.id))).execute(conn)?;
     diesel::delete(tags::table.find(tag.id)).execute(conn)?;
     Ok(())
+}
+
+/// The shop's group settings, by group name.
+pub fn group_settings(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+) -> Result<BTreeMap<String, TagGroup>, ApiError> {
+    Ok(tag_groups::table
+        .filter(tag_groups::shop_id.eq(shop_id))
+        .select(TagGroup::as_select())
+        .load::<TagGroup>(conn)?
+        .into_iter()
+        .map(|g| (g.name.clone(), g))
+        .collect())
+}
+
+/// Which of `groups` are single-choice.
+pub fn single_choice_among(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    groups: &[String],
+) -> Result<BTreeSet<String>, ApiError> {
+    if groups.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    Ok(tag_groups::table
+        .filter(tag_groups::shop_id.eq(shop_id))
+        .filter(tag_groups::name.eq_any(groups))
+        .filter(tag_groups::single_choice.eq(true))
+        .select(tag_groups::name)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Creates or changes a group's setting.
+pub fn set_group(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    name: &str,
+    single_choice: bool,
+    now: NaiveDateTime,
+) -> Result<TagGroup, ApiError> {
+    let updated = diesel::update(
+        tag_groups::table
+            .filter(tag_groups::shop_id.eq(shop_id))
+            .filter(tag_groups::name.eq(name)),
+    )
+    .set((
+        tag_groups::single_choice.eq(single_choice),
+        tag_groups::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(tag_groups::table)
+            .values((
+                tag_groups::shop_id.eq(shop_id),
+                tag_groups::name.eq(name),
+                tag_groups::single_choice.eq(single_choice),
+                tag_groups::created_at.eq(now),
+                tag_groups::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(tag_groups::table
+        .filter(tag_groups::shop_id.eq(shop_id))
+        .filter(tag_groups::name.eq(name))
+        .select(TagGroup::as_select())
+        .first(conn)?)
+}
+
+/// Customers (live or archived) holding two or more tags of `group`, counting `extra`
+/// as if it were in the group already: how many, and up to ten of their ids.
+pub fn holding_two_of(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    group: &str,
+    extra: Option<i64>,
+) -> Result<(i64, Vec<i64>), ApiError> {
+    let mut in_group = tags::table
+        .filter(tags::shop_id.eq(shop_id))
+        .filter(tags::tag_group.eq(group.to_owned()))
+        .select(tags::id)
+        .load::<i64>(conn)?;
+    in_group.extend(extra);
+    in_group.sort_unstable();
+    in_group.dedup();
+    if in_group.len() < 2 {
+        return Ok((0, Vec::new()));
+    }
+    let rows: Vec<i64> = customer_tags::table
+        .filter(customer_tags::tag_id.eq_any(&in_group))
+        .group_by(customer_tags::customer_id)
+        .having(diesel::dsl::count_star().gt(1))
+        .select(customer_tags::customer_id)
+        .order(customer_tags::customer_id)
+        .load(conn)?;
+    let count = rows.len() as i64;
+    Ok((count, rows.into_iter().take(10).collect()))
+}
+
+/// The tags of `groups` that `customer_ids` carry, as (customer, tag).
+pub fn held_in_groups(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    customer_ids: &[CustomerId],
+    groups: &[String],
+) -> Result<Vec<(CustomerId, Tag)>, ApiError> {
+    if groups.is_empty() || customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(customer_tags::table
+        .inner_join(tags::table)
+        .filter(tags::shop_id.eq(shop_id))
+        .filter(customer_tags::customer_id.eq_any(customer_ids))
+        .filter(tags::tag_group.eq_any(groups))
+        .order((customer_tags::customer_id, tags::id))
+        .select((customer_tags::customer_id, Tag::as_select()))
+        .load(conn)?)
+}
+
+/// The groups of the listed tags with their counts: named groups by name, then the tags
+/// in no group. Group settings come from `tag_groups`; customer counts are of live
+/// customers carrying any tag of the group, counted once.
+pub fn group_counts(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    listed: &[TagWithCount],
+    include_settings_only: bool,
+) -> Result<Vec<TagGroupView>, ApiError> {
+    let settings = group_settings(conn, shop_id)?;
+    let customers: BTreeMap<Option<String>, i64> = customer_tags::table
+        .inner_join(customers::table)
+        .inner_join(tags::table)
+        .filter(tags::shop_id.eq(shop_id))
+        .filter(customers::archived_at.is_null())
+        .group_by(tags::tag_group)
+        .select((
+            tags::tag_group,
+            diesel::dsl::count(customer_tags::customer_id).aggregate_distinct(),
+        ))
+        .load::<(Option<String>, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let mut tag_counts: BTreeMap<Option<String>, i64> = BTreeMap::new();
+    for tag in listed {
+        *tag_counts.entry(tag.tag.group.clone()).or_default() += 1;
+    }
+    if include_settings_only {
+        for name in settings.keys() {
+            tag_counts.entry(Some(name.clone())).or_default();
+        }
+    }
+    // `None` sorts first in a BTreeMap; the tags in no group go last.
+    let (ungrouped, named): (Vec<_>, Vec<_>) = tag_counts
+        .into_iter()
+        .partition(|(group, _)| group.is_none());
+    Ok(named
+        .into_iter()
+        .chain(ungrouped)
+        .map(|(group, tag_count)| TagGroupView {
+            single_choice: group
+                .as_ref()
+                .and_then(|g| settings.get(g))
+                .is_some_and(|g| g.single_choice),
+            customer_count: customers.get(&group).copied().unwrap_or(0),
+            name: group,
+            tag_count,
+        })
+        .collect())
 }

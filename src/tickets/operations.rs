@@ -788,6 +788,8 @@ impl OrderAfterRefunds {
                 items: None,
                 total_cents: None,
                 ordered_at: None,
+                salesperson_id: None,
+                outlet: None,
             };
             crate::orders::operations::update(conn, &self.order, &change, &ctx.tiers)?;
         }

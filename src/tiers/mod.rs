@@ -8,6 +8,7 @@
 
 pub mod engine;
 pub mod operations;
+pub mod rfm;
 pub mod routes;
 pub mod store;
 
@@ -67,6 +68,168 @@ text_enum! {
         /// No purchase for a long time.
         Dormant = "dormant",
     }
+}
+
+text_enum! {
+    /// A buyer's RFM segment, from the recency score and the mean of the frequency and
+    /// monetary scores (`rfm::segment`, a table after Putler's R × FM grid).
+    pub enum Segment {
+        /// Bought recently, often and much.
+        Champions = "champions",
+        /// Buy regularly and spend well; fairly recent.
+        Loyal = "loyal",
+        /// Recent buyers with average frequency and spend.
+        PotentialLoyalist = "potential_loyalist",
+        /// Bought very recently, once or for little.
+        New = "new",
+        /// Recent, with little frequency and spend yet.
+        Promising = "promising",
+        /// Middling on every score.
+        NeedsAttention = "needs_attention",
+        /// Below average recency, frequency and spend.
+        AboutToSleep = "about_to_sleep",
+        /// Used to buy often or much, not recently.
+        AtRisk = "at_risk",
+        /// Big spenders and frequent buyers gone quiet for long.
+        CannotLose = "cannot_lose",
+        /// Long gone, little frequency and spend.
+        Hibernating = "hibernating",
+        /// The least recent, least frequent and smallest.
+        Lost = "lost",
+    }
+}
+
+/// The shop's quintile cut-offs, taken at a full recomputation among its live buyers
+/// (`rfm::cutoffs`). A score is 1 plus the number of cut-offs the customer beats: score
+/// `s + 1` means at least `s` fifths of the buyers are strictly worse on that measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct RfmCutoffs {
+    /// Buyers the cut-offs were taken among.
+    pub buyers: i64,
+    /// Days since the last purchase: fewer than `recency_days[k]` beats cut-off `k`.
+    pub recency_days: [i64; 4],
+    /// Counted orders: more than `order_count[k]` beats cut-off `k`.
+    pub order_count: [i64; 4],
+    /// Net spend in cents: more than `net_spent_cents[k]` beats cut-off `k`.
+    pub net_spent_cents: [i64; 4],
+}
+
+/// What RFM reads of one buyer: the last counted purchase, how many, and what they
+/// brought net of refunds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RfmFacts {
+    pub last_order_at: NaiveDateTime,
+    pub order_count: i64,
+    pub net_spent_cents: i64,
+}
+
+/// A buyer's scores (1-5), segment and reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RfmAssessment {
+    pub recency: i32,
+    pub frequency: i32,
+    pub monetary: i32,
+    pub segment: Segment,
+    pub reasons: Vec<Reason>,
+}
+
+/// A row of `customer_rfm`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::customer_rfm)]
+pub struct RfmRow {
+    pub customer_id: i64,
+    pub shop_id: ShopId,
+    pub recency_score: i32,
+    pub frequency_score: i32,
+    pub monetary_score: i32,
+    pub segment: Segment,
+    pub last_order_at: NaiveDateTime,
+    pub order_count: i64,
+    pub net_spent_cents: i64,
+    pub reasons: String,
+    pub computed_at: NaiveDateTime,
+}
+
+/// A buyer's RFM standing as the customer file shows it; `null` for customers who never
+/// bought (or whose purchases were all refunded or cancelled) and until the first
+/// recomputation scores them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RfmView {
+    /// 1-5: 5 is the shop's most recent fifth of buyers.
+    #[schema(minimum = 1, maximum = 5)]
+    pub recency_score: i32,
+    /// 1-5: 5 is the fifth with the most counted orders.
+    #[schema(minimum = 1, maximum = 5)]
+    pub frequency_score: i32,
+    /// 1-5: 5 is the fifth with the highest spend net of refunds.
+    #[schema(minimum = 1, maximum = 5)]
+    pub monetary_score: i32,
+    pub segment: Segment,
+    pub last_order_at: DateTime<Utc>,
+    /// Counted (paid or partially refunded) orders.
+    pub order_count: i64,
+    /// Counted orders' totals less the refunds of resolved tickets on them, in cents.
+    pub net_spent_cents: i64,
+    /// Why: one reason per score (`rfm_recency`, `rfm_frequency`, `rfm_monetary`) and the
+    /// segment (`rfm_segment`).
+    pub reasons: Vec<Reason>,
+    pub computed_at: DateTime<Utc>,
+}
+
+impl RfmRow {
+    pub fn view(&self) -> RfmView {
+        RfmView {
+            recency_score: self.recency_score,
+            frequency_score: self.frequency_score,
+            monetary_score: self.monetary_score,
+            segment: self.segment,
+            last_order_at: self.last_order_at.and_utc(),
+            order_count: self.order_count,
+            net_spent_cents: self.net_spent_cents,
+            reasons: serde_json::from_str(&self.reasons).unwrap_or_default(),
+            computed_at: self.computed_at.and_utc(),
+        }
+    }
+}
+
+/// One segment's count now and at `since`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SegmentCount {
+    pub segment: Segment,
+    /// Scored buyers in the segment now.
+    pub customers: i64,
+    /// Scored buyers in the segment at `since` (now, less those who came in since, plus
+    /// those who left since).
+    pub customers_at_since: i64,
+    /// `customers - customers_at_since`.
+    pub change: i64,
+}
+
+/// Customers who were in `from` at `since` and are in `to` now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SegmentFlow {
+    /// `null`: not a scored buyer then (never bought, or not scored yet).
+    pub from: Option<Segment>,
+    /// `null`: no longer a scored buyer (purchases refunded or cancelled, archived).
+    pub to: Option<Segment>,
+    pub customers: i64,
+}
+
+/// The RFM segments now, at `since`, and the moves between them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SegmentReport {
+    /// The latest full recomputation; `null` before the first.
+    pub computed_at: Option<DateTime<Utc>>,
+    /// What the counts are compared with: the `since` asked for, else the full
+    /// recomputation before the latest; `null` (the beginning) when there was none.
+    pub since: Option<DateTime<Utc>>,
+    /// Scored buyers now.
+    pub buyers: i64,
+    /// Every segment, in the order of the segment list, with its count now and at `since`.
+    pub segments: Vec<SegmentCount>,
+    /// Where the customers whose segment differs from the one they had at `since` went,
+    /// largest flows first; a customer who moved and came back is in none.
+    pub flows: Vec<SegmentFlow>,
 }
 
 /// Why a customer has their tier, stage or flag: a stable `code` and a readable `detail`.
@@ -208,6 +371,8 @@ pub struct CurrentStanding {
     pub at_risk: bool,
     pub tier_reasons: String,
     pub tier_computed_at: Option<NaiveDateTime>,
+    /// Archived customers keep a tier but get no RFM scores.
+    pub archived_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -219,6 +384,10 @@ pub struct RecomputeReport {
     pub key_spend_cents: i64,
     /// 12-month order count that makes the key tier.
     pub key_order_count: i64,
+    /// Buyers given RFM scores (live customers with a counted order).
+    pub rfm_buyers: i64,
+    /// Customers whose RFM segment changed (including first scored and no longer scored).
+    pub segment_changes: usize,
     pub elapsed_ms: u128,
 }
 

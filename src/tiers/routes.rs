@@ -5,8 +5,8 @@ use serde::Deserialize;
 use validator::Validate;
 
 use super::operations::recompute_all;
-use super::{RecomputeReport, TierChange, store};
-use crate::auth::{Caller, roles::Permission};
+use super::{RecomputeReport, SegmentReport, TierChange, store};
+use crate::auth::{Caller, Principal, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::ids::CustomerId;
@@ -15,7 +15,8 @@ use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/tiers/recompute").route(web::post().to(recompute)))
-        .service(web::resource("/tiers/changes").route(web::get().to(list_changes)));
+        .service(web::resource("/tiers/changes").route(web::get().to(list_changes)))
+        .service(web::resource("/stats/segments").route(web::get().to(segments_report)));
 }
 
 /// Recompute the key-tier thresholds and every customer's tier, stage and at-risk flag
@@ -92,4 +93,41 @@ pub async fn list_changes(
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SegmentsQuery {
+    /// Compare with this moment (RFC 3339, e.g. `2026-11-01T00:00:00+08:00`); default: the
+    /// full recomputation before the latest.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// RFM segment counts now and at `since`, and the flows between segments since then
+/// (leads and admins, or keys with `stats:read`). Scores and segments are given by the
+/// full recomputation (`POST /api/v1/tiers/recompute`, against the shop's quintiles) and
+/// kept current by every order and ticket change (against the last recomputation's
+/// quintiles); every change of a customer's segment is recorded, so counts at any moment
+/// and the flows since then come from that record.
+#[utoipa::path(get, path = "/api/v1/stats/segments", tag = "stats", security(("bearer" = []), ("api_key" = [])),
+    params(SegmentsQuery),
+    responses(
+        (status = 200, body = SegmentReport),
+        (status = 403),
+        (status = 422),
+    ))]
+pub async fn segments_report(
+    state: web::Data<AppState>,
+    caller: Principal,
+    query: Query<SegmentsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ViewTeamStats)?;
+    let since = query.into_inner().since.map(|t| t.naive_utc());
+    let shop_id = caller.shop_id();
+    let report = state
+        .db
+        .read(move |conn| super::operations::segment_report(conn, shop_id, since))
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
 }

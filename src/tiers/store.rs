@@ -9,13 +9,15 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 
 use super::{
-    Assessment, CurrentStanding, KeyThresholds, Purchase, TicketFacts, Tier, TierChange,
-    TierChangeView, TierSettings, purchase_statuses,
+    Assessment, CurrentStanding, KeyThresholds, Purchase, RfmCutoffs, RfmFacts, RfmRow, Segment,
+    TicketFacts, Tier, TierChange, TierChangeView, TierSettings, purchase_statuses,
 };
-use crate::db::{DbConnection, clamped_sum, raw_sql};
+use crate::db::{DbConnection, clamped_sum, raw_sql, sql_or_null, sql_text, sql_timestamp};
 use crate::error::ApiError;
 use crate::ids::{CustomerId, ShopId};
-use crate::schema::{customers, orders, tickets, tier_changes, tier_thresholds};
+use crate::schema::{
+    customer_rfm, customers, orders, rfm_runs, tickets, tier_changes, tier_thresholds,
+};
 
 /// The purchase statuses as an SQL list, `('paid', 'partially_refunded')`.
 fn purchase_statuses_sql() -> String {
@@ -196,57 +198,377 @@ pub fn current_standings(
             customers::at_risk,
             customers::tier_reasons,
             customers::tier_computed_at,
+            customers::archived_at,
         ))
         .load(conn)?)
 }
 
-/// Writes a customer's new standing.
-pub fn save_standing(
+/// A customer's new standing, to write.
+pub struct NewStanding<'a> {
+    pub before: &'a CurrentStanding,
+    pub after: &'a Assessment,
+    pub reasons_json: String,
+    /// Tier, stage or flag moved (else only the reasons' text changed).
+    pub moved: bool,
+}
+
+/// Writes the new standings in one statement (`WITH v(...) AS (VALUES ...) UPDATE
+/// customers ... FROM v`, the same on both backends), and records the moves in one
+/// multi-row insert: two statements per batch however many customers changed, instead
+/// of one or two per customer.
+pub fn save_standings(
     conn: &mut DbConnection,
-    customer_id: i64,
-    assessment: &Assessment,
-    reasons_json: &str,
+    rows: &[NewStanding<'_>],
+    cause: &str,
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
-    diesel::update(customers::table.find(customer_id))
-        .set((
-            customers::tier.eq(assessment.tier),
-            customers::lifecycle_stage.eq(assessment.stage),
-            customers::at_risk.eq(assessment.at_risk),
-            customers::tier_reasons.eq(reasons_json),
-            customers::tier_computed_at.eq(now),
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let backend = conn.backend();
+    let at = sql_timestamp(backend, now);
+    let values: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            format!(
+                "({}, {}, {}, {}, {})",
+                row.before.id,
+                sql_text(row.after.tier.as_str()),
+                sql_text(row.after.stage.as_str()),
+                if row.after.at_risk { "TRUE" } else { "FALSE" },
+                sql_text(&row.reasons_json),
+            )
+        })
+        .collect();
+    diesel::sql_query(format!(
+        "WITH v (id, tier, stage, at_risk, reasons) AS (VALUES {}) \
+         UPDATE customers SET tier = v.tier, lifecycle_stage = v.stage, at_risk = v.at_risk, \
+         tier_reasons = v.reasons, tier_computed_at = {at} FROM v WHERE customers.id = v.id",
+        values.join(", ")
+    ))
+    .execute(conn)?;
+    let moves: Vec<String> = rows
+        .iter()
+        .filter(|row| row.moved)
+        .map(|row| {
+            let (before, after) = (row.before, row.after);
+            let flag = |b: bool| if b { "TRUE" } else { "FALSE" };
+            format!(
+                "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                before.shop_id.0,
+                before.id,
+                sql_text(before.tier.as_str()),
+                sql_text(after.tier.as_str()),
+                sql_text(before.lifecycle_stage.as_str()),
+                sql_text(after.stage.as_str()),
+                flag(before.at_risk),
+                flag(after.at_risk),
+                sql_text(&row.reasons_json),
+                sql_text(cause),
+                at,
+                sql_text(&before.tier_reasons),
+                sql_or_null(before.tier_computed_at, |t| sql_timestamp(backend, t)),
+            )
+        })
+        .collect();
+    if !moves.is_empty() {
+        diesel::sql_query(format!(
+            "INSERT INTO tier_changes (shop_id, customer_id, from_tier, to_tier, from_stage, \
+             to_stage, from_at_risk, to_at_risk, reasons, cause, created_at, from_reasons, \
+             from_computed_at) VALUES {}",
+            moves.join(", ")
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct BuyerFacts {
+    #[diesel(sql_type = BigInt)]
+    customer_id: i64,
+    #[diesel(sql_type = Timestamp)]
+    last_at: NaiveDateTime,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = BigInt)]
+    spend: i64,
+}
+
+#[derive(QueryableByName)]
+struct Refunds {
+    #[diesel(sql_type = BigInt)]
+    customer_id: i64,
+    #[diesel(sql_type = BigInt)]
+    refunds: i64,
+}
+
+/// Refunds of resolved tickets on counted orders, summed per customer: `scope` is a
+/// condition on the order `o` (the shop, or some customers).
+fn refunds_where(conn: &mut DbConnection, scope: &str) -> Result<BTreeMap<i64, i64>, ApiError> {
+    let backend = conn.backend();
+    let sql = format!(
+        "SELECT o.customer_id AS customer_id, {} AS refunds \
+         FROM tickets t JOIN orders o ON o.id = t.order_id \
+         WHERE {scope} AND t.state = 'resolved' AND t.refund_cents IS NOT NULL \
+         AND o.status IN {} GROUP BY o.customer_id",
+        clamped_sum(backend, "t.refund_cents"),
+        purchase_statuses_sql()
+    );
+    Ok(diesel::sql_query(raw_sql(backend, &sql))
+        .load::<Refunds>(conn)?
+        .into_iter()
+        .map(|r| (r.customer_id, r.refunds))
+        .collect())
+}
+
+/// What RFM reads of every live buyer of the shop (the cut-offs are taken among them),
+/// computed by the database: one pass over the shop's orders, one over its refunds.
+pub fn rfm_buyers(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<RfmFacts>, ApiError> {
+    let backend = conn.backend();
+    let sql = format!(
+        "SELECT o.customer_id AS customer_id, MAX(o.ordered_at) AS last_at, \
+         CAST(COUNT(*) AS BIGINT) AS n, {} AS spend \
+         FROM orders o JOIN customers c ON c.id = o.customer_id \
+         WHERE o.shop_id = $1 AND c.archived_at IS NULL AND o.status IN {} \
+         GROUP BY o.customer_id",
+        clamped_sum(backend, "o.total_cents"),
+        purchase_statuses_sql()
+    );
+    let buyers: Vec<BuyerFacts> = diesel::sql_query(raw_sql(backend, &sql))
+        .bind::<BigInt, _>(shop_id)
+        .load(conn)?;
+    let refunds = refunds_where(conn, &format!("o.shop_id = {}", shop_id.0))?;
+    Ok(buyers
+        .into_iter()
+        .map(|b| RfmFacts {
+            last_order_at: b.last_at,
+            order_count: b.n,
+            net_spent_cents: net(b.spend, refunds.get(&b.customer_id).copied()),
+        })
+        .collect())
+}
+
+/// Spend less refunds, never below zero.
+pub fn net(spend: i64, refunds: Option<i64>) -> i64 {
+    spend.saturating_sub(refunds.unwrap_or(0)).max(0)
+}
+
+/// Refunds on counted orders of each of `ids` (those without any are left out).
+pub fn refunds_of(conn: &mut DbConnection, ids: &[i64]) -> Result<BTreeMap<i64, i64>, ApiError> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    refunds_where(conn, &format!("o.customer_id IN ({})", list.join(", ")))
+}
+
+/// The stored RFM rows of those of `ids` that have one.
+pub fn rfm_rows(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<RfmRow>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(customer_rfm::table
+        .filter(customer_rfm::customer_id.eq_any(ids))
+        .select(RfmRow::as_select())
+        .load(conn)?)
+}
+
+/// Writes new or changed RFM rows in one upsert.
+pub fn save_rfm(conn: &mut DbConnection, rows: &[RfmRow]) -> Result<(), ApiError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let backend = conn.backend();
+    let values: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                r.customer_id,
+                r.shop_id.0,
+                r.recency_score,
+                r.frequency_score,
+                r.monetary_score,
+                sql_text(r.segment.as_str()),
+                sql_timestamp(backend, r.last_order_at),
+                r.order_count,
+                r.net_spent_cents,
+                sql_text(&r.reasons),
+                sql_timestamp(backend, r.computed_at),
+            )
+        })
+        .collect();
+    diesel::sql_query(format!(
+        "INSERT INTO customer_rfm (customer_id, shop_id, recency_score, frequency_score, \
+         monetary_score, segment, last_order_at, order_count, net_spent_cents, reasons, \
+         computed_at) VALUES {} ON CONFLICT (customer_id) DO UPDATE SET \
+         recency_score = excluded.recency_score, frequency_score = excluded.frequency_score, \
+         monetary_score = excluded.monetary_score, segment = excluded.segment, \
+         last_order_at = excluded.last_order_at, order_count = excluded.order_count, \
+         net_spent_cents = excluded.net_spent_cents, reasons = excluded.reasons, \
+         computed_at = excluded.computed_at",
+        values.join(", ")
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Drops the RFM rows of customers who are no longer scored buyers.
+pub fn delete_rfm(conn: &mut DbConnection, ids: &[i64]) -> Result<(), ApiError> {
+    if !ids.is_empty() {
+        diesel::delete(customer_rfm::table.filter(customer_rfm::customer_id.eq_any(ids)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A change of a customer's segment (`None`: not a scored buyer).
+pub struct SegmentChange {
+    pub customer_id: i64,
+    pub from: Option<Segment>,
+    pub to: Option<Segment>,
+}
+
+/// Records segment changes in one multi-row insert.
+pub fn insert_segment_changes(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    changes: &[SegmentChange],
+    cause: &str,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let at = sql_timestamp(conn.backend(), now);
+    let cause = sql_text(cause);
+    let segment = |s: Option<Segment>| sql_or_null(s, |s| sql_text(s.as_str()));
+    let values: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "({}, {}, {}, {}, {cause}, {at})",
+                shop_id.0,
+                c.customer_id,
+                segment(c.from),
+                segment(c.to)
+            )
+        })
+        .collect();
+    diesel::sql_query(format!(
+        "INSERT INTO rfm_segment_changes (shop_id, customer_id, from_segment, to_segment, \
+         cause, created_at) VALUES {}",
+        values.join(", ")
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Records a full recomputation's cut-offs.
+pub fn insert_rfm_run(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    cutoffs: &RfmCutoffs,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    diesel::insert_into(rfm_runs::table)
+        .values((
+            rfm_runs::shop_id.eq(shop_id),
+            rfm_runs::computed_at.eq(now),
+            rfm_runs::buyers.eq(cutoffs.buyers),
+            rfm_runs::cutoffs.eq(serde_json::to_string(cutoffs).unwrap_or_default()),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-/// Records that a customer moved from `before` to `after` because of `cause`.
-pub fn insert_change(
+/// The latest full recomputations' times and cut-offs, newest first.
+pub fn latest_rfm_runs(
     conn: &mut DbConnection,
-    before: &CurrentStanding,
-    after: &Assessment,
-    reasons_json: &str,
-    cause: &str,
-    now: NaiveDateTime,
-) -> Result<(), ApiError> {
-    diesel::insert_into(tier_changes::table)
-        .values((
-            tier_changes::shop_id.eq(before.shop_id),
-            tier_changes::customer_id.eq(before.id),
-            tier_changes::from_tier.eq(&before.tier),
-            tier_changes::to_tier.eq(after.tier),
-            tier_changes::from_stage.eq(&before.lifecycle_stage),
-            tier_changes::to_stage.eq(after.stage),
-            tier_changes::from_at_risk.eq(before.at_risk),
-            tier_changes::to_at_risk.eq(after.at_risk),
-            tier_changes::reasons.eq(reasons_json),
-            tier_changes::cause.eq(cause),
-            tier_changes::created_at.eq(now),
-            tier_changes::from_reasons.eq(&before.tier_reasons),
-            tier_changes::from_computed_at.eq(before.tier_computed_at),
-        ))
-        .execute(conn)?;
-    Ok(())
+    shop_id: ShopId,
+    limit: i64,
+) -> Result<Vec<(NaiveDateTime, RfmCutoffs)>, ApiError> {
+    let rows: Vec<(NaiveDateTime, String)> = rfm_runs::table
+        .filter(rfm_runs::shop_id.eq(shop_id))
+        .order(rfm_runs::id.desc())
+        .limit(limit)
+        .select((rfm_runs::computed_at, rfm_runs::cutoffs))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(at, json)| serde_json::from_str(&json).ok().map(|c| (at, c)))
+        .collect())
+}
+
+/// The RFM row of one customer, if scored.
+pub fn rfm_of(conn: &mut DbConnection, customer_id: i64) -> Result<Option<RfmRow>, ApiError> {
+    Ok(customer_rfm::table
+        .find(customer_id)
+        .select(RfmRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Scored customers per segment now (archived ones drop out at the next recomputation).
+pub fn segment_counts(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+) -> Result<BTreeMap<Segment, i64>, ApiError> {
+    Ok(customer_rfm::table
+        .filter(customer_rfm::shop_id.eq(shop_id))
+        .group_by(customer_rfm::segment)
+        .select((customer_rfm::segment, diesel::dsl::count_star()))
+        .load::<(Segment, i64)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+#[derive(QueryableByName)]
+struct FlowRow {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    from_segment: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    to_segment: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    customers: i64,
+}
+
+/// Customers who moved from one segment (`None`: not scored) to another, and how many.
+pub type SegmentFlowCount = (Option<Segment>, Option<Segment>, i64);
+
+/// Customers whose segment differs now from what it was at `since`, by (then, now): each
+/// customer's first recorded change after `since` says where they were, the last where
+/// they are. Customers who moved and came back are not counted.
+pub fn segment_flows(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    since: NaiveDateTime,
+) -> Result<Vec<SegmentFlowCount>, ApiError> {
+    let backend = conn.backend();
+    let differs = match backend {
+        crate::db::Backend::Postgres => "f.from_segment IS DISTINCT FROM l.to_segment",
+        crate::db::Backend::Sqlite => "f.from_segment IS NOT l.to_segment",
+    };
+    let sql = format!(
+        "SELECT f.from_segment AS from_segment, l.to_segment AS to_segment, \
+         CAST(COUNT(*) AS BIGINT) AS customers \
+         FROM (SELECT customer_id, MIN(id) AS first_id, MAX(id) AS last_id \
+               FROM rfm_segment_changes WHERE shop_id = $1 AND created_at > $2 \
+               GROUP BY customer_id) c \
+         JOIN rfm_segment_changes f ON f.id = c.first_id \
+         JOIN rfm_segment_changes l ON l.id = c.last_id \
+         WHERE {differs} GROUP BY f.from_segment, l.to_segment"
+    );
+    let rows: Vec<FlowRow> = diesel::sql_query(raw_sql(backend, &sql))
+        .bind::<BigInt, _>(shop_id)
+        .bind::<Timestamp, _>(since)
+        .load(conn)?;
+    let parse = |s: Option<String>| s.as_deref().and_then(Segment::parse);
+    Ok(rows
+        .into_iter()
+        .map(|r| (parse(r.from_segment), parse(r.to_segment), r.customers))
+        .collect())
 }
 
 /// Up to `limit` of the shop's customer ids after `after`, in id order.

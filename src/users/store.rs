@@ -68,6 +68,41 @@ pub fn display_names(
         .collect())
 }
 
+/// The staff member a person typed in a file: by email (any letter case), or by display
+/// name when exactly one staff member of the shop has it. A 422 on `salesperson` otherwise.
+pub fn find_by_email_or_name(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    typed: &str,
+) -> Result<i64, ApiError> {
+    let typed = typed.trim();
+    let ids: Vec<i64> = if typed.contains('@') {
+        users::table
+            .filter(users::shop_id.eq(shop_id))
+            .filter(users::email.eq(typed.to_lowercase()))
+            .select(users::id)
+            .load(conn)?
+    } else {
+        users::table
+            .filter(users::shop_id.eq(shop_id))
+            .filter(users::display_name.eq(typed))
+            .select(users::id)
+            .limit(2)
+            .load(conn)?
+    };
+    match ids.as_slice() {
+        [id] => Ok(*id),
+        [] => Err(ApiError::field(
+            "salesperson",
+            format!("no staff member with the email or name {typed}"),
+        )),
+        _ => Err(ApiError::field(
+            "salesperson",
+            format!("several staff members are named {typed}; give the email instead"),
+        )),
+    }
+}
+
 pub fn get_in_shop(conn: &mut DbConnection, shop_id: ShopId, id: i64) -> Result<User, ApiError> {
     users::table
         .filter(users::shop_id.eq(shop_id))

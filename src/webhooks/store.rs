@@ -38,6 +38,38 @@ pub fn emit(
     Ok(())
 }
 
+/// Writes many events of one type to the outbox in one statement, in the caller's
+/// transaction (a full tier recomputation emits one per changed customer).
+pub fn emit_many(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    event: EventType,
+    data: &[Value],
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let at = crate::db::sql_timestamp(conn.backend(), now);
+    let kind = crate::db::sql_text(event.as_str());
+    let rows: Vec<String> = data
+        .iter()
+        .map(|payload| {
+            format!(
+                "({}, {kind}, {}, {at})",
+                shop_id.0,
+                crate::db::sql_text(&payload.to_string())
+            )
+        })
+        .collect();
+    diesel::sql_query(format!(
+        "INSERT INTO webhook_events (shop_id, event_type, payload, created_at) VALUES {}",
+        rows.join(", ")
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// The shop's endpoints, oldest first.
 pub fn list_endpoints(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<Endpoint>, ApiError> {
     Ok(webhook_endpoints::table

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::support::{TestApp, backend_tests};
 
 backend_tests!(
+    imports_respect_single_choice_tag_groups,
     customer_import_is_idempotent_and_keeps_chinese_text,
     mixed_files_import_good_rows_and_report_bad_lines,
     atomic_import_leaves_nothing_behind,
@@ -22,7 +23,432 @@ backend_tests!(
     a_form_upload_imports_like_a_csv_body,
     an_export_imported_into_a_new_shop_exports_the_same_file,
     tags_on_file_keep_their_groups_and_differences_are_reported,
+    gbk_files_with_chinese_headers_import_and_report_in_their_language,
+    gb18030_keeps_characters_gbk_lacks_and_a_bom_means_utf8,
+    text_in_no_encoding_is_refused_and_nothing_stored,
+    chinese_order_files_read_every_date_form,
+    exports_in_gbk_are_gb18030_and_import_back_unchanged,
 );
+
+/// `text` in GB18030 (GBK's bytes for every character GBK has), as Excel on Chinese
+/// Windows saves a CSV file.
+fn gb18030(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+fn columns_and_lines(report: &Value) -> Vec<(i64, String)> {
+    report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_i64().unwrap(),
+                e["column"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect()
+}
+
+const CHINESE_CUSTOMERS: &str = "姓名,手机,微信,旺旺,地址,生日,来源,标签,标签.地区,备注\n\
+李娜,138 0013 8000,lina88,lina的小店,北京市朝阳区,1990/5/17,线上,老客户,北京,喜欢下午联系\n\
+张伟,13900139000,,,上海市,1985年2月3日,门店,,上海,\n\
+王芳,13700137000,,,,32980,到店,,,\n\
+赵敏,12,,,,1990/2/30,网吧,,,\n\
+陈晨,,,,,05/06/1990,,,,\n";
+
+/// A GBK file headed in Chinese, as a shop keeps its customers in Excel: read without being
+/// told its encoding (and when told), its dates and Chinese codes understood, its bad rows
+/// reported under the file's own headers; sent as a form upload it imports the same.
+async fn gbk_files_with_chinese_headers_import_and_report_in_their_language(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let file = gb18030(CHINESE_CUSTOMERS);
+    assert!(std::str::from_utf8(&file).is_err(), "GBK, not UTF-8");
+    let res = app.post_csv(IMPORT, &lead, file.clone()).await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert_eq!(res.body["encoding"], "gb18030", "found, not told");
+    assert_eq!(
+        (res.body["created"].as_i64(), res.body["failed"].as_i64()),
+        (Some(3), Some(2)),
+        "{:?}",
+        res.body
+    );
+    assert_eq!(
+        columns_and_lines(&res.body),
+        [
+            (5, "生日".to_owned()),
+            (5, "来源".to_owned()),
+            (5, "手机".to_owned()),
+            (6, "-".to_owned()),
+            (6, "生日".to_owned()),
+        ],
+        "{:?}",
+        res.body
+    );
+    let messages: Vec<&str> = res.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(messages[0].contains("not in the calendar"), "{messages:?}");
+    assert!(
+        messages[3].contains("手机, 微信, 旺旺, 邮箱"),
+        "{messages:?}"
+    );
+    assert!(messages[4].contains("ambiguous"), "{messages:?}");
+
+    let li = app.get("/api/v1/customers?q=13800138000", &lead).await.body["items"][0].clone();
+    assert_eq!(li["name"], "李娜");
+    assert_eq!(li["address"], "北京市朝阳区");
+    assert_eq!(li["notes"], "喜欢下午联系");
+    assert_eq!(li["birthday"], "1990-05-17");
+    assert_eq!(li["source"], "online");
+    let mut contacts: Vec<String> = li["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["kind"].as_str().unwrap(),
+                c["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    contacts.sort();
+    assert_eq!(
+        contacts,
+        [
+            "phone=13800138000",
+            "shop_account=lina的小店",
+            "wechat=lina88"
+        ]
+    );
+    let mut tags: Vec<(&str, &Value)> = li["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), &t["group"]))
+        .collect();
+    tags.sort_by_key(|(name, _)| *name);
+    assert_eq!(tags, [("北京", &json!("地区")), ("老客户", &Value::Null)]);
+    let birthday_and_source = |q: &'static str| {
+        let app = &app;
+        let lead = &lead;
+        async move {
+            let c = app
+                .get(&format!("/api/v1/customers?q={q}"), lead)
+                .await
+                .body["items"][0]
+                .clone();
+            (c["birthday"].clone(), c["source"].clone())
+        }
+    };
+    assert_eq!(
+        birthday_and_source("13900139000").await,
+        (json!("1985-02-03"), json!("in_store"))
+    );
+    assert_eq!(
+        birthday_and_source("13700137000").await,
+        (json!("1990-04-17"), json!("in_store")),
+        "an Excel date number"
+    );
+
+    // Told its encoding, or sent as a form, the same file changes nothing.
+    let told = app
+        .post_csv(&format!("{IMPORT}&encoding=gbk"), &lead, file.clone())
+        .await;
+    assert_eq!(told.body["encoding"], "gbk");
+    assert_eq!(
+        (
+            told.body["unchanged"].as_i64(),
+            told.body["failed"].as_i64()
+        ),
+        (Some(3), Some(2)),
+        "{:?}",
+        told.body
+    );
+    let form = post_form(&app, &lead, &[("file", "customers.csv", &file)]).await;
+    assert_eq!(form.status, StatusCode::OK, "{:?}", form.body);
+    assert_eq!(form.body["unchanged"], 3, "{:?}", form.body);
+    assert_eq!(form.body["encoding"], "gb18030");
+
+    // A header naming one column twice, in two languages, refuses the file.
+    for (header, field, other) in [
+        ("姓名,name,手机\n", "column \"name\"", "姓名"),
+        ("姓名,手机,昵称\n", "column \"昵称\"", "姓名"),
+        ("name,phone,手机号\n", "column \"手机号\"", "phone"),
+    ] {
+        let res = app.post_csv(IMPORT, &lead, gb18030(header)).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{header}");
+        assert_eq!(res.error_fields(), [field], "{:?}", res.body);
+        let message = res.body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("{other:?}")), "{message}");
+    }
+    let unknown = app
+        .post_csv(IMPORT, &lead, gb18030("姓名,手机,颜色\n"))
+        .await;
+    assert_eq!(unknown.error_fields(), ["column \"颜色\""]);
+    assert_eq!(
+        app.get("/api/v1/customers?with_total=true", &lead)
+            .await
+            .body["total"],
+        3
+    );
+}
+
+/// GB18030 holds what GBK lacks (𠮷, emoji); a file starting with the UTF-8 byte-order
+/// mark is UTF-8 whatever the caller says.
+async fn gb18030_keeps_characters_gbk_lacks_and_a_bom_means_utf8(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let text = "姓名,手机,备注\n𠮷田,13800000001,好评😀\n";
+    assert!(encoding_rs::GBK.encode(text).2, "GBK cannot hold it");
+    for url in [IMPORT.to_owned(), format!("{IMPORT}&encoding=gb18030")] {
+        let res = app.post_csv(&url, &lead, gb18030(text)).await;
+        assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+        assert_eq!(res.body["encoding"], "gb18030");
+        assert_eq!(res.body["failed"], 0, "{:?}", res.body);
+    }
+    let c = app.get("/api/v1/customers?q=13800000001", &lead).await.body["items"][0].clone();
+    assert_eq!(
+        (c["name"].as_str(), c["notes"].as_str()),
+        (Some("𠮷田"), Some("好评😀"))
+    );
+
+    let bom = "\u{FEFF}姓名,手机\n李娜,13800000002\n";
+    let res = app
+        .post_csv(&format!("{IMPORT}&encoding=gbk"), &lead, bom)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert_eq!(res.body["encoding"], "utf-8");
+    assert_eq!(res.body["created"], 1, "{:?}", res.body);
+    let c = app.get("/api/v1/customers?q=13800000002", &lead).await.body["items"][0].clone();
+    assert_eq!(c["name"], "李娜");
+    let wrong = app
+        .post_csv(&format!("{IMPORT}&encoding=latin1"), &lead, "name,phone\n")
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong.error_fields(), ["encoding"]);
+}
+
+/// A file that is not text in its encoding is refused whole, naming the line: never
+/// imported as mojibake.
+async fn text_in_no_encoding_is_refused_and_nothing_stored(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let gbk = gb18030("姓名,手机\nA,13800000001\n李娜,13800000002\n");
+    let message = |res: &crate::support::Response| {
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{:?}",
+            res.body
+        );
+        assert_eq!(res.error_fields(), ["body"]);
+        res.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // GBK sent as UTF-8: refused at its first Chinese line.
+    let as_utf8 = app
+        .post_csv(&format!("{IMPORT}&encoding=utf-8"), &lead, gbk.clone())
+        .await;
+    let said = message(&as_utf8);
+    assert!(said.contains("not UTF-8 text (line 1)"), "{said}");
+    // UTF-8 Chinese sent as GBK would be read as other characters (its three-byte
+    // sequences make GBK pairs): refused.
+    let utf8 = "姓名,手机\nA,13800000001\n李娜,13800000002\n";
+    let as_gbk = app
+        .post_csv(&format!("{IMPORT}&encoding=gbk"), &lead, utf8)
+        .await;
+    assert_eq!(as_gbk.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(as_gbk.error_fields(), ["encoding"], "{:?}", as_gbk.body);
+    // GB18030 that breaks off: bytes that are no text in it, named by line.
+    let mut broken = gbk.clone();
+    broken.extend_from_slice(b"\xC0,13800000003\n");
+    let said = message(
+        &app.post_csv(&format!("{IMPORT}&encoding=gb18030"), &lead, broken)
+            .await,
+    );
+    assert!(said.contains("not GBK/GB18030 text (line 4)"), "{said}");
+    // Neither UTF-8 nor GB18030 (0xFF starts nothing in either), found on line 3.
+    let mut neither = b"name,phone\nA,13800000001\nB".to_vec();
+    neither.extend_from_slice(b"\xFF,13800000002\n");
+    let said = message(&app.post_csv(IMPORT, &lead, neither).await);
+    assert!(
+        said.contains("neither UTF-8 nor GBK/GB18030 text (line 3)"),
+        "{said}"
+    );
+    assert_eq!(
+        app.get("/api/v1/customers?with_total=true", &lead)
+            .await
+            .body["total"],
+        0
+    );
+}
+
+/// An order file as a shop's back office exports it: Chinese headers and codes, times in
+/// every form staff type, errors under the file's headers, a missing column named in them.
+async fn chinese_order_files_read_every_date_form(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    app.customer(&lead, json!({"name": "李娜", "contacts": [{"kind": "phone", "value": "13800138000"}], "source": "online"}))
+        .await;
+    let file = "订单号,渠道,下单时间,状态,金额(元),商品,商家编码,数量,单价,手机\n\
+T1,淘宝,2026/3/5 14:30,已付款,,茶壶,TP-600,1,129.90,13800138000\n\
+T2,天猫,2026-03-05 14:30:00,已付款,,茶杯,,2,10,13800138000\n\
+T3,京东,2026年3月5日 14:30,部分退款,5.00,茶叶,,1,10,13800138000\n\
+T4,微信,46086.6041666667,已付款,,茶叶,,1,10,13800138000\n\
+T5,门店,2026.3.5 14:30,已付款,,茶叶,,1,10,13800138000\n\
+T6,淘宝,2026/2/30 14:30,已付款,,茶叶,,1,10,13800138000\n\
+T7,亚马逊,5/3/2026 14:30,发货中,,茶叶,,1,10,13800138000\n";
+    let url = "/api/v1/customers/import?file=orders";
+    let res = app.post_csv(url, &lead, gb18030(file)).await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert_eq!(
+        (res.body["created"].as_i64(), res.body["failed"].as_i64()),
+        (Some(5), Some(2)),
+        "{:?}",
+        res.body
+    );
+    assert_eq!(
+        columns_and_lines(&res.body),
+        [
+            (7, "下单时间".to_owned()),
+            (8, "渠道".to_owned()),
+            (8, "状态".to_owned()),
+            (8, "下单时间".to_owned()),
+        ],
+        "{:?}",
+        res.body
+    );
+    let id = app.get("/api/v1/customers?q=13800138000", &lead).await.body["items"][0]["id"].clone();
+    let orders = app
+        .get(&format!("/api/v1/customers/{id}/orders"), &lead)
+        .await
+        .body["items"]
+        .clone();
+    let seen: Vec<(&str, &str, &str)> = orders
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["external_order_no"].as_str().unwrap(),
+                o["channel"].as_str().unwrap(),
+                o["ordered_at"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut seen = seen;
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("T1", "taobao", "2026-03-05T06:30:00Z"),
+            ("T2", "tmall", "2026-03-05T06:30:00Z"),
+            ("T3", "jd", "2026-03-05T06:30:00Z"),
+            ("T4", "wechat", "2026-03-05T06:30:00Z"),
+            ("T5", "store", "2026-03-05T06:30:00Z"),
+        ]
+    );
+    let t3 = orders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["external_order_no"] == "T3")
+        .unwrap();
+    assert_eq!(
+        (t3["status"].as_str(), t3["total_cents"].as_i64()),
+        (Some("partially_refunded"), Some(500))
+    );
+    // A column the file lacks is named in its header's language.
+    let no_time = app
+        .post_csv(
+            url,
+            &lead,
+            "订单号,渠道,商品,单价,手机\nT9,淘宝,茶,1,13800138000\n",
+        )
+        .await;
+    assert_eq!(no_time.status, StatusCode::OK, "{:?}", no_time.body);
+    assert_eq!(
+        columns_and_lines(&no_time.body),
+        [(2, "下单时间".to_owned())]
+    );
+    let english = app
+        .post_csv(
+            url,
+            &lead,
+            "order_no,channel,product,unit_price,customer_phone\nT9,tmall,Tea,1,13800138000\n",
+        )
+        .await;
+    assert_eq!(
+        columns_and_lines(&english.body),
+        [(2, "ordered_at".to_owned())]
+    );
+}
+
+/// The export in GBK for Excel: GB18030 (GBK's bytes, and the four-byte form for what GBK
+/// lacks), said in the Content-Type, read back by the import unchanged.
+async fn exports_in_gbk_are_gb18030_and_import_back_unchanged(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    assert_eq!(
+        app.post_csv(IMPORT, &lead, CUSTOMERS).await.body["created"],
+        3
+    );
+    app.customer(
+        &lead,
+        json!({"name": "𠮷田😀", "contacts": [{"kind": "phone", "value": "13600136000"}],
+                                "source": "online", "birthday": "1990-04-17"}),
+    )
+    .await;
+    let utf8 = app.get("/api/v1/customers/export", &lead).await;
+    for encoding in ["gbk", "gb18030"] {
+        let export = app
+            .get(
+                &format!("/api/v1/customers/export?encoding={encoding}&source=online"),
+                &lead,
+            )
+            .await;
+        assert_eq!(export.status, StatusCode::OK, "{:?}", export.body);
+        assert_eq!(
+            export.header("content-type"),
+            Some("text/csv; charset=GB18030")
+        );
+        assert!(!export.raw.starts_with(b"\xEF\xBB\xBF"), "no UTF-8 mark");
+        assert!(std::str::from_utf8(&export.raw).is_err(), "not UTF-8");
+        // 李 as GBK writes it.
+        assert!(export.raw.windows(2).any(|w| w == b"\xC0\xEE"));
+        let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(&export.raw);
+        assert!(!had_errors);
+        let online: Vec<Vec<String>> = exported_cells(&utf8.raw)
+            .into_iter()
+            .filter(|row| row[8] == "source" || row[8] == "online")
+            .collect();
+        assert_eq!(exported_cells(text.as_bytes()), online);
+        let again = app.post_csv(IMPORT, &lead, export.raw.clone()).await;
+        assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+        assert_eq!(again.body["encoding"], "gb18030");
+        assert_eq!(
+            (
+                again.body["unchanged"].as_i64(),
+                again.body["failed"].as_i64()
+            ),
+            (Some(3), Some(0)),
+            "{:?}",
+            again.body
+        );
+    }
+    let bad = app
+        .get("/api/v1/customers/export?encoding=big5", &lead)
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.error_fields(), ["encoding"]);
+    let unknown = app.get("/api/v1/customers/export?colour=red", &lead).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
 
 /// A multipart/form-data body with the given parts (name, file name, bytes).
 fn form(parts: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
@@ -909,6 +1335,29 @@ async fn an_export_imported_into_a_new_shop_exports_the_same_file(app: TestApp) 
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
     assert_eq!(again.body["unchanged"], 5, "{:?}", again.body);
     assert_eq!(again.body["warnings"], json!([]));
+    // The same file for Excel on Chinese Windows: the same cells, and it comes back the same.
+    let gbk = app
+        .get("/api/v1/customers/export?encoding=gbk", &lead)
+        .await;
+    assert_eq!(
+        gbk.header("content-type"),
+        Some("text/csv; charset=GB18030")
+    );
+    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(&gbk.raw);
+    assert!(!had_errors);
+    assert_eq!(exported_cells(text.as_bytes()), cells);
+    let again = app.post_csv(IMPORT, &lead, gbk.raw.clone()).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(
+        (
+            again.body["encoding"].as_str(),
+            again.body["unchanged"].as_i64()
+        ),
+        (Some("gb18030"), Some(5)),
+        "{:?}",
+        again.body
+    );
+    assert_eq!(again.body["warnings"], json!([]));
 
     // Into a new shop: the same customers, tags and groups, then the same history.
     let other = app.fresh().await;
@@ -1038,4 +1487,64 @@ C,13800000003,Shanghai,Shanghai,,,,\n";
         )
         .await;
     assert_eq!(orders.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// A row putting two tags of one single-choice group on a customer is a bad row, named as
+/// such; a row's single-choice tag replaces the customer's other tag of the group.
+async fn imports_respect_single_choice_tag_groups(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    for name in ["Y", "N"] {
+        app.post(
+            "/api/v1/tags",
+            &lead,
+            json!({"name": name, "group": "visit"}),
+        )
+        .await;
+    }
+    let set = app
+        .put(
+            "/api/v1/tag-groups/visit",
+            &lead,
+            json!({"single_choice": true}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK);
+    let file = "name,phone,tags.visit,tags\n\
+A,13800000001,Y,\n\
+B,13800000002,Y;N,\n\
+C,13800000003,,y;n\n";
+    let res = app.post_csv(IMPORT, &lead, file).await;
+    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+    assert_eq!(
+        (res.body["created"].as_i64(), res.body["failed"].as_i64()),
+        (Some(1), Some(2)),
+        "{:?}",
+        res.body
+    );
+    let errors = res.body["errors"].as_array().unwrap();
+    assert_eq!(errors[0]["line"], 3);
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("single-choice group \"visit\""),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors[1]["line"], 4,
+        "names match whatever their case: {errors:?}"
+    );
+    // The same customer again with N: N replaces Y.
+    let again = app
+        .post_csv(IMPORT, &lead, "name,phone,tags\nA,13800000001,N\n")
+        .await;
+    assert_eq!(again.body["updated"], 1, "{:?}", again.body);
+    let found = app.get("/api/v1/customers?q=13800000001", &lead).await;
+    let tags: Vec<&str> = found.body["items"][0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["N"]);
 }

@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex};
 
 use aftercare::customers::CustomerSort;
 use aftercare::customers::rules::{handle_search_key, name_key};
-use aftercare::customers::store::{self as customer_store, CustomerFilter};
+use aftercare::customers::store::{self as customer_store, CustomerFilter, RfmFilter};
 use aftercare::db::{Backend, DbConnection};
 use aftercare::search::Terms;
 use aftercare::tickets::State;
 use aftercare::tickets::store::{self as ticket_store, AssigneeFilter, TicketFilter, TicketSort};
-use aftercare::tiers::{Stage, Tier};
+use aftercare::tiers::{Segment, Stage, Tier};
 use chrono::{Duration, Utc};
 use diesel::connection::{Connection, InstrumentationEvent, SimpleConnection};
 use diesel::sql_types::Text;
@@ -45,6 +45,8 @@ const LARGE_TABLES: &[&str] = &[
     "notes",
     "ticket_targets",
     "ticket_waits",
+    "customer_rfm",
+    "rfm_segment_changes",
 ];
 
 #[derive(QueryableByName)]
@@ -162,6 +164,10 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
         agents: 8,
     };
     crate::seed::seed(&app.state.db, &options).expect("seed");
+    // Scores and segments for the RFM filters to find.
+    let settings = aftercare::tiers::TierSettings::default();
+    aftercare::tiers::operations::recompute_all(&app.state.db, ShopId(1), &settings)
+        .expect("recompute");
     let backend = app.state.db.backend();
     let mut conn = app.state.db.conn().expect("a connection");
     let conn: &mut DbConnection = &mut conn;
@@ -243,6 +249,33 @@ async fn every_list_filter_uses_an_index(app: TestApp) {
             "at risk",
             customers(&|f| f.at_risk = Some(true)),
             CustomerSort::Newest,
+        ),
+        (
+            "rfm segment",
+            customers(&|f| {
+                f.rfm = Some(RfmFilter {
+                    segment: Some(Segment::Champions),
+                    ..RfmFilter::ANY
+                })
+            }),
+            CustomerSort::Newest,
+        ),
+        (
+            "rfm score ranges",
+            customers(&|f| {
+                f.rfm = Some(RfmFilter {
+                    recency: (4, 5),
+                    frequency: (1, 2),
+                    monetary: (3, 3),
+                    ..RfmFilter::ANY
+                })
+            }),
+            CustomerSort::Name,
+        ),
+        (
+            "rfm: any scored buyer",
+            customers(&|f| f.rfm = Some(RfmFilter::ANY)),
+            CustomerSort::Oldest,
         ),
     ];
     let tickets = |f: &dyn Fn(&mut TicketFilter)| {

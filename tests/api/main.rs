@@ -27,6 +27,8 @@ mod notes;
 mod openapi;
 mod ops;
 mod orders;
+mod products;
+mod sales;
 mod scripts;
 mod search;
 mod service_levels;

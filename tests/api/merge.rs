@@ -10,6 +10,7 @@ backend_tests!(
     merging_moves_everything_to_the_survivor,
     a_preview_shows_the_merge_and_changes_nothing,
     merges_are_refused_when_they_make_no_sense,
+    a_merge_keeps_one_tag_of_a_single_choice_group,
 );
 
 fn count(app: &TestApp, sql: &str) -> i64 {
@@ -290,4 +291,49 @@ async fn merges_are_refused_when_they_make_no_sense(app: TestApp) {
         .await;
     assert_eq!(again.status, 409);
     assert_eq!(again.problem_type(), "customer-archived");
+}
+
+/// The survivor's tag of a single-choice group stays; the duplicate's other tags move.
+async fn a_merge_keeps_one_tag_of_a_single_choice_group(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    for name in ["Y", "N"] {
+        app.post(
+            "/api/v1/tags",
+            &lead,
+            json!({"name": name, "group": "visit"}),
+        )
+        .await;
+    }
+    let set = app
+        .put(
+            "/api/v1/tag-groups/visit",
+            &lead,
+            json!({"single_choice": true}),
+        )
+        .await;
+    assert_eq!(set.status, 200);
+    let survivor = app
+        .customer(&lead, json!({"name": "A", "contacts": [{"kind": "phone", "value": "13800000001"}], "source": "online", "tags": ["Y"]}))
+        .await;
+    let duplicate = app
+        .customer(&lead, json!({"name": "A2", "contacts": [{"kind": "phone", "value": "13800000002"}], "source": "online", "tags": ["N", "Beijing"]}))
+        .await;
+    let res = app
+        .post(
+            &format!("/api/v1/customers/{survivor}/merge"),
+            &lead,
+            json!({"duplicate_id": duplicate}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    let tags: Vec<String> = app
+        .get(&format!("/api/v1/customers/{survivor}"), &lead)
+        .await
+        .body["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(tags, ["Beijing", "Y"]);
 }

@@ -9,6 +9,8 @@ use crate::support::{TestApp, backend_tests};
 backend_tests!(
     tags_are_added_counted_renamed_and_removed,
     bulk_tagging_is_for_leads_and_all_or_nothing,
+    tag_names_are_one_tag_whatever_their_case,
+    single_choice_groups_replace_and_record_it,
 );
 
 fn names(tags: &Value) -> Vec<String> {
@@ -194,7 +196,10 @@ async fn bulk_tagging_is_for_leads_and_all_or_nothing(app: TestApp) {
 
     let done = app.post("/api/v1/tags/bulk", &lead, body).await;
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
-    assert_eq!(done.body, json!({"customers": 3, "added": 3, "removed": 3}));
+    assert_eq!(
+        done.body,
+        json!({"customers": 3, "added": 3, "removed": 3, "replaced": 0})
+    );
     for id in &ids {
         assert_eq!(
             names(
@@ -209,4 +214,216 @@ async fn bulk_tagging_is_for_leads_and_all_or_nothing(app: TestApp) {
         .post("/api/v1/tags/bulk", &lead, json!({"customer_ids": []}))
         .await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn tag_names_are_one_tag_whatever_their_case(app: TestApp) {
+    let (_, agent) = app.staff_token("agent@shop.example", Role::Agent).await;
+    let a = app.customer(&agent, json!({"name": "A", "contacts": [{"kind": "phone", "value": "13800000001"}], "source": "online", "tags": ["VIP"]})).await;
+    let b = app.customer(&agent, json!({"name": "B", "contacts": [{"kind": "phone", "value": "13800000002"}], "source": "online"})).await;
+    let added = app
+        .post(
+            &format!("/api/v1/customers/{b}/tags"),
+            &agent,
+            json!({"tags": ["vip", "Vip"]}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{:?}", added.body);
+    assert_eq!(
+        names(&added.body),
+        ["VIP"],
+        "the tag on file, as first spelled"
+    );
+    let duplicate = app
+        .post("/api/v1/tags", &agent, json!({"name": "vIp"}))
+        .await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    assert_eq!(duplicate.problem_type(), "duplicate");
+    assert_eq!(
+        duplicate.body["detail"],
+        "a tag with this name already exists"
+    );
+    // Chinese has no case; only ASCII letters fold.
+    let other = app
+        .post("/api/v1/tags", &agent, json!({"name": "Éclair"}))
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED);
+    let accented = app
+        .post("/api/v1/tags", &agent, json!({"name": "éclair"}))
+        .await;
+    assert_eq!(accented.status, StatusCode::CREATED);
+    let list = app.get("/api/v1/tags", &agent).await;
+    assert_eq!(names(&list.body["items"]), ["VIP", "Éclair", "éclair"]);
+    assert_eq!(list.body["items"][0]["customer_count"], 2);
+    let filtered = app
+        .get("/api/v1/customers?tags_any=vip&sort=oldest", &agent)
+        .await;
+    let found: Vec<i64> = filtered.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(found, [a, b]);
+}
+
+async fn single_choice_groups_replace_and_record_it(app: TestApp) {
+    let (_, agent) = app.staff_token("agent@shop.example", Role::Agent).await;
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let (_, admin) = app.admin().await;
+    let a = app.customer(&agent, json!({"name": "A", "contacts": [{"kind": "phone", "value": "13800000001"}], "source": "online"})).await;
+    let b = app.customer(&agent, json!({"name": "B", "contacts": [{"kind": "phone", "value": "13800000002"}], "source": "online"})).await;
+    for (name, group) in [
+        ("Y", "visit"),
+        ("N", "visit"),
+        ("Beijing", "region"),
+        ("Tianjin", "region"),
+    ] {
+        let created = app
+            .post(
+                "/api/v1/tags",
+                &agent,
+                json!({"name": name, "group": group}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED);
+    }
+    let set = json!({"single_choice": true});
+    assert_eq!(
+        app.put("/api/v1/tag-groups/visit", &agent, set.clone())
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let visit = app
+        .put("/api/v1/tag-groups/visit", &lead, set.clone())
+        .await;
+    assert_eq!(visit.status, StatusCode::OK, "{:?}", visit.body);
+    assert_eq!(
+        visit.body,
+        json!({"name": "visit", "single_choice": true, "tag_count": 2, "customer_count": 0})
+    );
+    let bad_name = app.put("/api/v1/tag-groups/a,b", &lead, set.clone()).await;
+    assert_eq!(bad_name.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_name.error_fields(), ["name"]);
+
+    // Two of one single-choice group at once: refused, nothing written.
+    let both = app
+        .post(
+            &format!("/api/v1/customers/{a}/tags"),
+            &agent,
+            json!({"tags": ["Y", "n"]}),
+        )
+        .await;
+    assert_eq!(both.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(both.error_fields(), ["tags"]);
+    let created_with_both = app
+        .post("/api/v1/customers", &agent, json!({"name": "C", "contacts": [{"kind": "phone", "value": "13800000003"}], "source": "online", "tags": ["Y", "N"]}))
+        .await;
+    assert_eq!(created_with_both.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(created_with_both.error_fields(), ["tags"]);
+
+    // The second replaces the first; multiple-choice groups hold any number.
+    let first = app
+        .post(
+            &format!("/api/v1/customers/{a}/tags"),
+            &agent,
+            json!({"tags": ["Y", "Beijing", "Tianjin"]}),
+        )
+        .await;
+    assert_eq!(names(&first.body), ["Beijing", "Tianjin", "Y"]);
+    let second = app
+        .post(
+            &format!("/api/v1/customers/{a}/tags"),
+            &agent,
+            json!({"tags": ["N"]}),
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(names(&second.body), ["Beijing", "N", "Tianjin"]);
+    let log = app.get("/api/v1/audit?action=tags.replaced", &admin).await;
+    assert_eq!(log.status, StatusCode::OK, "{:?}", log.body);
+    let entry = &log.body["items"][0];
+    assert_eq!(entry["action"], "tags.replaced");
+    assert_eq!(entry["details"]["group"], "visit");
+    assert_eq!(entry["details"]["from"], "Y");
+    assert_eq!(entry["details"]["to"], "N");
+    assert_eq!(entry["details"]["customer_ids"], json!([a]));
+
+    // In bulk: the replaced pairs are counted.
+    let bulk = app
+        .post(
+            "/api/v1/tags/bulk",
+            &lead,
+            json!({"customer_ids": [a, b], "add": ["Y"]}),
+        )
+        .await;
+    assert_eq!(bulk.status, StatusCode::OK, "{:?}", bulk.body);
+    assert_eq!(
+        bulk.body,
+        json!({"customers": 2, "added": 2, "removed": 0, "replaced": 1})
+    );
+    let two = app
+        .post(
+            "/api/v1/tags/bulk",
+            &lead,
+            json!({"customer_ids": [a], "add": ["Y", "N"]}),
+        )
+        .await;
+    assert_eq!(two.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(two.error_fields(), ["add"]);
+
+    // A group some customer holds two tags of cannot become single-choice, and no tag
+    // moves into a single-choice group its customers hold another tag of.
+    let region = app
+        .put("/api/v1/tag-groups/region", &lead, set.clone())
+        .await;
+    assert_eq!(region.status, StatusCode::CONFLICT);
+    assert_eq!(region.problem_type(), "single-choice");
+    let tags = app.get("/api/v1/tags", &agent).await;
+    let beijing = tags.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Beijing")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let moved = app
+        .patch(
+            &format!("/api/v1/tags/{beijing}"),
+            &lead,
+            json!({"group": "visit"}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::CONFLICT);
+    assert_eq!(moved.problem_type(), "single-choice");
+
+    // The list is grouped, with counts per group; the groups list says which are
+    // single-choice.
+    assert_eq!(
+        tags.body["groups"],
+        json!([
+            {"name": "region", "single_choice": false, "tag_count": 2, "customer_count": 1},
+            {"name": "visit", "single_choice": true, "tag_count": 2, "customer_count": 2},
+        ])
+    );
+    let groups = app.get("/api/v1/tag-groups", &agent).await;
+    assert_eq!(groups.status, StatusCode::OK);
+    assert_eq!(groups.body["items"], tags.body["groups"]);
+    let back = app
+        .put(
+            "/api/v1/tag-groups/visit",
+            &lead,
+            json!({"single_choice": false}),
+        )
+        .await;
+    assert_eq!(back.body["single_choice"], false);
+    let both_now = app
+        .post(
+            &format!("/api/v1/customers/{b}/tags"),
+            &agent,
+            json!({"tags": ["N"]}),
+        )
+        .await;
+    assert_eq!(names(&both_now.body), ["N", "Y"]);
 }

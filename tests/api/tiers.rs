@@ -12,6 +12,7 @@ backend_tests!(
     full_recompute_ranks_the_shop_and_follows_time,
     key_and_at_risk_customers_go_first,
     orders_stored_past_a_bigint_break_no_later_write,
+    rfm_segments_are_scored_filtered_and_reported,
 );
 
 async fn buyer(app: &TestApp, token: &str, name: &str, phone: &str) -> i64 {
@@ -412,4 +413,213 @@ async fn orders_stored_past_a_bigint_break_no_later_write(app: TestApp) {
         let res = app.get(path, &lead).await;
         assert_eq!(res.status, StatusCode::OK, "{path}: {:?}", res.body);
     }
+}
+
+fn ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a page: {page:?}"))
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect()
+}
+
+async fn rfm(app: &TestApp, token: &str, customer: i64) -> Value {
+    app.get(&format!("/api/v1/customers/{customer}"), token)
+        .await
+        .body["rfm"]
+        .clone()
+}
+
+async fn rfm_segments_are_scored_filtered_and_reported(app: TestApp) {
+    let (_, lead) = app.staff_token("lead@shop.example", Role::Lead).await;
+    let (_, agent) = app.staff_token("agent@shop.example", Role::Agent).await;
+    // Five buyers from best to worst on every measure, and one who never bought.
+    let best = buyer(&app, &lead, "Best", "13800000001").await;
+    for i in 0..5 {
+        order(&app, &lead, best, &format!("A{i}"), 50_000, 1 + i).await;
+    }
+    let second = buyer(&app, &lead, "Second", "13800000002").await;
+    for i in 0..3 {
+        order(&app, &lead, second, &format!("B{i}"), 20_000, 20 + i).await;
+    }
+    let third = buyer(&app, &lead, "Third", "13800000003").await;
+    for i in 0..2 {
+        order(&app, &lead, third, &format!("C{i}"), 10_000, 60 + i).await;
+    }
+    let fourth = buyer(&app, &lead, "Fourth", "13800000004").await;
+    order(&app, &lead, fourth, "D0", 5_000, 200).await;
+    let worst = buyer(&app, &lead, "Worst", "13800000005").await;
+    order(&app, &lead, worst, "E0", 1_000, 700).await;
+    let never = buyer(&app, &lead, "Never", "13800000006").await;
+
+    // No scores before the first recomputation: nothing to take quintiles of yet.
+    assert_eq!(rfm(&app, &lead, best).await, Value::Null);
+    let report = app.post("/api/v1/tiers/recompute", &lead, json!({})).await;
+    assert_eq!(report.status, StatusCode::OK, "{:?}", report.body);
+    assert_eq!(report.body["rfm_buyers"], 5);
+    assert_eq!(report.body["segment_changes"], 5);
+
+    let top = rfm(&app, &lead, best).await;
+    assert_eq!(
+        (
+            &top["recency_score"],
+            &top["frequency_score"],
+            &top["monetary_score"],
+            &top["segment"]
+        ),
+        (&json!(5), &json!(5), &json!(5), &json!("champions")),
+        "{top:?}"
+    );
+    assert_eq!(top["order_count"], 5);
+    assert_eq!(top["net_spent_cents"], 250_000);
+    let reasons: Vec<&str> = top["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "rfm_recency",
+            "rfm_frequency",
+            "rfm_monetary",
+            "rfm_segment"
+        ]
+    );
+    assert!(
+        top["reasons"][3]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("champions: R5 F5 M5")
+    );
+    assert_eq!(rfm(&app, &lead, worst).await["segment"], "lost");
+    assert_eq!(rfm(&app, &lead, never).await, Value::Null);
+
+    // Lists filter by segment and score ranges; a range upside down is refused.
+    let champions = app.get("/api/v1/customers?segment=champions", &agent).await;
+    assert_eq!(ids(&champions.body), [best]);
+    let least_recent = app
+        .get("/api/v1/customers?recency_score_max=1", &agent)
+        .await;
+    assert_eq!(ids(&least_recent.body), [worst]);
+    let frequent = app
+        .get(
+            "/api/v1/customers?frequency_score_min=4&sort=oldest",
+            &agent,
+        )
+        .await;
+    assert_eq!(ids(&frequent.body), [best, second]);
+    let none = app
+        .get(
+            "/api/v1/customers?segment=lost&monetary_score_min=2",
+            &agent,
+        )
+        .await;
+    assert_eq!(ids(&none.body), Vec::<i64>::new());
+    let upside_down = app
+        .get(
+            "/api/v1/customers?recency_score_min=4&recency_score_max=2",
+            &agent,
+        )
+        .await;
+    assert_eq!(upside_down.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(upside_down.error_fields(), ["recency_score_min"]);
+    let out_of_range = app
+        .get("/api/v1/customers?monetary_score_max=6", &agent)
+        .await;
+    assert_eq!(out_of_range.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(out_of_range.error_fields(), ["monetary_score_max"]);
+    let unknown = app.get("/api/v1/customers?segment=whales", &agent).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Leads see the segments; agents do not.
+    assert_eq!(
+        app.get("/api/v1/stats/segments", &agent).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let first = app.get("/api/v1/stats/segments", &lead).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    assert_eq!(first.body["buyers"], 5);
+    assert_eq!(
+        first.body["since"],
+        Value::Null,
+        "one recomputation: since the beginning"
+    );
+    let count = |report: &Value, segment: &str| -> (i64, i64) {
+        let row = report["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["segment"] == segment)
+            .unwrap_or_else(|| panic!("{segment} in {report:?}"))
+            .clone();
+        (
+            row["customers"].as_i64().unwrap(),
+            row["customers_at_since"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(count(&first.body, "champions"), (1, 0));
+    assert_eq!(count(&first.body, "lost"), (1, 0));
+    assert_eq!(first.body["segments"].as_array().unwrap().len(), 11);
+    let from_nowhere: i64 = first.body["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["from"].is_null())
+        .map(|f| f["customers"].as_i64().unwrap())
+        .sum();
+    assert_eq!(from_nowhere, 5);
+
+    // The lost buyer comes back with a big order: the order rescores them against the
+    // stored quintiles at once, and the segment change is recorded.
+    order(&app, &lead, worst, "E1", 200_000, 0).await;
+    let back = rfm(&app, &lead, worst).await;
+    assert_eq!(back["segment"], "champions", "{back:?}");
+    assert_eq!(back["recency_score"], 5);
+    // A second recomputation takes new quintiles; the report compares with the first.
+    let again = app.post("/api/v1/tiers/recompute", &lead, json!({})).await;
+    assert_eq!(again.status, StatusCode::OK);
+    let now_segment = rfm(&app, &lead, worst).await["segment"].clone();
+    let second_report = app.get("/api/v1/stats/segments", &lead).await;
+    assert!(second_report.body["since"].is_string());
+    // At the first recomputation only the worst buyer was lost.
+    assert_eq!(count(&second_report.body, "lost").1, 1);
+    let flows = second_report.body["flows"].as_array().unwrap();
+    assert!(
+        flows.contains(&json!({"from": "lost", "to": now_segment, "customers": 1})),
+        "{flows:?}"
+    );
+    // A chosen moment before everything: every buyer came from nowhere.
+    let long_ago = app
+        .get("/api/v1/stats/segments?since=2000-01-01T00:00:00Z", &lead)
+        .await;
+    assert_eq!(long_ago.status, StatusCode::OK);
+    assert!(
+        long_ago.body["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["customers_at_since"] == 0)
+    );
+    let bad = app
+        .get("/api/v1/stats/segments?since=yesterday", &lead)
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A buyer whose only order is refunded is no longer scored.
+    let orders = app
+        .get(&format!("/api/v1/customers/{fourth}/orders"), &lead)
+        .await;
+    let fourth_order = orders.body["items"][0]["id"].as_i64().unwrap();
+    let refunded = app
+        .patch(
+            &format!("/api/v1/orders/{fourth_order}"),
+            &lead,
+            json!({"status": "refunded"}),
+        )
+        .await;
+    assert_eq!(refunded.status, StatusCode::OK, "{:?}", refunded.body);
+    assert_eq!(rfm(&app, &lead, fourth).await, Value::Null);
 }

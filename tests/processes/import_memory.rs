@@ -2,7 +2,8 @@
 //!
 //! Memory: the server's peak resident set (`VmHWM`, reset just before) against its resident
 //! set just before one import, for a 2 MiB and a 20 MiB file of mostly bad rows (the worst case for a
-//! report: every row several errors), and a 20 MiB file that is one unterminated quoted
+//! report: every row several errors), the same 20 MiB in GB18030 (found and decoded as a
+//! stream, a chunk at a time), and a 20 MiB file that is one unterminated quoted
 //! cell (refused at its first 256 KiB). An import holds one row, one batch and the report's
 //! first 100 errors, so the peak must not follow the file: at most 64 MB more for 20 MiB (before streaming, 2 MiB of bad
 //! rows took +385 MB and 8 MiB 1.8 GB). Each file goes to a fresh server, so that one
@@ -84,6 +85,14 @@ fn csv_import_memory_is_flat_in_the_file_size() {
         ("2 MiB of bad rows", customers_file(2 * MIB, 1000), 200),
         ("20 MiB of bad rows", customers_file(20 * MIB, 1000), 200),
         (
+            "the 20 MiB of bad rows in GB18030",
+            {
+                let file = String::from_utf8(customers_file(20 * MIB, 1000)).expect("UTF-8");
+                encoding_rs::GB18030.encode(&file).0.into_owned()
+            },
+            200,
+        ),
+        (
             "20 MiB, one unterminated quoted cell",
             {
                 let mut file = b"name,phone\nA,\"".to_vec();
@@ -106,9 +115,13 @@ fn csv_import_memory_is_flat_in_the_file_size() {
             growth_kib as f64 * 1024.0 / 1e6,
         );
         assert!(answer["errors"].as_array().is_some_and(|e| e.len() <= 100));
+        if label.contains("GB18030") {
+            assert_eq!(answer["encoding"], "gb18030", "{answer:?}");
+            assert_eq!(answer["created"], 1000, "{answer:?}");
+        }
         figures.push((label, growth_kib));
     }
-    assert_eq!(figures.len(), 4);
+    assert_eq!(figures.len(), 5);
     for (label, growth_kib) in figures {
         assert!(
             growth_kib * 1024 <= 64 * 1_000_000,
