@@ -118,6 +118,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    customer_sales_months (shop_id, month, customer_id) {
+        shop_id -> BigInt,
+        month -> Date,
+        customer_id -> BigInt,
+        purchases -> Integer,
+        gross_cents -> BigInt,
+        refunded_cents -> BigInt,
+        first_purchase -> Bool,
+    }
+}
+
+diesel::table! {
     customer_rfm (customer_id) {
         customer_id -> BigInt,
         shop_id -> BigInt,
@@ -417,6 +429,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     occasions,
     tag_groups,
     customer_rfm,
+    customer_sales_months,
     rfm_segment_changes,
     rfm_runs,
 );

@@ -472,6 +472,8 @@ pub fn seed(db: &Db, options: &BenchOptions) -> Result<Seeded, ApiError> {
     }
     // The search index, as the application writes it (tail keys are seeded above).
     conn.transaction(aftercare::search::store::rebuild)?;
+    // The per-buyer monthly sales, as order writes keep them (the orders went in raw).
+    conn.transaction(aftercare::orders::store::rebuild_sales_months)?;
     // Fresh statistics, as a live database would have, so plans are realistic.
     conn.batch_execute("ANALYZE")?;
     Ok(Seeded {

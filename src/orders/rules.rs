@@ -6,7 +6,7 @@
 //! orders stay exact for any realistic history (and are computed saturating, or clamped
 //! in SQL, beyond it).
 
-use chrono::NaiveDateTime;
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 
 use super::{OrderItemInput, OrderStatus};
 use crate::error::{ApiError, FieldError};
@@ -111,6 +111,60 @@ pub fn summarize(
     summary
 }
 
+/// The offset of the months the per-buyer monthly sales are kept in: China Standard Time,
+/// which is also every report's default `utc_offset`. A report at another offset, or over
+/// part of a month, is computed from the orders themselves.
+pub const SALES_MONTH_OFFSET_MINUTES: i32 = 480;
+
+/// The first day of the month (at `SALES_MONTH_OFFSET_MINUTES`) an order placed at `at`
+/// (UTC) is counted in.
+pub fn sales_month_of(at: NaiveDateTime) -> NaiveDate {
+    let local = at + Duration::minutes(SALES_MONTH_OFFSET_MINUTES.into());
+    local.date().with_day(1).unwrap_or(local.date())
+}
+
+/// One buyer's sales in one month, as `customer_sales_months` keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesMonth {
+    pub month: NaiveDate,
+    /// Paid and partially refunded orders.
+    pub purchases: i32,
+    /// The amounts of paid, partially refunded and refunded orders.
+    pub gross_cents: i64,
+    /// The amounts of refunded orders (partial refunds depend on tickets and are not kept).
+    pub refunded_cents: i64,
+    /// The month holds the buyer's first purchase ever (their `first_order_at`).
+    pub first_purchase: bool,
+}
+
+/// A buyer's monthly sales from (status, total, ordered_at) of all their orders: one entry
+/// per month with an order the sales report reads (cancelled orders brought nothing).
+pub fn sales_months(orders: &[(OrderStatus, i64, NaiveDateTime)]) -> Vec<SalesMonth> {
+    let first_purchase = summarize(orders).2.map(sales_month_of);
+    let mut months: std::collections::BTreeMap<NaiveDate, SalesMonth> = Default::default();
+    for &(status, total, at) in orders {
+        if status == OrderStatus::Cancelled {
+            continue;
+        }
+        let month = sales_month_of(at);
+        let entry = months.entry(month).or_insert_with(|| SalesMonth {
+            month,
+            purchases: 0,
+            gross_cents: 0,
+            refunded_cents: 0,
+            first_purchase: first_purchase == Some(month),
+        });
+        if status.counts_as_purchase() {
+            entry.purchases = entry.purchases.saturating_add(1);
+        }
+        entry.gross_cents = entry.gross_cents.saturating_add(total);
+        if status == OrderStatus::Refunded {
+            entry.refunded_cents = entry.refunded_cents.saturating_add(total);
+        }
+    }
+    months.into_values().collect()
+}
+
 /// What can still be refunded on an order of `total_cents` after `refunded_cents` went back.
 pub fn refundable_cents(total_cents: i64, refunded_cents: i64) -> i64 {
     total_cents.saturating_sub(refunded_cents).max(0)
@@ -134,6 +188,39 @@ pub fn status_after_refunds(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sales_months_are_china_months_with_the_first_purchase_marked() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        // 2026-01-31 16:30 UTC is already 1 February in Shanghai.
+        assert_eq!(sales_month_of(at("2026-01-31 16:30")), day("2026-02-01"));
+        assert_eq!(sales_month_of(at("2026-01-31 15:59")), day("2026-01-01"));
+        let orders = [
+            (OrderStatus::Refunded, 500, at("2025-12-10 00:00")),
+            (OrderStatus::Paid, 100, at("2026-01-31 16:30")),
+            (OrderStatus::PartiallyRefunded, 200, at("2026-02-20 00:00")),
+            (OrderStatus::Cancelled, 900, at("2026-03-01 00:00")),
+            (OrderStatus::Paid, 300, at("2026-04-01 00:00")),
+            (OrderStatus::Refunded, 50, at("2026-04-02 00:00")),
+        ];
+        let month = |m: &str, purchases, gross_cents, refunded_cents, first_purchase| SalesMonth {
+            month: day(m),
+            purchases,
+            gross_cents,
+            refunded_cents,
+            first_purchase,
+        };
+        assert_eq!(
+            sales_months(&orders),
+            vec![
+                // A refunded order counts in the amounts, not as a purchase nor as the first.
+                month("2025-12-01", 0, 500, 500, false),
+                month("2026-02-01", 2, 300, 0, true),
+                month("2026-04-01", 1, 350, 50, false),
+            ]
+        );
+        assert_eq!(sales_months(&[]), vec![]);
+    }
 
     #[test]
     fn refunds_move_the_order_status() {

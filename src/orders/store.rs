@@ -4,25 +4,36 @@
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDateTime, Utc};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use super::rules::{items_total, summarize};
+use super::rules::{SALES_MONTH_OFFSET_MINUTES, items_total, sales_months, summarize};
 use super::{
     Channel, CreateOrderRequest, Order, OrderItem, OrderItemInput, OrderStatus, OrderView,
     UpdateOrderRequest,
 };
-use crate::db::DbConnection;
+use crate::db::{Backend, DbConnection, clamped_sum};
 use crate::error::ApiError;
 use crate::ids::{CustomerId, ShopId};
-use crate::schema::{customers, order_items, orders, tickets};
+use crate::schema::{customer_sales_months, customers, order_items, orders, tickets};
 
-/// Recomputes `customers.order_count`, `total_spent_cents`, `first_order_at`, `last_order_at`.
+/// Recomputes `customers.order_count`, `total_spent_cents`, `first_order_at`, `last_order_at`
+/// and the buyer's monthly sales (`customer_sales_months`, which the sales report reads).
 pub fn refresh_summary(conn: &mut DbConnection, customer_id: CustomerId) -> Result<(), ApiError> {
-    let rows: Vec<(OrderStatus, i64, NaiveDateTime)> = orders::table
+    let rows: Vec<(i64, OrderStatus, i64, NaiveDateTime)> = orders::table
         .filter(orders::customer_id.eq(customer_id))
-        .select((orders::status, orders::total_cents, orders::ordered_at))
+        .select((
+            orders::shop_id,
+            orders::status,
+            orders::total_cents,
+            orders::ordered_at,
+        ))
         .load(conn)?;
-    let (count, spent, first, last) = summarize(&rows);
+    let facts: Vec<(OrderStatus, i64, NaiveDateTime)> = rows
+        .iter()
+        .map(|&(_, status, total, at)| (status, total, at))
+        .collect();
+    let (count, spent, first, last) = summarize(&facts);
     diesel::update(customers::table.find(customer_id))
         .set((
             customers::order_count.eq(count),
@@ -31,6 +42,79 @@ pub fn refresh_summary(conn: &mut DbConnection, customer_id: CustomerId) -> Resu
             customers::last_order_at.eq(last),
         ))
         .execute(conn)?;
+    diesel::delete(
+        customer_sales_months::table.filter(customer_sales_months::customer_id.eq(customer_id)),
+    )
+    .execute(conn)?;
+    let Some(&(shop_id, ..)) = rows.first() else {
+        return Ok(());
+    };
+    // One multi-row insert (diesel's batch insert does not go through `MultiConnection`);
+    // every value is a number, a date or a boolean the service computed.
+    let months: Vec<String> = sales_months(&facts)
+        .into_iter()
+        .map(|m| {
+            format!(
+                "({shop_id}, '{}', {}, {}, {}, {}, {})",
+                m.month.format("%Y-%m-%d"),
+                customer_id.0,
+                m.purchases,
+                m.gross_cents,
+                m.refunded_cents,
+                if m.first_purchase { "TRUE" } else { "FALSE" },
+            )
+        })
+        .collect();
+    if !months.is_empty() {
+        diesel::sql_query(format!(
+            "INSERT INTO customer_sales_months
+                 (shop_id, month, customer_id, purchases, gross_cents, refunded_cents, first_purchase)
+             VALUES {}",
+            months.join(", ")
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Rebuilds every buyer's monthly sales from the orders and the customers' summaries, for
+/// orders written in bulk without `refresh_summary` (the benchmark's seed). The same
+/// statement as migration 000026's backfill.
+pub fn rebuild_sales_months(conn: &mut DbConnection) -> Result<(), ApiError> {
+    let backend = conn.backend();
+    let month = |column: &str| match backend {
+        Backend::Sqlite => {
+            format!("date({column}, '{SALES_MONTH_OFFSET_MINUTES:+} minutes', 'start of month')")
+        }
+        Backend::Postgres => format!(
+            "CAST(date_trunc('month', {column} + INTERVAL '{SALES_MONTH_OFFSET_MINUTES} minutes') AS DATE)"
+        ),
+    };
+    let sum = |column: &str| clamped_sum(backend, column);
+    let (no, yes) = match backend {
+        Backend::Sqlite => ("0", "1"),
+        Backend::Postgres => ("FALSE", "TRUE"),
+    };
+    let sql = format!(
+        "DELETE FROM customer_sales_months;
+         INSERT INTO customer_sales_months
+             (shop_id, month, customer_id, purchases, gross_cents, refunded_cents, first_purchase)
+         SELECT o.shop_id, {order_month}, o.customer_id,
+                SUM(CASE WHEN o.status IN ('paid', 'partially_refunded') THEN 1 ELSE 0 END),
+                {gross}, {refunded}, {no}
+         FROM orders o
+         WHERE o.status IN ('paid', 'partially_refunded', 'refunded')
+         GROUP BY 1, 2, 3;
+         UPDATE customer_sales_months SET first_purchase = {yes}
+         FROM customers c
+         WHERE c.id = customer_sales_months.customer_id AND c.first_order_at IS NOT NULL
+           AND customer_sales_months.month = {first_month};",
+        order_month = month("o.ordered_at"),
+        first_month = month("c.first_order_at"),
+        gross = sum("o.total_cents"),
+        refunded = sum("CASE WHEN o.status = 'refunded' THEN o.total_cents ELSE 0 END"),
+    );
+    conn.batch_execute(&sql)?;
     Ok(())
 }
 

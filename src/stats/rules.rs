@@ -1,11 +1,12 @@
 //! The arithmetic around the figures: which UTC instants a period of local days spans,
 //! and how ratios and durations are rounded for the reports. Plain functions.
 
-use chrono::{Duration, FixedOffset, NaiveDate, TimeZone};
+use chrono::{Datelike, Duration, FixedOffset, NaiveDate, TimeZone};
 
 use super::Period;
 use crate::error::ApiError;
 use crate::extract::{FIRST_DAY, day_in_range};
+use crate::orders::rules::SALES_MONTH_OFFSET_MINUTES;
 
 /// The period a report covers; its days are range-checked by the shared calendar rule
 /// (`extract::day_in_range`).
@@ -43,6 +44,15 @@ pub fn period(
         end: midnight(to + Duration::days(1))?,
         offset_minutes: offset.local_minus_utc() / 60,
     })
+}
+
+/// The months of the kept per-buyer monthly sales (`customer_sales_months`) a period
+/// covers exactly, as (first month, the month after the last): the period is whole months
+/// at the offset they are kept in. `None` when the report must read the orders.
+pub fn whole_sales_months(p: &Period) -> Option<(NaiveDate, NaiveDate)> {
+    let after = p.to.succ_opt()?;
+    (p.offset_minutes == SALES_MONTH_OFFSET_MINUTES && p.from.day() == 1 && after.day() == 1)
+        .then_some((p.from, after))
 }
 
 pub fn ratio(part: i64, whole: i64) -> Option<f64> {
@@ -140,6 +150,32 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn only_whole_china_months_read_the_kept_monthly_sales() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let at = |offset: i32, from: &str, to: &str| {
+            let offset = FixedOffset::east_opt(offset * 60).unwrap();
+            period(Some(day(from)), Some(day(to)), offset, day(to)).unwrap()
+        };
+        assert_eq!(
+            whole_sales_months(&at(480, "2026-01-01", "2026-12-31")),
+            Some((day("2026-01-01"), day("2027-01-01")))
+        );
+        assert_eq!(
+            whole_sales_months(&at(480, "2024-02-01", "2024-02-29")),
+            Some((day("2024-02-01"), day("2024-03-01")))
+        );
+        assert_eq!(
+            whole_sales_months(&at(480, "2026-01-02", "2026-12-31")),
+            None
+        );
+        assert_eq!(
+            whole_sales_months(&at(480, "2026-01-01", "2026-12-30")),
+            None
+        );
+        assert_eq!(whole_sales_months(&at(0, "2026-01-01", "2026-12-31")), None);
     }
 
     #[test]
