@@ -14,7 +14,7 @@ use validator::Validate;
 
 use crate::customers::Customer;
 use crate::tickets::TicketView;
-use crate::tiers::{Stage, Tier};
+use crate::tiers::{Segment, Stage, Tier};
 
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +46,8 @@ pub struct RemindersQuery {
     pub greeting_days: Option<u32>,
     /// Greetings: only buyers of this tier (default: every tier).
     pub greeting_tier: Option<Tier>,
+    /// Greetings: only buyers in this RFM segment (default: every buyer, scored or not).
+    pub greeting_segment: Option<Segment>,
     /// Items listed per section, 1 to 100 (default 20); `count` always gives the full number.
     #[validate(range(min = 1, max = 100))]
     #[param(minimum = 1, maximum = 100)]
@@ -125,11 +127,15 @@ pub struct Greetings {
     pub days: u32,
     /// The tier asked for (`greeting_tier`), or `null` for every tier.
     pub tier: Option<Tier>,
+    /// The RFM segment asked for (`greeting_segment`), or `null` for every buyer.
+    pub segment: Option<Segment>,
     /// The shop's occasions (`/api/v1/occasions`) on those days, by day.
     pub occasions: Vec<crate::occasions::OccasionView>,
-    /// Buyers (at least one purchase) of the tier whose birthday falls on those days.
+    /// Buyers (at least one purchase) of the tier and segment whose birthday falls on
+    /// those days.
     pub birthdays: CustomerReminders,
-    /// Buyers of the tier to greet for the occasions: every one of them when an occasion
+    /// Buyers of the tier and segment to greet for the occasions: every one of them when an
+    /// occasion
     /// falls on those days, none otherwise.
     pub occasion_buyers: CustomerReminders,
 }

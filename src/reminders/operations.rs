@@ -8,7 +8,7 @@ use super::{
     UsedUpReminders,
 };
 use crate::customers::CustomerSort;
-use crate::customers::store::{self as customer_store, CustomerFilter};
+use crate::customers::store::{self as customer_store, CustomerFilter, RfmFilter};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::tickets::store::{self as ticket_store, TicketFilter, TicketSort};
@@ -39,6 +39,7 @@ pub struct ReminderPlan {
     /// The greetings' window: local days, both included.
     pub greeting_days: (NaiveDate, NaiveDate),
     pub greeting_tier: Option<crate::tiers::Tier>,
+    pub greeting_segment: Option<crate::tiers::Segment>,
     /// `birthday_mmdd` ranges of the greetings' window.
     pub greeting_birthdays: Vec<(i32, i32)>,
 }
@@ -83,18 +84,23 @@ fn used_up_section(
     Ok(UsedUpReminders { count, items })
 }
 
-/// Birthdays and occasions of the greetings' window, for the buyers of the tier asked.
+/// Birthdays and occasions of the greetings' window, for the buyers of the tier and RFM
+/// segment asked.
 fn greetings_section(
     conn: &mut DbConnection,
     customers: &CustomerFilter,
     days: (NaiveDate, NaiveDate),
-    tier: Option<crate::tiers::Tier>,
+    (tier, segment): (Option<crate::tiers::Tier>, Option<crate::tiers::Segment>),
     birthdays: Vec<(i32, i32)>,
     limit: i64,
 ) -> Result<Greetings, ApiError> {
     let buyers = CustomerFilter {
         never_purchased: Some(false),
         tier,
+        rfm: segment.map(|segment| RfmFilter {
+            segment: Some(segment),
+            ..RfmFilter::ANY
+        }),
         ..customers.clone()
     };
     let occasions = crate::occasions::store::between(conn, customers.shop_id, days.0, days.1)?;
@@ -109,6 +115,7 @@ fn greetings_section(
     Ok(Greetings {
         days: u32::try_from((days.1 - days.0).num_days()).unwrap_or_default(),
         tier,
+        segment,
         occasions: occasions.iter().map(|o| o.view()).collect(),
         birthdays: customer_section(
             conn,
@@ -167,6 +174,7 @@ pub fn reminders(conn: &mut DbConnection, plan: ReminderPlan) -> Result<Reminder
         used_up_until,
         greeting_days,
         greeting_tier,
+        greeting_segment,
         greeting_birthdays,
     } = plan;
     Ok(Reminders {
@@ -275,7 +283,7 @@ pub fn reminders(conn: &mut DbConnection, plan: ReminderPlan) -> Result<Reminder
             conn,
             &customers,
             greeting_days,
-            greeting_tier,
+            (greeting_tier, greeting_segment),
             greeting_birthdays,
             limit,
         )?,

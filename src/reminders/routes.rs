@@ -74,6 +74,7 @@ pub async fn reminders(
     let surveys_made_before =
         now - Duration::hours(i64::from(state.settings.surveys.survey_nudge_after_hours));
     let greeting_tier = query.greeting_tier;
+    let greeting_segment = query.greeting_segment;
     let sla = state.sla.clone();
     let shop_id = caller.shop_id;
     let result = state
@@ -100,6 +101,7 @@ pub async fn reminders(
                     used_up_until,
                     greeting_days: greeting_window,
                     greeting_tier,
+                    greeting_segment,
                     greeting_birthdays,
                 },
             )

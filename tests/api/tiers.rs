@@ -497,6 +497,43 @@ async fn rfm_segments_are_scored_filtered_and_reported(app: TestApp) {
     assert_eq!(rfm(&app, &lead, worst).await["segment"], "lost");
     assert_eq!(rfm(&app, &lead, never).await, Value::Null);
 
+    // Greetings for one segment: an occasion today brings only that segment's buyers.
+    let (_, admin) = app.admin().await;
+    let today = (Utc::now() + Duration::hours(8)).date_naive();
+    let occasion = app
+        .post(
+            "/api/v1/occasions",
+            &admin,
+            json!({"name": "会员日", "day": today}),
+        )
+        .await;
+    assert_eq!(occasion.status, StatusCode::CREATED, "{:?}", occasion.body);
+    for (segment, buyers) in [("champions", vec![best]), ("lost", vec![worst])] {
+        let res = app
+            .get(
+                &format!("/api/v1/reminders?greeting_days=0&greeting_segment={segment}"),
+                &lead,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+        let greetings = &res.body["greetings"];
+        assert_eq!(greetings["segment"], segment);
+        let ids: Vec<i64> = greetings["occasion_buyers"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, buyers, "{segment}");
+    }
+    let every = app.get("/api/v1/reminders?greeting_days=0", &lead).await;
+    assert_eq!(every.body["greetings"]["segment"], Value::Null);
+    assert_eq!(every.body["greetings"]["occasion_buyers"]["count"], 5);
+    let bad = app
+        .get("/api/v1/reminders?greeting_segment=gold", &lead)
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
     // Lists filter by segment and score ranges; a range upside down is refused.
     let champions = app.get("/api/v1/customers?segment=champions", &agent).await;
     assert_eq!(ids(&champions.body), [best]);
