@@ -496,9 +496,18 @@ impl Matcher for MatchTickets {
                 if order_ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                newest_first
+                // An order has a few tickets: read them all by `tickets_order_idx` and sort
+                // here. With `ORDER BY id DESC LIMIT n` SQLite walks every ticket by id
+                // instead (322 ms at 1,000,000 tickets), since most tickets name no order.
+                let mut ids: Vec<i64> = tickets::table
+                    .filter(tickets::shop_id.eq(shop_id))
+                    .filter(tickets::id.lt(below))
                     .filter(tickets::order_id.eq_any(order_ids))
-                    .load(conn)?
+                    .select(tickets::id)
+                    .load(conn)?;
+                ids.sort_unstable_by(|a, b| b.cmp(a));
+                ids.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+                ids
             }
             TicketMatch::Grams(grams) => tickets_with_grams(conn, shop_id, grams, below, n)?,
             TicketMatch::PhoneTail(tail) => {
