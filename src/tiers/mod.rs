@@ -359,6 +359,10 @@ pub struct TicketFacts {
     pub resolved_at: Option<NaiveDateTime>,
     pub closed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// The ticket's order: always one of its own customer's (a ticket cannot name another
+    /// customer's order, and a merge moves both).
+    pub order_id: Option<i64>,
+    pub refund_cents: Option<i64>,
 }
 
 /// A customer's stored tier, stage, flag and reasons, before a recomputation.

@@ -73,16 +73,17 @@ fn apply(
         rfm,
     } = basis;
     let current = store::current_standings(conn, shop_id, ids)?;
-    let mut purchases = store::purchases_of(conn, ids)?;
+    let (mut purchases, purchase_orders) = store::purchases_of(conn, ids)?;
+    let tickets = store::ticket_facts(conn, ids)?;
     let mut care: BTreeMap<i64, Vec<CareEvent>> = BTreeMap::new();
-    for ticket in store::ticket_facts(conn, ids)? {
+    for ticket in &tickets {
         care.entry(ticket.customer_id)
             .or_default()
-            .extend(engine::care_events(&ticket));
+            .extend(engine::care_events(ticket));
     }
     let (refunds, mut scored) = match rfm {
         Some(_) => (
-            store::refunds_of(conn, ids)?,
+            engine::refunds_on_purchases(&tickets, &purchase_orders),
             store::rfm_rows(conn, ids)?
                 .into_iter()
                 .map(|row| (row.customer_id, row))

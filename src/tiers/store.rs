@@ -2,7 +2,7 @@
 //! purchases and ticket facts the engine reads, the customers' stored standing, and the
 //! record of tier changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -138,27 +138,35 @@ pub fn stored_thresholds(
     }))
 }
 
-/// The purchases of each of `ids` (customers without any are left out).
+/// The purchases of each of `ids` (customers without any are left out), and the ids of
+/// those orders.
 pub fn purchases_of(
     conn: &mut DbConnection,
     ids: &[i64],
-) -> Result<BTreeMap<i64, Vec<Purchase>>, ApiError> {
+) -> Result<(BTreeMap<i64, Vec<Purchase>>, HashSet<i64>), ApiError> {
     let statuses: Vec<&str> = purchase_statuses()
         .into_iter()
         .map(|status| status.as_str())
         .collect();
-    let rows: Vec<(i64, i64, NaiveDateTime)> = orders::table
+    let rows: Vec<(i64, i64, i64, NaiveDateTime)> = orders::table
         .filter(orders::customer_id.eq_any(ids))
         .filter(orders::status.eq_any(statuses))
-        .select((orders::customer_id, orders::total_cents, orders::ordered_at))
+        .select((
+            orders::id,
+            orders::customer_id,
+            orders::total_cents,
+            orders::ordered_at,
+        ))
         .load(conn)?;
     let mut out: BTreeMap<i64, Vec<Purchase>> = BTreeMap::new();
-    for (customer_id, total_cents, at) in rows {
+    let mut order_ids = HashSet::with_capacity(rows.len());
+    for (order_id, customer_id, total_cents, at) in rows {
+        order_ids.insert(order_id);
         out.entry(customer_id)
             .or_default()
             .push(Purchase { total_cents, at });
     }
-    Ok(out)
+    Ok((out, order_ids))
 }
 
 /// The value-bearing facts of every ticket of `ids`.
@@ -177,6 +185,8 @@ pub fn ticket_facts(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<TicketFa
             tickets::resolved_at,
             tickets::closed_at,
             tickets::created_at,
+            tickets::order_id,
+            tickets::refund_cents,
         ))
         .load(conn)?)
 }
@@ -352,15 +362,6 @@ pub fn rfm_buyers(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<RfmFac
 /// Spend less refunds, never below zero.
 pub fn net(spend: i64, refunds: Option<i64>) -> i64 {
     spend.saturating_sub(refunds.unwrap_or(0)).max(0)
-}
-
-/// Refunds on counted orders of each of `ids` (those without any are left out).
-pub fn refunds_of(conn: &mut DbConnection, ids: &[i64]) -> Result<BTreeMap<i64, i64>, ApiError> {
-    if ids.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-    refunds_where(conn, &format!("o.customer_id IN ({})", list.join(", ")))
 }
 
 /// The stored RFM rows of those of `ids` that have one.
