@@ -458,7 +458,12 @@ fn with_due_soon_read<'f>(
     if filter.due_soon_ids.is_some() {
         return Ok(std::borrow::Cow::Borrowed(filter));
     }
+    // In due order, so that both planners walk the pending index and stop early.
+    // PostgreSQL otherwise takes its estimate (targets neither met, breached nor dropped:
+    // the product of three columns' NULL shares, 460,000 of 2,150,000 when 1,600 match)
+    // for a reason to scan the table until the LIMIT (375 ms at 1,000,000 tickets).
     let mut ids: Vec<i64> = pending_due_before!(filter.shop_id, before)
+        .order(ticket_targets::due_at.asc())
         .limit(DUE_SOON_LOOKUP + 1)
         .load(conn)?;
     if ids.len() as i64 > DUE_SOON_LOOKUP {

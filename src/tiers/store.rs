@@ -24,12 +24,6 @@ fn purchase_statuses_sql() -> String {
     crate::db::sql_list(purchase_statuses().into_iter().map(|s| s.as_str()))
 }
 
-#[derive(QueryableByName)]
-struct Value64 {
-    #[diesel(sql_type = BigInt)]
-    v: i64,
-}
-
 /// The 12-month cut-offs for the key tier, computed by the database.
 pub fn compute_thresholds(
     conn: &mut DbConnection,
@@ -47,38 +41,38 @@ pub fn compute_thresholds(
         clamped_sum(backend, "total_cents"),
         purchase_statuses_sql()
     );
-    let n: i64 = diesel::sql_query(raw_sql(
-        backend,
-        &format!("SELECT CAST(COUNT(*) AS BIGINT) AS v FROM ({buyers}) b"),
-    ))
-    .bind::<BigInt, _>(shop_id)
-    .bind::<Timestamp, _>(since)
-    .get_result::<Value64>(conn)?
-    .v;
+    // One pass: the cut-offs are taken here, rather than by three passes (a count, then an
+    // ORDER BY ... OFFSET per column) over the same year of orders.
+    let mut buyers: Vec<BuyerYear> = diesel::sql_query(raw_sql(backend, &buyers))
+        .bind::<BigInt, _>(shop_id)
+        .bind::<Timestamp, _>(since)
+        .load(conn)?;
+    let n = buyers.len();
     if n == 0 {
         return Ok(KeyThresholds {
             spend_cents: i64::MAX,
             order_count: i64::MAX,
         });
     }
-    let offset = (((n as f64) * settings.key_share).ceil() as i64).clamp(1, n) - 1;
-    let mut cutoff = |column: &str| -> Result<i64, ApiError> {
-        Ok(diesel::sql_query(raw_sql(
-            backend,
-            &format!(
-                "SELECT {column} AS v FROM ({buyers}) b ORDER BY {column} DESC LIMIT 1 OFFSET $3"
-            ),
-        ))
-        .bind::<BigInt, _>(shop_id)
-        .bind::<Timestamp, _>(since)
-        .bind::<BigInt, _>(offset)
-        .get_result::<Value64>(conn)?
-        .v)
+    // The k-th highest value (0-based), as `ORDER BY value DESC LIMIT 1 OFFSET k` gives it.
+    let offset = (((n as f64) * settings.key_share).ceil() as usize).clamp(1, n) - 1;
+    let mut kth_highest = |value: fn(&BuyerYear) -> i64| {
+        *buyers
+            .select_nth_unstable_by_key(offset, |b| std::cmp::Reverse(value(b)))
+            .1
     };
     Ok(KeyThresholds {
-        spend_cents: cutoff("spend")?,
-        order_count: cutoff("orders")?,
+        spend_cents: kth_highest(|b| b.spend).spend,
+        order_count: kth_highest(|b| b.orders).orders,
     })
+}
+
+#[derive(QueryableByName, Clone, Copy)]
+struct BuyerYear {
+    #[diesel(sql_type = BigInt)]
+    spend: i64,
+    #[diesel(sql_type = BigInt)]
+    orders: i64,
 }
 
 /// Stores the shop's cut-offs, computed at `now`.
@@ -138,12 +132,12 @@ pub fn stored_thresholds(
     }))
 }
 
+/// Purchases per customer, and the ids of those orders.
+pub type PurchasesByCustomer = (BTreeMap<i64, Vec<Purchase>>, HashSet<i64>);
+
 /// The purchases of each of `ids` (customers without any are left out), and the ids of
 /// those orders.
-pub fn purchases_of(
-    conn: &mut DbConnection,
-    ids: &[i64],
-) -> Result<(BTreeMap<i64, Vec<Purchase>>, HashSet<i64>), ApiError> {
+pub fn purchases_of(conn: &mut DbConnection, ids: &[i64]) -> Result<PurchasesByCustomer, ApiError> {
     let statuses: Vec<&str> = purchase_statuses()
         .into_iter()
         .map(|status| status.as_str())
