@@ -196,32 +196,7 @@ async fn random_shop(app: &TestApp, seed: u64) -> Shop {
                 } else {
                     1 + rng.below(total as u64) as i64
                 };
-                let ticket = app
-                    .post(
-                        "/api/v1/tickets",
-                        &lead,
-                        json!({"kind": "return", "customer_id": customer, "title": "return", "order_id": id,
-                               "details": {"reason": "r", "items": [{"product_name": "x", "quantity": 1}]}}),
-                    )
-                    .await;
-                assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
-                let t = ticket.body["id"].as_i64().unwrap();
-                let contact = app
-                    .post(
-                        &format!("/api/v1/tickets/{t}/contacts"),
-                        &lead,
-                        json!({"channel": "phone", "reached": true}),
-                    )
-                    .await;
-                assert_eq!(contact.status, StatusCode::OK, "{:?}", contact.body);
-                let resolved = app
-                    .post(
-                        &format!("/api/v1/tickets/{t}/resolve"),
-                        &lead,
-                        json!({"outcome": "refund_only", "refund_cents": refund}),
-                    )
-                    .await;
-                assert_eq!(resolved.status, StatusCode::OK, "{:?}", resolved.body);
+                app.refund_by_return(&lead, customer, id, refund).await;
                 order.ticket_refunds = refund;
                 let now = app.get(&format!("/api/v1/orders/{id}"), &lead).await;
                 order.status = now.body["status"].as_str().unwrap().to_owned();

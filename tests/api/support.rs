@@ -257,6 +257,44 @@ impl TestApp {
         res.body["id"].as_i64().unwrap()
     }
 
+    /// A return on `order_id` of `customer`, reached by phone and resolved with
+    /// `refund_only` and `refund_cents`; returns the ticket's id.
+    pub async fn refund_by_return(
+        &self,
+        token: &str,
+        customer: i64,
+        order_id: i64,
+        refund_cents: i64,
+    ) -> i64 {
+        let ticket = self
+            .post(
+                "/api/v1/tickets",
+                token,
+                json!({"kind": "return", "customer_id": customer, "title": "return", "order_id": order_id,
+                       "details": {"reason": "r", "items": [{"product_name": "x", "quantity": 1}]}}),
+            )
+            .await;
+        assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
+        let t = ticket.body["id"].as_i64().unwrap();
+        let contact = self
+            .post(
+                &format!("/api/v1/tickets/{t}/contacts"),
+                token,
+                json!({"channel": "phone", "reached": true}),
+            )
+            .await;
+        assert_eq!(contact.status, StatusCode::OK, "{:?}", contact.body);
+        let resolved = self
+            .post(
+                &format!("/api/v1/tickets/{t}/resolve"),
+                token,
+                json!({"outcome": "refund_only", "refund_cents": refund_cents}),
+            )
+            .await;
+        assert_eq!(resolved.status, StatusCode::OK, "{:?}", resolved.body);
+        t
+    }
+
     /// Runs SQL-level set-up that has no endpoint (yet), such as back-dating a contact.
     pub fn sql(&self, statement: &str) {
         use diesel::connection::SimpleConnection;

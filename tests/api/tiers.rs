@@ -666,32 +666,8 @@ async fn rfm_segments_are_scored_filtered_and_reported(app: TestApp) {
         .get(&format!("/api/v1/customers/{second}/orders"), &lead)
         .await;
     let second_order = second_orders.body["items"][0]["id"].as_i64().unwrap();
-    let ticket = app
-        .post(
-            "/api/v1/tickets",
-            &lead,
-            json!({"kind": "return", "customer_id": second, "title": "return", "order_id": second_order,
-                   "details": {"reason": "r", "items": [{"product_name": "Tea", "quantity": 1}]}}),
-        )
+    app.refund_by_return(&lead, second, second_order, 7_000)
         .await;
-    assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
-    let t = ticket.body["id"].as_i64().unwrap();
-    let contact = app
-        .post(
-            &format!("/api/v1/tickets/{t}/contacts"),
-            &lead,
-            json!({"channel": "phone", "reached": true}),
-        )
-        .await;
-    assert_eq!(contact.status, StatusCode::OK, "{:?}", contact.body);
-    let resolved = app
-        .post(
-            &format!("/api/v1/tickets/{t}/resolve"),
-            &lead,
-            json!({"outcome": "refund_only", "refund_cents": 7_000}),
-        )
-        .await;
-    assert_eq!(resolved.status, StatusCode::OK, "{:?}", resolved.body);
     assert_eq!(rfm(&app, &lead, second).await["net_spent_cents"], 53_000);
     let again = app.post("/api/v1/tiers/recompute", &lead, json!({})).await;
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
