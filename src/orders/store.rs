@@ -20,6 +20,13 @@ use crate::schema::{customer_sales_months, customers, order_items, orders, ticke
 /// Recomputes `customers.order_count`, `total_spent_cents`, `first_order_at`, `last_order_at`
 /// and the buyer's monthly sales (`customer_sales_months`, which the sales report reads).
 pub fn refresh_summary(conn: &mut DbConnection, customer_id: CustomerId) -> Result<(), ApiError> {
+    // The buyer's row first: a no-op update takes PostgreSQL's row lock (SQLite writers
+    // already take turns), so two transactions writing orders of one buyer at once refresh
+    // one after the other, each reading the other's order, instead of the later one
+    // writing a summary and monthly sales without the earlier one's order.
+    diesel::update(customers::table.find(customer_id))
+        .set(customers::order_count.eq(customers::order_count))
+        .execute(conn)?;
     let rows: Vec<(i64, OrderStatus, i64, NaiveDateTime)> = orders::table
         .filter(orders::customer_id.eq(customer_id))
         .select((

@@ -881,7 +881,7 @@ fn sales_from_kept_months(
         "SELECT m.month AS month,
                 CAST(SUM(m.purchases) AS BIGINT) AS orders,
                 CAST(SUM(CASE WHEN m.purchases > 0 THEN 1 ELSE 0 END) AS BIGINT) AS buyers,
-                CAST(SUM(CASE WHEN m.first_purchase THEN 1 ELSE 0 END) AS BIGINT) AS new_buyers,
+                CAST(SUM(CASE WHEN m.first_purchase AND m.purchases > 0 THEN 1 ELSE 0 END) AS BIGINT) AS new_buyers,
                 CAST(SUM(CASE WHEN m.purchases > 1 THEN 1 ELSE 0 END) AS BIGINT) AS repeat_buyers,
                 {gross} AS gross, {refunded} AS refunded
          FROM customer_sales_months m
