@@ -841,24 +841,6 @@ fn sales_from_orders(
 }
 
 #[derive(QueryableByName)]
-struct SalesMonthSqlRow {
-    #[diesel(sql_type = Date)]
-    month: NaiveDate,
-    #[diesel(sql_type = BigInt)]
-    orders: i64,
-    #[diesel(sql_type = BigInt)]
-    buyers: i64,
-    #[diesel(sql_type = BigInt)]
-    new_buyers: i64,
-    #[diesel(sql_type = BigInt)]
-    repeat_buyers: i64,
-    #[diesel(sql_type = BigInt)]
-    gross: i64,
-    #[diesel(sql_type = BigInt)]
-    refunded: i64,
-}
-
-#[derive(QueryableByName)]
 struct PartialRefundSqlRow {
     #[diesel(sql_type = Text)]
     grp: String,
@@ -878,7 +860,7 @@ fn sales_from_kept_months(
 ) -> Result<Vec<SalesSqlRow>, ApiError> {
     let backend = conn.backend();
     let sql = format!(
-        "SELECT m.month AS month,
+        "SELECT {month} AS grp,
                 CAST(SUM(m.purchases) AS BIGINT) AS orders,
                 CAST(SUM(CASE WHEN m.purchases > 0 THEN 1 ELSE 0 END) AS BIGINT) AS buyers,
                 CAST(SUM(CASE WHEN m.first_purchase AND m.purchases > 0 THEN 1 ELSE 0 END) AS BIGINT) AS new_buyers,
@@ -888,10 +870,12 @@ fn sales_from_kept_months(
          WHERE m.shop_id = $1 AND m.month >= $2 AND m.month < $3
          GROUP BY m.month
          ORDER BY m.month",
+        // The kept month is a date: named at offset 0, as the orders' months are named.
+        month = local_period(backend, TimeUnit::Month, "m.month", 0),
         gross = clamped_sum(backend, "m.gross_cents"),
         refunded = clamped_sum(backend, "m.refunded_cents"),
     );
-    let months: Vec<SalesMonthSqlRow> = diesel::sql_query(raw_sql(backend, &sql))
+    let mut months: Vec<SalesSqlRow> = diesel::sql_query(raw_sql(backend, &sql))
         .bind::<BigInt, _>(shop_id)
         .bind::<Date, _>(first)
         .bind::<Date, _>(after)
@@ -914,22 +898,11 @@ fn sales_from_kept_months(
         .into_iter()
         .map(|r| (r.grp, r.refunded))
         .collect();
-    Ok(months
-        .into_iter()
-        .map(|m| {
-            let grp = m.month.format("%Y-%m").to_string();
-            let partially_refunded = partial.get(&grp).copied().unwrap_or(0);
-            SalesSqlRow {
-                grp,
-                orders: m.orders,
-                buyers: m.buyers,
-                new_buyers: m.new_buyers,
-                repeat_buyers: m.repeat_buyers,
-                gross: m.gross,
-                refunded: m.refunded.saturating_add(partially_refunded),
-            }
-        })
-        .collect())
+    for month in &mut months {
+        let partially_refunded = partial.get(&month.grp).copied().unwrap_or(0);
+        month.refunded = month.refunded.saturating_add(partially_refunded);
+    }
+    Ok(months)
 }
 
 /// The sales figures per product: order items grouped by SKU, or by product name for
