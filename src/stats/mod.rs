@@ -48,6 +48,7 @@ pub struct StatsQuery {
 }
 
 /// The period as UTC instants [start, end) and the offset in minutes.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Period {
     pub from: NaiveDate,
     pub to: NaiveDate,

@@ -1,7 +1,7 @@
 //! The arithmetic around the figures: which UTC instants a period of local days spans,
 //! and how ratios and durations are rounded for the reports. Plain functions.
 
-use chrono::{Datelike, Duration, FixedOffset, NaiveDate, TimeZone};
+use chrono::{Datelike, Duration, FixedOffset, Months, NaiveDate, NaiveTime, TimeZone};
 
 use super::Period;
 use crate::error::ApiError;
@@ -46,13 +46,62 @@ pub fn period(
     })
 }
 
-/// The months of the kept per-buyer monthly sales (`customer_sales_months`) a period
-/// covers exactly, as (first month, the month after the last): the period is whole months
-/// at the offset they are kept in. `None` when the report must read the orders.
-pub fn whole_sales_months(p: &Period) -> Option<(NaiveDate, NaiveDate)> {
+/// A month report at the offset the per-buyer monthly sales are kept in
+/// (`customer_sales_months`): the whole months it covers, read from the kept rows, and the
+/// cut months at either end (a rolling year starts and ends mid-month), read from the
+/// orders. Every group is one month, so no group mixes the two sources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SalesMonthSplit {
+    /// The days before the first whole month, if the period starts mid-month.
+    pub head: Option<Period>,
+    /// The whole months.
+    pub whole: Period,
+    /// The days after the last whole month, if the period ends mid-month.
+    pub tail: Option<Period>,
+}
+
+/// How a month report over `p` splits; `None` when it must read the orders alone: another
+/// offset, or no whole month in the period.
+pub fn split_sales_months(p: &Period) -> Option<SalesMonthSplit> {
+    if p.offset_minutes != SALES_MONTH_OFFSET_MINUTES {
+        return None;
+    }
+    let first_of_month = |day: NaiveDate| day.with_day(1);
     let after = p.to.succ_opt()?;
-    (p.offset_minutes == SALES_MONTH_OFFSET_MINUTES && p.from.day() == 1 && after.day() == 1)
-        .then_some((p.from, after))
+    // The first whole month starts on the period's first day or the first of the next
+    // month; the whole months end where the month of the day after the period starts.
+    let first = if p.from.day() == 1 {
+        p.from
+    } else {
+        first_of_month(p.from)?.checked_add_months(Months::new(1))?
+    };
+    let end = first_of_month(after)?;
+    if first >= end {
+        return None;
+    }
+    // Local midnight of `day` at the period's offset, in UTC.
+    let midnight =
+        |day: NaiveDate| day.and_time(NaiveTime::MIN) - Duration::minutes(p.offset_minutes.into());
+    let part = |from: NaiveDate, after: NaiveDate| Period {
+        from,
+        to: after.pred_opt().unwrap_or(after),
+        start: if from == p.from {
+            p.start
+        } else {
+            midnight(from)
+        },
+        end: if after == p.to.succ_opt().unwrap_or(after) {
+            p.end
+        } else {
+            midnight(after)
+        },
+        offset_minutes: p.offset_minutes,
+    };
+    Some(SalesMonthSplit {
+        head: (p.from < first).then(|| part(p.from, first)),
+        whole: part(first, end),
+        tail: (end < after).then(|| part(end, after)),
+    })
 }
 
 pub fn ratio(part: i64, whole: i64) -> Option<f64> {
@@ -153,29 +202,66 @@ mod tests {
     }
 
     #[test]
-    fn only_whole_china_months_read_the_kept_monthly_sales() {
+    fn month_reports_read_kept_whole_months_and_cut_months_from_orders() {
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let at = |offset: i32, from: &str, to: &str| {
             let offset = FixedOffset::east_opt(offset * 60).unwrap();
             period(Some(day(from)), Some(day(to)), offset, day(to)).unwrap()
         };
+        let days = |p: &Option<Period>| p.as_ref().map(|p| (p.from, p.to, p.start, p.end));
+        let whole = |p: &SalesMonthSplit| (p.whole.from, p.whole.to);
+        let china_midnight = |s: &str| day(s).and_time(NaiveTime::MIN) - Duration::hours(8);
+
+        let year = split_sales_months(&at(480, "2026-01-01", "2026-12-31")).unwrap();
+        assert_eq!(whole(&year), (day("2026-01-01"), day("2026-12-31")));
+        assert_eq!(year.whole, at(480, "2026-01-01", "2026-12-31"));
+        assert_eq!((days(&year.head), days(&year.tail)), (None, None));
+        let leap = split_sales_months(&at(480, "2024-02-01", "2024-02-29")).unwrap();
+        assert_eq!(whole(&leap), (day("2024-02-01"), day("2024-02-29")));
+
+        // A rolling year: 3 to 31 December, eleven whole months, 1 to 2 December.
+        let rolling = split_sales_months(&at(480, "2025-12-03", "2026-12-02")).unwrap();
         assert_eq!(
-            whole_sales_months(&at(480, "2026-01-01", "2026-12-31")),
-            Some((day("2026-01-01"), day("2027-01-01")))
+            days(&rolling.head),
+            Some((
+                day("2025-12-03"),
+                day("2025-12-31"),
+                china_midnight("2025-12-03"),
+                china_midnight("2026-01-01")
+            ))
+        );
+        assert_eq!(whole(&rolling), (day("2026-01-01"), day("2026-11-30")));
+        assert_eq!(
+            (rolling.whole.start, rolling.whole.end),
+            (china_midnight("2026-01-01"), china_midnight("2026-12-01"))
         );
         assert_eq!(
-            whole_sales_months(&at(480, "2024-02-01", "2024-02-29")),
-            Some((day("2024-02-01"), day("2024-03-01")))
+            days(&rolling.tail),
+            Some((
+                day("2026-12-01"),
+                day("2026-12-02"),
+                china_midnight("2026-12-01"),
+                china_midnight("2026-12-03")
+            ))
         );
+        let cut_end = split_sales_months(&at(480, "2026-01-01", "2026-12-30")).unwrap();
+        assert_eq!(whole(&cut_end), (day("2026-01-01"), day("2026-11-30")));
+        assert_eq!(days(&cut_end.head), None);
         assert_eq!(
-            whole_sales_months(&at(480, "2026-01-02", "2026-12-31")),
+            cut_end.tail.map(|t| (t.from, t.to)),
+            Some((day("2026-12-01"), day("2026-12-30")))
+        );
+
+        // No whole month, or another offset: the orders alone.
+        assert_eq!(
+            split_sales_months(&at(480, "2026-01-02", "2026-01-31")),
             None
         );
         assert_eq!(
-            whole_sales_months(&at(480, "2026-01-01", "2026-12-30")),
+            split_sales_months(&at(480, "2026-01-15", "2026-02-20")),
             None
         );
-        assert_eq!(whole_sales_months(&at(0, "2026-01-01", "2026-12-31")), None);
+        assert_eq!(split_sales_months(&at(0, "2026-01-01", "2026-12-31")), None);
     }
 
     #[test]

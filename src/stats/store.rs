@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Double, Nullable, Text, Timestamp};
 
-use super::rules::{average_cents, hours, minutes, ratio, whole_cents, whole_sales_months};
+use super::rules::{average_cents, hours, minutes, ratio, split_sales_months, whole_cents};
 use super::{
     Backlog, FirstCallStats, GroupBy, Period, ReasonCounts, ResolveTimeStats, SalesGroupBy,
     SalesRow, SatisfactionBySource, SatisfactionStats, ScoreStats, ServiceLevelStats, SurveyStats,
@@ -730,9 +730,20 @@ pub fn sales(
     if group_by == SalesGroupBy::Product {
         return product_sales(conn, shop_id, p);
     }
-    // Whole months at the default offset, the common report, read the kept monthly sales.
-    let rows = match (group_by, whole_sales_months(p)) {
-        (SalesGroupBy::Month, Some(months)) => sales_from_kept_months(conn, shop_id, p, months)?,
+    // By month at the default offset, the common report, whole months read the kept
+    // monthly sales; only the cut months at either end read the orders.
+    let rows = match (group_by, split_sales_months(p)) {
+        (SalesGroupBy::Month, Some(split)) => {
+            let mut rows = Vec::new();
+            if let Some(head) = &split.head {
+                rows.extend(sales_from_orders(conn, shop_id, head, group_by)?);
+            }
+            rows.extend(sales_from_kept_months(conn, shop_id, &split.whole)?);
+            if let Some(tail) = &split.tail {
+                rows.extend(sales_from_orders(conn, shop_id, tail, group_by)?);
+            }
+            rows
+        }
         _ => sales_from_orders(conn, shop_id, p, group_by)?,
     };
     let names = match group_by {
@@ -848,17 +859,18 @@ struct PartialRefundSqlRow {
     refunded: i64,
 }
 
-/// The sales figures of whole months from the kept per-buyer monthly sales (one row per
-/// buyer and month instead of every order), plus the partial refunds, which follow the
-/// tickets and are read from the partially refunded orders of the period. The same
-/// definitions as `sales_from_orders` (a test compares both on random data).
+/// The sales figures of `p`, whole months at the kept offset, from the kept per-buyer
+/// monthly sales (one row per buyer and month instead of every order), plus the partial
+/// refunds, which follow the tickets and are read from the partially refunded orders of
+/// the period. The same definitions as `sales_from_orders` (a test compares both on
+/// random data).
 fn sales_from_kept_months(
     conn: &mut DbConnection,
     shop_id: ShopId,
     p: &Period,
-    (first, after): (NaiveDate, NaiveDate),
 ) -> Result<Vec<SalesSqlRow>, ApiError> {
     let backend = conn.backend();
+    let (first, after) = (p.from, p.to + Duration::days(1));
     let sql = format!(
         "SELECT {month} AS grp,
                 CAST(SUM(m.purchases) AS BIGINT) AS orders,
