@@ -176,7 +176,7 @@ impl DbTarget {
     }
 }
 
-/// r2d2 manager that opens the right variant and sets SQLite's per-connection pragmas.
+/// r2d2 manager that opens the right variant and sets its per-connection settings.
 #[derive(Debug)]
 pub struct ConnectionManager {
     target: DbTarget,
@@ -188,9 +188,17 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.target {
-            DbTarget::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Pg)
-                .map_err(r2d2::Error::ConnectionError),
+            DbTarget::Postgres(url) => {
+                let mut conn =
+                    PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                // No JIT: the reports' costs are estimated past its thresholds (a
+                // sub-select per order), and compiling them took 0.5 s of a 0.7 s sales
+                // report over 30 days; without it every report in the data-layer
+                // benchmark ran faster (BENCHMARKS.md).
+                conn.batch_execute("SET jit = off")
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Pg(conn))
+            }
             DbTarget::Sqlite(path) => {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
