@@ -41,6 +41,10 @@ use seed::BenchOptions;
 /// as the server used to.
 const SEEDING_CHECKOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The server's default pool (`DB_POOL_SIZE`), so that work sized by the pool (a full tier
+/// recomputation's parallel batches) runs as it does in the server.
+const BENCH_POOL_SIZE: u32 = 8;
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -330,6 +334,10 @@ fn time_service_levels(db: &Db) -> Result<String, ApiError> {
 fn time_tiers(db: &Db) -> Result<String, ApiError> {
     let mut out = String::new();
     let settings = TierSettings::default();
+    // The recomputation logs where its time went (reading, assessing, writing).
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .try_init();
     for run in ["first", "second"] {
         let report = aftercare::tiers::operations::recompute_all(db, ShopId(1), &settings)?;
         let _ = writeln!(
@@ -610,7 +618,7 @@ fn main() -> std::process::ExitCode {
             scratch.as_ref().expect("a scratch path").display()
         )
     });
-    let result = Db::connect(&url, 2, SEEDING_CHECKOUT_TIMEOUT).and_then(|db| {
+    let result = Db::connect(&url, BENCH_POOL_SIZE, SEEDING_CHECKOUT_TIMEOUT).and_then(|db| {
         if std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1") {
             println!(
                 "backend: {:?}\nreusing the shop seeded earlier",

@@ -35,7 +35,7 @@ pub fn thresholds_usable(
 }
 
 /// What resolved tickets refunded on each customer's purchases (`purchase_orders`: the ids
-/// of their paid and partially refunded orders), as `store::rfm_buyers` sums them for the
+/// of their paid and partially refunded orders), as `store::shop_refunds` sums them for the
 /// whole shop: read from the tickets the batch loads anyway, instead of one more join of
 /// tickets and orders per batch.
 pub fn refunds_on_purchases(

@@ -3,7 +3,8 @@
 //! rules and the webhook outbox; no SQL of their own.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
 use serde_json::json;
@@ -48,33 +49,67 @@ struct Basis<'a> {
     rfm: Option<&'a RfmCutoffs>,
 }
 
-/// What one batch changed.
+/// What one batch (or several, added up) changed, and where its time went.
 #[derive(Debug, Default, Clone, Copy)]
 struct Applied {
     /// Customers whose tier, stage or flag moved.
     moved: usize,
     /// Customers whose RFM segment changed.
     segments: usize,
+    /// Reading the customers' standings, purchases, tickets and RFM rows.
+    reading: Duration,
+    /// Assessing them.
+    assessing: Duration,
+    /// Writing what changed.
+    writing: Duration,
 }
 
-/// Assesses `ids` (tiers, and RFM against `rfm` when given) and writes only what changed,
-/// set-based: one statement per kind of write per batch, however many customers changed.
+impl std::ops::AddAssign for Applied {
+    fn add_assign(&mut self, other: Applied) {
+        self.moved += other.moved;
+        self.segments += other.segments;
+        self.reading += other.reading;
+        self.assessing += other.assessing;
+        self.writing += other.writing;
+    }
+}
+
+/// What a pass over a batch does with its assessment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Writes what changed, in the caller's write transaction.
+    Write,
+    /// Only finds who would change, on any connection: writes nothing.
+    FindChanges,
+}
+
+/// Assesses `ids` (tiers, and RFM against `rfm` when given) and, in a `Write` pass,
+/// writes only what changed, set-based: one statement per kind of write per batch, however
+/// many customers changed. Returns the ids of the customers with something to write.
 fn apply(
     conn: &mut DbConnection,
     shop_id: ShopId,
     ids: &[i64],
     basis: Basis<'_>,
+    pass: Pass,
     cause: &str,
     now: NaiveDateTime,
-) -> Result<Applied, ApiError> {
+) -> Result<(Applied, Vec<i64>), ApiError> {
     let Basis {
         thresholds,
         settings,
         rfm,
     } = basis;
+    let reading = Instant::now();
     let current = store::current_standings(conn, shop_id, ids)?;
     let (mut purchases, purchase_orders) = store::purchases_of(conn, ids)?;
     let tickets = store::ticket_facts(conn, ids)?;
+    let stored_rfm = match rfm {
+        Some(_) => store::rfm_rows(conn, ids)?,
+        None => Vec::new(),
+    };
+    let reading = reading.elapsed();
+    let assessing = Instant::now();
     let mut care: BTreeMap<i64, Vec<CareEvent>> = BTreeMap::new();
     for ticket in &tickets {
         care.entry(ticket.customer_id)
@@ -84,7 +119,7 @@ fn apply(
     let (refunds, mut scored) = match rfm {
         Some(_) => (
             engine::refunds_on_purchases(&tickets, &purchase_orders),
-            store::rfm_rows(conn, ids)?
+            stored_rfm
                 .into_iter()
                 .map(|row| (row.customer_id, row))
                 .collect(),
@@ -168,15 +203,38 @@ fn apply(
             moved,
         });
     }
+    let assessing = assessing.elapsed();
+    let mut changed: Vec<i64> = standings
+        .iter()
+        .map(|s| s.before.id)
+        .chain(rfm_writes.iter().map(|r| r.customer_id))
+        .chain(rfm_drops.iter().copied())
+        .chain(segment_changes.iter().map(|c| c.customer_id))
+        .collect();
+    changed.sort_unstable();
+    changed.dedup();
+    if pass == Pass::FindChanges {
+        let found = Applied {
+            reading,
+            assessing,
+            ..Applied::default()
+        };
+        return Ok((found, changed));
+    }
+    let writing = Instant::now();
     store::save_standings(conn, &standings, cause, now)?;
     webhooks::store::emit_many(conn, shop_id, EventType::CustomerTierChanged, &events, now)?;
     store::save_rfm(conn, &rfm_writes)?;
     store::delete_rfm(conn, &rfm_drops)?;
     store::insert_segment_changes(conn, shop_id, &segment_changes, cause, now)?;
-    Ok(Applied {
+    let applied = Applied {
         moved: events.len(),
         segments: segment_changes.len(),
-    })
+        reading,
+        assessing,
+        writing: writing.elapsed(),
+    };
+    Ok((applied, changed))
 }
 
 /// What RFM reads of a customer's counted purchases and refunds; `None` without any.
@@ -226,6 +284,7 @@ pub fn refresh(
             settings,
             rfm: cutoffs.as_ref(),
         },
+        Pass::Write,
         cause,
         now,
     )?;
@@ -242,49 +301,148 @@ pub fn recompute_all(
 ) -> Result<RecomputeReport, ApiError> {
     let started = Instant::now();
     let now = Utc::now().naive_utc();
-    let (thresholds, cutoffs) = db.write_blocking(|conn| {
-        let t = store::compute_thresholds(conn, shop_id, settings, now)?;
-        store::save_thresholds(conn, shop_id, t, now)?;
-        let cutoffs = rfm::cutoffs(&store::rfm_buyers(conn, shop_id)?, now);
-        store::insert_rfm_run(conn, shop_id, &cutoffs, now)?;
-        Ok((t, cutoffs))
+    // The shop-wide passes are plain reads, outside any writer's turn: the cut-offs are
+    // statistics of the shop, and a purchase committed meanwhile is assessed by its own
+    // refresh anyway.
+    let parallel = spare_connections(db);
+    let ((thresholds, refunds), buyers) = both(
+        db,
+        parallel,
+        |conn| {
+            let thresholds = store::compute_thresholds(conn, shop_id, settings, now)?;
+            Ok((thresholds, store::shop_refunds(conn, shop_id)?))
+        },
+        |conn| store::rfm_buyers(conn, shop_id),
+    )?;
+    let cutoffs = rfm::cutoffs(&store::net_of_refunds(buyers, &refunds), now);
+    db.write_blocking(|conn| {
+        store::save_thresholds(conn, shop_id, thresholds, now)?;
+        store::insert_rfm_run(conn, shop_id, &cutoffs, now)
     })?;
-    let mut after = 0i64;
-    let (mut customers_seen, mut changed, mut segment_changes) = (0usize, 0usize, 0usize);
-    loop {
-        let ids: Vec<i64> = {
-            let mut conn = db.conn()?;
-            store::customer_ids_after(&mut conn, shop_id, after, RECOMPUTE_BATCH)?
-        };
-        let Some(&last) = ids.last() else { break };
-        let applied = db.write_blocking(|conn| {
-            apply(
-                conn,
-                shop_id,
-                &ids,
-                Basis {
-                    thresholds,
-                    settings,
-                    rfm: Some(&cutoffs),
-                },
-                "recompute",
-                now,
-            )
-        })?;
-        changed += applied.moved;
-        segment_changes += applied.segments;
-        customers_seen += ids.len();
-        after = last;
-    }
+    let passes = started.elapsed();
+    let ids = store::customer_ids(&mut *db.conn()?, shop_id)?;
+    let basis = Basis {
+        thresholds,
+        settings,
+        rfm: Some(&cutoffs),
+    };
+    let workers = recompute_workers(db);
+    let applied = in_batches(db, &ids, workers, |conn, batch, pass| {
+        apply(conn, shop_id, batch, basis, pass, "recompute", now)
+    })?;
+    tracing::info!(
+        shop_id = shop_id.0,
+        customers = ids.len(),
+        changed = applied.moved,
+        workers,
+        passes_ms = passes.as_millis() as u64,
+        batches_ms = (started.elapsed() - passes).as_millis() as u64,
+        // Summed over the batches, which overlap when several workers run.
+        reading_ms = applied.reading.as_millis() as u64,
+        assessing_ms = applied.assessing.as_millis() as u64,
+        writing_ms = applied.writing.as_millis() as u64,
+        "tiers and RFM recomputed"
+    );
     crate::metrics::record_tier_recompute("all", started.elapsed().as_secs_f64());
     Ok(RecomputeReport {
-        customers: customers_seen,
-        changed,
+        customers: ids.len(),
+        changed: applied.moved,
         key_spend_cents: thresholds.spend_cents,
         key_order_count: thresholds.order_count,
         rfm_buyers: cutoffs.buyers,
-        segment_changes,
+        segment_changes: applied.segments,
         elapsed_ms: started.elapsed().as_millis(),
+    })
+}
+
+/// Whether a full recomputation may take two connections at once and still leave the
+/// pool at least as many for requests.
+fn spare_connections(db: &Db) -> bool {
+    db.pool_size() >= 4
+}
+
+/// Runs `a` and `b`, each on a connection of its own and at once when `parallel`, else
+/// one after the other on one connection.
+fn both<A, B>(
+    db: &Db,
+    parallel: bool,
+    a: impl FnOnce(&mut DbConnection) -> Result<A, ApiError> + Send,
+    b: impl FnOnce(&mut DbConnection) -> Result<B, ApiError>,
+) -> Result<(A, B), ApiError>
+where
+    A: Send,
+{
+    if !parallel {
+        let mut conn = db.conn()?;
+        return Ok((a(&mut conn)?, b(&mut conn)?));
+    }
+    std::thread::scope(|scope| {
+        let a = scope.spawn(|| a(&mut *db.conn()?));
+        let b = b(&mut *db.conn()?);
+        let a = a
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok((a?, b?))
+    })
+}
+
+/// How many batches of a full recomputation are assessed at once: two, so that one
+/// batch's reads overlap another's assessment or writes (the machine this is sized for has
+/// two cores), when the pool can spare the connections.
+fn recompute_workers(db: &Db) -> usize {
+    if spare_connections(db) { 2 } else { 1 }
+}
+
+/// Runs `work` over each batch of `ids`, `workers` batches at once, and adds up what they
+/// changed. Each batch is first assessed on a plain read connection (`FindChanges`:
+/// batches read at once even on SQLite, where writers take turns); only the customers it
+/// finds changed are then assessed again and written in a write transaction of their own
+/// (`Write`), so what is written was read in the transaction that writes it. A customer
+/// the read found unchanged is right as read, and an order or ticket committed since
+/// refreshed them in its own transaction. The first error stops the batches not yet
+/// begun and is returned; batches already committed stay (each is whole on its own).
+fn in_batches<F>(db: &Db, ids: &[i64], workers: usize, work: F) -> Result<Applied, ApiError>
+where
+    F: Fn(&mut DbConnection, &[i64], Pass) -> Result<(Applied, Vec<i64>), ApiError> + Sync,
+{
+    let batches: Vec<&[i64]> = ids.chunks(RECOMPUTE_BATCH as usize).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let one_batch = |batch: &[i64]| -> Result<Applied, ApiError> {
+        let (found, changed) = work(&mut *db.conn()?, batch, Pass::FindChanges)?;
+        if changed.is_empty() {
+            return Ok(found);
+        }
+        let (mut written, _) = db.write_blocking(|conn| work(conn, &changed, Pass::Write))?;
+        written.reading += found.reading;
+        written.assessing += found.assessing;
+        Ok(written)
+    };
+    let worker = || -> Result<Applied, ApiError> {
+        let mut total = Applied::default();
+        while !failed.load(Ordering::Relaxed) {
+            let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            match one_batch(batch) {
+                Ok(applied) => total += applied,
+                Err(error) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(total)
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..workers.max(1)).map(|_| scope.spawn(worker)).collect();
+        let mut total = worker()?;
+        for handle in handles {
+            total += handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        }
+        Ok(total)
     })
 }
 

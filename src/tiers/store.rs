@@ -287,8 +287,9 @@ pub fn save_standings(
     Ok(())
 }
 
+/// A live buyer's purchases as RFM reads them, before refunds.
 #[derive(QueryableByName)]
-struct BuyerFacts {
+pub struct BuyerFacts {
     #[diesel(sql_type = BigInt)]
     customer_id: i64,
     #[diesel(sql_type = Timestamp)]
@@ -307,28 +308,32 @@ struct Refunds {
     refunds: i64,
 }
 
-/// Refunds of resolved tickets on counted orders, summed per customer: `scope` is a
-/// condition on the order `o` (the shop, or some customers).
-fn refunds_where(conn: &mut DbConnection, scope: &str) -> Result<BTreeMap<i64, i64>, ApiError> {
+/// Refunds of resolved tickets on the shop's counted orders, summed per customer.
+pub fn shop_refunds(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+) -> Result<BTreeMap<i64, i64>, ApiError> {
     let backend = conn.backend();
     let sql = format!(
         "SELECT o.customer_id AS customer_id, {} AS refunds \
          FROM tickets t JOIN orders o ON o.id = t.order_id \
-         WHERE {scope} AND t.state = 'resolved' AND t.refund_cents IS NOT NULL \
+         WHERE o.shop_id = $1 AND t.state = 'resolved' AND t.refund_cents IS NOT NULL \
          AND o.status IN {} GROUP BY o.customer_id",
         clamped_sum(backend, "t.refund_cents"),
         purchase_statuses_sql()
     );
     Ok(diesel::sql_query(raw_sql(backend, &sql))
+        .bind::<BigInt, _>(shop_id)
         .load::<Refunds>(conn)?
         .into_iter()
         .map(|r| (r.customer_id, r.refunds))
         .collect())
 }
 
-/// What RFM reads of every live buyer of the shop (the cut-offs are taken among them),
-/// computed by the database: one pass over the shop's orders, one over its refunds.
-pub fn rfm_buyers(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<RfmFacts>, ApiError> {
+/// The counted purchases of every live buyer of the shop (the RFM cut-offs are taken
+/// among them), computed by the database in one pass over the shop's orders; their
+/// refunds are read apart (`shop_refunds`), so the two passes can run at once.
+pub fn rfm_buyers(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<BuyerFacts>, ApiError> {
     let backend = conn.backend();
     let sql = format!(
         "SELECT o.customer_id AS customer_id, MAX(o.ordered_at) AS last_at, \
@@ -339,18 +344,21 @@ pub fn rfm_buyers(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<RfmFac
         clamped_sum(backend, "o.total_cents"),
         purchase_statuses_sql()
     );
-    let buyers: Vec<BuyerFacts> = diesel::sql_query(raw_sql(backend, &sql))
+    Ok(diesel::sql_query(raw_sql(backend, &sql))
         .bind::<BigInt, _>(shop_id)
-        .load(conn)?;
-    let refunds = refunds_where(conn, &format!("o.shop_id = {}", shop_id.0))?;
-    Ok(buyers
+        .load(conn)?)
+}
+
+/// The buyers' RFM facts: their spend less what `refunds` says went back to them.
+pub fn net_of_refunds(buyers: Vec<BuyerFacts>, refunds: &BTreeMap<i64, i64>) -> Vec<RfmFacts> {
+    buyers
         .into_iter()
         .map(|b| RfmFacts {
             last_order_at: b.last_at,
             order_count: b.n,
             net_spent_cents: net(b.spend, refunds.get(&b.customer_id).copied()),
         })
-        .collect())
+        .collect()
 }
 
 /// Spend less refunds, never below zero.
@@ -566,23 +574,15 @@ pub fn segment_flows(
         .collect())
 }
 
-/// Up to `limit` of the shop's customer ids after `after`, in id order.
-pub fn customer_ids_after(
-    conn: &mut DbConnection,
-    shop_id: ShopId,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<i64>, ApiError> {
+/// Every customer id of the shop, in id order (a full recomputation's work list).
+pub fn customer_ids(conn: &mut DbConnection, shop_id: ShopId) -> Result<Vec<i64>, ApiError> {
     Ok(customers::table
         .filter(customers::shop_id.eq(shop_id))
-        .filter(customers::id.gt(after))
         .order(customers::id.asc())
-        .limit(limit)
         .select(customers::id)
         .load(conn)?)
 }
 
-/// Whether a customer's tickets go first: key customers and those at risk.
 /// The customer's stored tier and at-risk flag.
 pub fn standing_of(conn: &mut DbConnection, customer_id: i64) -> Result<(Tier, bool), ApiError> {
     Ok(customers::table

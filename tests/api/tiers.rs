@@ -13,6 +13,7 @@ backend_tests!(
     key_and_at_risk_customers_go_first,
     orders_stored_past_a_bigint_break_no_later_write,
     rfm_segments_are_scored_filtered_and_reported,
+    parallel_batches_agree_with_one_customer_at_a_time,
 );
 
 async fn buyer(app: &TestApp, token: &str, name: &str, phone: &str) -> i64 {
@@ -672,4 +673,87 @@ async fn rfm_segments_are_scored_filtered_and_reported(app: TestApp) {
     let again = app.post("/api/v1/tiers/recompute", &lead, json!({})).await;
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
     assert_eq!(rfm(&app, &lead, second).await["net_spent_cents"], 53_000);
+}
+
+/// What a customer's standing and RFM row say, to compare two ways of computing them.
+type Standing = (
+    i64,
+    String,
+    String,
+    bool,
+    String,
+    Option<(String, i32, i32, i32)>,
+);
+
+fn standings(app: &TestApp) -> Vec<Standing> {
+    use aftercare::schema::{customer_rfm, customers};
+    use diesel::prelude::*;
+    let mut conn = app.state.db.conn().expect("a connection");
+    let rows: Vec<(i64, String, String, bool, String)> = customers::table
+        .order(customers::id)
+        .select((
+            customers::id,
+            diesel::dsl::sql::<diesel::sql_types::Text>("tier"),
+            diesel::dsl::sql::<diesel::sql_types::Text>("lifecycle_stage"),
+            customers::at_risk,
+            customers::tier_reasons,
+        ))
+        .load(&mut *conn)
+        .expect("standings");
+    let scored: std::collections::BTreeMap<i64, (String, i32, i32, i32)> = customer_rfm::table
+        .select((
+            customer_rfm::customer_id,
+            diesel::dsl::sql::<diesel::sql_types::Text>("segment"),
+            customer_rfm::recency_score,
+            customer_rfm::frequency_score,
+            customer_rfm::monetary_score,
+        ))
+        .load::<(i64, String, i32, i32, i32)>(&mut *conn)
+        .expect("RFM rows")
+        .into_iter()
+        .map(|(id, segment, r, f, m)| (id, (segment, r, f, m)))
+        .collect();
+    rows.into_iter()
+        .map(|(id, tier, stage, at_risk, reasons)| {
+            let rfm = scored.get(&id).cloned();
+            (id, tier, stage, at_risk, reasons, rfm)
+        })
+        .collect()
+}
+
+/// A full recomputation assesses its batches on read connections, two at once, and writes
+/// only the customers it found changed: over several batches of a seeded shop, it leaves
+/// every customer as refreshing them one at a time (the path of each order and ticket
+/// change) leaves them, and a second recomputation finds nothing to write.
+async fn parallel_batches_agree_with_one_customer_at_a_time(app: TestApp) {
+    use aftercare::ids::{CustomerId, ShopId};
+    use aftercare::tiers::operations::{recompute_all, refresh};
+    let options = crate::seed::BenchOptions {
+        customers: 2_500,
+        orders: 9_000,
+        tickets: 3_000,
+        agents: 4,
+    };
+    crate::seed::seed(&app.state.db, &options).expect("seed");
+    let settings = aftercare::tiers::TierSettings::default();
+    let db = &app.state.db;
+    assert!(
+        db.pool_size() >= 4,
+        "the test pool runs the parallel batches"
+    );
+    let report = recompute_all(db, ShopId(1), &settings).expect("recompute");
+    assert_eq!(report.customers, 2_500);
+    assert!(report.changed > 1_000, "{report:?}");
+    let recomputed = standings(&app);
+    let scored = recomputed.iter().filter(|s| s.5.is_some()).count();
+    assert_eq!(scored as i64, report.rfm_buyers);
+
+    for (id, ..) in &recomputed {
+        db.write_blocking(|conn| refresh(conn, ShopId(1), CustomerId(*id), &settings, "check"))
+            .expect("refresh");
+    }
+    assert_eq!(standings(&app), recomputed);
+    let again = recompute_all(db, ShopId(1), &settings).expect("recompute again");
+    assert_eq!((again.changed, again.segment_changes), (0, 0), "{again:?}");
+    assert_eq!(standings(&app), recomputed);
 }
