@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
+use diesel::connection::{Connection, SimpleConnection};
 use serde_json::json;
 
 use super::{
     CareEvent, KeyThresholds, Purchase, RecomputeReport, RfmCutoffs, RfmFacts, RfmRow,
     SegmentReport, TierSettings, engine, rfm, store,
 };
-use crate::db::{Db, DbConnection};
+use crate::db::{Backend, Db, DbConnection};
 use crate::error::ApiError;
 use crate::ids::{CustomerId, ShopId};
 use crate::webhooks::{self, EventType};
@@ -267,8 +268,27 @@ pub fn refresh(
     settings: &TierSettings,
     cause: &str,
 ) -> Result<(), ApiError> {
+    refresh_at(
+        conn,
+        shop_id,
+        customer_id,
+        settings,
+        cause,
+        Utc::now().naive_utc(),
+    )
+}
+
+/// [`refresh`] as of `now` (tests compare it with a full recomputation at the same moment:
+/// reasons count days).
+pub fn refresh_at(
+    conn: &mut DbConnection,
+    shop_id: ShopId,
+    customer_id: CustomerId,
+    settings: &TierSettings,
+    cause: &str,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
     let started = Instant::now();
-    let now = Utc::now().naive_utc();
     let thresholds = thresholds(conn, shop_id, settings, now)?;
     // Scored against the last full recomputation's cut-offs; none before the first one.
     let cutoffs = store::latest_rfm_runs(conn, shop_id, 1)?
@@ -299,8 +319,17 @@ pub fn recompute_all(
     shop_id: ShopId,
     settings: &TierSettings,
 ) -> Result<RecomputeReport, ApiError> {
+    recompute_all_at(db, shop_id, settings, Utc::now().naive_utc())
+}
+
+/// [`recompute_all`] as of `now`.
+pub fn recompute_all_at(
+    db: &Db,
+    shop_id: ShopId,
+    settings: &TierSettings,
+    now: NaiveDateTime,
+) -> Result<RecomputeReport, ApiError> {
     let started = Instant::now();
-    let now = Utc::now().naive_utc();
     // The shop-wide passes are plain reads, outside any writer's turn: the cut-offs are
     // statistics of the shop, and a purchase committed meanwhile is assessed by its own
     // refresh anyway.
@@ -393,13 +422,39 @@ fn recompute_workers(db: &Db) -> usize {
     if spare_connections(db) { 2 } else { 1 }
 }
 
+/// Sets its flag when dropped while its thread panics.
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs read-only `work` in one snapshot of the database, so that what it reads of
+/// different tables belongs together: a read-only repeatable-read transaction on
+/// PostgreSQL, a deferred one on SQLite (which in WAL mode waits for no writer).
+fn in_snapshot<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    conn.transaction(|conn| {
+        if conn.backend() == Backend::Postgres {
+            conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        work(conn)
+    })
+}
+
 /// Runs `work` over each batch of `ids`, `workers` batches at once, and adds up what they
-/// changed. Each batch is first assessed on a plain read connection (`FindChanges`:
-/// batches read at once even on SQLite, where writers take turns); only the customers it
-/// finds changed are then assessed again and written in a write transaction of their own
+/// changed. Each batch is first assessed in a read-only snapshot (`FindChanges`: batches
+/// read at once even on SQLite, where writers take turns); only the customers it finds
+/// changed are then assessed again and written in a write transaction of their own
 /// (`Write`), so what is written was read in the transaction that writes it. A customer
-/// the read found unchanged is right as read, and an order or ticket committed since
-/// refreshed them in its own transaction. The first error stops the batches not yet
+/// the snapshot found unchanged was right as of the snapshot, and an order or ticket
+/// committed since refreshed them in its own transaction. The first error stops the batches not yet
 /// begun and is returned; batches already committed stay (each is whole on its own).
 fn in_batches<F>(db: &Db, ids: &[i64], workers: usize, work: F) -> Result<Applied, ApiError>
 where
@@ -409,7 +464,9 @@ where
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let one_batch = |batch: &[i64]| -> Result<Applied, ApiError> {
-        let (found, changed) = work(&mut *db.conn()?, batch, Pass::FindChanges)?;
+        let (found, changed) = in_snapshot(&mut *db.conn()?, |conn| {
+            work(conn, batch, Pass::FindChanges)
+        })?;
         if changed.is_empty() {
             return Ok(found);
         }
@@ -419,6 +476,8 @@ where
         Ok(written)
     };
     let worker = || -> Result<Applied, ApiError> {
+        // A worker that panics stops the others too, as an error does.
+        let _stop_on_panic = StopOnPanic(&failed);
         let mut total = Applied::default();
         while !failed.load(Ordering::Relaxed) {
             let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) else {

@@ -721,13 +721,17 @@ fn standings(app: &TestApp) -> Vec<Standing> {
         .collect()
 }
 
-/// A full recomputation assesses its batches on read connections, two at once, and writes
-/// only the customers it found changed: over several batches of a seeded shop, it leaves
-/// every customer as refreshing them one at a time (the path of each order and ticket
-/// change) leaves them, and a second recomputation finds nothing to write.
+/// A full recomputation assesses its batches in read-only snapshots, two at once, and
+/// writes only the customers it found changed: over several batches of a seeded shop, it
+/// leaves every customer as refreshing them one at a time (the path of each order and
+/// ticket change) leaves them; a second recomputation writes nothing, except where a
+/// customer's RFM row alone went wrong or a buyer was archived. Every step runs as of one
+/// moment: reasons count days.
 async fn parallel_batches_agree_with_one_customer_at_a_time(app: TestApp) {
     use aftercare::ids::{CustomerId, ShopId};
-    use aftercare::tiers::operations::{recompute_all, refresh};
+    use aftercare::schema::{customer_rfm, customers};
+    use aftercare::tiers::operations::{recompute_all_at, refresh_at};
+    use diesel::prelude::*;
     let options = crate::seed::BenchOptions {
         customers: 2_500,
         orders: 9_000,
@@ -741,19 +745,78 @@ async fn parallel_batches_agree_with_one_customer_at_a_time(app: TestApp) {
         db.pool_size() >= 4,
         "the test pool runs the parallel batches"
     );
-    let report = recompute_all(db, ShopId(1), &settings).expect("recompute");
+    let now = Utc::now().naive_utc();
+    let report = recompute_all_at(db, ShopId(1), &settings, now).expect("recompute");
     assert_eq!(report.customers, 2_500);
     assert!(report.changed > 1_000, "{report:?}");
     let recomputed = standings(&app);
-    let scored = recomputed.iter().filter(|s| s.5.is_some()).count();
-    assert_eq!(scored as i64, report.rfm_buyers);
+    let scored: Vec<i64> = recomputed
+        .iter()
+        .filter(|s| s.5.is_some())
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(scored.len() as i64, report.rfm_buyers);
 
     for (id, ..) in &recomputed {
-        db.write_blocking(|conn| refresh(conn, ShopId(1), CustomerId(*id), &settings, "check"))
-            .expect("refresh");
+        db.write_blocking(|conn| {
+            refresh_at(conn, ShopId(1), CustomerId(*id), &settings, "check", now)
+        })
+        .expect("refresh");
     }
     assert_eq!(standings(&app), recomputed);
-    let again = recompute_all(db, ShopId(1), &settings).expect("recompute again");
+
+    // Nothing changed: nothing written. Then one buyer's RFM row alone goes wrong and
+    // another buyer is archived behind the service's back: the next run mends exactly those.
+    let again = recompute_all_at(db, ShopId(1), &settings, now).expect("recompute again");
     assert_eq!((again.changed, again.segment_changes), (0, 0), "{again:?}");
-    assert_eq!(standings(&app), recomputed);
+    let (wrong, archived) = (scored[10], scored[1_500]);
+    let monetary = recomputed
+        .iter()
+        .find(|s| s.0 == wrong)
+        .and_then(|s| s.5.clone());
+    let spoiled = if monetary.is_some_and(|m| m.3 == 1) {
+        2
+    } else {
+        1
+    };
+    {
+        let mut conn = db.conn().expect("a connection");
+        diesel::update(customer_rfm::table.find(wrong))
+            .set(customer_rfm::monetary_score.eq(spoiled))
+            .execute(&mut *conn)
+            .expect("spoil an RFM row");
+        diesel::update(customers::table.find(archived))
+            .set(customers::archived_at.eq(Some(now)))
+            .execute(&mut *conn)
+            .expect("archive");
+    }
+    let mended = recompute_all_at(db, ShopId(1), &settings, now).expect("recompute to mend");
+    // One buyer fewer moves the quintiles, so other buyers may change segment as well.
+    assert_eq!(mended.rfm_buyers, report.rfm_buyers - 1);
+    assert!(mended.segment_changes >= 1, "{mended:?}");
+    let after = standings(&app);
+    let of = |id: i64| {
+        after
+            .iter()
+            .find(|s| s.0 == id)
+            .cloned()
+            .expect("a customer")
+    };
+    assert_eq!(
+        of(archived).5,
+        None,
+        "the archived buyer is no longer scored"
+    );
+    assert_ne!(
+        of(wrong).5.map(|m| m.3),
+        Some(spoiled),
+        "the spoiled row is mended"
+    );
+    for (id, ..) in &recomputed {
+        db.write_blocking(|conn| {
+            refresh_at(conn, ShopId(1), CustomerId(*id), &settings, "check", now)
+        })
+        .expect("refresh");
+    }
+    assert_eq!(standings(&app), after);
 }
