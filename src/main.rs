@@ -254,9 +254,10 @@ async fn serve(settings: Settings) -> Result<(), String> {
 }
 
 fn recompute_tiers(settings: &Settings) -> Result<(), String> {
+    // The configured pool, so the batches run two at once as they do in the server.
     let db = Db::connect(
         &settings.server.database_url,
-        2,
+        settings.server.db_pool_size,
         settings.server.db_checkout_timeout(),
     )?;
     let report = aftercare::tiers::operations::recompute_all(
