@@ -332,7 +332,8 @@ async fn the_report_matches_an_independent_computation(app: TestApp) {
     let shop = random_shop(&app, 18).await;
     assert!(shop.orders.len() > 15, "{} orders", shop.orders.len());
     // Whole months at +08:00 (by month: read from the kept monthly sales) and a period
-    // cutting months (read from the orders).
+    // cutting months (by month: its whole months kept, its two cut months from the orders;
+    // every other grouping from the orders).
     for (from, to) in [("2026-02-01", "2026-06-30"), ("2026-02-10", "2026-06-20")] {
         check_every_grouping(&shop, &app, from, to).await;
     }
