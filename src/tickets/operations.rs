@@ -437,6 +437,11 @@ pub fn edit(
         None,
         json!({"before": before_values, "after": after_values}),
     )?;
+    // A resolved ticket's refund counts against the order it names: naming another order
+    // moves it, and the buyer's RFM spend with it.
+    if stored.order_id != ticket.order_id {
+        ctx.refresh_tier(conn, &stored, "ticket_edited")?;
+    }
     Ok(stored)
 }
 
