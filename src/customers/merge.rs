@@ -296,13 +296,10 @@ pub fn merge(
     crate::search::store::index_customers(conn, &[survivor.id, duplicate.id])?;
     crate::orders::store::refresh_summary(conn, CustomerId(survivor.id))?;
     crate::orders::store::refresh_summary(conn, CustomerId(duplicate.id))?;
-    crate::tiers::operations::refresh(
-        conn,
-        shop_id,
-        CustomerId(survivor.id),
-        &settings.tiers,
-        "merge",
-    )?;
+    // Both: the duplicate, archived and without purchases now, is no longer scored.
+    for id in [survivor.id, duplicate.id] {
+        crate::tiers::operations::refresh(conn, shop_id, CustomerId(id), &settings.tiers, "merge")?;
+    }
 
     // Both files say what happened.
     let said = format!(

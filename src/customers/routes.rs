@@ -13,6 +13,7 @@ use crate::auth::{Caller, Principal, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
+use crate::ids::CustomerId;
 use crate::pagination::PageRequest;
 use crate::response::UpsertOutcome;
 use crate::state::AppState;
@@ -230,11 +231,20 @@ pub async fn archive_customer(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ArchiveCustomers)?;
     let id = id.into_inner();
+    let tiers = state.settings.tiers;
     state
         .db
         .write(move |conn| {
             let customer = store::get(conn, caller.shop_id, id)?;
-            store::set_archived(conn, &customer, true)
+            store::set_archived(conn, &customer, true)?;
+            // An archived buyer is no longer RFM-scored.
+            crate::tiers::operations::refresh(
+                conn,
+                caller.shop_id,
+                CustomerId(id),
+                &tiers,
+                "archived",
+            )
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -255,6 +265,7 @@ pub async fn restore_customer(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ArchiveCustomers)?;
     let id = id.into_inner();
+    let tiers = state.settings.tiers;
     let view = state
         .db
         .write(move |conn| {
@@ -266,7 +277,16 @@ pub async fn restore_customer(
                     format!("customer {id} was merged into customer {survivor}; open that one"),
                 ));
             }
-            let customer = store::set_archived(conn, &customer, false)?;
+            store::set_archived(conn, &customer, false)?;
+            // Scored again, as of now.
+            crate::tiers::operations::refresh(
+                conn,
+                caller.shop_id,
+                CustomerId(id),
+                &tiers,
+                "restored",
+            )?;
+            let customer = store::get(conn, caller.shop_id, id)?;
             Ok(store::views(conn, vec![customer])?.remove(0))
         })
         .await?;

@@ -667,12 +667,61 @@ async fn rfm_segments_are_scored_filtered_and_reported(app: TestApp) {
         .get(&format!("/api/v1/customers/{second}/orders"), &lead)
         .await;
     let second_order = second_orders.body["items"][0]["id"].as_i64().unwrap();
-    app.refund_by_return(&lead, second, second_order, 7_000)
+    let refund_ticket = app
+        .refund_by_return(&lead, second, second_order, 7_000)
         .await;
     assert_eq!(rfm(&app, &lead, second).await["net_spent_cents"], 53_000);
     let again = app.post("/api/v1/tiers/recompute", &lead, json!({})).await;
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
     assert_eq!(rfm(&app, &lead, second).await["net_spent_cents"], 53_000);
+
+    // The refund follows the order its ticket names: unlinked, it no longer counts.
+    let unlinked = app
+        .patch(
+            &format!("/api/v1/tickets/{refund_ticket}"),
+            &lead,
+            json!({"order_id": null}),
+        )
+        .await;
+    assert_eq!(unlinked.status, StatusCode::OK, "{:?}", unlinked.body);
+    assert_eq!(rfm(&app, &lead, second).await["net_spent_cents"], 60_000);
+
+    // Archived buyers are not scored; restored, they are again, at once.
+    let archived = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/customers/{second}"),
+            Some(&lead),
+            None,
+        )
+        .await;
+    assert_eq!(
+        archived.status,
+        StatusCode::NO_CONTENT,
+        "{:?}",
+        archived.body
+    );
+    assert_eq!(rfm(&app, &lead, second).await, Value::Null);
+    let restored = app
+        .post(
+            &format!("/api/v1/customers/{second}/restore"),
+            &lead,
+            json!({}),
+        )
+        .await;
+    assert_eq!(restored.status, StatusCode::OK, "{:?}", restored.body);
+    assert_eq!(restored.body["rfm"]["net_spent_cents"], 60_000);
+
+    // A merged duplicate, archived without purchases, is not scored either.
+    let merged = app
+        .post(
+            &format!("/api/v1/customers/{best}/merge"),
+            &lead,
+            json!({"duplicate_id": second}),
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::OK, "{:?}", merged.body);
+    assert_eq!(rfm(&app, &lead, second).await, Value::Null);
 }
 
 /// What a customer's standing and RFM row say, to compare two ways of computing them.
