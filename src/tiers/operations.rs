@@ -454,8 +454,9 @@ fn in_snapshot<T>(
 /// changed are then assessed again and written in a write transaction of their own
 /// (`Write`), so what is written was read in the transaction that writes it. A customer
 /// the snapshot found unchanged was right as of the snapshot, and an order or ticket
-/// committed since refreshed them in its own transaction. The first error stops the batches not yet
-/// begun and is returned; batches already committed stay (each is whole on its own).
+/// committed since refreshed them in its own transaction. The first error stops the
+/// batches not yet begun and is returned; batches already committed stay (each is whole on
+/// its own).
 fn in_batches<F>(db: &Db, ids: &[i64], workers: usize, work: F) -> Result<Applied, ApiError>
 where
     F: Fn(&mut DbConnection, &[i64], Pass) -> Result<(Applied, Vec<i64>), ApiError> + Sync,
