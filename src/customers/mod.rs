@@ -4,6 +4,7 @@
 
 pub mod contacts;
 pub mod merge;
+pub mod operations;
 pub mod routes;
 pub mod rules;
 pub mod store;

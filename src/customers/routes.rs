@@ -13,7 +13,6 @@ use crate::auth::{Caller, Principal, roles::Permission};
 use crate::error::ApiError;
 use crate::extract::NoQuery;
 use crate::extract::{Body, Query};
-use crate::ids::CustomerId;
 use crate::pagination::PageRequest;
 use crate::response::UpsertOutcome;
 use crate::state::AppState;
@@ -234,18 +233,7 @@ pub async fn archive_customer(
     let tiers = state.settings.tiers;
     state
         .db
-        .write(move |conn| {
-            let customer = store::get(conn, caller.shop_id, id)?;
-            store::set_archived(conn, &customer, true)?;
-            // An archived buyer is no longer RFM-scored.
-            crate::tiers::operations::refresh(
-                conn,
-                caller.shop_id,
-                CustomerId(id),
-                &tiers,
-                "archived",
-            )
-        })
+        .write(move |conn| super::operations::archive(conn, caller.shop_id, id, &tiers))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -269,24 +257,7 @@ pub async fn restore_customer(
     let view = state
         .db
         .write(move |conn| {
-            let customer = store::get(conn, caller.shop_id, id)?;
-            if let Some(survivor) = customer.merged_into_id {
-                // Its handles, orders and tickets live on the survivor now.
-                return Err(ApiError::conflict(
-                    crate::error::ProblemKind::CustomerArchived,
-                    format!("customer {id} was merged into customer {survivor}; open that one"),
-                ));
-            }
-            store::set_archived(conn, &customer, false)?;
-            // Scored again, as of now.
-            crate::tiers::operations::refresh(
-                conn,
-                caller.shop_id,
-                CustomerId(id),
-                &tiers,
-                "restored",
-            )?;
-            let customer = store::get(conn, caller.shop_id, id)?;
+            let customer = super::operations::restore(conn, caller.shop_id, id, &tiers)?;
             Ok(store::views(conn, vec![customer])?.remove(0))
         })
         .await?;
