@@ -102,17 +102,27 @@ fn reason(code: &str, detail: String) -> Reason {
     }
 }
 
-/// The cut-off value for the top `share` of `values` (any order; zeros are not buyers):
-/// the k-th largest, k = ceil(buyers × share). `tiers::store::compute_thresholds` asks the
-/// database the same question with ORDER BY … OFFSET k - 1.
-pub fn top_share_cutoff(values: &mut [i64], share: f64) -> i64 {
-    values.sort_unstable_by(|a, b| b.cmp(a));
-    let buyers = values.iter().take_while(|v| **v > 0).count();
+/// The cut-off for the top `share` of buyers, one value per buyer (any order): the k-th
+/// highest, k = ceil(buyers × share) and at least 1; `None` without buyers. The key tier's
+/// thresholds (`tiers::store::compute_thresholds`) are taken with it.
+pub fn top_share_of_buyers(values: &mut [i64], share: f64) -> Option<i64> {
+    let buyers = values.len();
     if buyers == 0 {
-        return i64::MAX;
+        return None;
     }
-    let top = ((buyers as f64) * share).ceil().max(1.0) as usize;
-    values[top.min(buyers) - 1]
+    let top = (((buyers as f64) * share).ceil() as usize).clamp(1, buyers);
+    Some(
+        *values
+            .select_nth_unstable_by_key(top - 1, |v| std::cmp::Reverse(*v))
+            .1,
+    )
+}
+
+/// [`top_share_of_buyers`] over values where zeros (and less) are not buyers;
+/// `i64::MAX`, which no one reaches, without buyers.
+pub fn top_share_cutoff(values: &[i64], share: f64) -> i64 {
+    let mut buyers: Vec<i64> = values.iter().copied().filter(|v| *v > 0).collect();
+    top_share_of_buyers(&mut buyers, share).unwrap_or(i64::MAX)
 }
 
 fn money(cents: i64) -> String {
@@ -384,7 +394,7 @@ mod tests {
 
     /// A shop of ten buyers: eight ordinary ones, one big spender, one frequent buyer.
     fn shop_thresholds() -> KeyThresholds {
-        let mut spends = vec![
+        let spends = [
             20_000,
             30_000,
             25_000,
@@ -396,24 +406,30 @@ mod tests {
             300_000,
             30 * 1_000,
         ];
-        let mut counts = vec![2, 3, 2, 1, 2, 3, 1, 2, 2, 30];
+        let counts = [2, 3, 2, 1, 2, 3, 1, 2, 2, 30];
         KeyThresholds {
-            spend_cents: top_share_cutoff(&mut spends, 0.2),
-            order_count: top_share_cutoff(&mut counts, 0.2),
+            spend_cents: top_share_cutoff(&spends, 0.2),
+            order_count: top_share_cutoff(&counts, 0.2),
         }
     }
 
     #[test]
     fn top_share_cutoffs_ignore_non_buyers() {
-        assert_eq!(top_share_cutoff(&mut [5, 1, 4, 2, 3, 0, 0], 0.2), 5);
-        assert_eq!(top_share_cutoff(&mut [5, 1, 4, 2, 3, 0, 0], 0.4), 4);
-        assert_eq!(
-            top_share_cutoff(&mut [10, 9, 8, 7, 6, 5, 4, 3, 2, 1], 0.2),
-            9
-        );
-        assert_eq!(top_share_cutoff(&mut [7], 0.2), 7);
-        assert_eq!(top_share_cutoff(&mut [0, 0], 0.2), i64::MAX);
-        assert_eq!(top_share_cutoff(&mut [], 0.2), i64::MAX);
+        assert_eq!(top_share_cutoff(&[5, 1, 4, 2, 3, 0, 0], 0.2), 5);
+        assert_eq!(top_share_cutoff(&[5, 1, 4, 2, 3, 0, 0], 0.4), 4);
+        assert_eq!(top_share_cutoff(&[10, 9, 8, 7, 6, 5, 4, 3, 2, 1], 0.2), 9);
+        assert_eq!(top_share_cutoff(&[7], 0.2), 7);
+        assert_eq!(top_share_cutoff(&[0, 0], 0.2), i64::MAX);
+        assert_eq!(top_share_cutoff(&[], 0.2), i64::MAX);
+    }
+
+    #[test]
+    fn the_key_thresholds_count_every_buyer_given() {
+        // A buyer of free items (spend 0) is a buyer: two of three at 50% reach 0.
+        assert_eq!(top_share_of_buyers(&mut [0, 5, 0], 0.5), Some(0));
+        assert_eq!(top_share_of_buyers(&mut [3, 9, 1, 7], 0.25), Some(9));
+        assert_eq!(top_share_of_buyers(&mut [3, 9, 1, 7], 1.0), Some(1));
+        assert_eq!(top_share_of_buyers(&mut [], 0.2), None);
     }
 
     #[test]

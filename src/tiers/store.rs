@@ -8,6 +8,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 
+use super::engine::top_share_of_buyers;
 use super::{
     Assessment, CurrentStanding, KeyThresholds, Purchase, RfmCutoffs, RfmFacts, RfmRow, Segment,
     TicketFacts, Tier, TierChange, TierChangeView, TierSettings, purchase_statuses,
@@ -41,33 +42,23 @@ pub fn compute_thresholds(
         clamped_sum(backend, "total_cents"),
         purchase_statuses_sql()
     );
-    // One pass: the cut-offs are taken here, rather than by three passes (a count, then an
-    // ORDER BY ... OFFSET per column) over the same year of orders.
-    let mut buyers: Vec<BuyerYear> = diesel::sql_query(raw_sql(backend, &buyers))
+    // One pass: the cut-offs are taken in Rust, rather than by three passes (a count, then
+    // an ORDER BY ... OFFSET per column) over the same year of orders.
+    let buyers: Vec<BuyerYear> = diesel::sql_query(raw_sql(backend, &buyers))
         .bind::<BigInt, _>(shop_id)
         .bind::<Timestamp, _>(since)
         .load(conn)?;
-    let n = buyers.len();
-    if n == 0 {
-        return Ok(KeyThresholds {
-            spend_cents: i64::MAX,
-            order_count: i64::MAX,
-        });
-    }
-    // The k-th highest value (0-based), as `ORDER BY value DESC LIMIT 1 OFFSET k` gives it.
-    let offset = (((n as f64) * settings.key_share).ceil() as usize).clamp(1, n) - 1;
-    let mut kth_highest = |value: fn(&BuyerYear) -> i64| {
-        *buyers
-            .select_nth_unstable_by_key(offset, |b| std::cmp::Reverse(value(b)))
-            .1
+    let cutoff = |value: fn(&BuyerYear) -> i64| {
+        let mut values: Vec<i64> = buyers.iter().map(value).collect();
+        top_share_of_buyers(&mut values, settings.key_share).unwrap_or(i64::MAX)
     };
     Ok(KeyThresholds {
-        spend_cents: kth_highest(|b| b.spend).spend,
-        order_count: kth_highest(|b| b.orders).orders,
+        spend_cents: cutoff(|b| b.spend),
+        order_count: cutoff(|b| b.orders),
     })
 }
 
-#[derive(QueryableByName, Clone, Copy)]
+#[derive(QueryableByName)]
 struct BuyerYear {
     #[diesel(sql_type = BigInt)]
     spend: i64,
