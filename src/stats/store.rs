@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Double, Nullable, Text, Timestamp};
 
@@ -680,10 +680,25 @@ struct ProductSqlRow {
 }
 
 /// SQL for what went back on order `o`: a refunded order's whole amount; a partially
-/// refunded order's refunds by its resolved tickets, at most its amount (looked up by
-/// `tickets_order_idx` for these orders only; the state is tested on the order's tickets,
-/// not in the WHERE clause, so no index by state is preferred); nothing on a paid order.
+/// refunded order's refunds by its resolved tickets (`partial_refund_expression`); nothing
+/// on a paid order.
 fn refunded_expression(backend: Backend) -> String {
+    format!(
+        "CASE WHEN o.status = '{refunded}' THEN o.total_cents
+              WHEN o.status = '{partially}' THEN {partial}
+              ELSE 0 END",
+        refunded = OrderStatus::Refunded,
+        partially = OrderStatus::PartiallyRefunded,
+        partial = partial_refund_expression(backend),
+    )
+}
+
+/// SQL for what went back on partially refunded order `o`: the refunds of its resolved
+/// tickets, at most its amount (looked up by `tickets_order_idx` for these orders only; the
+/// state is tested on the order's tickets, not in the WHERE clause, so no index by state is
+/// preferred). It reads no column of the order but its id and amount, so the partially
+/// refunded orders of a period come from their covering index alone.
+fn partial_refund_expression(backend: Backend) -> String {
     let (least, by_order) = match backend {
         Backend::Postgres => ("LEAST", ""),
         // Most tickets link no order: SQLite's statistics then rate the index by order as
@@ -691,13 +706,9 @@ fn refunded_expression(backend: Backend) -> String {
         Backend::Sqlite => ("MIN", " INDEXED BY tickets_order_idx"),
     };
     format!(
-        "CASE WHEN o.status = '{refunded}' THEN o.total_cents
-              WHEN o.status = '{partially}' THEN {least}(o.total_cents,
-                  (SELECT COALESCE(SUM(CASE WHEN t.state = '{resolved}' THEN t.refund_cents END), 0)
-                   FROM tickets t{by_order} WHERE t.order_id = o.id))
-              ELSE 0 END",
-        refunded = OrderStatus::Refunded,
-        partially = OrderStatus::PartiallyRefunded,
+        "{least}(o.total_cents,
+             (SELECT COALESCE(SUM(CASE WHEN t.state = '{resolved}' THEN t.refund_cents END), 0)
+              FROM tickets t{by_order} WHERE t.order_id = o.id))",
         resolved = State::Resolved,
     )
 }
@@ -736,15 +747,23 @@ pub fn sales(
         (SalesGroupBy::Month, Some(split)) => {
             let mut rows = Vec::new();
             if let Some(head) = &split.head {
-                rows.extend(sales_from_orders(conn, shop_id, head, group_by)?);
+                let first = FirstPurchases::KeptMonth {
+                    month: first_of_month(head.from),
+                    starts_mid_month: true,
+                };
+                rows.extend(sales_from_orders(conn, shop_id, head, group_by, first)?);
             }
             rows.extend(sales_from_kept_months(conn, shop_id, &split.whole)?);
             if let Some(tail) = &split.tail {
-                rows.extend(sales_from_orders(conn, shop_id, tail, group_by)?);
+                let first = FirstPurchases::KeptMonth {
+                    month: first_of_month(tail.from),
+                    starts_mid_month: false,
+                };
+                rows.extend(sales_from_orders(conn, shop_id, tail, group_by, first)?);
             }
             rows
         }
-        _ => sales_from_orders(conn, shop_id, p, group_by)?,
+        _ => sales_from_orders(conn, shop_id, p, group_by, FirstPurchases::Summaries)?,
     };
     let names = match group_by {
         SalesGroupBy::Salesperson => {
@@ -775,13 +794,38 @@ pub fn sales(
         .collect())
 }
 
+fn first_of_month(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).unwrap_or(day)
+}
+
+/// Where a report read from the orders learns whether a buyer's first purchase ever fell
+/// in its period (a new buyer).
+#[derive(Debug, Clone, Copy)]
+enum FirstPurchases {
+    /// From the buyers' summaries (`customers.first_order_at`): any period and offset.
+    Summaries,
+    /// From the kept month the period is a cut part of (a month report's head or tail,
+    /// see `split_sales_months`; grouped by month, so no buyer column is needed), which flags the month of the buyer's first purchase and
+    /// counts the month's purchases. A buyer of the tail (which starts with its month) is
+    /// new when the month holds their first purchase: it came before their purchase in the
+    /// tail. A buyer of the head (which starts mid-month and ends with its month) is new
+    /// when, besides, every purchase of the month is in the head: none came before it.
+    /// This reads the month's first purchases (a few thousand rows) instead of joining
+    /// every customer.
+    KeptMonth {
+        month: NaiveDate,
+        starts_mid_month: bool,
+    },
+}
+
 /// The sales figures per group and buyer from the orders themselves, then per group, with
-/// the buyers' first purchase from their summary (`customers.first_order_at`).
+/// the buyers' first purchase as `first` says.
 fn sales_from_orders(
     conn: &mut DbConnection,
     shop_id: ShopId,
     p: &Period,
     group_by: SalesGroupBy,
+    first: FirstPurchases,
 ) -> Result<Vec<SalesSqlRow>, ApiError> {
     let backend = conn.backend();
     let unit = match group_by {
@@ -815,6 +859,31 @@ fn sales_from_orders(
             local_period(backend, unit, "c.first_order_at", p.offset_minutes)
         )
     });
+    let (is_new, buyer_join, kept_month) = match first {
+        FirstPurchases::Summaries => (
+            format!("c.first_order_at >= $2 AND c.first_order_at < $3{same_span}"),
+            "JOIN customers c ON c.id = b.customer_id",
+            None,
+        ),
+        FirstPurchases::KeptMonth {
+            month,
+            starts_mid_month,
+        } => (
+            format!(
+                "m.customer_id IS NOT NULL{}",
+                if starts_mid_month {
+                    " AND m.purchases = b.n"
+                } else {
+                    ""
+                }
+            ),
+            // Only the month's first purchases (a partial index on PostgreSQL).
+            "LEFT JOIN customer_sales_months m
+                  ON m.shop_id = $1 AND m.month = $4 AND m.customer_id = b.customer_id
+                 AND m.first_purchase",
+            Some(month),
+        ),
+    };
     let sql = format!(
         "WITH per_buyer AS (
             SELECT {inner} AS grp, o.customer_id AS customer_id,
@@ -829,12 +898,11 @@ fn sales_from_orders(
         SELECT {outer} AS grp,
                CAST(SUM(b.n) AS BIGINT) AS orders,
                CAST(SUM(CASE WHEN b.n > 0 THEN 1 ELSE 0 END) AS BIGINT) AS buyers,
-               CAST(SUM(CASE WHEN b.n > 0 AND c.first_order_at >= $2 AND c.first_order_at < $3{same_span}
-                             THEN 1 ELSE 0 END) AS BIGINT) AS new_buyers,
+               CAST(SUM(CASE WHEN b.n > 0 AND {is_new} THEN 1 ELSE 0 END) AS BIGINT) AS new_buyers,
                CAST(SUM(CASE WHEN b.n > 1 THEN 1 ELSE 0 END) AS BIGINT) AS repeat_buyers,
                {gross_total} AS gross,
                {refunded_total} AS refunded
-        FROM per_buyer b JOIN customers c ON c.id = b.customer_id
+        FROM per_buyer b {buyer_join}
         GROUP BY {outer}
         ORDER BY {outer}",
         purchases = purchases(),
@@ -844,11 +912,14 @@ fn sales_from_orders(
         gross_total = clamped_sum(backend, "b.gross"),
         refunded_total = clamped_sum(backend, "b.refunded"),
     );
-    Ok(diesel::sql_query(raw_sql(backend, &sql))
+    let query = diesel::sql_query(raw_sql(backend, &sql))
         .bind::<BigInt, _>(shop_id)
         .bind::<Timestamp, _>(p.start)
-        .bind::<Timestamp, _>(p.end)
-        .load(conn)?)
+        .bind::<Timestamp, _>(p.end);
+    Ok(match kept_month {
+        Some(month) => query.bind::<Date, _>(month).load(conn)?,
+        None => query.load(conn)?,
+    })
 }
 
 #[derive(QueryableByName)]
@@ -899,7 +970,7 @@ fn sales_from_kept_months(
            AND o.ordered_at >= $2 AND o.ordered_at < $3
          GROUP BY grp",
         month = local_period(backend, TimeUnit::Month, "o.ordered_at", p.offset_minutes),
-        refunded = clamped_sum(backend, &refunded_expression(backend)),
+        refunded = clamped_sum(backend, &partial_refund_expression(backend)),
         partially = OrderStatus::PartiallyRefunded,
     );
     let partial: BTreeMap<String, i64> = diesel::sql_query(raw_sql(backend, &partial_sql))

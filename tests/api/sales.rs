@@ -212,6 +212,54 @@ async fn random_shop(app: &TestApp, seed: u64) -> Shop {
             orders.push(order);
         }
     }
+    // Buyers at the edges of the months the second checked period (02-10..06-20) cuts:
+    // bought before its start and again in the cut part of its first month (not new there),
+    // first bought in that cut part, first bought in the cut part of its last month and again
+    // after the period (new there), bought in 2025 and in the cut part (not new).
+    let edges: [&[&str]; 4] = [
+        &["2026-02-05T10:00:00+08:00", "2026-02-15T10:00:00+08:00"],
+        &["2026-02-12T10:00:00+08:00", "2026-02-20T10:00:00+08:00"],
+        &["2026-06-05T10:00:00+08:00", "2026-06-25T10:00:00+08:00"],
+        &["2025-12-20T10:00:00+08:00", "2026-02-15T10:00:00+08:00"],
+    ];
+    for (c, dates) in edges.iter().enumerate() {
+        let customer = app
+            .customer(
+                &lead,
+                json!({"name": format!("Edge buyer {c}"), "contacts": [{"kind": "phone", "value": format!("1390013{c:04}")}], "source": "online"}),
+            )
+            .await;
+        for at in dates.iter() {
+            n += 1;
+            let at = DateTime::parse_from_rfc3339(at).unwrap().to_utc();
+            let item = Item {
+                sku: Some("TEA-1".to_owned()),
+                name: "Green tea".to_owned(),
+                quantity: 1,
+                unit: 990,
+            };
+            let body = json!({
+                "channel": "taobao", "external_order_no": format!("O-{n}"), "status": "paid",
+                "items": [{"product_name": item.name, "sku": item.sku, "quantity": 1, "unit_price_cents": item.unit}],
+                "total_cents": item.unit, "ordered_at": at.to_rfc3339(),
+            });
+            let res = app
+                .post(&format!("/api/v1/customers/{customer}/orders"), &lead, body)
+                .await;
+            assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+            orders.push(ModelOrder {
+                customer,
+                channel: "taobao".into(),
+                status: "paid".into(),
+                total: item.unit,
+                at,
+                salesperson: None,
+                outlet: None,
+                items: vec![item],
+                ticket_refunds: 0,
+            });
+        }
+    }
     let mut tiers = BTreeMap::new();
     let buyers: BTreeSet<i64> = orders.iter().map(|o| o.customer).collect();
     for customer in buyers {
