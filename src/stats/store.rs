@@ -805,13 +805,13 @@ enum FirstPurchases {
     /// From the buyers' summaries (`customers.first_order_at`): any period and offset.
     Summaries,
     /// From the kept month the period is a cut part of (a month report's head or tail,
-    /// see `split_sales_months`; grouped by month, so no buyer column is needed), which flags the month of the buyer's first purchase and
-    /// counts the month's purchases. A buyer of the tail (which starts with its month) is
-    /// new when the month holds their first purchase: it came before their purchase in the
-    /// tail. A buyer of the head (which starts mid-month and ends with its month) is new
-    /// when, besides, every purchase of the month is in the head: none came before it.
-    /// This reads the month's first purchases (a few thousand rows) instead of joining
-    /// every customer.
+    /// see `split_sales_months`; grouped by month, so no buyer column is needed), which
+    /// flags the month of the buyer's first purchase and counts the month's purchases. A
+    /// buyer of the tail (which starts with its month) is new when the month holds their
+    /// first purchase: it came before their purchase in the tail. A buyer of the head
+    /// (which starts mid-month and ends with its month) is new when, besides, every
+    /// purchase of the month is in the head: none came before it. This reads the month's
+    /// first purchases (a few thousand rows) instead of joining every customer.
     KeptMonth {
         month: NaiveDate,
         starts_mid_month: bool,
