@@ -859,6 +859,8 @@ fn sales_from_orders(
             local_period(backend, unit, "c.first_order_at", p.offset_minutes)
         )
     });
+    // A cut month's join reads no customer: only a month's groups (`b.grp`) may use it.
+    debug_assert!(matches!(first, FirstPurchases::Summaries) || group_by == SalesGroupBy::Month);
     let (is_new, buyer_join, kept_month) = match first {
         FirstPurchases::Summaries => (
             format!("c.first_order_at >= $2 AND c.first_order_at < $3{same_span}"),

@@ -4,7 +4,8 @@
 -- shop's tickets (and, in a live shop, its orders) arrive interleaved, so a batch's rows
 -- lie on thousands of table pages. With the facts in the customer's index they are one
 -- contiguous range of it. Each index replaces the narrower one of the same name (same
--- key), so writes maintain no extra index.
+-- key): wider entries, and an update of an included column (a survey answer's
+-- satisfaction) is no longer a HOT update.
 DROP INDEX tickets_customer_idx;
 CREATE INDEX tickets_customer_idx ON tickets (customer_id, id)
     INCLUDE (kind, state, outcome, close_reason, satisfaction_score, satisfaction_at,
